@@ -1,0 +1,87 @@
+"""mediatask: one model, engine and CLI for asynchronous AI media APIs.
+
+Submit a job, follow the task by polling or Server-Sent Events, download the results — the same
+way on every provider. Providers are pluggy plugins (entry-point group ``mediatask``).
+"""
+
+from mediatask.api import open_client, run
+from mediatask.config import ProviderSettings, Settings
+from mediatask.engine import Client
+from mediatask.errors import (
+    AuthError,
+    ConfigError,
+    ExpiredError,
+    InsufficientCreditsError,
+    MediataskError,
+    NotFoundError,
+    PluginError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    SubmitUncertainError,
+    TaskCanceledError,
+    TaskFailedError,
+    UnavailableError,
+    UnknownProviderError,
+    UsageError,
+)
+from mediatask.hookspecs import hookimpl
+from mediatask.http import Request, Response
+from mediatask.model import (
+    Capabilities,
+    Job,
+    LocalFiles,
+    Operation,
+    Output,
+    Param,
+    ProviderInfo,
+    Result,
+    Status,
+    Submitted,
+    TaskRef,
+    Update,
+)
+from mediatask.plugins import PluginManager
+from mediatask.policy import PollPolicy, RetryPolicy
+
+__all__ = [
+    "AuthError",
+    "Capabilities",
+    "Client",
+    "ConfigError",
+    "ExpiredError",
+    "InsufficientCreditsError",
+    "Job",
+    "LocalFiles",
+    "MediataskError",
+    "NotFoundError",
+    "Operation",
+    "Output",
+    "Param",
+    "PluginError",
+    "PluginManager",
+    "PollPolicy",
+    "ProviderError",
+    "ProviderInfo",
+    "ProviderSettings",
+    "RateLimitedError",
+    "RejectedError",
+    "Request",
+    "Response",
+    "Result",
+    "RetryPolicy",
+    "Settings",
+    "Status",
+    "SubmitUncertainError",
+    "Submitted",
+    "TaskCanceledError",
+    "TaskFailedError",
+    "TaskRef",
+    "UnavailableError",
+    "UnknownProviderError",
+    "Update",
+    "UsageError",
+    "hookimpl",
+    "open_client",
+    "run",
+]

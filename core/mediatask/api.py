@@ -1,0 +1,68 @@
+"""Ready-made entry points: a configured Client (optionally on the sandbox), ``run`` for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from mediatask.config import Settings
+from mediatask.engine import Client, UpdateCallback
+from mediatask.model import Job, Result, TaskRef
+from mediatask.plugins import PluginManager
+from mediatask.sandbox import open_sandbox
+
+
+@asynccontextmanager
+async def open_client(
+    *,
+    sandbox: bool = False,
+    providers: Iterable[str] | None = None,
+    plugins: PluginManager | None = None,
+    settings: Settings | None = None,
+    **client_options: Any,
+) -> AsyncIterator[Client]:
+    """Yield a :class:`Client`; with ``sandbox=True`` its providers talk to in-process emulators.
+
+    :param providers: with the sandbox, which providers' emulators to start (default: all).
+    :param client_options: passed on to :class:`Client` (``retry``, ``polling``, ``transport``…).
+    """
+    plugins = plugins if plugins is not None else PluginManager.from_entry_points()
+    settings = settings if settings is not None else Settings()
+    async with AsyncExitStack() as stack:
+        if sandbox:
+            box = await stack.enter_async_context(open_sandbox(plugins, providers))
+            settings = settings.with_overrides(box.settings)
+            client_options.setdefault("file_host", box.file_host)
+        client = Client(plugins=plugins, settings=settings, **client_options)
+        yield await stack.enter_async_context(client)
+
+
+def run(
+    job: Job,
+    *,
+    out_dir: Path | str | None = None,
+    sandbox: bool = False,
+    on_submit: Callable[[TaskRef], None] | None = None,
+    on_update: UpdateCallback | None = None,
+    **client_options: Any,
+) -> Result:
+    """Run one job to the end from synchronous code (a script, a notebook cell, a thread).
+
+    Submits ``job``, follows it, downloads its outputs into ``out_dir`` when given, and returns
+    the Result. Raises a :class:`~mediatask.errors.MediataskError` when anything goes wrong.
+    Must not be called from inside a running trio or asyncio event loop's thread.
+    """
+    target = Path(out_dir) if out_dir is not None else None
+
+    async def main() -> Result:
+        async with open_client(
+            sandbox=sandbox, providers=[job.provider], **client_options
+        ) as client:
+            return await client.run(job, target, on_submit=on_submit, on_update=on_update)
+
+    return trio.run(partial(main))

@@ -1,0 +1,62 @@
+"""``mediatask emulate``: serve one provider's emulator standalone, until Ctrl-C."""
+
+from __future__ import annotations
+
+import click
+import trio
+
+from mediatask.cli.base import cli, load_plugins, user_errors
+from mediatask.cli.interrupt import run_cancellable
+from mediatask.errors import UsageError
+from mediatask.sandbox import require_serving
+
+
+@cli.command("emulate")
+@click.argument("provider")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option("--key", default=None, help="Accept only this API key (default: any key).")
+@click.option(
+    "--processing-seconds",
+    type=click.FloatRange(0),
+    default=None,
+    help="How long each emulated task takes.",
+)
+def emulate_command(
+    provider: str, host: str, port: int, key: str | None, processing_seconds: float | None
+) -> None:
+    """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C.
+
+    \b
+    Examples:
+      mediatask emulate a1d --port 8080 --key secret
+      MEDIATASK_A1D_BASE_URL=http://127.0.0.1:8080 MEDIATASK_A1D_KEY=secret \\
+        mediatask run a1d image-upscaler --input URL -p scale=4 -o out
+    """
+    plugins = load_plugins()
+    with user_errors():
+        info = plugins.provider(provider)
+        serving = require_serving()
+        emulator = plugins.emulator(info.name)
+        if emulator is None:
+            raise UsageError(f"the {info.name} plugin ships no emulator")
+    emulator.accepted_key = key
+    if processing_seconds is not None:
+        emulator.faults.processing_seconds = processing_seconds
+
+    async def main() -> None:
+        async with serving(emulator.app, host=host, port=port) as base_url:
+            accepts = "only the key given with --key" if key else "any key"
+            click.echo(f"{info.title} emulator listening on {base_url} (accepts {accepts})")
+            click.echo(f"  export {info.base_url_env}={base_url}")
+            await trio.sleep_forever()
+
+    with user_errors():
+        run_cancellable(main)
+    click.echo("emulator stopped", err=True)

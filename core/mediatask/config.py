@@ -1,0 +1,106 @@
+"""Where a provider's key and base URL come from: explicit settings, the environment, the key store.
+
+Precedence: an explicit override (command-line option, sandbox) > ``MEDIATASK_<NAME>_KEY`` /
+``MEDIATASK_<NAME>_BASE_URL`` > the key store > the provider's declared default base URL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+import attrs
+
+from mediatask.errors import ConfigError
+from mediatask.model import ProviderInfo, frozen_map
+
+ALLOW_HTTP_ENV = "MEDIATASK_ALLOW_HTTP"
+
+
+@attrs.frozen
+class ProviderSettings:
+    """How to reach one provider: base URL and key (never shown in reprs)."""
+
+    base_url: str
+    key: str | None = attrs.field(default=None, repr=False)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(info: ProviderInfo, base_url: str, *, allow_http: bool) -> str:
+    """Return ``base_url`` if it is usable; :class:`ConfigError` says how to fix it otherwise."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{info.name}: base URL {base_url!r} is not an http(s) URL; fix {info.base_url_env}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_http:
+        raise ConfigError(
+            f"{info.name}: refusing to send the key over plain http to {parts.hostname}; use "
+            f"https in {info.base_url_env}, or set {ALLOW_HTTP_ENV}=1 to allow it"
+        )
+    return base_url.rstrip("/")
+
+
+KeyLookup = Callable[[str], str | None]
+"""Reads a provider's key from the key store by provider name; ``None`` when it has none."""
+
+
+def _no_store(provider: str) -> str | None:
+    return None
+
+
+@attrs.frozen
+class Settings:
+    """Resolves each provider's settings; a value, so tests and the sandbox build their own."""
+
+    overrides: Mapping[str, ProviderSettings] = attrs.field(factory=dict, converter=frozen_map)
+    environ: Mapping[str, str] = attrs.field(
+        factory=lambda: dict(os.environ), converter=frozen_map, repr=False
+    )
+    key_store: KeyLookup = attrs.field(default=_no_store, repr=False)
+
+    @property
+    def allow_http(self) -> bool:
+        """Whether plain-http base URLs off the loopback are allowed."""
+        return self.environ.get(ALLOW_HTTP_ENV, "") not in ("", "0", "false", "no")
+
+    def base_url(self, info: ProviderInfo) -> str:
+        """The provider's checked base URL."""
+        override = self.overrides.get(info.name)
+        url = (
+            override.base_url if override else self.environ.get(info.base_url_env) or info.base_url
+        )
+        return check_base_url(info, url, allow_http=self.allow_http)
+
+    def key(self, info: ProviderInfo) -> str | None:
+        """The provider's key, or ``None`` when none is configured anywhere."""
+        override = self.overrides.get(info.name)
+        if override is not None and override.key:
+            return override.key
+        return self.environ.get(info.key_env) or self.key_store(info.name)
+
+    def require_key(self, info: ProviderInfo) -> str:
+        """The provider's key; :class:`ConfigError` names the variable to set when there is none."""
+        key = self.key(info)
+        if not key:
+            raise ConfigError(
+                f"no API key for {info.name}: set {info.key_env} "
+                f"(or run `mediatask keys set {info.name}`)"
+            )
+        return key
+
+    def with_overrides(self, overrides: Mapping[str, ProviderSettings]) -> Settings:
+        """Return these settings with ``overrides`` taking precedence."""
+        return attrs.evolve(self, overrides={**self.overrides, **overrides})

@@ -1,0 +1,426 @@
+"""The task lifecycle on trio: submit, then stream or poll, then the result, then the download.
+
+:class:`Client` owns the transport, the plugin manager, the settings and the policies; every
+provider goes through the same code here, and plugins only translate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+import attrs
+import trio
+
+from mediatask.config import Settings
+from mediatask.download import fetch_to_file, stems
+from mediatask.errors import (
+    AuthError,
+    InsufficientCreditsError,
+    MalformedPayloadError,
+    MediataskError,
+    NotFoundError,
+    PluginError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    StreamError,
+    SubmitUncertainError,
+    TaskCanceledError,
+    TaskFailedError,
+    UnavailableError,
+    UsageError,
+)
+from mediatask.http import Request, Response, same_origin
+from mediatask.model import Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
+from mediatask.plugins import PluginManager
+from mediatask.policy import PollPolicy, RateLimiter, RetryPolicy, parse_retry_after
+from mediatask.sse import Decoder, Event
+from mediatask.transport import Transport, UrllibTransport
+from mediatask.validate import check_job, is_url
+
+log = logging.getLogger("mediatask")
+
+MAX_MALFORMED_POLLS = 3
+MAX_UPLOAD_STEPS = 10
+UpdateCallback = Callable[[TaskRef, Update], None]
+
+
+class FileHost(Protocol):
+    """Makes local files reachable by URL, for providers that take URLs only (the sandbox)."""
+
+    def publish(self, path: Path) -> str:
+        """Return a URL from which ``path`` can be fetched."""
+        ...
+
+
+def _expand(item: str) -> Path:
+    return Path(item).expanduser()
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def _detail(response: Response, key: str | None) -> str:
+    """A short, key-free description of an error body."""
+    text = response.text.strip()
+    try:
+        data = response.json()
+    except MalformedPayloadError:
+        data = None
+    if isinstance(data, Mapping):
+        parts = [str(data[k]) for k in ("error", "message", "detail") if data.get(k)]
+        text = ": ".join(dict.fromkeys(parts)) or text
+    text = " ".join(text.split())[:200]
+    return text.replace(key, "<redacted>") if key else text
+
+
+def default_error(info: ProviderInfo, response: Response, key: str | None) -> MediataskError | None:
+    """Map an answer to our error by its HTTP status alone; ``None`` for a 2xx answer."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    detail = _detail(response, key)
+    said = f" ({detail})" if detail else ""
+    if status in (401, 403):
+        return AuthError(
+            f"{info.name} rejected the key (HTTP {status}){said}: check {info.key_env}",
+            status=status,
+        )
+    if status == 404:
+        return NotFoundError(
+            f"{info.name} does not know {response.url} (HTTP 404){said}", status=404
+        )
+    if status == 402:
+        return InsufficientCreditsError(
+            f"{info.name}: no credits left (HTTP 402){said}", status=402
+        )
+    retry_after = parse_retry_after(response.headers)
+    if status == 429:
+        return RateLimitedError(
+            f"{info.name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
+        )
+    if status >= 500:
+        return UnavailableError(
+            f"{info.name} had a server error (HTTP {status}){said}",
+            status=status,
+            retry_after=retry_after,
+            maybe_sent=status != 503,  # 503 means it turned the request away
+        )
+    return RejectedError(f"{info.name} rejected the request (HTTP {status}){said}", status=status)
+
+
+@attrs.define
+class Client:
+    """Submits jobs and follows tasks on any provider. Use it as an async context manager.
+
+    >>> async with Client() as client:                        # doctest: +SKIP
+    ...     job = Job("a1d", "image-upscaler", ["https://example.com/cat.jpg"])
+    ...     result = await client.run(job, out_dir=Path("out"))
+    """
+
+    plugins: PluginManager = attrs.field(factory=PluginManager.from_entry_points)
+    settings: Settings = attrs.field(factory=Settings)
+    transport: Transport = attrs.field(factory=UrllibTransport)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    polling: PollPolicy = attrs.field(factory=PollPolicy)
+    file_host: FileHost | None = None
+    clock: Callable[[], datetime] = utcnow
+    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    _known: dict[str, Update] = attrs.field(init=False, factory=dict)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def provider(self, name: str) -> ProviderInfo:
+        """The provider called ``name``; the error lists the installed ones."""
+        return self.plugins.provider(name)
+
+    def check(self, job: Job) -> Job:
+        """Validate ``job`` against its operation without any network call; returns it typed."""
+        info = self.provider(job.provider)
+        checked = check_job(info, job)
+        for item in checked.inputs:
+            if not is_url(item) and not Path(item).expanduser().is_file():
+                raise UsageError(f"input file not found: {item}")
+        return checked
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _prepare(self, info: ProviderInfo, request: Request) -> Request:
+        base_url = self.settings.base_url(info)
+        request = request.joined(base_url)
+        if request.authenticated and same_origin(request.url, base_url):
+            key = self.settings.require_key(info)
+            headers = {**request.headers, "Authorization": f"{info.auth_scheme} {key}"}
+            request = attrs.evolve(request, headers=headers)
+        return request
+
+    def _error(
+        self, info: ProviderInfo, request: Request, response: Response
+    ) -> MediataskError | None:
+        custom = self.plugins.read_error(info.name, request, response)
+        return (
+            custom if custom is not None else default_error(info, response, self.settings.key(info))
+        )
+
+    async def _throttle(self, info: ProviderInfo) -> None:
+        if info.requests_per_second is None:
+            return
+        limiter = self._limiters.get(info.name)
+        if limiter is None:
+            limiter = self._limiters[info.name] = RateLimiter(info.requests_per_second)
+        await limiter.acquire()
+
+    async def send(self, provider: str, request: Request, *, submit: bool = False) -> Response:
+        """Send a plugin-built request with auth, rate limits, error mapping and retries.
+
+        :param submit: the request may create (and charge for) a task: it is resent only when
+            it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
+        """
+        info = self.provider(provider)
+        prepared = self._prepare(info, request)
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                await self._throttle(info)
+                response = await self.transport.send(prepared)
+                error = self._error(info, request, response)
+                if error is not None:
+                    raise error
+                return response
+            except MediataskError as exc:
+                if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
+                    raise SubmitUncertainError(
+                        f"{info.name}: {exc}; the task may have been created: check the "
+                        "provider before submitting again"
+                    ) from exc
+                if not exc.retryable or attempt >= self.retry.max_attempts:
+                    if isinstance(exc, UnavailableError) and exc.status is None:
+                        raise UnavailableError(f"{exc} (check {info.base_url_env})") from exc
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+                delay = self.retry.delay(attempt, retry_after=retry_after)
+                if isinstance(exc, RateLimitedError) and info.name in self._limiters:
+                    self._limiters[info.name].pause(delay)
+                log.info("%s: %s; retrying in %.1fs", info.name, exc, delay)
+                await trio.sleep(delay)
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
+    # -- the task lifecycle ------------------------------------------------------------------
+
+    async def _local_input(self, info: ProviderInfo, item: str) -> str:
+        path = _expand(item)
+        if not await trio.Path(path).is_file():
+            raise UsageError(f"input file not found: {item}")
+        if info.capabilities.local_files is LocalFiles.INLINE:
+            return str(await trio.Path(path).resolve())
+        if info.capabilities.local_files is LocalFiles.UPLOAD:
+            return await self._upload(info, path)
+        if self.file_host is not None:
+            return self.file_host.publish(path)
+        raise UsageError(
+            f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
+            "URL, or add --sandbox to try it against the emulator"
+        )
+
+    async def _upload(self, info: ProviderInfo, path: Path) -> str:
+        history: list[Response] = []
+        for _ in range(MAX_UPLOAD_STEPS):
+            step = self.plugins.upload(info.name, path, history)
+            if isinstance(step, str):
+                return step
+            history.append(await self.send(info.name, step))
+        raise PluginError(f"the {info.name} plugin did not finish uploading {path.name}")
+
+    async def submit(self, job: Job) -> TaskRef:
+        """Validate ``job``, make its local inputs reachable, and create the task (once)."""
+        info = self.provider(job.provider)
+        job = check_job(info, job)
+        inputs = [
+            item if is_url(item) else await self._local_input(info, item) for item in job.inputs
+        ]
+        job = attrs.evolve(job, inputs=inputs)
+        response = await self.send(info.name, self.plugins.submit(info.name, job), submit=True)
+        submitted = self.plugins.read_submission(info.name, job, response)
+        task = TaskRef(
+            provider=info.name,
+            task_id=submitted.task_id,
+            submitted_at=self.clock(),
+            operation=job.operation,
+            extra=submitted.extra,
+        )
+        if submitted.update is not None:
+            self._known[task.handle] = submitted.update
+        return task
+
+    async def poll(self, task: TaskRef) -> Update:
+        """Ask the provider for the task's state once."""
+        response = await self.send(task.provider, self.plugins.poll(task.provider, task))
+        return self.plugins.parse_result(task.provider, task, response.json_object())
+
+    def _event_update(self, task: TaskRef, event: Event) -> Update:
+        try:
+            payload = Response(200, body=event.data.encode(), url="event").json_object()
+        except MalformedPayloadError as exc:
+            raise StreamError(f"{task.handle}: unreadable stream event ({exc})") from None
+        return self.plugins.parse_result(task.provider, task, payload)
+
+    async def _check_stream(
+        self, info: ProviderInfo, request: Request, status: int, head: bytes
+    ) -> None:
+        response = Response(status, body=head, url=request.url)
+        error = self._error(info, request, response)
+        if error is not None:
+            raise error
+
+    @trio.as_safe_channel
+    async def updates(self, task: TaskRef) -> AsyncGenerator[Update, None]:
+        """Follow ``task`` until it is final; use as ``async with client.updates(t) as updates``.
+
+        Streams (SSE) when the provider can, else polls with adaptive back-off; a failed or
+        dropped stream falls back to polling. Repeated identical updates are sent once.
+        """
+        info = self.provider(task.provider)
+        known = self._known.get(task.handle)
+        if known is not None and known.status.is_final:
+            yield known
+            return
+        last: Update | None = None
+        stream = self.plugins.stream(info.name, task) if info.capabilities.stream else None
+        if stream is not None:
+            prepared = self._prepare(info, stream)
+            try:
+                await self._throttle(info)
+                async with self.transport.open_stream(prepared) as body:
+                    if not 200 <= body.status < 300:
+                        await self._check_stream(info, stream, body.status, await body.read())
+                    if "text/event-stream" not in body.headers.get("content-type", ""):
+                        raise StreamError(
+                            f"{task.handle}: the status stream is not an event stream"
+                        )
+                    decoder = Decoder()
+                    while True:
+                        chunk = await body.read()
+                        for event in decoder.feed(chunk) if chunk else decoder.close():
+                            update = self._event_update(task, event)
+                            if update != last:
+                                last = update
+                                yield update
+                            if update.status.is_final:
+                                return
+                        if not chunk:
+                            raise StreamError(
+                                f"{task.handle}: the stream ended before the task did"
+                            )
+            except (StreamError, ProviderError) as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                log.info("%s; following %s by polling instead", exc, task.handle)
+        interval = self.polling.initial
+        malformed = 0
+        while True:
+            try:
+                update = await self.poll(task)
+                malformed = 0
+            except MalformedPayloadError:
+                malformed += 1
+                if malformed >= MAX_MALFORMED_POLLS:
+                    raise
+                await trio.sleep(interval)
+                continue
+            changed = update != last
+            if changed:
+                last = update
+                yield update
+            if update.status.is_final:
+                return
+            interval = self.polling.next_interval(interval, changed=changed)
+            await trio.sleep(interval)
+
+    def result(self, task: TaskRef, update: Update) -> Result:
+        """Turn a final update into a Result, or raise the task's failure."""
+        if update.status is Status.SUCCEEDED:
+            return Result(task, update.outputs, self.clock(), update.payload, update.extra)
+        reason = update.message or update.raw_status or update.status.value
+        if update.status is Status.CANCELED:
+            raise TaskCanceledError(f"{task.handle} was canceled: {reason}", update=update)
+        raise TaskFailedError(f"{task.handle} failed: {reason}", update=update)
+
+    async def wait(self, task: TaskRef, on_update: UpdateCallback | None = None) -> Result:
+        """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not."""
+        last: Update | None = None
+        async with self.updates(task) as updates:
+            async for update in updates:
+                last = update
+                if on_update is not None:
+                    on_update(task, update)
+        if last is None:
+            raise PluginError(f"{task.handle}: the provider gave no final state")
+        return self.result(task, last)
+
+    async def download(self, result: Result, out_dir: Path, *, stem: str | None = None) -> Result:
+        """Download every output into ``out_dir`` (in parallel); returns the Result with files.
+
+        An output that fails does not stop the others; the first failure is raised after all
+        have ended, so what could be saved is saved.
+        """
+        await trio.Path(out_dir).mkdir(parents=True, exist_ok=True)
+        names = stems(stem or result.task.task_id, result.outputs)
+        files: list[Path | None] = [None] * len(result.outputs)
+        errors: list[MediataskError] = []
+        now = self.clock()
+
+        async def fetch(index: int) -> None:
+            try:
+                files[index] = await fetch_to_file(
+                    self.transport,
+                    result.outputs[index],
+                    out_dir,
+                    names[index],
+                    now=now,
+                    label=result.task.handle,
+                )
+            except MediataskError as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(result.outputs)):
+                nursery.start_soon(fetch, index)
+        if errors:
+            raise errors[0]
+        return attrs.evolve(result, files=[path for path in files if path is not None])
+
+    async def run(
+        self,
+        job: Job,
+        out_dir: Path | None = None,
+        *,
+        on_submit: Callable[[TaskRef], None] | None = None,
+        on_update: UpdateCallback | None = None,
+    ) -> Result:
+        """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set."""
+        task = await self.submit(job)
+        if on_submit is not None:
+            on_submit(task)
+        result = await self.wait(task, on_update)
+        return await self.download(result, out_dir) if out_dir is not None else result
+
+    async def cancel(self, task: TaskRef) -> Response:
+        """Ask the provider to cancel (or delete) ``task``; :class:`UsageError` if it cannot."""
+        request = self.plugins.cancel(task.provider, task)
+        if request is None:
+            raise UsageError(f"{task.provider} has no way to cancel a task")
+        return await self.send(task.provider, request)

@@ -1,0 +1,118 @@
+"""Every error mediatask raises on purpose. Messages are one line that says what to do next.
+
+Whoever raises knows whether sending the same request again could charge twice, so ``retryable`` is
+decided there and retry loops only read it. No message ever contains a key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from mediatask.model import Update
+
+
+class MediataskError(Exception):
+    """Root of every error we raise on purpose."""
+
+    retryable: ClassVar[bool] = False
+    """True when the same call may succeed later unchanged; the engine retries these itself."""
+
+
+class UsageError(MediataskError):
+    """Fix the input or the configuration, then run again."""
+
+
+class UnknownProviderError(UsageError, LookupError):
+    """The provider or operation named does not exist; the message lists the choices."""
+
+
+class ConfigError(UsageError):
+    """A key, base URL or other setting is missing or unusable."""
+
+
+class PluginError(MediataskError):
+    """A plugin broke the contract, or the provider sent something no plugin can read."""
+
+
+class MalformedPayloadError(PluginError):
+    """The provider sent a body that is not the JSON it should be (often a passing glitch)."""
+
+
+class ProviderError(MediataskError):
+    """The provider answered, and the answer was no."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        """The HTTP status of the answer, when there was one."""
+        self.retry_after = retry_after
+        """Seconds the provider asked us to wait before trying again."""
+
+
+class RejectedError(ProviderError):
+    """4xx: this request will never succeed as it stands."""
+
+
+class AuthError(RejectedError):
+    """401/403: the key is missing, wrong, or lacks the scope."""
+
+
+class NotFoundError(RejectedError):
+    """The provider does not know the task or the file (unknown, deleted or expired)."""
+
+
+class InsufficientCreditsError(RejectedError):
+    """The account has no credits, coins or calls left for this."""
+
+
+class RateLimitedError(ProviderError):
+    """429: wait ``retry_after`` seconds, then send the same request again."""
+
+    retryable = True
+
+
+class UnavailableError(ProviderError):
+    """Unreachable, a broken connection, or a 5xx answer."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+        self.maybe_sent = maybe_sent
+        """True when the request may have reached the provider before the failure."""
+
+
+class ExpiredError(ProviderError):
+    """A result link is past its expiry: run the job again to get fresh outputs."""
+
+
+class TaskFailedError(ProviderError):
+    """The task ran and failed; carries its last Update."""
+
+    def __init__(self, message: str, *, update: Update | None = None) -> None:
+        super().__init__(message)
+        self.update = update
+
+
+class TaskCanceledError(TaskFailedError):
+    """The task was canceled before it finished."""
+
+
+class SubmitUncertainError(MediataskError):
+    """A submit may have reached the provider: look the task up before submitting again."""
+
+
+class StreamError(MediataskError):
+    """A status stream broke or sent something unreadable; the engine falls back to polling."""
+
+    retryable = True

@@ -1,0 +1,127 @@
+"""The plugin contract: sans-I/O hooks that build a Request or read a payload.
+
+The core does all I/O.
+
+Hooks are plain synchronous functions. Operation hooks (all but ``mediatask_providers``) are routed:
+they reach only the plugin that declared ``provider``, plus plugins that declare no provider
+(cross-cutting wrappers such as an audit log). An implementation may take any subset of a hook's
+arguments. ``docs/hooks.md`` documents each hook and the order the core calls them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from mediatask.errors import MediataskError
+from mediatask.http import Request, Response
+from mediatask.model import Job, ProviderInfo, Submitted, TaskRef, Update
+
+hookspec = pluggy.HookspecMarker("mediatask")
+hookimpl = pluggy.HookimplMarker("mediatask")
+
+
+@hookspec
+def mediatask_providers() -> list[ProviderInfo]:
+    """Declare this plugin's providers. Called once per plugin, when the plugin is registered.
+
+    :returns: the providers this plugin owns; a plugin that only wraps other hooks returns ``[]``.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_submit(provider: str, job: Job) -> Request:
+    """Build the request that creates a task for ``job``.
+
+    Called once per job, after ``job`` was checked against the declared operation (parameters
+    typed, defaults filled) and its local inputs prepared (made URLs, unless the provider takes
+    files inline). The core resends it only when the connection failed before anything was sent.
+
+    :param provider: the provider name, as declared by ``mediatask_providers``.
+    :param job: the validated job.
+    :returns: the request; a relative URL is joined to the provider's base URL.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_read_submission(provider: str, job: Job, response: Response) -> Submitted:
+    """Read the answer to a successful (non-error) submit request.
+
+    Called once per job, right after ``mediatask_submit``'s request was answered and
+    ``mediatask_read_error`` found no error in the answer.
+
+    :returns: the task id, what else is needed to find the task again, and an ``Update`` when the
+        answer already tells the task's state (e.g. finished at once, so no polling is needed).
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_poll(provider: str, task: TaskRef) -> Request:
+    """Build the request that reads the task's status. Called on every poll."""
+
+
+@hookspec(firstresult=True)
+def mediatask_stream(provider: str, task: TaskRef) -> Request | None:
+    """Build the request that opens a Server-Sent Events stream for ``task``.
+
+    Called once each time the engine starts (or restarts) following a task.
+
+    :returns: the request, or ``None`` when the provider has no stream: the engine polls instead.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_parse_result(provider: str, task: TaskRef, payload: Mapping[str, Any]) -> Update:
+    """Read one status payload (a poll body or one stream event's JSON data) into an Update.
+
+    Pure: no I/O, no clock. A failed task is an Update with ``Status.FAILED``; raise
+    ``PluginError`` only when the payload cannot be read at all. A final successful update
+    carries the outputs.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_read_error(
+    provider: str, request: Request, response: Response
+) -> MediataskError | None:
+    """Turn an answer that is an error into our exception, or say it is not one.
+
+    Called for every answer to a request a plugin built (submit, poll, stream, upload steps),
+    before the answer is read. ``None`` leaves the decision to the core: a 2xx answer is fine,
+    anything else maps by status (401/403 ``AuthError``, 404 ``NotFoundError``, 429
+    ``RateLimitedError``, 5xx ``UnavailableError``, other 4xx ``RejectedError``). A plugin
+    answers here for error bodies it can read better, or for errors a provider sends as 2xx.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_upload(
+    provider: str, path: Path, history: Sequence[Response]
+) -> Request | str | None:
+    """Take one step of turning a local file into a URL the provider accepts.
+
+    Called only for providers whose capabilities say ``local_files=UPLOAD``: first with an empty
+    ``history``, then again after each request it returned was answered, with every answer so
+    far. A multi-step flow (ask for a presigned URL, PUT the bytes, use the CDN URL) stays
+    sans-I/O this way: the core sends, the plugin decides.
+
+    :returns: the next request to send, or the final URL (a ``str``) when done.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_cancel(provider: str, task: TaskRef) -> Request | None:
+    """Build the request that cancels or deletes ``task``; ``None`` when the provider cannot."""
+
+
+@hookspec(firstresult=True)
+def mediatask_emulator(provider: str) -> Any:
+    """Return an ASGI application that emulates the provider's API, for the sandbox and tests.
+
+    Called only when the user asks for the sandbox or ``mediatask emulate``; a plugin imports its
+    emulator's dependencies (the ``mediatask[sandbox]`` extra) inside this hook, never at import
+    time. ``None`` means the plugin ships no emulator.
+    """

@@ -1,0 +1,319 @@
+"""The value types every part of mediatask speaks: frozen attrs classes.
+
+A provider plugin translates between these and its HTTP API; the engine, the journal and the CLI
+only ever see these.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+
+def frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Copy ``value`` into a read-only mapping, so a frozen class stays frozen."""
+    return MappingProxyType(dict(value))
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)
+
+
+def _outputs(value: Iterable[Output]) -> tuple[Output, ...]:
+    return tuple(value)
+
+
+def _params(value: Iterable[Param]) -> tuple[Param, ...]:
+    return tuple(value)
+
+
+def _operations(value: Iterable[Operation]) -> tuple[Operation, ...]:
+    return tuple(value)
+
+
+def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def _path_tuple(value: Any) -> tuple[Path, ...]:
+    return tuple(Path(item) for item in value)
+
+
+def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+
+
+def _optional_aware(
+    instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
+) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+
+
+class Status(enum.Enum):
+    """One vocabulary for every provider's task states; plugins keep the raw word beside it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the task will not change any more."""
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+
+class LocalFiles(enum.Enum):
+    """How a provider takes an input that is a local file rather than a URL."""
+
+    NONE = "none"
+    """URLs only: the core must make the file reachable by URL (the sandbox file host does)."""
+    INLINE = "inline"
+    """The plugin's submit request carries the file itself (e.g. a multipart upload)."""
+    UPLOAD = "upload"
+    """The plugin's ``mediatask_upload`` hook turns the file into a URL first."""
+
+
+@attrs.frozen
+class Job:
+    """What the user asks for: one operation of one provider on some inputs."""
+
+    provider: str = attrs.field(validator=attrs.validators.min_len(1))
+    operation: str = attrs.field(validator=attrs.validators.min_len(1))
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    """Local paths or http(s) URLs, in the order the operation declares them."""
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    """Parameter values; after validation they have the declared types and defaults filled in."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form the journal and ``--json`` outputs use."""
+        return {
+            "provider": self.provider,
+            "operation": self.operation,
+            "inputs": list(self.inputs),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Job:
+        """Read back :meth:`to_json`'s form."""
+        return cls(
+            provider=data["provider"],
+            operation=data["operation"],
+            inputs=data.get("inputs", ()),
+            params=data.get("params", {}),
+        )
+
+
+@attrs.frozen
+class TaskRef:
+    """What a provider gave back for one submitted job: enough to find the task again."""
+
+    provider: str = attrs.field(validator=attrs.validators.min_len(1))
+    task_id: str = attrs.field(converter=str, validator=attrs.validators.min_len(1))
+    """The provider's id, always a string (some providers hand out integers)."""
+    submitted_at: datetime = attrs.field(validator=_aware)
+    operation: str = ""
+    """The operation that created the task, when known (some providers need it to poll)."""
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    """Whatever else the provider needs to find the task, e.g. a result URL."""
+
+    @property
+    def handle(self) -> str:
+        """The portable name of the task, ``PROVIDER:TASK_ID``."""
+        return f"{self.provider}:{self.task_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form the journal and the CLI hand around."""
+        return {
+            "provider": self.provider,
+            "task_id": self.task_id,
+            "submitted_at": self.submitted_at.isoformat(),
+            "operation": self.operation,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskRef:
+        """Read back :meth:`to_json`'s form: a named constructor, never ``TaskRef(**data)``."""
+        return cls(
+            provider=data["provider"],
+            task_id=data["task_id"],
+            submitted_at=datetime.fromisoformat(data["submitted_at"]),
+            operation=data.get("operation", ""),
+            extra=data.get("extra", {}),
+        )
+
+
+@attrs.frozen
+class Output:
+    """One artefact a task produced, as the provider describes it."""
+
+    url: str = attrs.field(validator=attrs.validators.min_len(1))
+    role: str = "output"
+    """What the artefact is to the task: ``image``, ``thumbnail``, ``video``, ``sketch``…"""
+    kind: str = "file"
+    """Broad kind: ``image``, ``video``, ``audio``, ``vector`` or ``file``."""
+    mime_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form used in results files and ``--json`` output."""
+        data = attrs.asdict(self)
+        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        return data
+
+
+@attrs.frozen
+class Update:
+    """One observation of a task: a poll answer or one stream event."""
+
+    status: Status
+    raw_status: str = ""
+    """The provider's own word for the status."""
+    progress: float | None = None
+    """0 to 1 when the provider reports it."""
+    message: str | None = None
+    """A failure reason or progress note, in the provider's words."""
+    outputs: tuple[Output, ...] = attrs.field(default=(), converter=_outputs)
+    payload: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=frozen_map, hash=False, eq=False, repr=False
+    )
+    """The raw payload the update was read from."""
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    """Provider facts worth keeping that the model has no field for (e.g. coins charged)."""
+
+
+@attrs.frozen
+class Submitted:
+    """What a plugin read from a submission answer; the core adds the provider and the time."""
+
+    task_id: str = attrs.field(converter=str, validator=attrs.validators.min_len(1))
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    update: Update | None = None
+    """The task's state when the answer already tells it (e.g. finished at once)."""
+
+
+@attrs.frozen
+class Result:
+    """The final, successful outcome of a task."""
+
+    task: TaskRef
+    outputs: tuple[Output, ...] = attrs.field(converter=_outputs)
+    finished_at: datetime = attrs.field(validator=_aware)
+    payload: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=frozen_map, hash=False, eq=False, repr=False
+    )
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    files: tuple[Path, ...] = attrs.field(default=(), converter=_path_tuple)
+    """Local copies of the outputs, once downloaded."""
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from submission to the final update."""
+        return (self.finished_at - self.task.submitted_at).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form ``--json`` prints."""
+        return {
+            "handle": self.task.handle,
+            "task": self.task.to_json(),
+            "outputs": [output.to_json() for output in self.outputs],
+            "files": [str(path) for path in self.files],
+            "seconds": round(self.seconds, 3),
+            "extra": dict(self.extra),
+        }
+
+
+PARAM_TYPES = ("str", "int", "float", "bool", "url")
+
+
+@attrs.frozen
+class Param:
+    """One declared parameter of an operation: enough to validate it and to document it."""
+
+    name: str
+    type: str = attrs.field(default="str", validator=attrs.validators.in_(PARAM_TYPES))
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = attrs.field(default=(), converter=_any_tuple)
+    minimum: float | None = None
+    maximum: float | None = None
+    description: str = ""
+
+
+@attrs.frozen
+class Operation:
+    """One thing a provider can do, with the inputs and parameters it takes."""
+
+    name: str
+    title: str
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    """Names of the inputs, in order (e.g. ``image``); empty for prompt-only operations."""
+    params: tuple[Param, ...] = attrs.field(default=(), converter=_params)
+    output_kind: str = "image"
+
+    def param(self, name: str) -> Param | None:
+        """Return the declared parameter called ``name``, if any."""
+        return next((p for p in self.params if p.name == name), None)
+
+
+@attrs.frozen
+class Capabilities:
+    """What a provider's API can do beyond submit and poll."""
+
+    stream: bool = False
+    cancel: bool = False
+    list: bool = False
+    local_files: LocalFiles = LocalFiles.NONE
+
+
+@attrs.frozen
+class ProviderInfo:
+    """What a plugin declares about one provider."""
+
+    name: str = attrs.field(validator=attrs.validators.matches_re(r"[a-z][a-z0-9_-]*"))
+    title: str
+    base_url: str
+    auth_scheme: str
+    """The word before the key in ``Authorization`` (``Bearer``, ``KEY``…)."""
+    operations: tuple[Operation, ...] = attrs.field(converter=_operations)
+    capabilities: Capabilities = Capabilities()
+    docs_url: str = ""
+    requests_per_second: float | None = None
+    """The provider's documented request-rate limit, if any."""
+    max_concurrency: int = 8
+    """How many of this provider's tasks the engine follows at once by default."""
+
+    @property
+    def key_env(self) -> str:
+        """The environment variable that holds this provider's key."""
+        return f"MEDIATASK_{self.env_name}_KEY"
+
+    @property
+    def base_url_env(self) -> str:
+        """The environment variable that overrides this provider's base URL."""
+        return f"MEDIATASK_{self.env_name}_BASE_URL"
+
+    @property
+    def env_name(self) -> str:
+        """The provider name as it appears in environment variables."""
+        return self.name.upper().replace("-", "_")
+
+    def operation(self, name: str) -> Operation | None:
+        """Return the declared operation called ``name``, if any."""
+        return next((op for op in self.operations if op.name == name), None)

@@ -1,0 +1,114 @@
+"""Test helpers for mediatask and its plugins; a pytest plugin (entry point ``pytest11``).
+
+Fixtures:
+
+- ``mediatask_plugins``: the installed plugins (entry points), loaded once per test.
+- ``mediatask_sandbox``: every installed emulator served on loopback (fast tasks), with a
+  ``Client`` pointed at them: ``sandbox, client = mediatask_sandbox``.
+
+Helpers for unit tests without a network: :func:`reply` builds a ``Response``;
+:class:`ScriptedTransport` answers requests from a script and records what was sent.
+
+Kept light: every pytest run imports this module.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+
+from mediatask.http import Request, Response
+
+
+def reply(
+    status: int = 200,
+    json: Any = None,
+    *,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A canned answer: JSON when ``json`` is given, else ``body``."""
+    if json is not None:
+        body = jsonlib.dumps(json).encode()
+        headers = {"content-type": "application/json", **(headers or {})}
+    return Response(status, headers or {}, body)
+
+
+@attrs.define
+class _ScriptedBody:
+    status: int
+    headers: Mapping[str, str]
+    chunks: list[bytes]
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+@attrs.define
+class ScriptedTransport:
+    """A fake transport: answers each request with the next scripted Response, in order."""
+
+    answers: list[Response] = attrs.field(factory=list)
+    streams: list[tuple[int, Mapping[str, str], list[bytes]]] = attrs.field(factory=list)
+    """Answers for ``open_stream``: (status, headers, body chunks)."""
+    sent: list[Request] = attrs.field(factory=list)
+
+    async def send(self, request: Request) -> Response:
+        """Record ``request`` and return the next answer."""
+        self.sent.append(request)
+        if not self.answers:
+            raise AssertionError(f"no scripted answer left for {request!r}")
+        return attrs.evolve(self.answers.pop(0), url=request.url)
+
+    @asynccontextmanager
+    async def open_stream(self, request: Request) -> AsyncIterator[_ScriptedBody]:
+        """Record ``request`` and open the next scripted stream."""
+        self.sent.append(request)
+        if not self.streams:
+            raise AssertionError(f"no scripted stream left for {request!r}")
+        status, headers, chunks = self.streams.pop(0)
+        yield _ScriptedBody(status, {k.lower(): v for k, v in headers.items()}, list(chunks))
+
+
+def scripted(answers: Iterable[Response]) -> ScriptedTransport:
+    """A :class:`ScriptedTransport` that gives ``answers`` in order."""
+    return ScriptedTransport(list(answers))
+
+
+@pytest.fixture
+def mediatask_plugins() -> Any:
+    """The installed plugins, loaded from their entry points."""
+    from mediatask.plugins import PluginManager  # keep pytest start-up light
+
+    return PluginManager.from_entry_points()
+
+
+@pytest.fixture
+async def mediatask_sandbox(mediatask_plugins: Any) -> AsyncIterator[Any]:
+    """Every installed emulator on loopback with quick tasks, and a Client pointed at them."""
+    from mediatask.api import open_client
+    from mediatask.policy import PollPolicy, RetryPolicy
+    from mediatask.sandbox import open_sandbox
+
+    async with open_sandbox(mediatask_plugins) as box:
+        for emulator in box.emulators.values():
+            emulator.faults.processing_seconds = 0.2
+        async with open_client(
+            plugins=mediatask_plugins,
+            settings=_settings(box.settings),
+            file_host=box.file_host,
+            polling=PollPolicy(initial=0.05, maximum=0.2),
+            retry=RetryPolicy(base_delay=0.05, max_delay=0.2),
+        ) as client:
+            yield box, client
+
+
+def _settings(overrides: Any) -> Any:
+    from mediatask.config import Settings
+
+    return Settings(overrides=overrides, environ={})
