@@ -39,18 +39,28 @@ def _convert(param: Param, value: Any) -> Any:
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise ValueError("must be true or false")
-    if kind == "int":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError("must be a whole number")
-        return int(str(value).strip()) if not isinstance(value, int | float) else int(value)
-    if kind == "float":
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        return float(value)
+    if kind in ("int", "float"):
+        return _number(kind, value)
     text = str(value)
     if kind == "url" and not is_url(text):
         raise ValueError("must be an http(s) URL")
     return text
+
+
+def _number(kind: str, value: Any) -> int | float:
+    whole = kind == "int"
+    problem = "must be a whole number" if whole else "must be a number"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else value
+    except ValueError:
+        raise ValueError(problem) from None
+    if not whole:
+        return float(number)
+    if isinstance(number, float) and not number.is_integer():
+        raise ValueError(problem)
+    return int(number)
 
 
 def _choices(param: Param) -> str:
