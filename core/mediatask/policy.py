@@ -19,7 +19,7 @@ MAX_RETRY_AFTER = 300.0
 class RetryPolicy:
     """Jittered exponential back-off for requests that are safe to send again."""
 
-    max_attempts: int = 5
+    max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 20.0
     jitter: float = 0.25

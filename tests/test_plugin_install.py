@@ -1,0 +1,158 @@
+"""A provider plugin installed from its own directory is found and used with no core change."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "mediatask-{name}"
+version = "1.2.3"
+dependencies = []
+
+[project.entry-points.mediatask]
+{name} = "mediatask_{name}"
+
+[tool.setuptools]
+py-modules = ["mediatask_{name}"]
+"""
+
+ECHO = '''
+"""A provider whose API answers every job as already finished."""
+from mediatask import (Operation, Output, Param, ProviderInfo, Request, Status, Submitted,
+                       Update, hookimpl)
+
+INFO = ProviderInfo(name="echo", title="Echo", base_url="https://echo.invalid",
+                    auth_scheme="Token",
+                    operations=[Operation("say", "Say", (), (Param("text", required=True),))])
+
+@hookimpl
+def mediatask_providers():
+    return [INFO]
+
+@hookimpl
+def mediatask_submit(job):
+    return Request("POST", "/say", json={"text": job.params["text"]})
+
+@hookimpl
+def mediatask_read_submission(response):
+    data = response.json_object()
+    return Submitted(data["id"], update=mediatask_parse_result(data))
+
+@hookimpl
+def mediatask_poll(task):
+    return Request("GET", "/say/" + task.task_id)
+
+@hookimpl
+def mediatask_parse_result(payload):
+    return Update(Status.SUCCEEDED, "ok", outputs=[Output(payload["url"], role="text")])
+'''
+
+
+def install(source: Path, target: Path, name: str, module: str) -> None:
+    source.mkdir()
+    (source / "pyproject.toml").write_text(PYPROJECT.format(name=name))
+    (source / f"mediatask_{name}.py").write_text(textwrap.dedent(module))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+class _EchoApi(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802  # the stdlib's name
+        assert self.headers["Authorization"] == "Token echo-key"
+        text = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"]
+        self.server.said = text  # type: ignore[attr-defined]
+        host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._send("application/json", json.dumps({"id": "1", "url": f"{host}/said.txt"}))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send("text/plain", self.server.said)  # type: ignore[attr-defined]
+
+    def _send(self, mime: str, text: str) -> None:
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", mime)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002  # stdlib's name
+        pass
+
+
+@pytest.fixture
+def echo_api() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def mediatask(*args: str, path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONPATH": str(path), **env}
+    environ.pop("MEDIATASK_PLUGINS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "mediatask", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_installed_plugin_is_discovered_and_used(tmp_path: Path, echo_api: str) -> None:
+    site = tmp_path / "site"
+    install(tmp_path / "echo", site, "echo", ECHO)
+
+    listed = mediatask("providers", path=site, env={})
+    assert listed.returncode == 0, listed.stderr
+    assert "echo  Echo" in listed.stdout
+
+    env = {"MEDIATASK_ECHO_BASE_URL": echo_api, "MEDIATASK_ECHO_KEY": "echo-key"}
+    out = tmp_path / "out"
+    ran = mediatask("run", "echo", "say", "-p", "text=hello", "-o", str(out), path=site, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert (out / "1-text.txt").read_text() == "hello"
+
+
+def test_a_plugin_that_raises_on_import_leaves_the_cli_working(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    install(tmp_path / "broken", site, "broken", "raise RuntimeError('boom at import')\n")
+
+    listed = mediatask("providers", path=site, env={})
+    assert listed.returncode == 0, listed.stderr
+    assert "a1d  A1D" in listed.stdout
+    assert listed.stderr.strip() == (
+        "warning: mediatask plugin 'broken' (mediatask-broken) failed to load and is skipped: "
+        "RuntimeError: boom at import"
+    )
