@@ -23,7 +23,7 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 class _Unauthorized(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802  # the stdlib's name
+    def do_POST(self) -> None:  # the stdlib's name
         body = b'{"error": "Unauthorized", "message": "Invalid or missing API key"}'
         self.send_response(401)
         self.send_header("Content-Type", "application/json")
@@ -31,7 +31,7 @@ class _Unauthorized(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002  # stdlib's name
+    def log_message(self, format: str, *args: object) -> None:  # stdlib's name
         pass
 
 
@@ -118,7 +118,8 @@ def test_providers_lists_operations_and_key_status(runner: CliRunner) -> None:
     assert result.exit_code == 0
     assert "a1d  A1D" in result.output
     assert "no key (set MEDIATASK_A1D_KEY)" in result.output
-    assert "image-upscaler" in result.output and "scale=2|4|8|16" in result.output
+    assert "image-upscaler" in result.output
+    assert "scale=2|4|8|16" in result.output
 
 
 def test_providers_json(runner: CliRunner) -> None:

@@ -93,7 +93,8 @@ async def test_stream_gives_progress_and_final(fake_plugins: PluginManager) -> N
     split = [chunks[0][:7], chunks[0][7:] + chunks[1][:3], chunks[1][3:]]
     transport = ScriptedTransport([reply(200, {"id": "s1"})], streams=[(200, EVENT_STREAM, split)])
     async with client(fake_plugins, transport) as c:
-        async with c.updates(await c.submit(URL_JOB)) as updates:
+        task = await c.submit(URL_JOB)
+        async with c.updates(task) as updates:
             got = [(u.status, u.progress) async for u in updates]
     assert got == [(Status.RUNNING, 0.25), (Status.SUCCEEDED, None)]
     assert transport.sent[1].url == "https://api.fake.test/jobs/s1/events"
@@ -219,7 +220,7 @@ async def test_local_file_for_url_only_provider_says_what_to_do(
     c = client(fake_plugins, ScriptedTransport([]))
     with pytest.raises(UsageError, match="takes inputs by URL only"):
         await c.submit(Job("fake", "upscale", [str(image)]))
-    with pytest.raises(UsageError, match="input file not found: nope.png"):
+    with pytest.raises(UsageError, match=r"input file not found: nope\.png"):
         await c.submit(Job("fake", "upscale", ["nope.png"]))
 
 

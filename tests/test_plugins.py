@@ -9,8 +9,7 @@ import pytest
 
 from mediatask import Job, PluginError, PluginManager, Request, UnknownProviderError, hookimpl
 from mediatask.plugins import PluginLoadWarning
-
-from .conftest import FAKE, FakePlugin  # noqa: TID252  # conftest fixtures' own module
+from mediatask.testing import FAKE, FakePlugin
 
 OTHER = attrs.evolve(FAKE, name="other", title="Other")
 JOB = Job("fake", "upscale", ["https://x/y.png"])

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mediatask import Job, UnknownProviderError, UsageError
+from mediatask.testing import FAKE
 from mediatask.validate import check_job
-
-from .conftest import FAKE  # noqa: TID252  # conftest's own declarations
 
 
 def test_values_are_typed_and_defaults_filled() -> None:

@@ -29,6 +29,7 @@ from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import (
     Capabilities,
+    Credits,
     Job,
     LocalFiles,
     Operation,
@@ -49,6 +50,7 @@ __all__ = [
     "Capabilities",
     "Client",
     "ConfigError",
+    "Credits",
     "ExpiredError",
     "InsufficientCreditsError",
     "Job",

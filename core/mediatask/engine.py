@@ -36,9 +36,15 @@ from mediatask.errors import (
     UsageError,
 )
 from mediatask.http import Request, Response, same_origin
-from mediatask.model import Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
+from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
-from mediatask.policy import PollPolicy, RateLimiter, RetryPolicy, parse_retry_after
+from mediatask.policy import (
+    PollPolicy,
+    RateLimiter,
+    RetryPolicy,
+    parse_retry_after,
+    rate_limit_pause,
+)
 from mediatask.sse import Decoder, Event
 from mediatask.transport import Transport, UrllibTransport
 from mediatask.validate import check_job, is_url
@@ -152,7 +158,7 @@ class Client:
     def check(self, job: Job) -> Job:
         """Validate ``job`` against its operation without any network call; returns it typed."""
         info = self.provider(job.provider)
-        checked = check_job(info, job)
+        checked = self.plugins.validate(info.name, check_job(info, job))
         for item in checked.inputs:
             if not is_url(item) and not Path(item).expanduser().is_file():
                 raise UsageError(f"input file not found: {item}")
@@ -178,12 +184,19 @@ class Client:
         )
 
     async def _throttle(self, info: ProviderInfo) -> None:
-        if info.requests_per_second is None:
+        if not info.rate_limits:
             return
         limiter = self._limiters.get(info.name)
         if limiter is None:
-            limiter = self._limiters[info.name] = RateLimiter(info.requests_per_second)
+            limiter = self._limiters[info.name] = RateLimiter(info.rate_limits)
         await limiter.acquire()
+
+    def _observe(self, info: ProviderInfo, response: Response) -> None:
+        """Let the provider's rate-limit headers correct our limiter."""
+        pause = rate_limit_pause(response.headers)
+        limiter = self._limiters.get(info.name)
+        if pause is not None and limiter is not None:
+            limiter.pause(pause)
 
     async def send(self, provider: str, request: Request, *, submit: bool = False) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
@@ -197,6 +210,7 @@ class Client:
             try:
                 await self._throttle(info)
                 response = await self.transport.send(prepared)
+                self._observe(info, response)
                 error = self._error(info, request, response)
                 if error is not None:
                     raise error
@@ -248,7 +262,7 @@ class Client:
     async def submit(self, job: Job) -> TaskRef:
         """Validate ``job``, make its local inputs reachable, and create the task (once)."""
         info = self.provider(job.provider)
-        job = check_job(info, job)
+        job = self.plugins.validate(info.name, check_job(info, job))
         inputs = [
             item if is_url(item) else await self._local_input(info, item) for item in job.inputs
         ]
@@ -417,6 +431,37 @@ class Client:
             on_submit(task)
         result = await self.wait(task, on_update)
         return await self.download(result, out_dir) if out_dir is not None else result
+
+    async def list_tasks(self, provider: str, operation: str | None = None) -> list[TaskRef]:
+        """The provider's own records of recent tasks, newest as the provider orders them.
+
+        Each TaskRef's latest known Update is kept, so ``wait``/``updates`` on a finished one
+        needs no further request.
+        """
+        info = self.provider(provider)
+        request = self.plugins.list_tasks(info.name, operation)
+        if request is None:
+            raise UsageError(f"{info.name} has no list of tasks")
+        response = await self.send(info.name, request)
+        tasks = []
+        for record in self.plugins.read_list(info.name, operation, response):
+            task = TaskRef(info.name, record.task_id, self.clock(), operation or "", record.extra)
+            if record.update is not None:
+                self._known[task.handle] = record.update
+            tasks.append(task)
+        return tasks
+
+    def known_update(self, task: TaskRef) -> Update | None:
+        """The latest Update the client has seen for ``task`` without asking, if any."""
+        return self._known.get(task.handle)
+
+    async def credits(self, provider: str) -> Credits:
+        """The account's remaining credits with ``provider``."""
+        info = self.provider(provider)
+        request = self.plugins.credits(info.name)
+        if request is None:
+            raise UsageError(f"{info.name} does not report remaining credits")
+        return self.plugins.read_credits(info.name, await self.send(info.name, request))
 
     async def cancel(self, task: TaskRef) -> Response:
         """Ask the provider to cancel (or delete) ``task``; :class:`UsageError` if it cannot."""

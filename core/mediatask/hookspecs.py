@@ -18,7 +18,7 @@ import pluggy
 
 from mediatask.errors import MediataskError
 from mediatask.http import Request, Response
-from mediatask.model import Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 
 hookspec = pluggy.HookspecMarker("mediatask")
 hookimpl = pluggy.HookimplMarker("mediatask")
@@ -29,6 +29,19 @@ def mediatask_providers() -> list[ProviderInfo]:
     """Declare this plugin's providers. Called once per plugin, when the plugin is registered.
 
     :returns: the providers this plugin owns; a plugin that only wraps other hooks returns ``[]``.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_validate(provider: str, job: Job) -> Job | None:
+    """Check a job beyond its declared parameters, before any network call.
+
+    Called for every job after the core checked it against the declared operation. Operations
+    declared with ``open_params=True`` (a nested parameter document, e.g. Claid's edit
+    operations) are checked only here: dotted names such as ``operations.resizing.width`` arrive
+    as given. Raise ``UsageError`` naming the parameter's dotted path and the allowed values.
+
+    :returns: the job with its parameters converted, or ``None`` to leave it as it is.
     """
 
 
@@ -115,6 +128,31 @@ def mediatask_upload(
 @hookspec(firstresult=True)
 def mediatask_cancel(provider: str, task: TaskRef) -> Request | None:
     """Build the request that cancels or deletes ``task``; ``None`` when the provider cannot."""
+
+
+@hookspec(firstresult=True)
+def mediatask_list(provider: str, operation: str | None) -> Request | None:
+    """Build the request that lists the provider's own task records, or ``None`` if it has none.
+
+    :param operation: restrict to one operation's tasks (``None``: the provider's default list).
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_read_list(
+    provider: str, operation: str | None, response: Response
+) -> list[Submitted]:
+    """Read a list answer: one ``Submitted`` (id, extra, current ``Update``) per task record."""
+
+
+@hookspec(firstresult=True)
+def mediatask_credits(provider: str) -> Request | None:
+    """Build the request that reads the account's remaining credits, or ``None`` if unknown."""
+
+
+@hookspec(firstresult=True)
+def mediatask_read_credits(provider: str, response: Response) -> Credits:
+    """Read the answer to ``mediatask_credits``'s request."""
 
 
 @hookspec(firstresult=True)

@@ -39,6 +39,10 @@ def _operations(value: Iterable[Operation]) -> tuple[Operation, ...]:
     return tuple(value)
 
 
+def _limits(value: Iterable[tuple[int, float]]) -> tuple[tuple[int, float], ...]:
+    return tuple((int(n), float(s)) for n, s in value)
+
+
 def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
@@ -209,6 +213,16 @@ class Submitted:
 
 
 @attrs.frozen
+class Credits:
+    """An account's remaining balance with a provider."""
+
+    amount: float
+    unit: str = "credits"
+    """What the provider counts in: ``credits``, ``coins``, ``API calls``…"""
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+
+
+@attrs.frozen
 class Result:
     """The final, successful outcome of a task."""
 
@@ -266,6 +280,9 @@ class Operation:
     """Names of the inputs, in order (e.g. ``image``); empty for prompt-only operations."""
     params: tuple[Param, ...] = attrs.field(default=(), converter=_params)
     output_kind: str = "image"
+    open_params: bool = False
+    """The parameters form a document the plugin checks itself (hook ``mediatask_validate``);
+    ``params`` then only documents the top-level names."""
 
     def param(self, name: str) -> Param | None:
         """Return the declared parameter called ``name``, if any."""
@@ -294,8 +311,8 @@ class ProviderInfo:
     operations: tuple[Operation, ...] = attrs.field(converter=_operations)
     capabilities: Capabilities = Capabilities()
     docs_url: str = ""
-    requests_per_second: float | None = None
-    """The provider's documented request-rate limit, if any."""
+    rate_limits: tuple[tuple[int, float], ...] = attrs.field(default=(), converter=_limits)
+    """The provider's documented request limits, as (requests, seconds) pairs: (4, 1), (120, 60)."""
     max_concurrency: int = 8
     """How many of this provider's tasks the engine follows at once by default."""
 

@@ -21,7 +21,7 @@ import pluggy
 from mediatask import hookspecs
 from mediatask.errors import MediataskError, PluginError, UnknownProviderError
 from mediatask.http import Request, Response
-from mediatask.model import Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -240,6 +240,14 @@ class PluginManager:
             raise PluginError(f"the {provider} plugin's {hook} returned {value!r}")
         return value
 
+    def validate(self, provider: str, job: Job) -> Job:
+        """Let the plugin check ``job`` further (hook ``mediatask_validate``)."""
+        value = self._call("mediatask_validate", provider, job=job)
+        checked: Job | None = self._required(
+            "mediatask_validate", provider, value, (Job, type(None))
+        )
+        return job if checked is None else checked
+
     def submit(self, provider: str, job: Job) -> Request:
         """Build the submit request for ``job`` (hook ``mediatask_submit``)."""
         request: Request = self._required(
@@ -298,6 +306,36 @@ class PluginManager:
             "mediatask_cancel", provider, value, (Request, type(None))
         )
         return request
+
+    def list_tasks(self, provider: str, operation: str | None) -> Request | None:
+        """Build the provider-side list request, or ``None`` (hook ``mediatask_list``)."""
+        value = self._call("mediatask_list", provider, operation=operation)
+        request: Request | None = self._required(
+            "mediatask_list", provider, value, (Request, type(None))
+        )
+        return request
+
+    def read_list(
+        self, provider: str, operation: str | None, response: Response
+    ) -> list[Submitted]:
+        """Read a list answer (hook ``mediatask_read_list``)."""
+        value = self._call("mediatask_read_list", provider, operation=operation, response=response)
+        records: list[Submitted] = self._required("mediatask_read_list", provider, value, list)
+        return records
+
+    def credits(self, provider: str) -> Request | None:
+        """Build the credits request, or ``None`` (hook ``mediatask_credits``)."""
+        value = self._call("mediatask_credits", provider)
+        request: Request | None = self._required(
+            "mediatask_credits", provider, value, (Request, type(None))
+        )
+        return request
+
+    def read_credits(self, provider: str, response: Response) -> Credits:
+        """Read a credits answer (hook ``mediatask_read_credits``)."""
+        value = self._call("mediatask_read_credits", provider, response=response)
+        credits: Credits = self._required("mediatask_read_credits", provider, value, Credits)
+        return credits
 
     def emulator(self, provider: str) -> Any:
         """Return the provider's emulator, or ``None`` (hook ``mediatask_emulator``)."""

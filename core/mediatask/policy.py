@@ -5,6 +5,7 @@ Every wait is a trio sleep, so a deadline or Ctrl-C ends it at once.
 
 from __future__ import annotations
 
+import collections
 import random
 from collections.abc import Mapping
 
@@ -64,40 +65,59 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 @attrs.define
 class RateLimiter:
-    """Spaces requests to at most ``per_second`` (a token bucket of size ``burst``).
+    """Keeps requests under every window of a provider's limits (e.g. 4 per second, 120 per minute).
 
-    Providers can correct it from their answers with :meth:`pause`, e.g. when a ``RateLimit-*``
-    header or a 429 says the window is used up.
+    A sliding log of send times, not a token bucket: a bucket lets through up to twice its limit
+    in one window, which a provider counting per window answers with 429. A small margin covers
+    the difference between our clock and the provider's. :meth:`pause` lets answers correct it
+    (a ``RateLimit-Reset`` header, a 429).
     """
 
-    per_second: float
-    burst: int = 1
-    _tokens: float = attrs.field(init=False)
-    _updated: float = attrs.field(init=False, default=0.0)
+    windows: tuple[tuple[int, float], ...]
+    """Pairs of (requests, seconds)."""
+    margin: float = 0.05
+    _sent: collections.deque[float] = attrs.field(init=False, factory=collections.deque)
     _paused_until: float = attrs.field(init=False, default=0.0)
     _lock: trio.Lock = attrs.field(init=False, factory=trio.Lock)
 
-    def __attrs_post_init__(self) -> None:
-        self._tokens = float(self.burst)
-
     async def acquire(self) -> None:
-        """Wait until one more request may be sent."""
+        """Wait until one more request may be sent, then count it as sent."""
         async with self._lock:  # first come, first served
-            now = trio.current_time()
-            if self._paused_until > now:
-                await trio.sleep_until(self._paused_until)
+            while True:
                 now = trio.current_time()
-                self._tokens = float(self.burst)
-                self._updated = now
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
-            self._updated = now
-            if self._tokens < 1:
-                wait = (1 - self._tokens) / self.per_second
+                wait = self._paused_until - now
+                for limit, seconds in self.windows:
+                    if len(self._sent) >= limit:
+                        oldest = self._sent[-limit]
+                        wait = max(wait, oldest + seconds * (1 + self.margin) - now)
+                if wait <= 0:
+                    break
                 await trio.sleep(wait)
-                self._tokens = 1.0
-                self._updated = trio.current_time()
-            self._tokens -= 1
+            self._sent.append(trio.current_time())
+            longest = max(limit for limit, _ in self.windows)
+            while len(self._sent) > longest:
+                self._sent.popleft()
 
     def pause(self, seconds: float) -> None:
         """Send nothing more for ``seconds`` (e.g. until a rate-limit window resets)."""
         self._paused_until = max(self._paused_until, trio.current_time() + seconds)
+
+
+def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
+    """Seconds to hold off when ``RateLimit-Remaining`` says the window is used up.
+
+    Reads the ``RateLimit-Remaining`` / ``RateLimit-Reset`` headers (IETF draft; ``X-`` prefixed
+    forms too). ``None`` when requests may go on.
+    """
+    for prefix in ("ratelimit-", "x-ratelimit-"):
+        remaining = headers.get(prefix + "remaining")
+        if remaining is None:
+            continue
+        try:
+            if int(remaining.split(",")[0].split(";")[0].strip()) > 0:
+                return None
+            reset = float(headers.get(prefix + "reset", "1").split(",")[0].split(";")[0])
+        except ValueError:
+            return None
+        return min(max(reset, 0.0), MAX_RETRY_AFTER)
+    return None

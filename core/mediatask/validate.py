@@ -112,4 +112,6 @@ def check_job(info: ProviderInfo, job: Job) -> Job:
         raise UsageError(
             f"{where} takes {wanted} input(s) ({names}), got {len(job.inputs)}: pass --input"
         )
+    if operation.open_params:
+        return job
     return attrs.evolve(job, params=check_params(where, operation, job.params))

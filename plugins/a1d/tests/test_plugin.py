@@ -123,7 +123,8 @@ def test_a_finished_submission_needs_no_polling() -> None:
     finished = a1d.mediatask_read_submission(
         job, answer({"taskId": "t1", "status": "FINISHED", "imageUrl": "https://r"})
     )
-    assert finished.update is not None and finished.update.status is Status.SUCCEEDED
+    assert finished.update is not None
+    assert finished.update.status is Status.SUCCEEDED
     waiting = a1d.mediatask_read_submission(job, answer({"taskId": "t2", "status": "WAITING"}))
     assert (waiting.task_id, waiting.update) == ("t2", None)
     painter = a1d.mediatask_read_submission(job, answer({"taskId": "t3"}))
