@@ -1,0 +1,321 @@
+"""The base class of every provider emulator: state, fault injection, storage and lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
+from functools import partial
+from http import HTTPStatus
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import trio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mediatask.emulator.clock import EmulatorClock
+from mediatask.emulator.faults import Faults
+from mediatask.emulator.media import MediaError
+from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
+
+T = TypeVar("T")
+Work = Callable[[], Awaitable[WorkResult]]
+"""A task's work: fetch inputs, make the outputs, return them (raise WorkError to fail)."""
+
+STORAGE_PREFIX = "/storage/"
+ADMIN_PREFIX = "/_emulator/"
+log = logging.getLogger(__name__)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+@attrs.frozen
+class StoredFile:
+    """A published result file and the emulator-clock time it stops being served."""
+
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    mime_type: str
+    expires_at: float
+
+
+@attrs.define
+class Emulator:
+    """Base of provider emulators: subclasses add their API routes (:meth:`api_routes`).
+
+    The app serves the provider's API plus, without auth, ``/storage/<key>`` (result files,
+    expiring ``faults.result_ttl_seconds`` after completion) and ``/_emulator/...`` admin
+    endpoints. Every other path counts as an API request: injected faults apply there.
+    Background work runs in a nursery opened by the app's ASGI lifespan.
+    """
+
+    clock: EmulatorClock = attrs.field(factory=EmulatorClock)
+    faults: Faults = attrs.field(factory=Faults)
+    accepted_key: str | None = attrs.field(default=None, repr=False)
+    """``None``: any non-empty key is accepted; else only this one."""
+    stats: Counter[str] = attrs.field(factory=Counter)
+    """Counts of what happened: requests, submissions, polls, streams, downloads, ..."""
+    expired_status: ClassVar[int] = 404
+    """Status of a result file past its expiry (the provider deleted it)."""
+    _tasks: dict[str, EmulatedTask] = attrs.field(init=False, factory=dict)
+    _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
+    _rng: random.Random = attrs.field(init=False)
+    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
+    _media_limiter: trio.CapacityLimiter = attrs.field(init=False)
+    _app: Starlette | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self._rng = random.Random(self.faults.seed)  # noqa: S311  # ids and fault draws, not secrets
+        self._media_limiter = trio.CapacityLimiter(os.cpu_count() or 2)
+
+    # -- what subclasses provide -------------------------------------------------------------
+
+    def api_routes(self) -> list[BaseRoute]:
+        """Return the provider's API routes. Subclasses must override this."""
+        raise NotImplementedError
+
+    def error_response(self, status: int, message: str) -> Response:
+        """Answer an error in the provider's shape; default ``{"error": <reason>, "message"}``."""
+        return JSONResponse({"error": _reason(status), "message": message}, status)
+
+    # -- the application ---------------------------------------------------------------------
+
+    @property
+    def app(self) -> Starlette:
+        """The Starlette application (built once); serve it with ``serving()``."""
+        if self._app is None:
+            admin = [
+                Route(ADMIN_PREFIX + "stats", self._admin_stats, methods=["GET"]),
+                Route(ADMIN_PREFIX + "advance", self._admin_advance, methods=["POST"]),
+                Route(ADMIN_PREFIX + "faults", self._admin_faults, methods=["GET", "POST"]),
+            ]
+            storage = Route(STORAGE_PREFIX + "{key:path}", self._download, methods=["GET"])
+            self._app = Starlette(
+                routes=[*self.api_routes(), storage, *admin],
+                middleware=[Middleware(_FaultInjection, emulator=self)],
+                lifespan=self._run,
+            )
+        return self._app
+
+    @asynccontextmanager
+    async def _run(self, app: Starlette) -> AsyncIterator[None]:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                yield
+            finally:
+                self._nursery = None
+                nursery.cancel_scope.cancel()
+
+    # -- helpers for subclasses --------------------------------------------------------------
+
+    def key_accepted(self, key: str | None) -> bool:
+        """Whether ``key`` opens the API: non-empty, and equal to ``accepted_key`` when set."""
+        return bool(key) and (self.accepted_key is None or key == self.accepted_key)
+
+    def new_id(self, prefix: str = "") -> str:
+        """Return a fresh random id (16 hex digits after ``prefix``)."""
+        return f"{prefix}{self._rng.getrandbits(64):016x}"
+
+    @staticmethod
+    def base_url(request: Request) -> str:
+        """The absolute base URL the client used, without a trailing slash."""
+        return str(request.base_url).rstrip("/")
+
+    @staticmethod
+    def storage_url(base_url: str, key: str) -> str:
+        """The absolute URL at which the result file ``key`` will be served."""
+        return f"{base_url}{STORAGE_PREFIX}{key}"
+
+    def json_bytes(self, payload: Mapping[str, Any]) -> bytes:
+        """One-line JSON of a status payload; unreadable when ``faults.malformed_payloads``."""
+        text = json.dumps(payload, separators=(",", ":"))
+        if self.faults.malformed_payloads:
+            text = text[: len(text) // 2]  # cut mid-object: no JSON parser accepts it
+        return text.encode()
+
+    def create_task(self, operation: str, params: Mapping[str, Any] | None = None) -> EmulatedTask:
+        """Register a new queued task; draws whether it will fail from ``faults.failure_rate``."""
+        task = EmulatedTask(
+            task_id=self.new_id("task_"),
+            operation=operation,
+            created_at=self.clock.now(),
+            will_fail=self._rng.random() < self.faults.failure_rate,
+            params=params or {},
+        )
+        self._tasks[task.task_id] = task
+        return task
+
+    def find_task(self, task_id: str) -> EmulatedTask | None:
+        """The task with this id, or ``None``."""
+        return self._tasks.get(task_id)
+
+    def start(self, task: EmulatedTask, work: Work) -> None:
+        """Run ``task`` in the background; it finishes whether or not anyone watches it."""
+        if self._nursery is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs the ASGI lifespan: serve it with serving()"
+            )
+        self._nursery.start_soon(self._process, task, work)
+
+    async def complete_now(self, task: EmulatedTask, work: Work) -> None:
+        """Do ``task``'s work at once and make it final (a provider answering synchronously)."""
+        result, error = await self._attempt(work)
+        self._finish(task, result, error)
+
+    async def run_media(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a media function in a worker thread; a :class:`MediaError` fails the task."""
+        try:
+            # Pure functions of their arguments: nothing to clean up if we stop waiting.
+            return await trio.to_thread.run_sync(
+                partial(function, *args), limiter=self._media_limiter, abandon_on_cancel=True
+            )
+        except MediaError as exc:
+            raise WorkError(str(exc)) from exc
+
+    # -- the lifecycle -----------------------------------------------------------------------
+
+    async def _process(self, task: EmulatedTask, work: Work) -> None:
+        steps, total = self.faults.progress_steps, self.faults.processing_seconds
+        interval = total / (steps + 1)
+        outcome: list[tuple[WorkResult | None, str | None]] = []
+
+        async def attempt() -> None:
+            outcome.append(await self._attempt(work))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attempt)
+            for step in range(1, steps + 1):
+                await trio.sleep(interval)
+                task.update(TaskState(Phase.RUNNING, progress=round(100 * step / (steps + 1))))
+            await trio.sleep(interval)
+        self._finish(task, *outcome[0])
+
+    async def _attempt(self, work: Work) -> tuple[WorkResult | None, str | None]:
+        try:
+            return await work(), None
+        except WorkError as exc:
+            return None, str(exc)
+        except Exception:  # a bug in an emulator must fail one task, not the whole server
+            log.exception("emulated task crashed")
+            return None, "internal error"
+
+    def _finish(self, task: EmulatedTask, result: WorkResult | None, error: str | None) -> None:
+        now = self.clock.now()
+        if result is not None and task.will_fail:
+            result, error = None, "processing failed"  # Faults.failure_rate
+        if result is None:
+            self.stats["tasks_failed"] += 1
+            task.update(TaskState(Phase.FAILED, error=error or "processing failed"), now=now)
+            return
+        expires_at = now + self.faults.result_ttl_seconds
+        for produced in result.files:
+            self._files[produced.key] = StoredFile(produced.data, produced.mime_type, expires_at)
+        self.stats["tasks_succeeded"] += 1
+        task.update(TaskState(Phase.SUCCEEDED, fields=result.fields), now=now)
+
+    # -- routes every emulator has -----------------------------------------------------------
+
+    async def _download(self, request: Request) -> Response:
+        stored = self._files.get(request.path_params["key"])
+        if stored is None:
+            return Response("Not Found", 404, media_type="text/plain")
+        if self.clock.now() >= stored.expires_at:
+            self.stats["expired_downloads"] += 1
+            return Response("Expired", self.expired_status, media_type="text/plain")
+        self.stats["downloads"] += 1
+        return Response(stored.data, media_type=stored.mime_type)
+
+    async def _admin_stats(self, request: Request) -> Response:
+        return JSONResponse({"stats": dict(self.stats), "now": self.clock.now()})
+
+    async def _admin_advance(self, request: Request) -> Response:
+        try:
+            self.clock.advance(float(request.query_params.get("seconds", "")))
+        except ValueError as exc:
+            return JSONResponse({"error": f"?seconds= must be a non-negative number: {exc}"}, 400)
+        return JSONResponse({"now": self.clock.now()})
+
+    async def _admin_faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                changes = dict(await request.json())
+                if unknown := set(changes) - set(attrs.fields_dict(Faults)):
+                    raise ValueError(f"no such knob: {', '.join(sorted(unknown))}")
+                self.faults = attrs.evolve(self.faults, **changes)  # validated, all or nothing
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(attrs.asdict(self.faults))
+
+
+class EventStreamResponse(Response):
+    """A ``text/event-stream`` answer that sends each chunk of ``events`` as it comes.
+
+    Unlike Starlette's ``StreamingResponse`` (with Hypercorn's ASGI 2.1 scopes), the last send
+    happens outside the scope that a client disconnect cancels: cancelling it there would
+    interrupt Hypercorn's keep-alive bookkeeping and hold the connection until shutdown's
+    grace period.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncGenerator[bytes, None]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.events = events
+        self.init_headers({"Cache-Control": "no-cache"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the events until they end or the client goes away, then end the body."""
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_disconnect)
+            async with aclosing(self.events) as events:
+                async for chunk in events:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            nursery.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@attrs.define
+class _FaultInjection:
+    """ASGI middleware: counts API requests and answers injected errors (``Faults.error_*``)."""
+
+    app: ASGIApp
+    emulator: Emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith((STORAGE_PREFIX, ADMIN_PREFIX)):
+            await self.app(scope, receive, send)
+            return
+        self.emulator.stats["requests"] += 1
+        status = self.emulator.faults.take_injected_error()
+        if status is None:
+            await self.app(scope, receive, send)
+            return
+        self.emulator.stats["injected_errors"] += 1
+        response = self.emulator.error_response(status, f"injected fault (HTTP {status})")
+        retry_after = self.emulator.faults.retry_after
+        if retry_after is not None:
+            response.headers["Retry-After"] = f"{retry_after:g}"
+        await response(scope, receive, send)
