@@ -68,6 +68,10 @@ class Emulator:
     """``None``: any non-empty key is accepted; else only this one."""
     stats: Counter[str] = attrs.field(factory=Counter)
     """Counts of what happened: requests, submissions, polls, streams, downloads, ..."""
+    hold_queue: bool = False
+    """Tasks started while set stay queued until :meth:`release` (for tests of early states)."""
+    hold_work: bool = False
+    """While set, running tasks do not finish until :meth:`release`."""
     expired_status: ClassVar[int] = 404
     """Status of a result file past its expiry (the provider deleted it)."""
     _tasks: dict[str, EmulatedTask] = attrs.field(init=False, factory=dict)
@@ -76,6 +80,8 @@ class Emulator:
     _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
     _media_limiter: trio.CapacityLimiter = attrs.field(init=False)
     _app: Starlette | None = attrs.field(init=False, default=None)
+    _held: list[tuple[EmulatedTask, Work]] = attrs.field(init=False, factory=list)
+    _gate: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
         self._rng = random.Random(self.faults.seed)  # noqa: S311  # ids and fault draws, not secrets
@@ -165,11 +171,23 @@ class Emulator:
 
     def start(self, task: EmulatedTask, work: Work) -> None:
         """Run ``task`` in the background; it finishes whether or not anyone watches it."""
+        if self.hold_queue:
+            self._held.append((task, work))
+            return
         if self._nursery is None:
             raise RuntimeError(
                 f"{type(self).__name__} needs the ASGI lifespan: serve it with serving()"
             )
         self._nursery.start_soon(self._process, task, work)
+
+    def release(self) -> None:
+        """Clear ``hold_queue`` and ``hold_work``: held tasks start, held work finishes."""
+        self.hold_queue = self.hold_work = False
+        held, self._held = self._held, []
+        for task, work in held:
+            self.start(task, work)
+        gate, self._gate = self._gate, trio.Event()  # a later hold_work holds again
+        gate.set()
 
     async def complete_now(self, task: EmulatedTask, work: Work) -> None:
         """Do ``task``'s work at once and make it final (a provider answering synchronously)."""
@@ -194,6 +212,8 @@ class Emulator:
         outcome: list[tuple[WorkResult | None, str | None]] = []
 
         async def attempt() -> None:
+            if self.hold_work:
+                await self._gate.wait()
             outcome.append(await self._attempt(work))
 
         async with trio.open_nursery() as nursery:

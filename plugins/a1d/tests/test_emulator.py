@@ -244,14 +244,16 @@ async def test_clients_words_wait_init_and_report_speedpainter_errors(
     api: Api, emulator: A1DEmulator
 ) -> None:
     emulator.status_words = "clients"
+    emulator.hold_queue = True  # both stay queued until released: no race with the clock
     with trio.fail_after(20):
         upscale = await api.submit("image-upscaler", {"imageUrl": api.input("photo.png")})
         paint = await api.submit("speedpainter", {"imageUrl": api.input("notes.txt")})
         assert (await api.poll(paint["taskId"]))["status"] == "INIT"
-        upscaled, seen = await api.wait(upscale["taskId"])
+        assert (await api.poll(upscale["taskId"]))["status"] == "WAITING"
+        emulator.release()
+        upscaled, _seen = await api.wait(upscale["taskId"])
         painted, _ = await api.wait(paint["taskId"])
     assert upscale["status"] == "WAITING"
-    assert seen[0] == "WAITING"
     assert upscaled["status"] == "FINISHED"
     assert painted["status"] == "ERROR"
     assert "not a readable image" in painted["error"]

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any, Literal
 
 import attrs
-import trio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -79,15 +78,9 @@ class A2EEmulator(A2EAccount):
     """Which field caption removal reads the video from (spec and clients disagree)."""
     minor_detected: int | None = None
     """1003 or 1004: answer every start call with a person in it with that 403."""
-    hold_queue: bool = False
-    """Tasks started while set stay ``initialized`` until :meth:`release`."""
-    hold_work: bool = False
-    """Tasks started while set stay ``processing`` until :meth:`release`."""
     max_video_seconds: float = 2.0
     """Produced videos are at most this long, whatever the requested duration."""
     _records: dict[str, Record] = attrs.field(init=False, factory=dict)
-    _held: list[tuple[str, str]] = attrs.field(init=False, factory=list)
-    _gate: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def api_routes(self) -> list[BaseRoute]:
         """The account, upload, TTS and avatar endpoints, then each family's five."""
@@ -116,15 +109,6 @@ class A2EEmulator(A2EAccount):
         return routes
 
     # -- knobs for tests -----------------------------------------------------------------------
-
-    def release(self) -> None:
-        """Clear ``hold_queue`` and ``hold_work``: held tasks start, held work finishes."""
-        self.hold_queue = self.hold_work = False
-        held, self._held = self._held, []
-        for record_id, base_url in held:
-            self.start(self._records[record_id].task, partial(self._work, record_id, base_url))
-        gate, self._gate = self._gate, trio.Event()  # a later hold_work holds again
-        gate.set()
 
     def records(self) -> Mapping[str, Record]:
         """Every task record, by id (deleted ones included)."""
@@ -224,10 +208,7 @@ class A2EEmulator(A2EAccount):
         record_id = self.object_id()
         task = self.create_task(spec.operation)
         self._records[record_id] = Record(spec, task, fields, price, self.clock.now(), index)
-        if self.hold_queue:
-            self._held.append((record_id, base))
-        else:
-            self.start(task, partial(self._work, record_id, base))
+        self.start(task, partial(self._work, record_id, base))
         return record_id
 
     async def _detail(self, spec: Spec, request: Request) -> Response:
@@ -331,8 +312,6 @@ class A2EEmulator(A2EAccount):
             raise WorkError(str(exc)) from exc
 
     async def _work(self, record_id: str, base_url: str) -> WorkResult:
-        if self.hold_work:
-            await self._gate.wait()
         record = self._records[record_id]
         fields, operation = record.fields, record.spec.operation
         if operation == "text-to-image":
