@@ -156,3 +156,12 @@ def test_a_plugin_that_raises_on_import_leaves_the_cli_working(tmp_path: Path) -
         "warning: mediatask plugin 'broken' (mediatask-broken) failed to load and is skipped: "
         "RuntimeError: boom at import"
     )
+
+    plugins = mediatask("plugins", "--json", path=site, env={})
+    assert plugins.returncode == 0, plugins.stderr
+    failures = json.loads(plugins.stdout)["failures"]
+    assert {
+        "name": "broken",
+        "distribution": "mediatask-broken",
+        "reason": "RuntimeError: boom at import",
+    } in failures

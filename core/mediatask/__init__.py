@@ -4,7 +4,7 @@ Submit a job, follow the task by polling or Server-Sent Events, download the res
 way on every provider. Providers are pluggy plugins (entry-point group ``mediatask``).
 """
 
-from mediatask.api import open_client, run
+from mediatask.api import open_client, run, run_many
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client
 from mediatask.errors import (
@@ -27,6 +27,9 @@ from mediatask.errors import (
 )
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
+from mediatask.journal import JobRecord, JobState, Journal
+from mediatask.keys import KeyStore
+from mediatask.many import Outcome
 from mediatask.model import (
     Capabilities,
     Credits,
@@ -54,10 +57,15 @@ __all__ = [
     "ExpiredError",
     "InsufficientCreditsError",
     "Job",
+    "JobRecord",
+    "JobState",
+    "Journal",
+    "KeyStore",
     "LocalFiles",
     "MediataskError",
     "NotFoundError",
     "Operation",
+    "Outcome",
     "Output",
     "Param",
     "PluginError",
@@ -86,4 +94,5 @@ __all__ = [
     "hookimpl",
     "open_client",
     "run",
+    "run_many",
 ]

@@ -1,4 +1,5 @@
-"""Ready-made entry points: a configured Client (optionally on the sandbox), ``run`` for scripts."""
+"""Ready-made entry points: a configured Client (optionally on the sandbox); ``run`` and
+``run_many`` for scripts and other event loops."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import trio
 
 from mediatask.config import Settings
 from mediatask.engine import Client, UpdateCallback
+from mediatask.many import Outcome
 from mediatask.model import Job, Result, TaskRef
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import open_sandbox
@@ -66,3 +68,40 @@ def run(
             return await client.run(job, target, on_submit=on_submit, on_update=on_update)
 
     return trio.run(partial(main))
+
+
+def run_many(
+    jobs: Iterable[Job],
+    *,
+    out_dir: Path | str | None = None,
+    concurrency: int = 8,
+    sandbox: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    **client_options: Any,
+) -> list[Outcome]:
+    """Run many jobs concurrently from synchronous code; the outcomes, in the jobs' order.
+
+    A failed job is an :class:`~mediatask.many.Outcome` with ``error`` set; it never stops the
+    others. ``on_outcome`` is called as each job ends (in the order they end). From an asyncio
+    program, run it in a worker thread: ``await asyncio.to_thread(mediatask.run_many, jobs)``.
+    """
+    jobs = list(jobs)
+    target = Path(out_dir) if out_dir is not None else None
+    plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
+    providers = sorted({job.provider for job in jobs} & set(plugins.providers))
+
+    async def main() -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        async with (
+            open_client(
+                sandbox=sandbox, providers=providers, plugins=plugins, **client_options
+            ) as client,
+            client.run_many(jobs, target, concurrency=concurrency) as results,
+        ):
+            async for outcome in results:
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        return sorted(outcomes, key=lambda outcome: outcome.index)
+
+    return trio.run(main)

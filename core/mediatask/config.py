@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from mediatask.errors import ConfigError
+from mediatask.keys import KeyStore
 from mediatask.model import ProviderInfo, frozen_map
 
 ALLOW_HTTP_ENV = "MEDIATASK_ALLOW_HTTP"
@@ -57,8 +58,8 @@ KeyLookup = Callable[[str], str | None]
 """Reads a provider's key from the key store by provider name; ``None`` when it has none."""
 
 
-def _no_store(provider: str) -> str | None:
-    return None
+def _default_store(settings: Settings) -> KeyLookup:
+    return KeyStore.default(settings.environ)
 
 
 @attrs.frozen
@@ -69,7 +70,10 @@ class Settings:
     environ: Mapping[str, str] = attrs.field(
         factory=lambda: dict(os.environ), converter=frozen_map, repr=False
     )
-    key_store: KeyLookup = attrs.field(default=_no_store, repr=False)
+    key_store: KeyLookup = attrs.field(
+        default=attrs.Factory(_default_store, takes_self=True), repr=False
+    )
+    """The key store consulted last; default: the user's (``mediatask keys set``)."""
 
     @property
     def allow_http(self) -> bool:

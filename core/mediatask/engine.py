@@ -7,8 +7,9 @@ provider goes through the same code here, and plugins only translate.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -36,6 +37,7 @@ from mediatask.errors import (
     UsageError,
 )
 from mediatask.http import Request, Response, same_origin
+from mediatask.many import Outcome, run_all
 from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import (
@@ -140,6 +142,7 @@ class Client:
     clock: Callable[[], datetime] = utcnow
     _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
+    _slots: dict[str, trio.CapacityLimiter] = attrs.field(init=False, factory=dict)
 
     async def __aenter__(self) -> Client:
         return self
@@ -154,6 +157,17 @@ class Client:
     def provider(self, name: str) -> ProviderInfo:
         """The provider called ``name``; the error lists the installed ones."""
         return self.plugins.provider(name)
+
+    def slot(self, provider: str) -> trio.CapacityLimiter:
+        """The limiter that keeps at most ``max_concurrency`` of a provider's tasks in flight.
+
+        One per provider per client; :meth:`run_many` and batches hold it for each job.
+        """
+        info = self.provider(provider)
+        slot = self._slots.get(info.name)
+        if slot is None:
+            slot = self._slots[info.name] = trio.CapacityLimiter(info.max_concurrency)
+        return slot
 
     def check(self, job: Job) -> Job:
         """Validate ``job`` against its operation without any network call; returns it typed."""
@@ -431,6 +445,39 @@ class Client:
             on_submit(task)
         result = await self.wait(task, on_update)
         return await self.download(result, out_dir) if out_dir is not None else result
+
+    @trio.as_safe_channel
+    async def run_many(
+        self,
+        jobs: Iterable[Job],
+        out_dir: Path | None = None,
+        *,
+        concurrency: int = 8,
+        on_update: UpdateCallback | None = None,
+    ) -> AsyncGenerator[Outcome, None]:
+        """Run ``jobs`` concurrently; yields an :class:`Outcome` per job, in the order they end.
+
+        At most ``concurrency`` jobs run at once, and at most the provider's ``max_concurrency``
+        of each provider's. A failed job is an Outcome with ``error`` set; the others go on.
+        Use as ``async with client.run_many(jobs, out) as outcomes: async for o in outcomes``;
+        leaving the block early cancels the jobs still running.
+        """
+        send, receive = trio.open_memory_channel[Outcome](0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                partial(
+                    run_all,
+                    self,
+                    jobs,
+                    send,
+                    out_dir=out_dir,
+                    concurrency=concurrency,
+                    on_update=on_update,
+                )
+            )
+            async with receive:
+                async for outcome in receive:
+                    yield outcome
 
     async def list_tasks(self, provider: str, operation: str | None = None) -> list[TaskRef]:
         """The provider's own records of recent tasks, newest as the provider orders them.

@@ -1,8 +1,21 @@
-"""The ``mediatask`` command line: thin commands that parse, call the library, and print."""
+"""The ``mediatask`` command line: thin commands that parse, call the library, and print.
+
+One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
+``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
+(batch, jobs), ``keys``, ``emulate``.
+"""
 
 from __future__ import annotations
 
-from mediatask.cli import emulate, providers, run  # noqa: F401  # registers the commands
+from mediatask.cli import (  # noqa: F401  # importing registers the commands
+    account,
+    batch,
+    emulate,
+    keys,
+    providers,
+    run,
+    tasks,
+)
 from mediatask.cli.base import cli, main
 
 __all__ = ["cli", "main"]

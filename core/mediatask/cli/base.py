@@ -7,11 +7,14 @@ import json
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.logging import RichHandler
 
+from mediatask.cli.session import SANDBOX_SECONDS_ENV
 from mediatask.errors import MediataskError
 from mediatask.plugins import PluginLoadWarning, PluginManager
 
@@ -60,17 +63,64 @@ def cli(verbose: int) -> None:
     Examples:
       mediatask providers
       mediatask run a1d image-upscaler --input photo.png -p scale=4 -o out --sandbox
-      mediatask emulate a1d --port 8080 --key secret
+      mediatask submit a1d remove-bg --input https://example.com/cat.jpg
+      mediatask wait a1d:task_abc123 && mediatask download a1d:task_abc123 -o out
+      mediatask batch jobs.jsonl -o out --concurrency 16
+      mediatask keys set a1d
     """
     if verbose:
         logging.basicConfig(
-            stream=sys.stderr,
+            handlers=[_log_handler()],
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="%(name)s: %(message)s",
         )
         logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
 
 
+def _log_handler() -> logging.Handler:
+    """On a terminal, log through rich so lines print above a live display; else plain lines."""
+    if sys.stderr.isatty():
+        return RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
+    return logging.StreamHandler(sys.stderr)
+
+
 def main() -> None:
     """The ``mediatask`` console script."""
     cli(prog_name="mediatask")
+
+
+def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--json`` flag every command that prints data has."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
+        function
+    )
+
+
+def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--sandbox`` flag: run against in-process emulators."""
+    return click.option(
+        "--sandbox",
+        is_flag=True,
+        help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV}).",
+    )(function)
+
+
+def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--key`` option: the provider's key for this command, above env and key store."""
+    return click.option(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="API key for this command (beats the environment and the key store; "
+        "other local users may see it in the process list: prefer `mediatask keys set`).",
+    )(function)
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr (progress, logs); honours ``NO_COLOR``."""
+    return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    """A rich console on stdout (tables)."""
+    return Console(highlight=False)

@@ -1,4 +1,4 @@
-"""``mediatask providers``: what is installed, what each provider can do, whether a key is set."""
+"""``mediatask providers`` (and ``show``), ``mediatask plugins``: what is installed, what for."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from mediatask.cli.base import cli, echo_json, load_plugins
+from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
 from mediatask.config import Settings
-from mediatask.model import ProviderInfo
+from mediatask.model import Operation, Param, ProviderInfo
 
 
 def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
@@ -20,6 +20,9 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
         "base_url": info.base_url,
         "key_env": info.key_env,
         "key_set": key_set,
+        "docs_url": info.docs_url,
+        "max_concurrency": info.max_concurrency,
+        "rate_limits": [list(limit) for limit in info.rate_limits],
         "capabilities": {
             "stream": caps.stream,
             "cancel": caps.cancel,
@@ -38,6 +41,8 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
                         "required": p.required,
                         "default": p.default,
                         "choices": list(p.choices),
+                        "minimum": p.minimum,
+                        "maximum": p.maximum,
                         "description": p.description,
                     }
                     for p in op.params
@@ -48,16 +53,45 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
     }
 
 
-@cli.command("providers")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def providers_command(as_json: bool) -> None:
+def _flags(info: ProviderInfo) -> str:
+    caps = info.capabilities
+    flags = [
+        name
+        for name, on in (("stream", caps.stream), ("cancel", caps.cancel), ("list", caps.list))
+        if on
+    ]
+    flags.append(f"local files: {caps.local_files.value}")
+    return ", ".join(flags)
+
+
+def _key_status(info: ProviderInfo, settings: Settings) -> str:
+    return "key set" if settings.key(info) else f"no key (set {info.key_env})"
+
+
+def _brief(op: Operation) -> str:
+    params = ", ".join(
+        p.name
+        + ("*" if p.required else "")
+        + (f"={'|'.join(map(str, p.choices))}" if p.choices else "")
+        for p in op.params
+    )
+    return f"  {op.name:<22} {op.title}" + (f"  ({params})" if params else "")
+
+
+@cli.group("providers", invoke_without_command=True)
+@json_option
+@click.pass_context
+def providers_command(ctx: click.Context, as_json: bool) -> None:
     """List the installed providers, their operations and capabilities, and whether a key is set.
 
     \b
     Examples:
       mediatask providers
       mediatask providers --json
+      mediatask providers show a1d
     """
+    if ctx.invoked_subcommand is not None:
+        return
     manager = load_plugins()
     settings = Settings()
     infos = sorted(manager.providers.values(), key=lambda i: i.name)
@@ -67,20 +101,86 @@ def providers_command(as_json: bool) -> None:
     if not infos:
         click.echo("no providers installed (pip install mediatask-a1d, for example)")
     for info in infos:
-        caps = info.capabilities
-        flags = [
-            name
-            for name, on in (("stream", caps.stream), ("cancel", caps.cancel), ("list", caps.list))
-            if on
-        ]
-        flags.append(f"local files: {caps.local_files.value}")
-        key = "key set" if settings.key(info) else f"no key (set {info.key_env})"
-        click.echo(f"{info.name}  {info.title}  [{', '.join(flags)}]  {key}")
+        click.echo(f"{info.name}  {info.title}  [{_flags(info)}]  {_key_status(info, settings)}")
         for op in info.operations:
-            params = ", ".join(
-                p.name
-                + ("*" if p.required else "")
-                + (f"={'|'.join(map(str, p.choices))}" if p.choices else "")
-                for p in op.params
-            )
-            click.echo(f"  {op.name:<22} {op.title}" + (f"  ({params})" if params else ""))
+            click.echo(_brief(op))
+
+
+def _param_line(p: Param) -> str:
+    parts = [p.type, "required" if p.required else f"default {p.default!r}"]
+    if p.choices:
+        parts.append("one of " + ", ".join(map(str, p.choices)))
+    if p.minimum is not None:
+        parts.append(f">= {p.minimum:g}")
+    if p.maximum is not None:
+        parts.append(f"<= {p.maximum:g}")
+    described = f"  {p.description}" if p.description else ""
+    return f"      {p.name:<20} {'; '.join(parts)}{described}"
+
+
+@providers_command.command("show")
+@click.argument("name")
+@json_option
+def providers_show(name: str, as_json: bool) -> None:
+    """Show one provider: each operation's inputs and parameters, capabilities, key status.
+
+    \b
+    Examples:
+      mediatask providers show a1d
+      mediatask providers show a1d --json
+    """
+    manager = load_plugins()
+    settings = Settings()
+    with user_errors():
+        info = manager.provider(name)
+    if as_json:
+        echo_json(provider_json(info, key_set=bool(settings.key(info))))
+        return
+    click.echo(f"{info.name}  {info.title}  {info.docs_url}".rstrip())
+    click.echo(f"  base URL: {settings.environ.get(info.base_url_env) or info.base_url}")
+    click.echo(f"  capabilities: {_flags(info)}; at most {info.max_concurrency} tasks at once")
+    click.echo(f"  key: {_key_status(info, settings)}")
+    for op in info.operations:
+        inputs = f"  inputs: {', '.join(op.inputs)}" if op.inputs else ""
+        click.echo(f"  {op.name}: {op.title} (output: {op.output_kind}){inputs}")
+        for param in op.params:
+            click.echo(_param_line(param))
+
+
+@cli.command("plugins")
+@json_option
+def plugins_command(as_json: bool) -> None:
+    """List the installed plugins: version, providers, hooks, and those that failed to load.
+
+    \b
+    Examples:
+      mediatask plugins
+      mediatask plugins --json
+    """
+    manager = load_plugins()
+    records = sorted(manager.plugins, key=lambda r: r.name)
+    if as_json:
+        echo_json(
+            {
+                "plugins": [
+                    {
+                        "name": r.name,
+                        "distribution": r.distribution,
+                        "version": r.version,
+                        "providers": list(r.providers),
+                        "hooks": list(r.hooks),
+                    }
+                    for r in records
+                ],
+                "failures": [
+                    {"name": f.name, "distribution": f.distribution, "reason": f.reason}
+                    for f in manager.failures
+                ],
+            }
+        )
+        return
+    for r in records:
+        click.echo(f"{r.name}  {r.distribution} {r.version}  providers: {', '.join(r.providers)}")
+        click.echo(f"  hooks: {', '.join(r.hooks)}")
+    for f in manager.failures:
+        click.echo(f"{f.name}  {f.distribution}  FAILED TO LOAD: {f.reason}")

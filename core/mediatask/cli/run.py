@@ -1,16 +1,41 @@
-"""``mediatask run``: submit one job, follow it with live progress, download its outputs."""
+"""``mediatask run`` and ``submit``: one job, followed to the end or just submitted.
+
+Both record the job in the user's journal (intent before the request, handle after), so the
+handle they print works with ``status``, ``wait``, ``download``… from any later process.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from mediatask.api import open_client
-from mediatask.cli.base import cli, echo_json, load_plugins, user_errors
+from mediatask.batch import submit_recorded
+from mediatask.cli.base import (
+    cli,
+    echo_json,
+    json_option,
+    key_option,
+    load_plugins,
+    sandbox_option,
+    stderr_console,
+    user_errors,
+)
 from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.session import (
+    cli_settings,
+    journal_path,
+    new_job_id,
+    open_cli_client,
+    open_journal,
+)
+from mediatask.display import TaskLine
 from mediatask.engine import Client
+from mediatask.errors import MediataskError, NotFoundError
+from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 
 
@@ -27,42 +52,41 @@ def parse_params(
     return params
 
 
-class ProgressLine:
-    """Shows each update: one rewritten line on a terminal, one line per change otherwise."""
+def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """PROVIDER OPERATION, --input and --param, shared by ``run`` and ``submit``."""
+    function = click.option(
+        "-p",
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=parse_params,
+        help="An operation parameter (repeatable).",
+    )(function)
+    function = click.option(
+        "-i",
+        "--input",
+        "inputs",
+        multiple=True,
+        metavar="PATH|URL",
+        help="An input file or http(s) URL (repeat for operations with several inputs).",
+    )(function)
+    function = click.argument("operation")(function)
+    return click.argument("provider")(function)
 
-    def __init__(self) -> None:
-        self.live = sys.stderr.isatty()
 
-    def __call__(self, task: TaskRef, update: Update) -> None:
-        """Show ``update`` of ``task``."""
-        percent = f" {update.progress:4.0%}" if update.progress is not None else ""
-        line = f"{task.handle}  {update.raw_status or update.status.value}{percent}"
-        if self.live:
-            click.echo(f"\r\x1b[2K{line}", err=True, nl=update.status.is_final)
-        else:
-            click.echo(line, err=True)
+def _interrupted(task: list[TaskRef]) -> None:
+    where = (
+        f"task {task[0].handle} may still be running at the provider"
+        if task
+        else "nothing was submitted"
+    )
+    click.echo(f"\ninterrupted: {where}", err=True)
+    sys.exit(130)
 
 
 @cli.command("run")
-@click.argument("provider")
-@click.argument("operation")
-@click.option(
-    "-i",
-    "--input",
-    "inputs",
-    multiple=True,
-    metavar="PATH|URL",
-    help="An input file or http(s) URL (repeat for operations with several inputs).",
-)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    callback=parse_params,
-    help="An operation parameter (repeatable).",
-)
+@job_options
 @click.option(
     "-o",
     "--out",
@@ -72,18 +96,22 @@ class ProgressLine:
     show_default=True,
     help="Where to write the outputs.",
 )
-@click.option("--sandbox", is_flag=True, help="Run against the in-process emulators.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@key_option
+@sandbox_option
+@json_option
 def run_command(
     provider: str,
     operation: str,
     inputs: tuple[str, ...],
     params: dict[str, str],
     out_dir: Path,
+    key: str | None,
     sandbox: bool,
     as_json: bool,
 ) -> None:
     """Submit a job, follow it to the end, and download its outputs.
+
+    Prints the paths of the files written (TASK_ID-ROLE.EXT); progress goes to stderr.
 
     \b
     Examples:
@@ -94,31 +122,106 @@ def run_command(
     plugins = load_plugins()
     job = Job(provider, operation, inputs, params)
     submitted: list[TaskRef] = []
-
-    def on_submit(task: TaskRef) -> None:
-        submitted.append(task)
-        click.echo(f"submitted {task.handle}", err=True)
-
-    async def main() -> Result:
-        async with open_client(sandbox=sandbox, providers=[provider], plugins=plugins) as client:
-            job_checked = client.check(job)
-            return await client.run(
-                job_checked, out_dir, on_submit=on_submit, on_update=ProgressLine()
-            )
-
     with user_errors():
-        Client(plugins=plugins).check(job)  # fail fast, before any server or network
-        outcome = run_cancellable(main)
+        settings = cli_settings(plugins, provider, key)
+        Client(plugins=plugins, settings=settings).check(job)  # fail fast, before any network
+        with open_journal(journal_path(None)) as journal:
+            job_id = new_job_id()
+            journal.register(job_id, job)
+
+            async def main() -> Result:
+                async with open_cli_client(
+                    plugins, sandbox=sandbox, providers=[provider], settings=settings
+                ) as client:
+                    task = await submit_recorded(client, journal, job_id, client.check(job))
+                    submitted.append(task)
+                    click.echo(f"submitted {task.handle}", err=True)
+                    return await _follow(client, journal, job_id, task, out_dir)
+
+            outcome = run_cancellable(main)
     if isinstance(outcome, Interrupted):
-        where = (
-            f"task {submitted[0].handle} may still be running at the provider"
-            if submitted
-            else "nothing was submitted"
-        )
-        click.echo(f"\ninterrupted: {where}", err=True)
-        sys.exit(130)
+        _interrupted(submitted)
+        return
     if as_json:
         echo_json(outcome.to_json())
     else:
         for path in outcome.files:
             click.echo(str(path))
+
+
+async def _follow(
+    client: Client, journal: Journal, job_id: str, task: TaskRef, out_dir: Path
+) -> Result:
+    """Wait for ``task`` and download its outputs, journalling what happens."""
+
+    with TaskLine(stderr_console()) as line:
+
+        def on_update(task: TaskRef, update: Update) -> None:
+            journal.observed(job_id, update)
+            line(task, update)
+
+        try:
+            result = await client.wait(task, on_update)
+            result = await client.download(result, out_dir)
+        except NotFoundError as exc:
+            journal.ended(job_id, JobState.LOST, str(exc))
+            raise
+        except MediataskError as exc:
+            journal.ended(job_id, JobState.FAILED, str(exc))
+            raise
+    journal.succeeded(job_id, result)
+    return result
+
+
+@cli.command("submit")
+@job_options
+@key_option
+@sandbox_option
+@json_option
+def submit_command(
+    provider: str,
+    operation: str,
+    inputs: tuple[str, ...],
+    params: dict[str, str],
+    key: str | None,
+    sandbox: bool,
+    as_json: bool,
+) -> None:
+    """Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.
+
+    Follow it later, from any process, with status, watch, wait or download.
+
+    \b
+    Examples:
+      mediatask submit a1d image-upscaler --input https://example.com/cat.jpg -p scale=4
+      handle=$(mediatask submit a1d remove-bg --input https://example.com/cat.jpg)
+      mediatask wait "$handle" && mediatask download "$handle" -o out
+    """
+    plugins = load_plugins()
+    job = Job(provider, operation, inputs, params)
+    submitted: list[TaskRef] = []
+    with user_errors():
+        settings = cli_settings(plugins, provider, key)
+        Client(plugins=plugins, settings=settings).check(job)
+        with open_journal(journal_path(None)) as journal:
+            job_id = new_job_id()
+            journal.register(job_id, job)
+
+            async def main() -> TaskRef:
+                async with open_cli_client(
+                    plugins, sandbox=sandbox, providers=[provider], settings=settings
+                ) as client:
+                    task = await submit_recorded(client, journal, job_id, client.check(job))
+                    submitted.append(task)
+                    return task
+
+            outcome = run_cancellable(main)
+    if isinstance(outcome, Interrupted):
+        _interrupted(submitted)
+        return
+    if sandbox:
+        click.echo("note: the --sandbox emulators stopped with this command", err=True)
+    if as_json:
+        echo_json({"handle": outcome.handle, "job": job_id, "task": outcome.to_json()})
+    else:
+        click.echo(outcome.handle)

@@ -1,0 +1,102 @@
+"""``mediatask keys``: provider keys in a 0600 file, so no environment variable is needed."""
+
+from __future__ import annotations
+
+import click
+
+from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
+from mediatask.config import Settings
+from mediatask.keys import KeyStore
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Store provider keys (file mode 0600 under your mediatask folder, or $MEDIATASK_HOME).
+
+    A key is looked up in this order: --key on the command line, then MEDIATASK_<NAME>_KEY,
+    then this store.
+
+    \b
+    Examples:
+      mediatask keys set a1d              # prompts; the key is not echoed
+      printf %s "$KEY" | mediatask keys set a1d
+      mediatask keys list
+      mediatask keys remove a1d
+      mediatask keys path
+    """
+
+
+@keys_group.command("set")
+@click.argument("provider")
+def keys_set(provider: str) -> None:
+    """Store the key for PROVIDER, read without echo (or from standard input).
+
+    \b
+    Examples:
+      mediatask keys set a1d
+      printf %s "$KEY" | mediatask keys set a1d
+    """
+    plugins = load_plugins()
+    with user_errors():
+        info = plugins.provider(provider)
+        key = click.prompt(f"{info.title} key", hide_input=True, prompt_suffix=": ", err=True)
+        store = KeyStore.default()
+        store.set(info.name, key)
+    click.echo(f"stored the {info.name} key in {store.path}", err=True)
+
+
+@keys_group.command("list")
+@json_option
+def keys_list(as_json: bool) -> None:
+    """List providers and where their key comes from (never the key itself).
+
+    \b
+    Examples:
+      mediatask keys list
+      mediatask keys list --json
+    """
+    plugins = load_plugins()
+    store = KeyStore.default()
+    settings = Settings()
+    stored = set(store.names())
+    rows = []
+    for name in sorted(set(plugins.providers) | stored):
+        info = plugins.providers.get(name)
+        source = "none"
+        if info is not None and settings.environ.get(info.key_env):
+            source = f"environment ({info.key_env})"
+        elif name in stored:
+            source = "key store"
+        rows.append({"provider": name, "source": source, "installed": info is not None})
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        extra = "" if row["installed"] else "  (plugin not installed)"
+        click.echo(f"{row['provider']:<12} {row['source']}{extra}")
+
+
+@keys_group.command("remove")
+@click.argument("provider")
+def keys_remove(provider: str) -> None:
+    """Forget the stored key of PROVIDER.
+
+    \b
+    Examples:
+      mediatask keys remove a1d
+    """
+    store = KeyStore.default()
+    if not store.remove(provider):
+        raise click.ClickException(f"no stored key for {provider}")
+    click.echo(f"removed the {provider} key from {store.path}", err=True)
+
+
+@keys_group.command("path")
+def keys_path() -> None:
+    """Print the key store's path.
+
+    \b
+    Examples:
+      mediatask keys path
+    """
+    click.echo(str(KeyStore.default().path))

@@ -1,0 +1,117 @@
+"""What the task commands share: a client for the command line, handles, the user's journal.
+
+``run`` and ``submit`` record each job in the user's journal (``$MEDIATASK_HOME/journal.sqlite``,
+default under ``click.get_app_dir("mediatask")``), so ``status``, ``wait``, ``download``… in a new
+process find the task's operation and provider details from its handle alone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mediatask.config import ProviderSettings, Settings
+from mediatask.engine import Client, utcnow
+from mediatask.errors import ConfigError, UsageError
+from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
+from mediatask.keys import HOME_ENV, home_dir
+from mediatask.model import TaskRef
+from mediatask.plugins import PluginManager
+from mediatask.sandbox import open_sandbox
+
+SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
+"""How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
+
+
+def _sandbox_seconds() -> float | None:
+    value = os.environ.get(SANDBOX_SECONDS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise UsageError(f"{SANDBOX_SECONDS_ENV} must be a number of seconds, got {value!r}")
+    return seconds
+
+
+def cli_settings(plugins: PluginManager, provider: str | None, key: str | None) -> Settings:
+    """Settings from the environment and key store, with ``--key`` on top for ``provider``."""
+    settings = Settings()
+    if key is None or provider is None:
+        return settings
+    info = plugins.provider(provider)
+    override = ProviderSettings(base_url=settings.base_url(info), key=key)
+    return settings.with_overrides({info.name: override})
+
+
+@asynccontextmanager
+async def open_cli_client(
+    plugins: PluginManager,
+    *,
+    sandbox: bool,
+    providers: Iterable[str] | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[Client]:
+    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
+    settings = settings if settings is not None else Settings()
+    options: dict[str, Any] = {}
+    async with AsyncExitStack() as stack:
+        if sandbox:
+            seconds = _sandbox_seconds()
+            box = await stack.enter_async_context(open_sandbox(plugins, providers))
+            for emulator in box.emulators.values():
+                if seconds is not None:
+                    emulator.faults.processing_seconds = seconds
+            settings = settings.with_overrides(box.settings)
+            options["file_host"] = box.file_host
+        client = Client(plugins=plugins, settings=settings, **options)
+        yield await stack.enter_async_context(client)
+
+
+def parse_handle(handle: str) -> tuple[str, str]:
+    """Split ``PROVIDER:TASK_ID`` on its first colon."""
+    provider, sep, task_id = handle.partition(":")
+    if not sep or not provider or not task_id:
+        raise UsageError(
+            f"{handle!r} is not a task handle: write PROVIDER:TASK_ID, e.g. a1d:abc123"
+        )
+    return provider, task_id
+
+
+def journal_path(where: Path | None) -> Path:
+    """The journal to use: a file, a batch's output folder, or (``None``) the user's journal."""
+    if where is None:
+        return home_dir() / JOURNAL_FILE
+    return batch_journal_path(where) if where.is_dir() else where
+
+
+def open_journal(path: Path, *, create: bool = True) -> Journal:
+    """Open a journal; a missing one (unless ``create``) or a bad place is a one-line error."""
+    if not create and not path.is_file():
+        raise UsageError(f"no journal at {path}")
+    try:
+        return Journal(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot open the journal {path}: {exc} (set {HOME_ENV})") from None
+
+
+def resolve_task(plugins: PluginManager, handle: str, journal: Journal) -> TaskRef:
+    """The task named by ``handle``: the journal's record of it, else one built from the name."""
+    provider, task_id = parse_handle(handle)
+    info = plugins.provider(provider)
+    record = journal.find(f"{info.name}:{task_id}")
+    if record is not None and record.task is not None:
+        return record.task
+    return TaskRef(info.name, task_id, utcnow())
+
+
+def new_job_id() -> str:
+    """A fresh id for a job recorded by ``run`` or ``submit``."""
+    return "job-" + secrets.token_hex(4)

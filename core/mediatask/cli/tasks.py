@@ -1,0 +1,269 @@
+"""Commands on one task named by its handle: status, watch, wait, download, cancel.
+
+A handle (``PROVIDER:TASK_ID``, as ``submit`` prints it) is looked up in a journal first (the
+user's, or ``--journal FILE|DIR``) for what the provider needs besides the id; the commands work
+in a new process. The journal's record is kept up to date with what they learn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mediatask.cli.base import (
+    cli,
+    echo_json,
+    json_option,
+    key_option,
+    load_plugins,
+    sandbox_option,
+    user_errors,
+)
+from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.session import (
+    cli_settings,
+    journal_path,
+    open_cli_client,
+    open_journal,
+    parse_handle,
+    resolve_task,
+)
+from mediatask.engine import Client
+from mediatask.errors import NotFoundError
+from mediatask.journal import JobRecord, Journal
+from mediatask.model import Status, TaskRef, Update
+
+T = TypeVar("T")
+TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]
+
+SANDBOX_HINT = "; --sandbox starts fresh emulators that know no task from another process"
+
+
+class Recorder:
+    """Passes what a command learns about a task on to the journal, when it knows the task."""
+
+    def __init__(self, journal: Journal, record: JobRecord | None) -> None:
+        self.journal = journal
+        self.record = record
+
+    def update(self, task: TaskRef, update: Update) -> None:
+        """Record ``update``."""
+        if self.record is not None:
+            self.journal.observed(self.record.id, update)
+
+
+def describe(task: TaskRef, update: Update) -> str:
+    """One line for an update: ``a1d:abc PROCESSING 40%``."""
+    percent = f" {update.progress:.0%}" if update.progress is not None else ""
+    message = f" ({update.message})" if update.message else ""
+    return f"{task.handle}  {update.raw_status or update.status.value}{percent}{message}"
+
+
+def update_json(task: TaskRef, update: Update) -> dict[str, Any]:
+    """The JSON form of an update, as ``status --json`` prints it."""
+    return {
+        "handle": task.handle,
+        "status": update.status.value,
+        "raw_status": update.raw_status,
+        "progress": update.progress,
+        "message": update.message,
+        "final": update.status.is_final,
+        "outputs": [output.to_json() for output in update.outputs],
+    }
+
+
+def on_task(
+    handle: str, where: Path | None, sandbox: bool, key: str | None, body: TaskBody[T]
+) -> T:
+    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130."""
+    plugins = load_plugins()
+    with user_errors():
+        provider, _ = parse_handle(handle)
+        settings = cli_settings(plugins, provider, key)
+        with open_journal(journal_path(where), create=where is None) as journal:
+            task = resolve_task(plugins, handle, journal)
+            recorder = Recorder(journal, journal.find(task.handle))
+
+            async def main() -> T:
+                async with open_cli_client(
+                    plugins, sandbox=sandbox, providers=[task.provider], settings=settings
+                ) as client:
+                    try:
+                        return await body(client, task, recorder)
+                    except NotFoundError as exc:
+                        if not sandbox:
+                            raise
+                        raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
+
+            outcome = run_cancellable(main)
+    if isinstance(outcome, Interrupted):
+        click.echo(f"\ninterrupted: {task.handle} goes on at the provider", err=True)
+        sys.exit(130)
+    return outcome
+
+
+def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every handle command takes."""
+    function = click.option(
+        "--journal",
+        "where",
+        type=click.Path(exists=True, path_type=Path),
+        default=None,
+        help="Look the handle up in this journal file or batch output folder "
+        "(default: your own journal).",
+    )(function)
+    return key_option(sandbox_option(json_option(function)))
+
+
+@cli.command("status")
+@click.argument("handle")
+@task_options
+def status_command(
+    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+) -> None:
+    """Ask the provider once for the state of the task HANDLE (PROVIDER:TASK_ID).
+
+    \b
+    Examples:
+      mediatask status a1d:task_abc123
+      mediatask status claid:1 --json
+    """
+
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> tuple[TaskRef, Update]:
+        update = client.known_update(task) or await client.poll(task)
+        recorder.update(task, update)
+        return task, update
+
+    task, update = on_task(handle, where, sandbox, key, body)
+    if as_json:
+        echo_json(update_json(task, update))
+    else:
+        click.echo(describe(task, update))
+
+
+@cli.command("watch")
+@click.argument("handle")
+@task_options
+def watch_command(
+    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+) -> None:
+    """Print each change of the task HANDLE until it ends (exit 1 if it failed).
+
+    Streams (SSE) where the provider can, else polls with adaptive back-off. With --json, one
+    JSON object per line.
+
+    \b
+    Examples:
+      mediatask watch a1d:task_abc123
+      mediatask watch a1d:task_abc123 --json | jq .progress
+    """
+
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> Update | None:
+        last = None
+        async with client.updates(task) as updates:
+            async for update in updates:
+                recorder.update(task, update)
+                last = update
+                if as_json:
+                    click.echo(json.dumps(update_json(task, update), sort_keys=True))
+                else:
+                    click.echo(describe(task, update))
+        return last
+
+    last = on_task(handle, where, sandbox, key, body)
+    if last is None or last.status is not Status.SUCCEEDED:
+        sys.exit(1)
+
+
+@cli.command("wait")
+@click.argument("handle")
+@task_options
+def wait_command(
+    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+) -> None:
+    """Wait quietly until the task HANDLE ends; print its outputs (exit 1 if it failed).
+
+    \b
+    Examples:
+      mediatask wait a1d:task_abc123
+      mediatask wait a1d:task_abc123 --json
+    """
+
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
+        return await client.wait(task, on_update=recorder.update)
+
+    result = on_task(handle, where, sandbox, key, body)
+    if as_json:
+        echo_json(result.to_json())
+        return
+    click.echo(f"{result.task.handle}  succeeded")
+    for output in result.outputs:
+        click.echo(f"  {output.role}: {output.url}")
+
+
+@cli.command("download")
+@click.argument("handle")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write the outputs.",
+)
+@task_options
+def download_command(
+    handle: str, out_dir: Path, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+) -> None:
+    """Download the outputs of the task HANDLE (waiting for it first if it is still running).
+
+    Files are named TASK_ID-ROLE.EXT and written to NAME.part first, then renamed.
+
+    \b
+    Examples:
+      mediatask download a1d:task_abc123 -o out
+    """
+
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
+        result = await client.wait(task, on_update=recorder.update)
+        result = await client.download(result, out_dir)
+        if recorder.record is not None:
+            recorder.journal.succeeded(recorder.record.id, result)
+        return result
+
+    result = on_task(handle, where, sandbox, key, body)
+    if as_json:
+        echo_json(result.to_json())
+        return
+    for path in result.files:
+        click.echo(str(path))
+
+
+@cli.command("cancel")
+@click.argument("handle")
+@task_options
+def cancel_command(
+    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+) -> None:
+    """Ask the provider to cancel (or delete) the task HANDLE, where it has a way to.
+
+    \b
+    Examples:
+      mediatask cancel claid:1
+    """
+
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> int:
+        response = await client.cancel(task)
+        return response.status
+
+    status = on_task(handle, where, sandbox, key, body)
+    if as_json:
+        echo_json({"handle": handle, "canceled": True, "http_status": status})
+    else:
+        click.echo(f"{handle}  cancel requested (HTTP {status})")

@@ -1,0 +1,159 @@
+"""Batch manifests: JSON Lines or CSV, one job per line, read leniently line by line.
+
+Columns (JSON keys): ``provider``, ``operation``, ``input`` (one path or URL, or a list; in CSV a
+JSON list or a single value), ``params`` (an object; in CSV a JSON object or empty) and an optional
+``id``. A line that cannot be read becomes a :class:`ManifestError` with its line number; the
+other lines still run. Relative input paths are taken relative to the manifest's folder, so a
+re-run from another working directory names the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mediatask.errors import UsageError
+from mediatask.model import Job
+from mediatask.validate import is_url
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_KEYS = {"provider", "operation", "input", "inputs", "params", "id"}
+
+
+@attrs.frozen
+class Entry:
+    """One job read from a manifest line."""
+
+    line: int
+    id: str
+    """The job's id: given in the manifest, else ``line-N``; names its output files."""
+    job: Job
+
+
+@attrs.frozen
+class ManifestError:
+    """A manifest line that could not be read, and why."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@attrs.frozen
+class Manifest:
+    """What a manifest holds: the jobs that could be read, and the lines that could not."""
+
+    entries: tuple[Entry, ...]
+    errors: tuple[ManifestError, ...]
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read ``path`` (``.csv`` as CSV, anything else as JSON Lines)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the manifest {path}: {exc}") from None
+    rows = _csv_rows(text) if path.suffix.lower() == ".csv" else _jsonl_rows(text)
+    entries: list[Entry] = []
+    errors: list[ManifestError] = []
+    seen: set[str] = set()
+    for line, row in rows:
+        try:
+            if isinstance(row, str):
+                raise UsageError(row)
+            entry = _entry(line, row, path.parent)
+            if entry.id in seen:
+                raise UsageError(f"id {entry.id!r} is used by an earlier line")
+        except UsageError as exc:
+            errors.append(ManifestError(line, str(exc)))
+            continue
+        seen.add(entry.id)
+        entries.append(entry)
+    return Manifest(tuple(entries), tuple(errors))
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            yield number, f"not valid JSON ({exc.args[0] if exc.args else exc})"
+            continue
+        yield number, data if isinstance(data, dict) else "not a JSON object"
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        number = reader.line_num
+        if not any((value or "").strip() for value in row.values()):
+            continue
+        try:
+            yield number, _csv_values(row)
+        except UsageError as exc:
+            yield number, str(exc)
+
+
+def _csv_values(row: Mapping[str, str | None]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k and v is not None}
+    for name in ("input", "inputs", "params"):
+        value = data.get(name, "")
+        if value.startswith(("[", "{")):
+            try:
+                data[name] = json.loads(value)
+            except ValueError:
+                raise UsageError(f"{name} is not valid JSON: {value}") from None
+        elif name == "params" and not value:
+            data[name] = {}
+    if not data.get("id"):
+        data.pop("id", None)
+    return data
+
+
+def _entry(line: int, row: Mapping[str, Any], base: Path) -> Entry:
+    unknown = set(row) - _KEYS
+    if unknown:
+        raise UsageError(f"unknown column(s) {', '.join(sorted(unknown))}")
+    provider, operation = row.get("provider"), row.get("operation")
+    if not isinstance(provider, str) or not provider:
+        raise UsageError("provider is missing")
+    if not isinstance(operation, str) or not operation:
+        raise UsageError("operation is missing")
+    params = row.get("params", {})
+    if not isinstance(params, dict):
+        raise UsageError("params must be an object")
+    job_id = row.get("id", f"line-{line}")
+    if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
+        raise UsageError(
+            f"id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' (it names files)"
+        )
+    inputs = [_resolve(item, base) for item in _inputs(row.get("input", row.get("inputs")))]
+    return Entry(line, job_id, Job(provider, operation, inputs, params))
+
+
+def _inputs(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
+        return list(value)
+    raise UsageError("input must be a path or URL, or a list of them")
+
+
+def _resolve(item: str, base: Path) -> str:
+    if is_url(item):
+        return item
+    path = Path(item).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())

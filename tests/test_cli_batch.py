@@ -1,0 +1,158 @@
+"""``mediatask batch`` end to end: a 50-line sandbox manifest, and Ctrl-C then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from mediatask.cli import cli
+
+SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
+
+
+def manifest_lines(count: int) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+    for n in range(count):
+        if n % 3 == 0:
+            jobs.append({"operation": "image-upscaler", "input": "in.png", "params": {"scale": 2}})
+        elif n % 3 == 1:
+            jobs.append({"operation": "remove-bg", "input": "in.png"})
+        else:
+            jobs.append({"operation": "image-generator", "params": {"prompt": f"sky {n}"}})
+    return [{"provider": "a1d", "id": f"j{n:02d}", **job} for n, job in enumerate(jobs)]
+
+
+def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Path) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    lines = [json.dumps(job) for job in manifest_lines(50)]
+    lines.insert(7, "{broken")  # line 8
+    (tmp_path / "jobs.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), "--sandbox"]
+    env = {"MEDIATASK_SANDBOX_SECONDS": "0.1"}
+
+    result = CliRunner().invoke(cli, args, env=env)
+
+    assert result.exit_code == 1, result.output  # the broken line counts as a failure
+    assert "jobs.jsonl: line 8: not valid JSON" in result.stderr
+    assert "batch: 51 jobs, 1 already final" in result.stderr  # plain lines: not a terminal
+    assert "│ succeeded │   50 │" in result.stdout
+    assert "│ invalid   │    1 │" in result.stdout
+    assert "│ total     │   51 │" in result.stdout
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 51
+    assert sorted(r["job"] for r in results if r["status"] == "succeeded") == [
+        f"j{n:02d}" for n in range(50)
+    ]
+    for r in results[1:]:
+        assert {Path(o["path"]).name.split(".")[0] for o in r["outputs"]} == {
+            f"{r['job']}-image",
+            f"{r['job']}-thumbnail",
+        }
+        assert all(Path(o["path"]).is_file() for o in r["outputs"])
+    assert (out / ".mediatask" / "journal.sqlite").is_file()
+
+    again = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["skipped"] == 50
+    assert counts["invalid"] == 1
+    assert counts["succeeded"] == 0
+
+
+def test_a_clean_batch_exits_0_and_json_counts(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text(
+        "id,provider,operation,input,params\n"
+        'a,a1d,image-generator,,"{""prompt"": ""one""}"\n'
+        'b,a1d,image-generator,,"{""prompt"": ""two""}"\n'
+    )
+    args = ["batch", str(tmp_path / "jobs.csv"), "-o", str(tmp_path / "out"), "--sandbox"]
+    result = CliRunner().invoke(cli, [*args, "--json"], env={"MEDIATASK_SANDBOX_SECONDS": "0.1"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["counts"]["succeeded"] == 2
+    assert data["total"] == 2
+
+
+def test_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path / "no.jsonl"), "-o", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "cannot read the manifest" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
+    standalone_a1d: Any, tmp_path: Path
+) -> None:
+    job = {"provider": "a1d", "operation": "image-generator"}
+    jobs = [{**job, "params": {"prompt": f"p{n}"}} for n in range(20)]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(j) for j in jobs) + "\n")
+    command = [sys.executable, "-m", "mediatask", "batch", str(tmp_path / "jobs.jsonl")]
+    command += ["-o", str(tmp_path / "out")]
+    env = {**os.environ, **standalone_a1d.env}
+
+    first = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert first.stderr is not None
+    submitted = 0
+    for line in first.stderr:  # one line per event: stderr is not a terminal
+        submitted += line.rstrip().endswith(" submitted")
+        if submitted == 6:
+            first.send_signal(signal.SIGINT)
+            break
+    _, rest = first.communicate(timeout=60)
+    assert first.returncode == 130, rest
+    assert "interrupted: " in rest
+    assert "run the same command to resume" in rest
+    assert standalone_a1d.stats()["submissions"] < 20
+
+    second = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert second.returncode == 0, second.stderr
+    assert "│ total     │   20 │" in second.stdout
+    assert standalone_a1d.stats()["submissions"] == 20  # every job submitted exactly once
+    results = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert sorted(json.loads(r)["job"] for r in results) == sorted(
+        f"line-{n}" for n in range(1, 21)
+    )
+
+
+def test_jobs_list_and_show_read_a_batch_journal(
+    standalone_a1d: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
+) -> None:
+    (tmp_path / "jobs.jsonl").write_text(
+        json.dumps({"provider": "a1d", "operation": "image-generator", "params": {"prompt": "x"}})
+        + "\n"
+    )
+    out = tmp_path / "out"
+    ran = mediatask_cmd(
+        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), env=standalone_a1d.env
+    )
+    assert ran.returncode == 0, ran.stderr
+    listed = CliRunner().invoke(cli, ["jobs", "list", "--journal", str(out), "--json"])
+    records = json.loads(listed.stdout)
+    assert [(r["job"], r["state"]) for r in records] == [("line-1", "succeeded")]
+    shown = CliRunner().invoke(cli, ["jobs", "show", "line-1", "--journal", str(out)])
+    assert "submitted" in shown.stdout
+    assert "downloaded" in shown.stdout
+
+
+def test_two_batches_cannot_share_an_output_folder(tmp_path: Path) -> None:
+    from mediatask.journal import exclusive
+
+    (tmp_path / "jobs.jsonl").write_text("")
+    out = tmp_path / "out"
+    with exclusive(out / ".mediatask" / "lock"):
+        result = CliRunner().invoke(cli, ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"another mediatask batch is using {out}: wait for it to end" in result.output

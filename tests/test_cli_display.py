@@ -1,0 +1,120 @@
+"""The live display on a terminal, plain lines elsewhere, and NO_COLOR."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+
+import pytest
+from rich.console import Console
+
+from mediatask import Job, JobRecord, JobState, Status, TaskRef, Update
+from mediatask.batch import Summary
+from mediatask.display import LiveDisplay, PlainDisplay, TaskLine, open_display, summary_table
+
+JOB = Job("a1d", "image-generator", (), {"prompt": "x"})
+TASK = TaskRef("a1d", "task_1", datetime(2026, 1, 1, tzinfo=UTC))
+DONE = JobRecord("j1", JOB, JobState.SUCCEEDED, task=TASK, outputs=({"path": "out/j1-image.png"},))
+FAILED = JobRecord("j2", JOB, JobState.FAILED, error="a1d:task_2 failed: boom")
+
+
+def terminal(**options: object) -> tuple[Console, io.StringIO]:
+    file = io.StringIO()
+    return Console(file=file, force_terminal=True, width=140, **options), file  # type: ignore[arg-type]  # test console
+
+
+def play(display: LiveDisplay | PlainDisplay) -> None:
+    display.started(3, 0)
+    display.changed("j1", "submitting")
+    display.changed("j1", "running", handle="a1d:task_1", progress=0.4)
+    display.changed("j2", "queued", handle="a1d:task_2")
+    display.ended(DONE)
+    display.ended(FAILED)
+
+
+def test_live_display_shows_bar_counts_throughput_and_per_task_progress() -> None:
+    console, file = terminal()
+    with open_display(console) as display:
+        assert isinstance(display, LiveDisplay)
+        play(display)
+        display.progress.refresh()
+        screen = file.getvalue()
+    assert "j1 a1d:task_1 running" in screen
+    assert "40%" in screen  # the provider's progress for that task
+    assert "batch 0/3" in screen
+    assert "running 1" in screen  # counts per state
+    assert "batch 2/3" in file.getvalue()
+    assert "jobs/min" in file.getvalue()
+    assert "a1d:task_2 failed: boom" in file.getvalue()
+
+
+def test_plain_display_is_one_line_per_event() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    display = open_display(console)
+    assert isinstance(display, PlainDisplay)
+    play(display)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]  # a StringIO
+    assert lines == [
+        "batch: 3 jobs, 0 already final",
+        "j1 submitting",
+        "j1 a1d:task_1 running 40%",
+        "j2 a1d:task_2 queued",
+        "j1 a1d:task_1 succeeded: out/j1-image.png [1/3]",
+        "j2 - failed: a1d:task_2 failed: boom [2/3]",
+    ]
+    assert "\x1b" not in console.file.getvalue()  # type: ignore[attr-defined]  # a StringIO
+
+
+def colours(text: str) -> set[str]:
+    found = set()
+    for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+        for code in params.split(";"):
+            if code.isdigit() and (30 <= int(code) <= 38 or 90 <= int(code) <= 97):
+                found.add(code)
+    return found
+
+
+def test_no_color_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
+    console, file = terminal()
+    with LiveDisplay(console) as display:
+        play(display)
+    assert colours(file.getvalue())  # colour by default on a terminal
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    console, file = terminal()
+    with LiveDisplay(console) as display:
+        play(display)
+    assert not colours(file.getvalue())
+
+
+def test_task_line_for_run() -> None:
+    console, file = terminal()
+    with TaskLine(console) as line:
+        line(TASK, Update(Status.RUNNING, "PROCESSING", 0.5))
+        line.progress.refresh()
+    assert "a1d:task_1 PROCESSING" in file.getvalue()
+    plain = Console(file=io.StringIO(), force_terminal=False)
+    with TaskLine(plain) as line:
+        line(TASK, Update(Status.RUNNING, "PROCESSING", 0.5))
+    assert plain.file.getvalue() == "a1d:task_1  PROCESSING 50%\n"  # type: ignore[attr-defined]  # a StringIO
+
+
+def test_summary_table() -> None:
+    counts = dict.fromkeys(("succeeded", "skipped", "failed", "invalid"), 0)
+    summary = Summary(counts | {"succeeded": 4, "failed": 1}, 2.0)
+    console, file = terminal(no_color=True)
+    console.print(summary_table(summary))
+    text = file.getvalue()
+    assert "succeeded" in text
+    assert "skipped" not in text  # zero rows are left out
+    assert "150 jobs/min" in text
+
+
+def test_plain_lines_are_never_wrapped() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False, width=40)
+    display = PlainDisplay(console)
+    display.started(1, 0)
+    long_error = "x" * 120
+    display.ended(JobRecord("j", JOB, JobState.FAILED, error=long_error))
+    assert f"j - failed: {long_error} [1/1]" in console.file.getvalue().splitlines()  # type: ignore[attr-defined]  # a StringIO

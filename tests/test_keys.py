@@ -1,0 +1,74 @@
+"""The key store: 0600 file, no echo, precedence --key > environment > store."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mediatask import KeyStore, ProviderSettings, Settings
+from mediatask.cli import cli
+from mediatask.cli.session import cli_settings
+from mediatask.plugins import PluginManager
+
+SECRET = "sk-key-store-sentinel-42"  # noqa: S105  # a test sentinel, not a credential
+
+
+def test_keys_set_stores_the_key_0600_without_echo(mediatask_home: Path) -> None:
+    result = CliRunner().invoke(cli, ["keys", "set", "a1d"], input=SECRET + "\n")
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    path = mediatask_home / "keys.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"a1d": SECRET}
+    assert str(path) in result.output
+
+    listed = CliRunner().invoke(cli, ["keys", "list", "--json"])
+    assert {"provider": "a1d", "source": "key store", "installed": True} in json.loads(
+        listed.output
+    )
+    assert SECRET not in listed.output
+    assert CliRunner().invoke(cli, ["keys", "path"]).output.strip() == str(path)
+
+
+def test_keys_remove(mediatask_home: Path) -> None:
+    KeyStore.default().set("a1d", SECRET)
+    assert CliRunner().invoke(cli, ["keys", "remove", "a1d"]).exit_code == 0
+    assert KeyStore.default().get("a1d") is None
+    again = CliRunner().invoke(cli, ["keys", "remove", "a1d"])
+    assert again.exit_code == 1
+    assert "no stored key for a1d" in again.output
+
+
+def test_keys_set_refuses_an_unknown_provider() -> None:
+    result = CliRunner().invoke(cli, ["keys", "set", "nope"], input="x\n")
+    assert result.exit_code == 1
+    assert "unknown provider 'nope'" in result.output
+
+
+def test_precedence_option_then_environment_then_store(mediatask_home: Path) -> None:
+    store = KeyStore(mediatask_home / "keys.json")
+    store.set("a1d", "from-store")
+    info = PluginManager.from_entry_points().provider("a1d")
+    assert Settings(environ={}, key_store=store).key(info) == "from-store"
+    env = {"MEDIATASK_A1D_KEY": "from-env"}
+    assert Settings(environ=env, key_store=store).key(info) == "from-env"
+    option = {"a1d": ProviderSettings("https://api.a1d.ai", "from-option")}
+    assert Settings(overrides=option, environ=env, key_store=store).key(info) == "from-option"
+
+
+def test_the_default_settings_read_the_users_store(mediatask_home: Path) -> None:
+    KeyStore.default().set("a1d", "from-store")
+    plugins = PluginManager.from_entry_points()
+    info = plugins.provider("a1d")
+    assert Settings().key(info) == "from-store"
+    assert cli_settings(plugins, "a1d", "from-option").key(info) == "from-option"
+
+
+def test_an_unreadable_store_holds_no_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text("not json")
+    assert KeyStore(path).get("a1d") is None
+    assert KeyStore(tmp_path / "missing.json").names() == []

@@ -1,0 +1,107 @@
+"""The library API from a trio program, a plain script and an asyncio program."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+import mediatask
+from mediatask import Job, Outcome, UnknownProviderError
+
+SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
+
+
+def prompts(*words: str) -> list[Job]:
+    return [Job("a1d", "image-generator", (), {"prompt": word}) for word in words]
+
+
+async def test_trio_program_runs_many_with_a_concurrency_limit(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    jobs = [*prompts("a", "b", "c"), Job("a1d", "remove-bg", [str(SAMPLE)]), Job("nope", "x")]
+    seen: list[Outcome] = []
+    with trio.fail_after(30):
+        async with client.run_many(jobs, tmp_path, concurrency=2) as outcomes:
+            async for outcome in outcomes:
+                seen.append(outcome)
+
+    assert sorted(o.index for o in seen) == [0, 1, 2, 3, 4]
+    failed = [o for o in seen if not o.ok]
+    assert [o.index for o in failed] == [4]
+    assert isinstance(failed[0].error, UnknownProviderError)
+    for outcome in seen:
+        if outcome.ok:
+            assert outcome.result is not None
+            assert outcome.task is not None
+            assert all(path.is_file() for path in outcome.result.files)
+    assert box.emulators["a1d"].stats["submissions"] == 4
+
+
+async def test_trio_program_follows_updates_and_waits(mediatask_sandbox: Any) -> None:
+    _, client = mediatask_sandbox
+    with trio.fail_after(30):
+        task = await client.submit(prompts("x")[0])
+        statuses = []
+        async with client.updates(task) as updates:
+            async for update in updates:
+                statuses.append(update.status)
+        result = await client.wait(task)
+    assert statuses[-1] is mediatask.Status.SUCCEEDED
+    assert result.task == task
+
+
+@pytest.fixture
+def a1d_env(standalone_a1d: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in standalone_a1d.env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.usefixtures("a1d_env")
+def test_plain_script_uses_the_synchronous_facade(tmp_path: Path) -> None:
+    result = mediatask.run(prompts("one")[0], out_dir=tmp_path)
+    assert [path.parent for path in result.files] == [tmp_path, tmp_path]
+
+    ended: list[int] = []
+    outcomes = mediatask.run_many(
+        prompts("a", "b", "c"),
+        out_dir=tmp_path,
+        concurrency=2,
+        on_outcome=lambda o: ended.append(o.index),
+    )
+    assert [o.index for o in outcomes] == [0, 1, 2]
+    assert all(o.ok for o in outcomes)
+    assert sorted(ended) == [0, 1, 2]
+
+
+@pytest.mark.usefixtures("a1d_env")
+def test_asyncio_program_runs_the_facade_in_a_worker_thread(tmp_path: Path) -> None:
+    async def main() -> list[Outcome]:
+        ticks = 0
+
+        async def heartbeat() -> None:  # the asyncio loop stays responsive meanwhile
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        beating = asyncio.create_task(heartbeat())
+        outcomes = await asyncio.to_thread(mediatask.run_many, prompts("a", "b"), out_dir=tmp_path)
+        beating.cancel()
+        assert ticks > 0
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [o.ok for o in outcomes] == [True, True]
+
+
+def test_public_names_are_exported_and_documented() -> None:
+    for name in mediatask.__all__:
+        value = getattr(mediatask, name)
+        assert getattr(value, "__doc__", None), name
+    for name in ("Client", "Outcome", "run", "run_many", "open_client", "KeyStore", "Journal"):
+        assert name in mediatask.__all__
