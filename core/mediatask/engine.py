@@ -510,9 +510,14 @@ class Client:
             raise UsageError(f"{info.name} does not report remaining credits")
         return self.plugins.read_credits(info.name, await self.send(info.name, request))
 
-    async def cancel(self, task: TaskRef) -> Response:
-        """Ask the provider to cancel (or delete) ``task``; :class:`UsageError` if it cannot."""
+    async def cancel(self, task: TaskRef) -> str:
+        """Ask the provider to cancel (or delete) ``task``; returns what it did, in one line.
+
+        :class:`UsageError` when the provider has no way to cancel.
+        """
         request = self.plugins.cancel(task.provider, task)
         if request is None:
             raise UsageError(f"{task.provider} has no way to cancel a task")
-        return await self.send(task.provider, request)
+        response = await self.send(task.provider, request)
+        message = self.plugins.read_cancel(task.provider, task, response)
+        return message or f"{task.handle}: cancel requested (HTTP {response.status})"

@@ -131,6 +131,16 @@ def mediatask_cancel(provider: str, task: TaskRef) -> Request | None:
 
 
 @hookspec(firstresult=True)
+def mediatask_read_cancel(provider: str, task: TaskRef, response: Response) -> str | None:
+    """Read the answer to a cancel request into one line for the user.
+
+    Called after ``mediatask_cancel``'s request was answered without an error; say what the
+    provider did (e.g. that it refunded the task's coins). ``None``: the core says the cancel was
+    requested.
+    """
+
+
+@hookspec(firstresult=True)
 def mediatask_list(provider: str, operation: str | None) -> Request | None:
     """Build the request that lists the provider's own task records, or ``None`` if it has none.
 

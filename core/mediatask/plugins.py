@@ -307,6 +307,14 @@ class PluginManager:
         )
         return request
 
+    def read_cancel(self, provider: str, task: TaskRef, response: Response) -> str | None:
+        """Read a cancel answer into a message (hook ``mediatask_read_cancel``)."""
+        value = self._call("mediatask_read_cancel", provider, task=task, response=response)
+        message: str | None = self._required(
+            "mediatask_read_cancel", provider, value, (str, type(None))
+        )
+        return message
+
     def list_tasks(self, provider: str, operation: str | None) -> Request | None:
         """Build the provider-side list request, or ``None`` (hook ``mediatask_list``)."""
         value = self._call("mediatask_list", provider, operation=operation)

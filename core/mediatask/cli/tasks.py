@@ -258,12 +258,11 @@ def cancel_command(
       mediatask cancel claid:1
     """
 
-    async def body(client: Client, task: TaskRef, recorder: Recorder) -> int:
-        response = await client.cancel(task)
-        return response.status
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:
+        return await client.cancel(task)
 
-    status = on_task(handle, where, sandbox, key, body)
+    message = on_task(handle, where, sandbox, key, body)
     if as_json:
-        echo_json({"handle": handle, "canceled": True, "http_status": status})
+        echo_json({"handle": handle, "canceled": True, "message": message})
     else:
-        click.echo(f"{handle}  cancel requested (HTTP {status})")
+        click.echo(message)

@@ -178,6 +178,20 @@ def mediatask_cancel(task: TaskRef) -> Request | None:
     return Request("DELETE", f"/api/v1/{family.prefix}/{quote(task.task_id, safe='')}")
 
 
+@hookimpl
+def mediatask_read_cancel(task: TaskRef, response: Response) -> str:
+    data = data_of(response.json_object()) if response.body else None
+    refunded = data.get("refunded_coins") if isinstance(data, Mapping) else None
+    if isinstance(refunded, int | float) and refunded > 0:
+        return f"deleted {task.handle}; {refunded:g} coins refunded (it had not started)"
+    if isinstance(refunded, int | float):
+        return f"deleted {task.handle}; no coins refunded (it had already run)"
+    return (
+        f"deleted {task.handle}; A2E refunds a task's coins only when it is deleted before "
+        "it starts (initialized)"
+    )
+
+
 def _list_family(operation: str | None) -> Family:
     family = FAMILIES.get(operation or "image-to-video")
     if family is None:
