@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 
 from mediatask.cli.base import (
@@ -87,6 +88,9 @@ def on_task(
         settings = cli_settings(plugins, provider, key)
         with open_journal(journal_path(where), create=where is None) as journal:
             task = resolve_task(plugins, handle, journal)
+            operation = click.get_current_context().meta.get(_OPERATION)
+            if operation and not task.operation:
+                task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
 
             async def main() -> T:
@@ -117,7 +121,22 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="Look the handle up in this journal file or batch output folder "
         "(default: your own journal).",
     )(function)
+    function = click.option(
+        "--operation",
+        default=None,
+        expose_value=False,
+        callback=_remember_operation,
+        help="The task's operation, for a handle the journal does not know and a provider "
+        "that needs it to find the task (A2E).",
+    )(function)
     return key_option(sandbox_option(json_option(function)))
+
+
+def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta[_OPERATION] = value
+
+
+_OPERATION = "mediatask.operation"
 
 
 @cli.command("status")

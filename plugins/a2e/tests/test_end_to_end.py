@@ -278,3 +278,20 @@ def test_cli_credits_prints_the_balance(monkeypatch: pytest.MonkeyPatch) -> None
     assert result.exit_code == 0, result.output
     assert "5000" in result.stdout
     assert "coins" in result.stdout
+
+
+def test_a_handle_unknown_to_the_journal_needs_its_operation(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mediatask.cli import cli
+
+    handle = "a2e:" + "0" * 24
+    env = {"MEDIATASK_HOME": str(tmp_path)}
+    runner = CliRunner()
+    without = runner.invoke(cli, ["status", handle, "--sandbox"], env=env)
+    assert without.exit_code == 1
+    assert "the task's operation is needed to find it" in without.output
+    given = ["status", handle, "--operation", "image-to-video", "--sandbox"]
+    with_operation = runner.invoke(cli, given, env=env)
+    assert with_operation.exit_code == 1  # a fresh sandbox knows no such task, but it asked
+    assert "A2E does not know this task" in with_operation.output
