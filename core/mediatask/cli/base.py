@@ -8,6 +8,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -102,6 +103,19 @@ def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "--sandbox",
         is_flag=True,
         help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV}).",
+    )(function)
+
+
+def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``-o/--out`` option of commands that download outputs."""
+    return click.option(
+        "-o",
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="Where to write the outputs.",
     )(function)
 
 

@@ -20,6 +20,7 @@ from mediatask.cli.base import (
     json_option,
     key_option,
     load_plugins,
+    out_option,
     sandbox_option,
     stderr_console,
     user_errors,
@@ -87,15 +88,7 @@ def _interrupted(task: list[TaskRef]) -> None:
 
 @cli.command("run")
 @job_options
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Where to write the outputs.",
-)
+@out_option
 @key_option
 @sandbox_option
 @json_option

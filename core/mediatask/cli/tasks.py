@@ -22,6 +22,7 @@ from mediatask.cli.base import (
     json_option,
     key_option,
     load_plugins,
+    out_option,
     sandbox_option,
     user_errors,
 )
@@ -227,15 +228,7 @@ def wait_command(
 
 @cli.command("download")
 @click.argument("handle")
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Where to write the outputs.",
-)
+@out_option
 @task_options
 def download_command(
     handle: str, out_dir: Path, where: Path | None, sandbox: bool, key: str | None, as_json: bool
