@@ -163,6 +163,57 @@ def _update(payload: Mapping[str, Any]) -> Update:
     return Update(status, payload["state"], payload.get("progress"), payload.get("error"), outputs)
 
 
+# -- sample media for emulator tests -------------------------------------------------------
+
+
+def sample_clip(width: int, height: int, frames: int, fps: int) -> bytes:
+    """A small H.264 MP4: ``frames`` frames of a yellow bar moving across a navy field."""
+    import io  # the media libraries come with the sandbox extra: import them on use
+    from fractions import Fraction
+
+    import av
+    from PIL import Image, ImageDraw
+
+    buffer = io.BytesIO()
+    bar = max(width // frames, 1)
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            image = Image.new("RGB", (width, height), "navy")
+            box = (index * bar, 0, index * bar + bar - 1, height - 1)
+            ImageDraw.Draw(image).rectangle(box, fill="yellow")
+            frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]  # PyAV
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+@asynccontextmanager
+async def serving_samples(samples: Mapping[str, tuple[bytes, str]]) -> AsyncIterator[str]:
+    """Serve ``samples`` (name → (bytes, MIME type)) at ``/samples/<name>`` on loopback.
+
+    Emulators fetch inputs by URL, as the real APIs do; this gives tests such URLs. Yields the
+    base URL.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request as StarletteRequest
+    from starlette.responses import Response as StarletteResponse
+    from starlette.routing import Route
+
+    from mediatask.emulator import serving
+
+    async def sample(request: StarletteRequest) -> StarletteResponse:
+        found = samples.get(request.path_params["name"])
+        if found is None:
+            return StarletteResponse("no such sample", 404, media_type="text/plain")
+        return StarletteResponse(found[0], media_type=found[1])
+
+    async with serving(Starlette(routes=[Route("/samples/{name}", sample)])) as url:
+        yield url
+
+
 @pytest.fixture
 def mediatask_plugins() -> Any:
     """The installed plugins, loaded from their entry points."""
