@@ -9,12 +9,17 @@ import trio.testing
 from mediatask.policy import PollPolicy, RateLimiter, RetryPolicy, rate_limit_pause
 
 
-async def test_rate_limiter_keeps_every_window(autojump_clock: trio.testing.MockClock) -> None:
-    limiter = RateLimiter(((4, 1.0), (10, 60.0)), margin=0.0)
-    times = []
-    for _ in range(12):
-        await limiter.acquire()
+async def _send(limiter: RateLimiter, latency: float, times: list[float]) -> None:
+    async with limiter.request():
         times.append(trio.current_time())
+        await trio.sleep(latency)
+
+
+async def test_rate_limiter_keeps_every_window(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = RateLimiter(((4, 1.0), (10, 60.0)))
+    times: list[float] = []
+    for _ in range(12):
+        await _send(limiter, 0.0, times)
     for i in range(len(times)):
         assert sum(1 for t in times if times[i] <= t < times[i] + 1.0) <= 4
         assert sum(1 for t in times if times[i] <= t < times[i] + 60.0) <= 10
@@ -23,11 +28,36 @@ async def test_rate_limiter_keeps_every_window(autojump_clock: trio.testing.Mock
     assert times[10] == pytest.approx(60.0)  # the minute window holds the eleventh back
 
 
+async def test_a_window_counts_from_the_answer_so_delays_cannot_crowd_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The provider counts a request somewhere between our send and its answer: the next
+    window's worth waits for a full window after the answer, not after the send."""
+    limiter = RateLimiter(((2, 1.0),))
+    times: list[float] = []
+    async with trio.open_nursery() as nursery:
+        for _ in range(4):
+            nursery.start_soon(_send, limiter, 0.25, times)
+    assert times == pytest.approx([0.0, 0.0, 1.25, 1.25])
+
+
+async def test_an_answer_slower_than_count_within_is_logged_at_that_bound(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    limiter = RateLimiter(((1, 1.0),), count_within=0.5)
+    times: list[float] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send, limiter, 10.0, times)  # a long synchronous edit
+        await trio.sleep(0.1)
+        nursery.start_soon(_send, limiter, 0.0, times)
+    assert times == pytest.approx([0.0, 1.5])
+
+
 async def test_pause_holds_requests(autojump_clock: trio.testing.MockClock) -> None:
     limiter = RateLimiter(((100, 1.0),))
     limiter.pause(30)
-    await limiter.acquire()
-    assert trio.current_time() == pytest.approx(30)
+    async with limiter.request():
+        assert trio.current_time() == pytest.approx(30)
 
 
 def test_rate_limit_headers() -> None:

@@ -6,8 +6,10 @@ provider goes through the same code here, and plugins only translate.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -197,13 +199,14 @@ class Client:
             custom if custom is not None else default_error(info, response, self.settings.key(info))
         )
 
-    async def _throttle(self, info: ProviderInfo) -> None:
+    def _throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
+        """Room under the provider's rate limits for one request, held while it is in flight."""
         if not info.rate_limits:
-            return
+            return contextlib.nullcontext()
         limiter = self._limiters.get(info.name)
         if limiter is None:
             limiter = self._limiters[info.name] = RateLimiter(info.rate_limits)
-        await limiter.acquire()
+        return limiter.request()
 
     def _observe(self, info: ProviderInfo, response: Response) -> None:
         """Let the provider's rate-limit headers correct our limiter."""
@@ -222,8 +225,8 @@ class Client:
         prepared = self._prepare(info, request)
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
-                await self._throttle(info)
-                response = await self.transport.send(prepared)
+                async with self._throttled(info):
+                    response = await self.transport.send(prepared)
                 self._observe(info, response)
                 error = self._error(info, request, response)
                 if error is not None:
@@ -331,8 +334,11 @@ class Client:
         if stream is not None:
             prepared = self._prepare(info, stream)
             try:
-                await self._throttle(info)
-                async with self.transport.open_stream(prepared) as body:
+                async with contextlib.AsyncExitStack() as opened:
+                    async with self._throttled(info):  # counted until the headers arrive
+                        body = await opened.enter_async_context(
+                            self.transport.open_stream(prepared)
+                        )
                     if not 200 <= body.status < 300:
                         await self._check_stream(info, stream, body.status, await body.read())
                     if "text/event-stream" not in body.headers.get("content-type", ""):

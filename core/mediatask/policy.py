@@ -5,9 +5,9 @@ Every wait is a trio sleep, so a deadline or Ctrl-C ends it at once.
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import attrs
 import trio
@@ -67,36 +67,60 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 class RateLimiter:
     """Keeps requests under every window of a provider's limits (e.g. 4 per second, 120 per minute).
 
-    A sliding log of send times, not a token bucket: a bucket lets through up to twice its limit
-    in one window, which a provider counting per window answers with 429. A small margin covers
-    the difference between our clock and the provider's. :meth:`pause` lets answers correct it
-    (a ``RateLimit-Reset`` header, a 429).
+    A sliding log, not a token bucket: a bucket lets through up to twice its limit in one window,
+    which a provider counting per window answers with 429. Each request is logged at the latest
+    moment the provider can have counted it: when its answer arrived (the provider counted it
+    before answering), or ``count_within`` seconds after it was sent if the answer takes longer
+    (a slow upload is counted when it arrives, not when its processing ends). Logging send times
+    instead would let network and scheduling delays squeeze a fifth request into a provider's
+    four-per-second window; this way no delay can, at the price of one round trip per window.
+    :meth:`pause` lets answers correct the log (a ``RateLimit-Reset`` header, a 429).
     """
 
     windows: tuple[tuple[int, float], ...]
     """Pairs of (requests, seconds)."""
-    margin: float = 0.05
-    _sent: collections.deque[float] = attrs.field(init=False, factory=collections.deque)
+    count_within: float = 0.5
+    """Seconds after sending by which a provider is assumed to have counted a request."""
+    _log: dict[int, float] = attrs.field(init=False, factory=dict)
+    """Per request: when the provider counted it at the latest (an upper bound while in flight)."""
+    _next_id: int = attrs.field(init=False, default=0)
     _paused_until: float = attrs.field(init=False, default=0.0)
     _lock: trio.Lock = attrs.field(init=False, factory=trio.Lock)
+    _answered: trio.Event = attrs.field(init=False, factory=trio.Event)
 
-    async def acquire(self) -> None:
-        """Wait until one more request may be sent, then count it as sent."""
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        """Wait until one more request fits every window, and log it while it is in flight."""
+        entry = await self._admit()
+        try:
+            yield
+        finally:
+            if entry in self._log:  # not yet dropped as older than every window
+                self._log[entry] = min(self._log[entry], trio.current_time())
+            self._answered.set()
+            self._answered = trio.Event()
+
+    def _wait(self, now: float) -> float:
+        """Seconds until every window has room (0: now), on what the log knows so far."""
+        wait = self._paused_until - now
+        latest = sorted(self._log.values(), reverse=True)
+        for limit, seconds in self.windows:
+            if len(latest) >= limit:
+                wait = max(wait, latest[limit - 1] + seconds - now)
+        return wait
+
+    async def _admit(self) -> int:
         async with self._lock:  # first come, first served
-            while True:
-                now = trio.current_time()
-                wait = self._paused_until - now
-                for limit, seconds in self.windows:
-                    if len(self._sent) >= limit:
-                        oldest = self._sent[-limit]
-                        wait = max(wait, oldest + seconds * (1 + self.margin) - now)
-                if wait <= 0:
-                    break
-                await trio.sleep(wait)
-            self._sent.append(trio.current_time())
-            longest = max(limit for limit, _ in self.windows)
-            while len(self._sent) > longest:
-                self._sent.popleft()
+            while (wait := self._wait(trio.current_time())) > 0:
+                with trio.move_on_after(wait):
+                    await self._answered.wait()  # an answer may free room early
+            now = trio.current_time()
+            longest = max(seconds for _, seconds in self.windows)
+            for entry in [e for e, t in self._log.items() if t <= now - longest]:
+                del self._log[entry]
+            entry, self._next_id = self._next_id, self._next_id + 1
+            self._log[entry] = now + self.count_within
+            return entry
 
     def pause(self, seconds: float) -> None:
         """Send nothing more for ``seconds`` (e.g. until a rate-limit window resets)."""
