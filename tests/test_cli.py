@@ -160,3 +160,44 @@ def test_run_in_the_sandbox_downloads_a_real_upscaled_image(
     assert path.parent == tmp_path
     with Image.open(SAMPLE) as original, Image.open(path) as upscaled:
         assert upscaled.size == (original.width * 4, original.height * 4)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{scale", "is not valid JSON"),
+        ("[4]", "must hold a JSON object of parameters"),
+    ],
+)
+def test_a_bad_params_file_is_named(
+    runner: CliRunner, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "params.json"
+    if content is not None:
+        path.write_text(content)
+    result = runner.invoke(
+        cli, ["run", "a1d", "image-upscaler", "-i", URL, "--params-file", str(path)]
+    )
+    assert result.exit_code == 2
+    assert "--params-file" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_params_file_values_are_typed_and_p_options_override_them(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    path = tmp_path / "params.json"
+    path.write_text('{"scale": 16}')
+    args = ["run", "a1d", "image-upscaler", "-i", str(SAMPLE), "--params-file", str(path)]
+    result = runner.invoke(cli, [*args, "-p", "scale=2", "-o", str(tmp_path), "--sandbox"])
+    assert result.exit_code == 0, result.output
+    with Image.open(SAMPLE) as original, Image.open(result.stdout.split()[0]) as upscaled:
+        assert upscaled.size == (original.width * 2, original.height * 2)
+    path.write_text('{"scale": 3}')  # an int from the file is checked like a -p value
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert "scale must be one of 2, 4, 8, 16, got 3" in result.output

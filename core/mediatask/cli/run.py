@@ -6,6 +6,8 @@ handle they print works with ``status``, ``wait``, ``download``… from any late
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,8 +55,44 @@ def parse_params(
     return params
 
 
+def read_params_file(
+    ctx: click.Context, param: click.Parameter, path: Path | None
+) -> dict[str, Any]:
+    """Load ``--params-file``: a JSON object of parameters, nested values kept as typed."""
+    if path is None:
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", ctx, param) from None
+    except ValueError as exc:
+        raise click.BadParameter(f"{path} is not valid JSON: {exc}", ctx, param) from None
+    if not isinstance(document, dict):
+        raise click.BadParameter(
+            f'{path} must hold a JSON object of parameters, e.g. {{"scale": 4}}', ctx, param
+        )
+    return document
+
+
 def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """PROVIDER OPERATION, --input and --param, shared by ``run`` and ``submit``."""
+    """PROVIDER OPERATION, --input, --param and --params-file, shared by ``run`` and ``submit``.
+
+    The command receives ``params``: the file's parameters, then each ``-p`` over them.
+    """
+
+    command = function
+
+    @functools.wraps(command)
+    def merged(*args: Any, params_file: dict[str, Any], params: dict[str, str], **kw: Any) -> Any:
+        return command(*args, params={**params_file, **params}, **kw)
+
+    function = click.option(
+        "--params-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        callback=read_params_file,
+        metavar="FILE.json",
+        help="Parameters as a JSON object (nested documents too); -p options override it.",
+    )(merged)
     function = click.option(
         "-p",
         "--param",
@@ -96,7 +134,7 @@ def run_command(
     provider: str,
     operation: str,
     inputs: tuple[str, ...],
-    params: dict[str, str],
+    params: dict[str, Any],
     out_dir: Path,
     key: str | None,
     sandbox: bool,
@@ -111,6 +149,7 @@ def run_command(
       mediatask run a1d image-upscaler --input https://example.com/cat.jpg -p scale=4 -o out
       mediatask run a1d remove-bg --input photo.jpg --sandbox
       mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
+      mediatask run claid edit --input photo.jpg --params-file edit.json -o out
     """
     plugins = load_plugins()
     job = Job(provider, operation, inputs, params)
@@ -175,7 +214,7 @@ def submit_command(
     provider: str,
     operation: str,
     inputs: tuple[str, ...],
-    params: dict[str, str],
+    params: dict[str, Any],
     key: str | None,
     sandbox: bool,
     as_json: bool,
