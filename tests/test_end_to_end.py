@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 KEY = "e2e-key-7d1f"
@@ -39,54 +38,18 @@ def samples_url() -> Iterator[str]:
     server.server_close()
 
 
-def environ(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATASK_")}
-    return {**env, **extra}
-
-
-@contextlib.contextmanager
-def emulate(processing_seconds: str) -> Iterator[str]:
-    """Run the standalone A1D emulator; yield its base URL; stop it with SIGINT."""
-    command = [sys.executable, "-m", "mediatask", "emulate", "a1d", "--port", "0"]
-    command += ["--key", KEY, "--processing-seconds", processing_seconds]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environ()
-    ) as process:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        try:
-            assert "listening on http://127.0.0.1:" in line, line
-            yield line.split("listening on ")[1].split()[0]
-        finally:
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
-
-
 @pytest.fixture
-def emulator() -> Iterator[str]:
-    """`mediatask emulate a1d --port 0 --key KEY` in its own process; yields its base URL."""
-    with emulate("0.6") as base_url:
-        yield base_url
-
-
-def stats(base_url: str) -> dict[str, int]:
-    url = f"{base_url}/_emulator/stats"
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310  # our loopback emulator
-        data: dict[str, int] = json.load(answer)["stats"]
-    return data
-
-
-def mediatask(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "mediatask", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+def emulator() -> Iterator[Standalone]:
+    """`mediatask emulate a1d --port 0 --key KEY` in its own process."""
+    with standalone_emulator("a1d", KEY, 0.6) as running:
+        yield running
 
 
 def test_run_against_a_standalone_emulator_follows_sse_with_progress(
-    emulator: str, samples_url: str, tmp_path: Path
+    emulator: Standalone, samples_url: str, tmp_path: Path
 ) -> None:
-    env = environ(MEDIATASK_A1D_BASE_URL=emulator, MEDIATASK_A1D_KEY=KEY)
     image_url = f"{samples_url}/lighthouse.png"
-    ran = mediatask(
+    ran = mediatask_command(
         "run",
         "a1d",
         "image-upscaler",
@@ -96,7 +59,7 @@ def test_run_against_a_standalone_emulator_follows_sse_with_progress(
         "scale=4",
         "-o",
         str(tmp_path),
-        env=env,
+        env=emulator.env,
     )
     assert ran.returncode == 0, ran.stderr
     image = Path(ran.stdout.split()[0])
@@ -105,15 +68,17 @@ def test_run_against_a_standalone_emulator_follows_sse_with_progress(
     progress = [line for line in ran.stderr.splitlines() if "PROCESSING" in line]
     assert progress, ran.stderr  # progress was shown as it came
     assert any("%" in line for line in progress)
-    counts = stats(emulator)
+    counts = emulator.stats()
     assert counts["streams"] == 1  # followed over SSE
     assert counts.get("polls", 0) == 0  # ... without polling
     assert counts["submissions"] == 1
 
 
-def test_wrong_key_against_the_standalone_emulator(emulator: str, samples_url: str) -> None:
-    env = environ(MEDIATASK_A1D_BASE_URL=emulator, MEDIATASK_A1D_KEY="wrong-key")
-    ran = mediatask("run", "a1d", "remove-bg", "--input", f"{samples_url}/lighthouse.png", env=env)
+def test_wrong_key_against_the_standalone_emulator(emulator: Standalone, samples_url: str) -> None:
+    env = {**emulator.env, "MEDIATASK_A1D_KEY": "wrong-key"}
+    ran = mediatask_command(
+        "run", "a1d", "remove-bg", "--input", f"{samples_url}/lighthouse.png", env=env
+    )
     assert ran.returncode == 1
     assert ran.stderr.strip() == (
         "Error: a1d rejected the key (HTTP 401) (Unauthorized: Invalid or missing API key): "
@@ -127,13 +92,13 @@ def test_ctrl_c_ends_run_within_a_second_and_names_the_task(
     command = [sys.executable, "-m", "mediatask", "run", "a1d", "image-upscaler"]
     command += ["--input", f"{samples_url}/lighthouse.png", "-o", str(tmp_path)]
     with (
-        emulate("60") as base_url,
+        standalone_emulator("a1d", KEY, 60) as slow,
         subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=environ(MEDIATASK_A1D_BASE_URL=base_url, MEDIATASK_A1D_KEY=KEY),
+            env={**os.environ, **slow.env},
         ) as run,
     ):
         assert run.stderr is not None

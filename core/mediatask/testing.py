@@ -8,6 +8,8 @@ Fixtures:
 
 Helpers for unit tests without a network: :func:`reply` builds a ``Response``;
 :class:`ScriptedTransport` answers requests from a script and records what was sent.
+Helpers for whole-command tests: :func:`standalone_emulator` runs ``mediatask emulate`` in its
+own process, :func:`mediatask_command` runs a command in another.
 
 Kept light: every pytest run imports this module.
 """
@@ -15,8 +17,9 @@ Kept light: every pytest run imports this module.
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+import subprocess
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import attrs
@@ -246,3 +249,76 @@ def _settings(overrides: Any) -> Any:
     from mediatask.config import Settings
 
     return Settings(overrides=overrides, environ={})
+
+
+@attrs.frozen
+class Standalone:
+    """An emulator in its own process (``mediatask emulate``): it outlives the commands."""
+
+    provider: str
+    base_url: str
+    key: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that points mediatask at this emulator with its key."""
+        name = self.provider.upper().replace("-", "_")
+        return {f"MEDIATASK_{name}_BASE_URL": self.base_url, f"MEDIATASK_{name}_KEY": self.key}
+
+    def stats(self) -> dict[str, int]:
+        """The emulator's counters (submissions, polls, 429s…) from ``/_emulator/stats``."""
+        import urllib.request
+
+        url = f"{self.base_url}/_emulator/stats"
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310  # loopback http
+            return dict(jsonlib.load(answer)["stats"])
+
+
+@contextmanager
+def standalone_emulator(provider: str, key: str, seconds: float) -> Iterator[Standalone]:
+    """Run ``mediatask emulate PROVIDER`` (accepting only ``key``, tasks of ``seconds``).
+
+    Stops it with SIGINT at the end and checks that it exits cleanly.
+    """
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    command = ["emulate", provider, "--key", key, "--processing-seconds", str(seconds)]
+    with subprocess.Popen(  # noqa: S603  # our own command, no shell
+        [sys.executable, "-m", "mediatask", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdout is not None  # noqa: S101  # piped just above
+        line = process.stdout.readline()  # "<Title> emulator listening on URL (accepts ...)"
+        found = re.search(r"listening on (\S+)", line)
+        try:
+            if found is None:
+                raise RuntimeError(f"mediatask emulate {provider} did not start: {line!r}")
+            yield Standalone(provider, found.group(1), key)
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=10)
+        if code != 0:
+            raise RuntimeError(f"mediatask emulate {provider} exited with status {code}")
+
+
+def mediatask_command(
+    *args: str, env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mediatask ARGS`` in a new process with ``env`` added to ours."""
+    import os
+    import sys
+
+    return subprocess.run(  # noqa: S603  # our own command, no shell
+        [sys.executable, "-m", "mediatask", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
