@@ -68,6 +68,65 @@ def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Pa
     assert counts["succeeded"] == 0
 
 
+MIXED_JOBS: list[dict[str, Any]] = [
+    {"provider": "a1d", "operation": "image-upscaler", "input": "in.png", "params": {"scale": 2}},
+    {"provider": "a1d", "operation": "remove-bg", "input": "in.png"},
+    {
+        "provider": "claid",
+        "operation": "edit",
+        "input": "in.png",  # a local file: Claid's upload endpoint
+        "params": {"operations": {"resizing": {"width": 64}}, "output": {"format": "png"}},
+    },
+    {
+        "provider": "claid",
+        "operation": "edit",
+        "input": "in.png",
+        "params": {"operations.adjustments.contrast": "20", "output.format": "webp"},
+    },
+    {
+        "provider": "a2e",
+        "operation": "text-to-image",
+        "params": {"prompt": "a lighthouse", "width": 64, "height": 64},
+    },
+]
+"""Five kinds of job over the three launch providers; the manifest repeats them."""
+
+
+def test_a_50_line_batch_mixing_the_three_providers(tmp_path: Path) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    jobs = [{"id": f"m{n:02d}", **MIXED_JOBS[n % 5]} for n in range(48)]
+    jobs += [  # two real videos, from the local photo through A2E's presigned upload
+        {"id": f"v{n}", "provider": "a2e", "operation": "image-to-video", "input": "in.png"}
+        | {"params": {"prompt": "waves roll in"}}
+        for n in range(2)
+    ]
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(job) + "\n" for job in jobs))
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), "--sandbox"]
+
+    result = CliRunner().invoke(cli, args, env={"MEDIATASK_SANDBOX_SECONDS": "0.1"})
+
+    assert result.exit_code == 0, result.output
+    assert "│ succeeded │   50 │" in result.stdout
+    assert "│ total     │   50 │" in result.stdout
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["job"] for r in results) == sorted(job["id"] for job in jobs)
+    providers = [r["handle"].split(":")[0] for r in results]
+    counts = (providers.count("a1d"), providers.count("claid"), providers.count("a2e"))
+    assert counts == (20, 19, 11)
+    for r in results:
+        assert r["status"] == "succeeded", r
+        assert r["outputs"], r
+        for output in r["outputs"]:
+            path = Path(output["path"])
+            assert path.is_file()
+            assert path.stat().st_size > 0
+            assert path.parent == out
+            assert path.name.startswith(f"{r['job']}-")
+    suffixes = {Path(o["path"]).suffix for r in results for o in r["outputs"]}
+    assert {".png", ".webp", ".mp4"} <= suffixes
+
+
 def test_a_clean_batch_exits_0_and_json_counts(tmp_path: Path) -> None:
     (tmp_path / "jobs.csv").write_text(
         "id,provider,operation,input,params\n"
