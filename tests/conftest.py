@@ -15,15 +15,10 @@ from mediatask.testing import FakePlugin, Standalone, mediatask_command, standal
 
 
 @pytest.fixture(autouse=True)
-def mediatask_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def isolated(mediatask_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own key store and user journal, never the developer's own."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("MEDIATASK_HOME", str(home))
-    for name in ("MEDIATASK_A1D_KEY", "MEDIATASK_A1D_BASE_URL", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return mediatask_home
 
 
 @pytest.fixture

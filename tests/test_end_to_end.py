@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mediatask.testing import Standalone, mediatask_command, standalone_emulator
+from mediatask.testing import (
+    Standalone,
+    mediatask_command,
+    serving_folder,
+    standalone_emulator,
+)
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 KEY = "e2e-key-7d1f"
@@ -25,17 +27,8 @@ KEY = "e2e-key-7d1f"
 @pytest.fixture
 def samples_url() -> Iterator[str]:
     """The samples folder served over HTTP, as the real API needs public input URLs."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(SAMPLES))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield "http://127.0.0.1:{}".format(*server.server_address[1:2])
-    server.shutdown()
-    server.server_close()
+    with serving_folder(SAMPLES) as url:
+        yield url
 
 
 @pytest.fixture

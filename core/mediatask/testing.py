@@ -5,11 +5,13 @@ Fixtures:
 - ``mediatask_plugins``: the installed plugins (entry points), loaded once per test.
 - ``mediatask_sandbox``: every installed emulator served on loopback (fast tasks), with a
   ``Client`` pointed at them: ``sandbox, client = mediatask_sandbox``.
+- ``mediatask_home``: a fresh ``MEDIATASK_HOME`` and no ``MEDIATASK_*`` settings from outside.
 
 Helpers for unit tests without a network: :func:`reply` builds a ``Response``;
 :class:`ScriptedTransport` answers requests from a script and records what was sent.
 Helpers for whole-command tests: :func:`standalone_emulator` runs ``mediatask emulate`` in its
-own process, :func:`mediatask_command` runs a command in another.
+own process, :func:`mediatask_command` runs a command in another, :func:`serving_folder`
+serves input files from a thread.
 
 Kept light: every pytest run imports this module.
 """
@@ -20,6 +22,7 @@ import json as jsonlib
 import subprocess
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -322,3 +325,48 @@ def mediatask_command(
         timeout=120,
         check=False,
     )
+
+
+@contextmanager
+def serving_folder(folder: Path) -> Iterator[str]:
+    """Serve the files of ``folder`` over HTTP on loopback, from a thread; yields the base URL.
+
+    For tests whose trio run belongs to the command under test (``CliRunner``) or that run
+    commands in other processes: emulators fetch inputs by URL, as the real APIs do.
+    """
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def mediatask_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A fresh ``MEDIATASK_HOME`` (key store, journal), and none of the developer's settings.
+
+    Every ``MEDIATASK_*`` variable (keys, base URLs, plugin choice) is removed for the test, so
+    commands under test never read or write the developer's own. Test suites make it autouse.
+    """
+    import os
+
+    for name in [name for name in os.environ if name.startswith("MEDIATASK_")]:
+        monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MEDIATASK_HOME", str(home))
+    return home

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
@@ -36,3 +37,9 @@ async def inputs_url() -> AsyncIterator[str]:
     """Base URL of a server answering ``/samples/<name>`` with the SAMPLES above."""
     async with serving_samples(SAMPLES) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def isolated(mediatask_home: Path) -> Path:
+    """Commands write their journal under MEDIATASK_HOME: a fresh one per test, never yours."""
+    return mediatask_home

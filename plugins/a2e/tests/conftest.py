@@ -73,3 +73,9 @@ def _decode(data: bytes) -> Decoded:
 def decode() -> Callable[[bytes], Decoded]:
     """Decode a media file whole: (video frames, audio samples, first frame's width)."""
     return _decode
+
+
+@pytest.fixture(autouse=True)
+def isolated(mediatask_home: Path) -> Path:
+    """Commands write their journal under MEDIATASK_HOME: a fresh one per test, never yours."""
+    return mediatask_home

@@ -7,10 +7,8 @@ one for trio tests, a thread for synchronous CLI tests (whose ``trio.run`` owns 
 from __future__ import annotations
 
 import functools
-import http.server
 import io
 import json
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import urllib3
 from PIL import Image, ImageDraw
 
 from mediatask.emulator import serving
-from mediatask.testing import serving_samples
+from mediatask.testing import serving_folder, serving_samples
 from mediatask_claid.emulator import ClaidEmulator
 
 KEY = "claid-test-key"
@@ -69,17 +67,8 @@ def samples_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def threaded_samples_url(samples_dir: Path) -> Iterator[str]:
     """The samples folder served from a thread, for tests whose trio run is the CLI's."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(samples_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving_folder(samples_dir) as url:
+        yield url
 
 
 @attrs.define
@@ -144,12 +133,6 @@ async def limited_api(inputs_url: str) -> AsyncIterator[Api]:
 
 
 @pytest.fixture(autouse=True)
-def mediatask_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def isolated(mediatask_home: Path) -> Path:
     """Commands write their journal under MEDIATASK_HOME: a fresh one per test, never yours."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("MEDIATASK_HOME", str(home))
-    for name in ("MEDIATASK_CLAID_KEY", "MEDIATASK_CLAID_BASE_URL", "MEDIATASK_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return mediatask_home
