@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -23,32 +22,24 @@ from mediatask.config import Settings
 from mediatask.download import fetch_to_file, stems
 from mediatask.errors import (
     AuthError,
-    InsufficientCreditsError,
     MalformedPayloadError,
     MediataskError,
-    NotFoundError,
     PluginError,
     ProviderError,
-    RateLimitedError,
-    RejectedError,
     StreamError,
-    SubmitUncertainError,
     TaskCanceledError,
     TaskFailedError,
-    UnavailableError,
     UsageError,
 )
-from mediatask.http import Request, Response, same_origin
+from mediatask.http import Request, Response
 from mediatask.many import Outcome, run_all
 from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import (
     PollPolicy,
-    RateLimiter,
     RetryPolicy,
-    parse_retry_after,
-    rate_limit_pause,
 )
+from mediatask.sending import Sender
 from mediatask.sse import Decoder, Event
 from mediatask.transport import Transport, UrllibTransport
 from mediatask.validate import check_job, is_url
@@ -58,6 +49,7 @@ log = logging.getLogger("mediatask")
 MAX_MALFORMED_POLLS = 3
 MAX_UPLOAD_STEPS = 10
 UpdateCallback = Callable[[TaskRef, Update], None]
+_fixed = attrs.setters.frozen
 
 
 class FileHost(Protocol):
@@ -77,55 +69,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _detail(response: Response, key: str | None) -> str:
-    """A short, key-free description of an error body."""
-    text = response.text.strip()
-    try:
-        data = response.json()
-    except MalformedPayloadError:
-        data = None
-    if isinstance(data, Mapping):
-        parts = [str(data[k]) for k in ("error", "message", "detail") if data.get(k)]
-        text = ": ".join(dict.fromkeys(parts)) or text
-    text = " ".join(text.split())[:200]
-    return text.replace(key, "<redacted>") if key else text
-
-
-def default_error(info: ProviderInfo, response: Response, key: str | None) -> MediataskError | None:
-    """Map an answer to our error by its HTTP status alone; ``None`` for a 2xx answer."""
-    status = response.status
-    if 200 <= status < 300:
-        return None
-    detail = _detail(response, key)
-    said = f" ({detail})" if detail else ""
-    if status in (401, 403):
-        return AuthError(
-            f"{info.name} rejected the key (HTTP {status}){said}: check {info.key_env}",
-            status=status,
-        )
-    if status == 404:
-        return NotFoundError(
-            f"{info.name} does not know {response.url} (HTTP 404){said}", status=404
-        )
-    if status == 402:
-        return InsufficientCreditsError(
-            f"{info.name}: no credits left (HTTP 402){said}", status=402
-        )
-    retry_after = parse_retry_after(response.headers)
-    if status == 429:
-        return RateLimitedError(
-            f"{info.name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
-        )
-    if status >= 500:
-        return UnavailableError(
-            f"{info.name} had a server error (HTTP {status}){said}",
-            status=status,
-            retry_after=retry_after,
-            maybe_sent=status != 503,  # 503 means it turned the request away
-        )
-    return RejectedError(f"{info.name} rejected the request (HTTP {status}){said}", status=status)
-
-
 @attrs.define
 class Client:
     """Submits jobs and follows tasks on any provider. Use it as an async context manager.
@@ -135,16 +78,20 @@ class Client:
     ...     result = await client.run(job, out_dir=Path("out"))
     """
 
-    plugins: PluginManager = attrs.field(factory=PluginManager.from_entry_points)
-    settings: Settings = attrs.field(factory=Settings)
-    transport: Transport = attrs.field(factory=UrllibTransport)
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    # Fixed once made: the sender holds them too.
+    plugins: PluginManager = attrs.field(factory=PluginManager.from_entry_points, on_setattr=_fixed)
+    settings: Settings = attrs.field(factory=Settings, on_setattr=_fixed)
+    transport: Transport = attrs.field(factory=UrllibTransport, on_setattr=_fixed)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy, on_setattr=_fixed)
     polling: PollPolicy = attrs.field(factory=PollPolicy)
     file_host: FileHost | None = None
     clock: Callable[[], datetime] = utcnow
-    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    _sender: Sender = attrs.field(init=False)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
     _slots: dict[str, trio.CapacityLimiter] = attrs.field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self._sender = Sender(self.plugins, self.settings, self.transport, self.retry)
 
     async def __aenter__(self) -> Client:
         return self
@@ -180,75 +127,13 @@ class Client:
                 raise UsageError(f"input file not found: {item}")
         return checked
 
-    # -- sending -------------------------------------------------------------------------------
-
-    def _prepare(self, info: ProviderInfo, request: Request) -> Request:
-        base_url = self.settings.base_url(info)
-        request = request.joined(base_url)
-        if request.authenticated and same_origin(request.url, base_url):
-            key = self.settings.require_key(info)
-            headers = {**request.headers, "Authorization": f"{info.auth_scheme} {key}"}
-            request = attrs.evolve(request, headers=headers)
-        return request
-
-    def _error(
-        self, info: ProviderInfo, request: Request, response: Response
-    ) -> MediataskError | None:
-        custom = self.plugins.read_error(info.name, request, response)
-        return (
-            custom if custom is not None else default_error(info, response, self.settings.key(info))
-        )
-
-    def _throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
-        """Room under the provider's rate limits for one request, held while it is in flight."""
-        if not info.rate_limits:
-            return contextlib.nullcontext()
-        limiter = self._limiters.get(info.name)
-        if limiter is None:
-            limiter = self._limiters[info.name] = RateLimiter(info.rate_limits)
-        return limiter.request()
-
-    def _observe(self, info: ProviderInfo, response: Response) -> None:
-        """Let the provider's rate-limit headers correct our limiter."""
-        pause = rate_limit_pause(response.headers)
-        limiter = self._limiters.get(info.name)
-        if pause is not None and limiter is not None:
-            limiter.pause(pause)
-
     async def send(self, provider: str, request: Request, *, submit: bool = False) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
         """
-        info = self.provider(provider)
-        prepared = self._prepare(info, request)
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                async with self._throttled(info):
-                    response = await self.transport.send(prepared)
-                self._observe(info, response)
-                error = self._error(info, request, response)
-                if error is not None:
-                    raise error
-                return response
-            except MediataskError as exc:
-                if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
-                    raise SubmitUncertainError(
-                        f"{info.name}: {exc}; the task may have been created: check the "
-                        "provider before submitting again"
-                    ) from exc
-                if not exc.retryable or attempt >= self.retry.max_attempts:
-                    if isinstance(exc, UnavailableError) and exc.status is None:
-                        raise UnavailableError(f"{exc} (check {info.base_url_env})") from exc
-                    raise
-                retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
-                delay = self.retry.delay(attempt, retry_after=retry_after)
-                if isinstance(exc, RateLimitedError) and info.name in self._limiters:
-                    self._limiters[info.name].pause(delay)
-                log.info("%s: %s; retrying in %.1fs", info.name, exc, delay)
-                await trio.sleep(delay)
-        raise AssertionError("unreachable")  # the loop either returns or raises
+        return await self._sender.send(self.provider(provider), request, submit=submit)
 
     # -- the task lifecycle ------------------------------------------------------------------
 
@@ -313,7 +198,7 @@ class Client:
         self, info: ProviderInfo, request: Request, status: int, head: bytes
     ) -> None:
         response = Response(status, body=head, url=request.url)
-        error = self._error(info, request, response)
+        error = self._sender.error(info, request, response)
         if error is not None:
             raise error
 
@@ -332,10 +217,10 @@ class Client:
         last: Update | None = None
         stream = self.plugins.stream(info.name, task) if info.capabilities.stream else None
         if stream is not None:
-            prepared = self._prepare(info, stream)
+            prepared = self._sender.prepare(info, stream)
             try:
                 async with contextlib.AsyncExitStack() as opened:
-                    async with self._throttled(info):  # counted until the headers arrive
+                    async with self._sender.throttled(info):  # counted until headers arrive
                         body = await opened.enter_async_context(
                             self.transport.open_stream(prepared)
                         )

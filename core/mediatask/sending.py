@@ -1,0 +1,165 @@
+"""One request's way to a provider and back: its key, the rate limits, retries, error mapping.
+
+:class:`Sender` does this for the engine's :class:`~mediatask.engine.Client`; plugins only build
+the requests and read the answers. :func:`default_error` maps an answer no plugin explained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+
+import attrs
+import trio
+
+from mediatask.config import Settings
+from mediatask.errors import (
+    AuthError,
+    InsufficientCreditsError,
+    MalformedPayloadError,
+    MediataskError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    RejectedError,
+    SubmitUncertainError,
+    UnavailableError,
+)
+from mediatask.http import Request, Response, same_origin
+from mediatask.model import ProviderInfo
+from mediatask.plugins import PluginManager
+from mediatask.policy import RateLimiter, RetryPolicy, parse_retry_after, rate_limit_pause
+from mediatask.transport import Transport
+
+log = logging.getLogger("mediatask")
+
+
+def _detail(response: Response, key: str | None) -> str:
+    """A short, key-free description of an error body."""
+    text = response.text.strip()
+    try:
+        data = response.json()
+    except MalformedPayloadError:
+        data = None
+    if isinstance(data, Mapping):
+        parts = [str(data[k]) for k in ("error", "message", "detail") if data.get(k)]
+        text = ": ".join(dict.fromkeys(parts)) or text
+    text = " ".join(text.split())[:200]
+    return text.replace(key, "<redacted>") if key else text
+
+
+def default_error(info: ProviderInfo, response: Response, key: str | None) -> MediataskError | None:
+    """Map an answer to our error by its HTTP status alone; ``None`` for a 2xx answer."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    detail = _detail(response, key)
+    said = f" ({detail})" if detail else ""
+    if status in (401, 403):
+        return AuthError(
+            f"{info.name} rejected the key (HTTP {status}){said}: check {info.key_env}",
+            status=status,
+        )
+    if status == 404:
+        return NotFoundError(
+            f"{info.name} does not know {response.url} (HTTP 404){said}", status=404
+        )
+    if status == 402:
+        return InsufficientCreditsError(
+            f"{info.name}: no credits left (HTTP 402){said}", status=402
+        )
+    retry_after = parse_retry_after(response.headers)
+    if status == 429:
+        return RateLimitedError(
+            f"{info.name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
+        )
+    if status >= 500:
+        return UnavailableError(
+            f"{info.name} had a server error (HTTP {status}){said}",
+            status=status,
+            retry_after=retry_after,
+            maybe_sent=status != 503,  # 503 means it turned the request away
+        )
+    return RejectedError(f"{info.name} rejected the request (HTTP {status}){said}", status=status)
+
+
+@attrs.define
+class Sender:
+    """Sends plugin-built requests for a client: one rate limiter per provider, shared by all."""
+
+    plugins: PluginManager
+    settings: Settings
+    transport: Transport
+    retry: RetryPolicy
+    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+
+    def prepare(self, info: ProviderInfo, request: Request) -> Request:
+        """The request joined to the provider's base URL, with its key when it goes there."""
+        base_url = self.settings.base_url(info)
+        request = request.joined(base_url)
+        if request.authenticated and same_origin(request.url, base_url):
+            key = self.settings.require_key(info)
+            headers = {**request.headers, "Authorization": f"{info.auth_scheme} {key}"}
+            request = attrs.evolve(request, headers=headers)
+        return request
+
+    def error(
+        self, info: ProviderInfo, request: Request, response: Response
+    ) -> MediataskError | None:
+        """The plugin's reading of an error answer, else :func:`default_error`'s."""
+        custom = self.plugins.read_error(info.name, request, response)
+        return (
+            custom if custom is not None else default_error(info, response, self.settings.key(info))
+        )
+
+    def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
+        """Room under the provider's rate limits for one request, held while it is in flight."""
+        if not info.rate_limits:
+            return contextlib.nullcontext()
+        limiter = self._limiters.get(info.name)
+        if limiter is None:
+            limiter = self._limiters[info.name] = RateLimiter(info.rate_limits)
+        return limiter.request()
+
+    def observe(self, info: ProviderInfo, response: Response) -> None:
+        """Let the provider's rate-limit headers correct our limiter."""
+        pause = rate_limit_pause(response.headers)
+        limiter = self._limiters.get(info.name)
+        if pause is not None and limiter is not None:
+            limiter.pause(pause)
+
+    async def send(self, info: ProviderInfo, request: Request, *, submit: bool = False) -> Response:
+        """Send a plugin-built request with auth, rate limits, error mapping and retries.
+
+        :param submit: the request may create (and charge for) a task: it is resent only when
+            it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
+        """
+        prepared = self.prepare(info, request)
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                async with self.throttled(info):
+                    response = await self.transport.send(prepared)
+                self.observe(info, response)
+                error = self.error(info, request, response)
+                if error is not None:
+                    raise error
+                return response
+            except MediataskError as exc:
+                if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
+                    raise SubmitUncertainError(
+                        f"{info.name}: {exc}; the task may have been created: check the "
+                        "provider before submitting again"
+                    ) from exc
+                if not exc.retryable or attempt >= self.retry.max_attempts:
+                    if isinstance(exc, UnavailableError) and exc.status is None:
+                        raise UnavailableError(f"{exc} (check {info.base_url_env})") from exc
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+                delay = self.retry.delay(attempt, retry_after=retry_after)
+                if isinstance(exc, RateLimitedError) and info.name in self._limiters:
+                    self._limiters[info.name].pause(delay)
+                log.info("%s: %s; retrying in %.1fs", info.name, exc, delay)
+                await trio.sleep(delay)
+        raise AssertionError("unreachable")  # the loop either returns or raises
