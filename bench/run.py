@@ -84,6 +84,30 @@ async def bench_tasks(count: int, concurrency: int) -> tuple[str, str]:
     )
 
 
+async def bench_rate_limits(count: int) -> tuple[str, str]:
+    """``count`` Claid edits (local files: one upload request each) at once against the
+    emulator's default limits (4/s, 120/min): how near the per-second window's floor we get."""
+    plugins = PluginManager.from_entry_points(selected="claid")
+    async with open_sandbox(plugins, ["claid"]) as box:
+        claid = box.emulators["claid"]
+        claid.faults.processing_seconds = 0.0
+        async with open_client(
+            plugins=plugins, settings=_settings(box), file_host=box.file_host
+        ) as client:
+            start = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                for _ in range(count):
+                    job = Job("claid", "edit", [str(SAMPLE)], {"operations.resizing.width": "64"})
+                    nursery.start_soon(client.run, job)
+            seconds = trio.current_time() - start
+    requests, refused = claid.stats["requests"], claid.stats.get("rate_limited", 0)
+    floor = (requests - 4) / 4  # the first four go at once
+    return (
+        f"{count} Claid uploads under 4/s + 120/min",
+        f"{requests} requests in {seconds:.1f} s (floor {floor:.1f} s), {refused} 429s",
+    )
+
+
 def _settings(box: object) -> object:
     from mediatask.config import Settings
 
@@ -94,6 +118,7 @@ def main() -> None:
     """Run every benchmark and print the table."""
     rows = [bench_sse(chunk) for chunk in (64, 4096, 65536)]
     rows.append(trio.run(bench_tasks, 100, 16))
+    rows.append(trio.run(bench_rate_limits, 60))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak resident memory of this process", f"{peak:.0f} MiB"))
     width = max(len(name) for name, _ in rows)
