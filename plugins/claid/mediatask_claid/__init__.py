@@ -207,8 +207,8 @@ def _read(payload: Mapping[str, Any]) -> Update:
     message = "; ".join(
         str(error.get("error")) for error in data.get("errors") or () if isinstance(error, Mapping)
     )
-    result = data.get("result") if isinstance(data.get("result"), Mapping) else {}
-    assert isinstance(result, Mapping)  # noqa: S101  # narrowed just above, for mypy
+    given = data.get("result")
+    result: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     outputs: list[Output] = []
     kept: dict[str, Any] = {}
     if status is Status.SUCCEEDED:
@@ -255,12 +255,23 @@ def reset_seconds(headers: Mapping[str, str]) -> float | None:
 
 
 def describe(envelope: Mapping[str, Any]) -> str:
-    """A one-line account of an error envelope, naming each field of ``error_details``."""
+    """A one-line account of an error envelope, naming each field of ``error_details``.
+
+    Also reads the FastAPI-style 422 some endpoints send: ``{"detail": [{"loc", "msg"}]}``.
+    """
     details = envelope.get("error_details")
     if isinstance(details, Mapping) and details:
         return "; ".join(
             f"{path}: {', '.join(map(str, reasons)) if isinstance(reasons, list) else reasons}"
             for path, reasons in details.items()
+        )
+    items = envelope.get("detail")
+    if isinstance(items, list) and items:
+        return "; ".join(
+            f"{'.'.join(map(str, item.get('loc') or ()))}: {item.get('msg', '')}".lstrip(": ")
+            if isinstance(item, Mapping)
+            else str(item)
+            for item in items
         )
     message = envelope.get("error_message") or envelope.get("message") or ""
     return str(message).strip()

@@ -253,6 +253,18 @@ def test_validation_errors_name_each_field() -> None:
     assert "[error 9000]" in str(found)
 
 
+def test_a_fastapi_style_422_names_each_location() -> None:
+    body = {
+        "detail": [
+            {"loc": ["path", "ai_edit_id"], "msg": "value is not a valid integer", "type": "x"},
+            {"loc": [], "msg": "something else", "type": "y"},
+        ]
+    }
+    found = error(422, body)
+    assert isinstance(found, RejectedError)
+    assert "path.ai_edit_id: value is not a valid integer; something else" in str(found)
+
+
 def test_the_nested_429_is_retryable_after_the_reset_header() -> None:
     body = {"detail": envelope("2001", "general", "Too Many Requests. Rate limit exceeded.")}
     found = error(
