@@ -35,10 +35,7 @@ from mediatask.http import Request, Response
 from mediatask.many import Outcome, run_all
 from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
-from mediatask.policy import (
-    PollPolicy,
-    RetryPolicy,
-)
+from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender
 from mediatask.sse import Decoder, Event
 from mediatask.transport import Transport, UrllibTransport
