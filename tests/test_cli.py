@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from mediatask.cli import cli
+from mediatask.testing import serving_in_thread
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 
@@ -37,12 +37,8 @@ class _Unauthorized(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def rejecting_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving_in_thread(_Unauthorized) as url:
+        yield url
 
 
 def closed_port() -> int:

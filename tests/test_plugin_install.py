@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mediatask.testing import serving_in_thread
 
 PYPROJECT = """
 [build-system]
@@ -110,11 +111,8 @@ class _EchoApi(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_api() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving_in_thread(_EchoApi) as url:
+        yield url
 
 
 def mediatask(*args: str, path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ Fixtures:
 Helpers for unit tests without a network: :func:`reply` builds a ``Response``;
 :class:`ScriptedTransport` answers requests from a script and records what was sent.
 Helpers for whole-command tests: :func:`standalone_emulator` runs ``mediatask emulate`` in its
-own process, :func:`mediatask_command` runs a command in another, :func:`serving_folder`
-serves input files from a thread.
+own process, :func:`mediatask_command` runs a command in another, :func:`serving_in_thread`
+serves a stdlib HTTP handler and :func:`serving_folder` input files, from a thread.
 
 Kept light: every pytest run imports this module.
 """
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json as jsonlib
 import subprocess
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from socketserver import BaseRequestHandler
 from typing import Any
 
 import attrs
@@ -328,21 +329,15 @@ def mediatask_command(
 
 
 @contextmanager
-def serving_folder(folder: Path) -> Iterator[str]:
-    """Serve the files of ``folder`` over HTTP on loopback, from a thread; yields the base URL.
+def serving_in_thread(handler: Callable[..., BaseRequestHandler]) -> Iterator[str]:
+    """Serve HTTP on loopback with a stdlib ``handler``, from a thread; yields the base URL.
 
     For tests whose trio run belongs to the command under test (``CliRunner``) or that run
-    commands in other processes: emulators fetch inputs by URL, as the real APIs do.
+    commands in other processes.
     """
-    import functools
     import http.server
     import threading
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
-            pass
-
-    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -352,6 +347,23 @@ def serving_folder(folder: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serving_folder(folder: Path) -> Iterator[str]:
+    """Serve the files of ``folder`` (see :func:`serving_in_thread`); yields the base URL.
+
+    Emulators fetch inputs by URL, as the real APIs do.
+    """
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+            pass
+
+    with serving_in_thread(functools.partial(Quiet, directory=str(folder))) as url:
+        yield url
 
 
 @pytest.fixture
