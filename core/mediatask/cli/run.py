@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -40,6 +40,8 @@ from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
+
+T = TypeVar("T")
 
 
 def parse_params(
@@ -114,7 +116,42 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("provider")(function)
 
 
-def _interrupted(task: list[TaskRef]) -> None:
+def _submit_journalled(
+    job: Job,
+    key: str | None,
+    sandbox: bool,
+    then: Callable[[Client, Journal, str, TaskRef], Awaitable[T]],
+) -> tuple[str, T]:
+    """Check ``job``, journal it, submit it, then ``then`` with its task; (job id, outcome).
+
+    The shared body of ``run`` and ``submit``: the job is checked before any network call, its
+    intent journalled before the request and its handle after it. Interrupted, it exits 130
+    naming the task.
+    """
+    plugins = load_plugins()
+    submitted: list[TaskRef] = []
+    with user_errors():
+        settings = cli_settings(plugins, job.provider, key)
+        Client(plugins=plugins, settings=settings).check(job)  # fail fast, before any network
+        with open_journal(journal_path(None)) as journal:
+            job_id = new_job_id()
+            journal.register(job_id, job)
+
+            async def main() -> T:
+                async with open_cli_client(
+                    plugins, sandbox=sandbox, providers=[job.provider], settings=settings
+                ) as client:
+                    task = await submit_recorded(client, journal, job_id, client.check(job))
+                    submitted.append(task)
+                    return await then(client, journal, job_id, task)
+
+            outcome = run_cancellable(main)
+    if isinstance(outcome, Interrupted):
+        _interrupted(submitted)
+    return job_id, outcome
+
+
+def _interrupted(task: list[TaskRef]) -> NoReturn:
     where = (
         f"task {task[0].handle} may still be running at the provider"
         if task
@@ -151,29 +188,13 @@ def run_command(
       mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
       mediatask run claid edit --input photo.jpg --params-file edit.json -o out
     """
-    plugins = load_plugins()
+
+    async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
+        click.echo(f"submitted {task.handle}", err=True)
+        return await _follow(client, journal, job_id, task, out_dir)
+
     job = Job(provider, operation, inputs, params)
-    submitted: list[TaskRef] = []
-    with user_errors():
-        settings = cli_settings(plugins, provider, key)
-        Client(plugins=plugins, settings=settings).check(job)  # fail fast, before any network
-        with open_journal(journal_path(None)) as journal:
-            job_id = new_job_id()
-            journal.register(job_id, job)
-
-            async def main() -> Result:
-                async with open_cli_client(
-                    plugins, sandbox=sandbox, providers=[provider], settings=settings
-                ) as client:
-                    task = await submit_recorded(client, journal, job_id, client.check(job))
-                    submitted.append(task)
-                    click.echo(f"submitted {task.handle}", err=True)
-                    return await _follow(client, journal, job_id, task, out_dir)
-
-            outcome = run_cancellable(main)
-    if isinstance(outcome, Interrupted):
-        _interrupted(submitted)
-        return
+    _, outcome = _submit_journalled(job, key, sandbox, follow)
     if as_json:
         echo_json(outcome.to_json())
     else:
@@ -229,28 +250,12 @@ def submit_command(
       handle=$(mediatask submit a1d remove-bg --input https://example.com/cat.jpg)
       mediatask wait "$handle" && mediatask download "$handle" -o out
     """
-    plugins = load_plugins()
+
+    async def submitted(client: Client, journal: Journal, job_id: str, task: TaskRef) -> TaskRef:
+        return task
+
     job = Job(provider, operation, inputs, params)
-    submitted: list[TaskRef] = []
-    with user_errors():
-        settings = cli_settings(plugins, provider, key)
-        Client(plugins=plugins, settings=settings).check(job)
-        with open_journal(journal_path(None)) as journal:
-            job_id = new_job_id()
-            journal.register(job_id, job)
-
-            async def main() -> TaskRef:
-                async with open_cli_client(
-                    plugins, sandbox=sandbox, providers=[provider], settings=settings
-                ) as client:
-                    task = await submit_recorded(client, journal, job_id, client.check(job))
-                    submitted.append(task)
-                    return task
-
-            outcome = run_cancellable(main)
-    if isinstance(outcome, Interrupted):
-        _interrupted(submitted)
-        return
+    job_id, outcome = _submit_journalled(job, key, sandbox, submitted)
     if sandbox:
         click.echo("note: the --sandbox emulators stopped with this command", err=True)
     if as_json:
