@@ -6,7 +6,13 @@ import pytest
 import trio
 import trio.testing
 
-from mediatask.policy import PollPolicy, RateLimiter, RetryPolicy, rate_limit_pause
+from mediatask.policy import (
+    PollPolicy,
+    RateLimiter,
+    RetryPolicy,
+    parse_rate_limit_reset,
+    rate_limit_pause,
+)
 
 
 async def _send(limiter: RateLimiter, latency: float, times: list[float]) -> None:
@@ -78,3 +84,11 @@ def test_polling_slows_while_nothing_changes() -> None:
     assert policy.next_interval(0.5, changed=False) == 1
     assert policy.next_interval(2, changed=False) == 3
     assert policy.next_interval(3, changed=True) == 0.5
+
+
+def test_rate_limit_reset_reads_the_first_number() -> None:
+    assert parse_rate_limit_reset({"ratelimit-reset": "32"}) == 32
+    assert parse_rate_limit_reset({"x-ratelimit-reset": "1, 60;w=60"}) == 1
+    assert parse_rate_limit_reset({"ratelimit-reset": "-3"}) == 0
+    assert parse_rate_limit_reset({"ratelimit-reset": "soon"}) is None
+    assert parse_rate_limit_reset({}) is None

@@ -127,21 +127,41 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, trio.current_time() + seconds)
 
 
+_RATE_LIMIT_PREFIXES = ("ratelimit-", "x-ratelimit-")
+
+
+def _seconds(value: str) -> float | None:
+    """The first number of a header that may list several (``1, 120;w=60``), in [0, max]."""
+    try:
+        return min(max(float(value.split(",")[0].split(";")[0]), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None
+
+
+def parse_rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (IETF draft; the
+    ``X-`` prefixed form too); ``None`` when absent or unreadable."""
+    for prefix in _RATE_LIMIT_PREFIXES:
+        value = headers.get(prefix + "reset")
+        if value is not None:
+            return _seconds(value)
+    return None
+
+
 def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
     """Seconds to hold off when ``RateLimit-Remaining`` says the window is used up.
 
     Reads the ``RateLimit-Remaining`` / ``RateLimit-Reset`` headers (IETF draft; ``X-`` prefixed
-    forms too). ``None`` when requests may go on.
+    forms too); a missing reset counts as one second. ``None`` when requests may go on.
     """
-    for prefix in ("ratelimit-", "x-ratelimit-"):
+    for prefix in _RATE_LIMIT_PREFIXES:
         remaining = headers.get(prefix + "remaining")
         if remaining is None:
             continue
         try:
             if int(remaining.split(",")[0].split(";")[0].strip()) > 0:
                 return None
-            reset = float(headers.get(prefix + "reset", "1").split(",")[0].split(";")[0])
         except ValueError:
             return None
-        return min(max(reset, 0.0), MAX_RETRY_AFTER)
+        return _seconds(headers.get(prefix + "reset", "1"))
     return None

@@ -46,7 +46,7 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
-from mediatask.policy import MAX_RETRY_AFTER
+from mediatask.policy import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_retry_after
 from mediatask.validate import is_url
 from mediatask_claid.contract import UPLOAD, assemble, problems
 
@@ -244,14 +244,10 @@ def _envelope(response: Response) -> Mapping[str, Any]:
 
 def reset_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (or ``Retry-After``)."""
-    for name in ("ratelimit-reset", "retry-after"):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return min(max(float(value.split(",")[0]), 0.0), MAX_RETRY_AFTER)
-            except ValueError:
-                continue
-    return None
+    reset = parse_rate_limit_reset(headers)
+    if reset is None:
+        reset = parse_retry_after(headers)
+    return None if reset is None else min(reset, MAX_RETRY_AFTER)
 
 
 def describe(envelope: Mapping[str, Any]) -> str:

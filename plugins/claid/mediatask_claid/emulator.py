@@ -130,13 +130,21 @@ class ClaidEmulator(Emulator):
     # -- answers -----------------------------------------------------------------------------
 
     def error_response(
-        self, status: int, message: str = "", details: Mapping[str, list[str]] | None = None
+        self,
+        status: int,
+        message: str = "",
+        details: Mapping[str, list[str]] | None = None,
+        *,
+        error_type: str | None = None,
     ) -> Response:
-        """Claid's error envelope (nested under ``detail`` for 429) with its headers."""
+        """Claid's error envelope (nested under ``detail`` for 429) with its headers.
+
+        ``error_type`` overrides the status's usual one (``storage``, ``image`` for a 400).
+        """
         code, kind, default = ERRORS.get(status, ("1000", "general", "Error."))
         envelope = {
             "error_code": code,
-            "error_type": kind,
+            "error_type": error_type or kind,
             "error_message": default if status == 429 else message or default,
             "error_details": dict(details or {}),
         }
@@ -203,15 +211,8 @@ class ClaidEmulator(Emulator):
         for place in places:
             if isinstance(place, str) and place.startswith("storage://"):
                 name = place.removeprefix("storage://").split("/")[0]
-                raise _RefusedError(self._storage_missing(name))
-
-    def _storage_missing(self, name: str) -> Response:
-        response = self.error_response(400, f"Storage {name!r} not found.")
-        return JSONResponse(
-            {**json.loads(bytes(response.body)), "error_type": "storage"},
-            400,
-            dict(response.headers),
-        )
+                missing = f"Storage {name!r} not found."
+                raise _RefusedError(self.error_response(400, missing, error_type="storage"))
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -253,9 +254,8 @@ class ClaidEmulator(Emulator):
         await self.complete_now(task, work)
         state = task.state
         if state.phase is Phase.FAILED:
-            response = self.error_response(400, state.error or "processing failed")
-            body = {**json.loads(bytes(response.body)), "error_type": "image"}
-            return JSONResponse(body, 400, dict(response.headers))
+            failed = state.error or "processing failed"
+            return self.error_response(400, failed, error_type="image")
         self.stats["edits"] += 1
         fields = state.fields
         return JSONResponse(

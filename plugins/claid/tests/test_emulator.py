@@ -110,6 +110,16 @@ async def test_sync_edit_answers_the_result(api: Api) -> None:
     assert fetched.headers["content-type"] == "image/webp"
 
 
+async def test_a_sync_edit_that_fails_is_a_400_image_error(api: Api) -> None:
+    body = {"input": api.input("missing.png"), "operations": {}}
+    answer = await api.request("POST", "/v1/image/edit", body=body)
+    assert answer.status == 400
+    error = answer.json()
+    assert (error["error_code"], error["error_type"]) == ("1000", "image")
+    assert error["error_message"].startswith("Unable to retrieve the input image")
+    assert "x-request-id" in answer.headers
+
+
 async def test_upload_takes_the_file_and_the_document(
     api: Api, make_photo: Callable[[], bytes]
 ) -> None:
