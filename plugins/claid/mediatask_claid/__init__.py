@@ -48,7 +48,7 @@ from mediatask.model import (
 )
 from mediatask.policy import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_retry_after
 from mediatask.validate import is_url
-from mediatask_claid.contract import UPLOAD, assemble, problems
+from mediatask_claid.contract import UPLOAD, assemble, plain, problems
 
 INFO = ProviderInfo(
     name="claid",
@@ -114,16 +114,10 @@ def mediatask_validate(job: Job) -> Job:
 def mediatask_submit(job: Job) -> Request:
     source = job.inputs[0]
     if is_url(source):
-        return Request("POST", ASYNC_PATH, json={"input": source, **_plain(job.params)})
+        return Request("POST", ASYNC_PATH, json={"input": source, **plain(job.params)})
     # LocalFiles.INLINE: the core hands us the file's absolute path.
-    data = json.dumps(_plain(job.params), separators=(",", ":"))
+    data = json.dumps(plain(job.params), separators=(",", ":"))
     return Request("POST", UPLOAD_PATH, fields={"data": data}, files={"file": source})
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -244,7 +244,7 @@ def assemble(
             here = nested
         else:
             value = params[name]
-            here[parts[-1]] = _plain(value)
+            here[parts[-1]] = plain(value)
             if len(parts) > 1 or isinstance(value, str):
                 given_as_text.add(name)
     if found:
@@ -252,13 +252,23 @@ def assemble(
     return _convert(schema, document, "", given_as_text), []
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A deep copy of ``value`` with every mapping made a ``dict`` (jobs hold read-only maps)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
-__all__ = ["EDIT", "EXTRA", "FITS", "FORMATS", "UPLOAD", "Problem", "assemble", "problems"]
+__all__ = [
+    "EDIT",
+    "EXTRA",
+    "FITS",
+    "FORMATS",
+    "UPLOAD",
+    "Problem",
+    "assemble",
+    "plain",
+    "problems",
+]
