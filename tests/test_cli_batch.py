@@ -177,7 +177,7 @@ def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
     second = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == 0, second.stdout + second.stderr  # the summary names the state
     assert "│ total     │   20 │" in second.stdout
     assert standalone_a1d.stats()["submissions"] == 20  # every job submitted exactly once
     results = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
