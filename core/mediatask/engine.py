@@ -124,13 +124,23 @@ class Client:
                 raise UsageError(f"input file not found: {item}")
         return checked
 
-    async def send(self, provider: str, request: Request, *, submit: bool = False) -> Response:
+    async def send(
+        self,
+        provider: str,
+        request: Request,
+        *,
+        submit: bool = False,
+        on_wire: Callable[[], None] | None = None,
+    ) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
+        :param on_wire: called just before the request goes on the wire (see :class:`Sender`).
         """
-        return await self._sender.send(self.provider(provider), request, submit=submit)
+        return await self._sender.send(
+            self.provider(provider), request, submit=submit, on_wire=on_wire
+        )
 
     # -- the task lifecycle ------------------------------------------------------------------
 
@@ -158,15 +168,22 @@ class Client:
             history.append(await self.send(info.name, step))
         raise PluginError(f"the {info.name} plugin did not finish uploading {path.name}")
 
-    async def submit(self, job: Job) -> TaskRef:
-        """Validate ``job``, make its local inputs reachable, and create the task (once)."""
+    async def submit(self, job: Job, *, on_wire: Callable[[], None] | None = None) -> TaskRef:
+        """Validate ``job``, make its local inputs reachable, and create the task (once).
+
+        ``on_wire`` is called when the submit request is about to be sent (after uploads and
+        the rate limiter): from then on the task may exist. Only that exchange is shielded
+        from cancellation.
+        """
         info = self.provider(job.provider)
         job = self.plugins.validate(info.name, check_job(info, job))
         inputs = [
             item if is_url(item) else await self._local_input(info, item) for item in job.inputs
         ]
         job = attrs.evolve(job, inputs=inputs)
-        response = await self.send(info.name, self.plugins.submit(info.name, job), submit=True)
+        response = await self.send(
+            info.name, self.plugins.submit(info.name, job), submit=True, on_wire=on_wire
+        )
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
             provider=info.name,

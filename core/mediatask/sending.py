@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 import attrs
@@ -130,17 +130,31 @@ class Sender:
         if pause is not None and limiter is not None:
             limiter.pause(pause)
 
-    async def send(self, info: ProviderInfo, request: Request, *, submit: bool = False) -> Response:
+    async def send(
+        self,
+        info: ProviderInfo,
+        request: Request,
+        *,
+        submit: bool = False,
+        on_wire: Callable[[], None] | None = None,
+    ) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
+            Only the exchange itself is shielded from cancellation (we must learn whether the
+            task was created); waits for the rate limiter and for retries are not.
+        :param on_wire: called each time the request is about to go on the wire, after the
+            rate limiter has admitted it (a journal records the intent there).
         """
         prepared = self.prepare(info, request)
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 async with self.throttled(info):
-                    response = await self.transport.send(prepared)
+                    if on_wire is not None:
+                        on_wire()
+                    with trio.CancelScope(shield=submit):
+                        response = await self.transport.send(prepared)
                 self.observe(info, response)
                 error = self.error(info, request, response)
                 if error is not None:
