@@ -6,7 +6,7 @@ PLUGINS := $(sort $(wildcard plugins/*))
 EDITABLE := $(foreach p,$(PLUGINS),-e ./$(p))
 DIST := $(VENV)-dist
 
-.PHONY: install demo test test-dist lint bench clean
+.PHONY: install demo test test-fast test-dist lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: install
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) test-dist
+
+# The inner loop: everything but the tests marked slow.
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 # One pass against a non-editable install: catches missing entry points, package data, py.typed.
 test-dist:
