@@ -75,8 +75,9 @@ async def test_submit_then_poll_until_done(
     assert submit.json == {"inputs": ["https://in.test/cat.png"], "scale": 4}  # typed
     assert submit.url == "https://api.fake.test/jobs"
     assert submit.headers["Authorization"] == f"Bearer {KEY}"
-    # the interval grows while nothing changes: polls at 0, +1 (same), +2
-    assert trio.current_time() == pytest.approx(3)
+    # nothing learned yet: the first poll waits `initial` (never at once after the submit),
+    # then the waits grow: polls at 1, +2 (same), +4
+    assert trio.current_time() == pytest.approx(7, abs=0.05)
 
 
 async def test_finished_on_submit_needs_no_polling(fake_plugins: PluginManager) -> None:
@@ -103,14 +104,18 @@ async def test_stream_gives_progress_and_final(fake_plugins: PluginManager) -> N
 async def test_dropped_stream_falls_back_to_polling(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
+    # Each stream sends the same running state, then ends: opened again 3 times (no progress
+    # in between), then polled. (Before streams were reopened, polling began at the first drop.)
+    dropped = (200, EVENT_STREAM, sse({"state": "running", "progress": 0.5}))
     transport = ScriptedTransport(
         [reply(200, {"id": "d"}), reply(200, {"state": "done", "url": "https://c/o"})],
-        streams=[(200, EVENT_STREAM, sse({"state": "running", "progress": 0.5}))],  # then EOF
+        streams=[dropped] * 4,
     )
     async with client(fake_plugins, transport) as c:
         result = await c.wait(await c.submit(URL_JOB))
     assert result.outputs[0].url == "https://c/o"
-    assert [r.url.rsplit("/", 1)[-1] for r in transport.sent] == ["jobs", "events", "d"]
+    sent = [r.url.rsplit("/", 1)[-1] for r in transport.sent]
+    assert sent == ["jobs", "events", "events", "events", "events", "d"]
 
 
 async def test_malformed_stream_event_falls_back_to_polling(fake_plugins: PluginManager) -> None:

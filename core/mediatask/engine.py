@@ -8,42 +8,40 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Protocol
 
 import attrs
 import trio
 
+from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.config import Settings
 from mediatask.download import fetch_to_file, stems
 from mediatask.errors import (
-    AuthError,
-    MalformedPayloadError,
     MediataskError,
     PluginError,
-    ProviderError,
-    StreamError,
+    RateLimitedError,
     TaskCanceledError,
     TaskFailedError,
+    UnavailableError,
     UsageError,
 )
+from mediatask.following import Follower
 from mediatask.http import Request, Response
 from mediatask.many import Outcome, run_all
 from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender
-from mediatask.sse import Decoder, Event
 from mediatask.transport import Transport, UrllibTransport
 from mediatask.validate import check_job, is_url
 
 log = logging.getLogger("mediatask")
 
-MAX_MALFORMED_POLLS = 3
 MAX_UPLOAD_STEPS = 10
 UpdateCallback = Callable[[TaskRef, Update], None]
 _fixed = attrs.setters.frozen
@@ -66,6 +64,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _ceilings(value: Mapping[str, int]) -> Mapping[str, int]:
+    for provider, ceiling in value.items():
+        if int(ceiling) != ceiling or ceiling < 1:
+            raise UsageError(f"the most tasks in flight for {provider} must be 1 or more")
+    return MappingProxyType(dict(value))
+
+
 @attrs.define
 class Client:
     """Submits jobs and follows tasks on any provider. Use it as an async context manager.
@@ -83,12 +88,21 @@ class Client:
     polling: PollPolicy = attrs.field(factory=PollPolicy)
     file_host: FileHost | None = None
     clock: Callable[[], datetime] = utcnow
+    max_in_flight: Mapping[str, int] = attrs.field(
+        factory=dict, converter=_ceilings, on_setattr=_fixed
+    )
+    """Per provider name: at most this many of its tasks in flight (else learned)."""
     _sender: Sender = attrs.field(init=False)
+    _follower: Follower = attrs.field(init=False)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
-    _slots: dict[str, trio.CapacityLimiter] = attrs.field(init=False, factory=dict)
+    _slots: Slots = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._sender = Sender(self.plugins, self.settings, self.transport, self.retry)
+        self._follower = Follower(
+            self.plugins, self._sender, self.transport, self.retry, lambda: self.clock()
+        )
+        self._slots = Slots(dict(self.max_in_flight))
 
     async def __aenter__(self) -> Client:
         return self
@@ -104,16 +118,15 @@ class Client:
         """The provider called ``name``; the error lists the installed ones."""
         return self.plugins.provider(name)
 
-    def slot(self, provider: str) -> trio.CapacityLimiter:
-        """The limiter that keeps at most ``max_concurrency`` of a provider's tasks in flight.
+    def slot(self, provider: str) -> AdaptiveLimit:
+        """The slots of ``provider``'s tasks in flight, for this client's key: hold one per job.
 
-        One per provider per client; :meth:`run_many` and batches hold it for each job.
+        How many there are is learned from the provider's answers (see
+        :mod:`mediatask.concurrency`), under ``max_in_flight`` and the provider's documented
+        ``max_concurrency``. :meth:`run_many` and batches hold one for each job.
         """
         info = self.provider(provider)
-        slot = self._slots.get(info.name)
-        if slot is None:
-            slot = self._slots[info.name] = trio.CapacityLimiter(info.max_concurrency)
-        return slot
+        return self._slots.get(info.name, self.settings.key(info), info.max_concurrency)
 
     def check(self, job: Job) -> Job:
         """Validate ``job`` against its operation without any network call; returns it typed."""
@@ -181,9 +194,24 @@ class Client:
             item if is_url(item) else await self._local_input(info, item) for item in job.inputs
         ]
         job = attrs.evolve(job, inputs=inputs)
-        response = await self.send(
-            info.name, self.plugins.submit(info.name, job), submit=True, on_wire=on_wire
-        )
+        slot, attempts = self.slot(info.name), 0
+
+        def sending() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the last attempt was turned away (429, 503) or never arrived
+                slot.refused()
+            if on_wire is not None:
+                on_wire()
+
+        try:
+            response = await self.send(
+                info.name, self.plugins.submit(info.name, job), submit=True, on_wire=sending
+            )
+        except (RateLimitedError, UnavailableError):
+            slot.refused()
+            raise
+        slot.accepted()
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
             provider=info.name,
@@ -198,90 +226,20 @@ class Client:
 
     async def poll(self, task: TaskRef) -> Update:
         """Ask the provider for the task's state once."""
-        response = await self.send(task.provider, self.plugins.poll(task.provider, task))
-        return self.plugins.parse_result(task.provider, task, response.json_object())
-
-    def _event_update(self, task: TaskRef, event: Event) -> Update:
-        try:
-            payload = Response(200, body=event.data.encode(), url="event").json_object()
-        except MalformedPayloadError as exc:
-            raise StreamError(f"{task.handle}: unreadable stream event ({exc})") from None
-        return self.plugins.parse_result(task.provider, task, payload)
-
-    async def _check_stream(
-        self, info: ProviderInfo, request: Request, status: int, head: bytes
-    ) -> None:
-        response = Response(status, body=head, url=request.url)
-        error = self._sender.error(info, request, response)
-        if error is not None:
-            raise error
+        return await self._follower.poll(task)
 
     @trio.as_safe_channel
     async def updates(self, task: TaskRef) -> AsyncGenerator[Update, None]:
         """Follow ``task`` until it is final; use as ``async with client.updates(t) as updates``.
 
-        Streams (SSE) when the provider can, else polls with adaptive back-off; a failed or
-        dropped stream falls back to polling. Repeated identical updates are sent once.
+        Streams (SSE) when the provider can, opening a dropped stream again a few times, else
+        polls on a schedule learned from the operation's durations (see
+        :mod:`mediatask.following`). Each distinct update is sent once, never one going back.
         """
-        info = self.provider(task.provider)
-        known = self._known.get(task.handle)
-        if known is not None and known.status.is_final:
-            yield known
-            return
-        last: Update | None = None
-        stream = self.plugins.stream(info.name, task) if info.capabilities.stream else None
-        if stream is not None:
-            prepared = self._sender.prepare(info, stream)
-            try:
-                async with contextlib.AsyncExitStack() as opened:
-                    async with self._sender.throttled(info):  # counted until headers arrive
-                        body = await opened.enter_async_context(
-                            self.transport.open_stream(prepared)
-                        )
-                    if not 200 <= body.status < 300:
-                        await self._check_stream(info, stream, body.status, await body.read())
-                    if "text/event-stream" not in body.headers.get("content-type", ""):
-                        raise StreamError(
-                            f"{task.handle}: the status stream is not an event stream"
-                        )
-                    decoder = Decoder()
-                    while True:
-                        chunk = await body.read()
-                        for event in decoder.feed(chunk) if chunk else decoder.close():
-                            update = self._event_update(task, event)
-                            if update != last:
-                                last = update
-                                yield update
-                            if update.status.is_final:
-                                return
-                        if not chunk:
-                            raise StreamError(
-                                f"{task.handle}: the stream ended before the task did"
-                            )
-            except (StreamError, ProviderError) as exc:
-                if isinstance(exc, AuthError):
-                    raise
-                log.info("%s; following %s by polling instead", exc, task.handle)
-        interval = self.polling.initial
-        malformed = 0
-        while True:
-            try:
-                update = await self.poll(task)
-                malformed = 0
-            except MalformedPayloadError:
-                malformed += 1
-                if malformed >= MAX_MALFORMED_POLLS:
-                    raise
-                await trio.sleep(interval)
-                continue
-            changed = update != last
-            if changed:
-                last = update
+        follow = self._follower.updates(task, self._known.get(task.handle), self.polling)
+        async with contextlib.aclosing(follow) as updates:
+            async for update in updates:
                 yield update
-            if update.status.is_final:
-                return
-            interval = self.polling.next_interval(interval, changed=changed)
-            await trio.sleep(interval)
 
     def result(self, task: TaskRef, update: Update) -> Result:
         """Turn a final update into a Result, or raise the task's failure."""
@@ -362,8 +320,9 @@ class Client:
     ) -> AsyncGenerator[Outcome, None]:
         """Run ``jobs`` concurrently; yields an :class:`Outcome` per job, in the order they end.
 
-        At most ``concurrency`` jobs run at once, and at most the provider's ``max_concurrency``
-        of each provider's. A failed job is an Outcome with ``error`` set; the others go on.
+        At most ``concurrency`` jobs run at once, and of each provider's as many as it takes
+        (learned, see :meth:`slot`). A failed job is an Outcome with ``error`` set; the others
+        go on.
         Use as ``async with client.run_many(jobs, out) as outcomes: async for o in outcomes``;
         leaving the block early cancels the jobs still running.
         """

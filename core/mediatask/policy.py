@@ -39,11 +39,22 @@ class RetryPolicy:
 
 @attrs.frozen
 class PollPolicy:
-    """Adaptive polling: quick at first and after each change, slower while nothing changes."""
+    """When to poll a task: the knobs of the learned schedule (:mod:`mediatask.schedule`).
+
+    Until a few durations of an operation are known, and for a task slower than any seen, the
+    wait starts at ``initial`` and grows by ``factor`` up to ``maximum``; once they are known,
+    polls go where tasks usually finish, trading ``request_cost`` against detection delay.
+    """
 
     initial: float = 0.5
+    """Seconds from submit to the first poll while nothing is known (never at once)."""
     factor: float = 1.5
     maximum: float = 10.0
+    """The longest wait between two polls."""
+    minimum: float = 0.05
+    """The shortest wait between two polls: how finely the schedule places them."""
+    request_cost: float = 0.04
+    """Seconds of later detection that one request is worth saving: higher, fewer polls."""
 
     def next_interval(self, current: float, *, changed: bool) -> float:
         """The wait before the next poll, given the last one and whether the task changed."""

@@ -1,0 +1,245 @@
+"""Following a task to its final state: the work behind :meth:`Client.updates`.
+
+A provider that streams is followed by Server-Sent Events; a stream that drops or fails is
+opened again (after the server's ``retry:`` time, with ``Last-Event-ID`` when its events carry
+ids) a few times before the follower polls instead. Polls are scheduled from the durations
+seen of the same operation (:mod:`mediatask.schedule`). Either way each distinct update is
+passed on once, and never one that goes back (an event arriving late, a final state undone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
+
+import attrs
+import trio
+
+from mediatask.errors import (
+    AuthError,
+    MalformedPayloadError,
+    ProviderError,
+    StreamError,
+)
+from mediatask.http import Request, Response
+from mediatask.model import ProviderInfo, Status, TaskRef, Update
+from mediatask.plugins import PluginManager
+from mediatask.policy import PollPolicy, RetryPolicy
+from mediatask.schedule import Durations
+from mediatask.sending import Sender
+from mediatask.sse import Decoder, Event
+from mediatask.transport import Transport
+
+log = logging.getLogger("mediatask")
+
+MAX_MALFORMED_POLLS = 3
+"""Unreadable poll answers in a row before the follower gives up."""
+MAX_RECONNECTS = 3
+"""Stream failures in a row (no new update in between) before the follower polls instead."""
+_RANK = {Status.QUEUED: 0, Status.RUNNING: 1}  # every final status ranks 2
+
+
+class _UnusableStreamError(StreamError):
+    """A stream that opening again will not mend (not SSE, unreadable events): poll instead."""
+
+    retryable = False
+
+
+@attrs.define
+class Progress:
+    """The updates passed on so far: each distinct one once, and never a step back."""
+
+    last: Update | None = None
+    _seen: list[Update] = attrs.field(factory=list)
+
+    @property
+    def final(self) -> bool:
+        """True once a final update was passed on: nothing more will be."""
+        return self.last is not None and self.last.status.is_final
+
+    def admit(self, update: Update) -> bool:
+        """Whether ``update`` is new and not older than the last one; if so it becomes the last."""
+        if self.final or update in self._seen:
+            return False
+        last = self.last
+        if last is not None:
+            rank, last_rank = _RANK.get(update.status, 2), _RANK.get(last.status, 2)
+            if rank < last_rank:
+                return False
+            if (
+                rank == last_rank
+                and update.progress is not None
+                and last.progress is not None
+                and update.progress < last.progress
+            ):
+                return False
+        self._seen = [*self._seen[-15:], update]  # duplicates come close together
+        self.last = update
+        return True
+
+
+@attrs.define
+class _Reconnection:
+    """What a stream told us for the next connection: the last event id and ``retry:`` time."""
+
+    last_event_id: str = ""
+    retry_ms: int | None = None
+    failures: int = 0
+
+    def request(self, request: Request) -> Request:
+        """``request`` with ``Last-Event-ID`` once events have carried ids."""
+        if not self.last_event_id:
+            return request
+        headers = {**request.headers, "Last-Event-ID": self.last_event_id}
+        return attrs.evolve(request, headers=headers)
+
+    def read(self, decoder: Decoder) -> None:
+        """Keep the decoder's last event id and reconnection time, once it has any."""
+        self.last_event_id = decoder.last_event_id or self.last_event_id
+        self.retry_ms = decoder.retry if decoder.retry is not None else self.retry_ms
+
+    def failed(self, retry: RetryPolicy) -> float:
+        """Count a failure; the wait before connecting again (the server's, else back-off)."""
+        self.failures += 1
+        server = self.retry_ms / 1000 if self.retry_ms is not None else None
+        return retry.delay(self.failures, retry_after=server)
+
+
+@attrs.define
+class Follower:
+    """Follows tasks for one client; holds what it learned of each operation's durations."""
+
+    plugins: PluginManager
+    sender: Sender
+    transport: Transport
+    retry: RetryPolicy
+    clock: Callable[[], datetime]
+    _durations: dict[tuple[str, str], Durations] = attrs.field(init=False, factory=dict)
+
+    def durations(self, task: TaskRef, policy: PollPolicy) -> Durations:
+        """The durations seen of ``task``'s provider and operation (made on first use)."""
+        key = (task.provider, task.operation)
+        durations = self._durations.get(key)
+        if durations is None or durations.policy != policy:
+            durations = self._durations[key] = Durations(policy)
+        return durations
+
+    def age(self, task: TaskRef) -> float:
+        """Seconds since ``task`` was submitted, on the client's clock."""
+        return (self.clock() - task.submitted_at).total_seconds()
+
+    async def poll(self, task: TaskRef) -> Update:
+        """Ask the provider for the task's state once."""
+        response = await self.sender.send(
+            self.plugins.provider(task.provider), self.plugins.poll(task.provider, task)
+        )
+        return self.plugins.parse_result(task.provider, task, response.json_object())
+
+    async def updates(
+        self, task: TaskRef, known: Update | None, polling: PollPolicy
+    ) -> AsyncGenerator[Update, None]:
+        """Each new update of ``task`` until the final one; ``known``: a final one already seen."""
+        if known is not None and known.status.is_final:
+            yield known
+            return
+        info = self.plugins.provider(task.provider)
+        progress = Progress()
+        request = self.plugins.stream(info.name, task) if info.capabilities.stream else None
+        if request is not None:
+            async with contextlib.aclosing(self._streamed(info, task, request, progress)) as got:
+                async for update in got:
+                    yield update
+            if progress.final:
+                self.durations(task, polling).add(self.age(task))
+                return
+        async with contextlib.aclosing(self._polled(task, progress, polling)) as got:
+            async for update in got:
+                yield update
+
+    async def _streamed(
+        self, info: ProviderInfo, task: TaskRef, request: Request, progress: Progress
+    ) -> AsyncGenerator[Update, None]:
+        """Updates from the stream, reconnecting; returns early when polling should take over."""
+        reconnection = _Reconnection()
+        while True:
+            try:
+                async with contextlib.aclosing(
+                    self._events(info, task, reconnection.request(request), reconnection)
+                ) as events:
+                    async for update in events:
+                        if progress.admit(update):
+                            reconnection.failures = 0
+                            yield update
+                        if progress.final:
+                            return
+                raise StreamError(f"{task.handle}: the stream ended before the task did")
+            except (StreamError, ProviderError) as exc:
+                if isinstance(exc, AuthError):
+                    raise
+                if not exc.retryable or reconnection.failures >= MAX_RECONNECTS:
+                    log.info("%s; following %s by polling instead", exc, task.handle)
+                    return
+                delay = reconnection.failed(self.retry)
+                log.info("%s; opening the stream again in %.2fs", exc, delay)
+                await trio.sleep(delay)
+
+    async def _events(
+        self, info: ProviderInfo, task: TaskRef, request: Request, reconnection: _Reconnection
+    ) -> AsyncGenerator[Update, None]:
+        """Open one stream and read its events as updates until it ends."""
+        async with contextlib.AsyncExitStack() as opened:
+            async with self.sender.throttled(info):  # counted until headers arrive
+                body = await opened.enter_async_context(
+                    self.transport.open_stream(self.sender.prepare(info, request))
+                )
+            if not 200 <= body.status < 300:
+                answer = Response(body.status, body.headers, await body.read(), url=request.url)
+                raise self.sender.error(info, request, answer) or StreamError(
+                    f"{task.handle}: the stream answered HTTP {body.status}"
+                )
+            if "text/event-stream" not in body.headers.get("content-type", ""):
+                raise _UnusableStreamError(
+                    f"{task.handle}: the status stream is not an event stream"
+                )
+            decoder = Decoder()
+            while chunk := await body.read():
+                events = decoder.feed(chunk)
+                reconnection.read(decoder)
+                for event in events:
+                    yield self._event_update(task, event)
+
+    def _event_update(self, task: TaskRef, event: Event) -> Update:
+        try:
+            payload = Response(200, body=event.data.encode(), url="event").json_object()
+        except MalformedPayloadError as exc:
+            raise _UnusableStreamError(f"{task.handle}: unreadable stream event ({exc})") from None
+        return self.plugins.parse_result(task.provider, task, payload)
+
+    async def _polled(
+        self, task: TaskRef, progress: Progress, polling: PollPolicy
+    ) -> AsyncGenerator[Update, None]:
+        """Updates from polls scheduled by the durations seen; learns this task's duration."""
+        durations = self.durations(task, polling)
+        wait: float | None = None
+        not_yet = 0.0  # the latest age at which a poll found the task unfinished
+        malformed = 0
+        while True:
+            wait = durations.next_poll(self.age(task), wait)
+            await trio.sleep(wait)
+            asked_at = self.age(task)
+            try:
+                update = await self.poll(task)
+                malformed = 0
+            except MalformedPayloadError:
+                malformed += 1
+                if malformed >= MAX_MALFORMED_POLLS:
+                    raise
+                continue
+            if progress.admit(update):
+                yield update
+            if update.status.is_final:
+                durations.add((not_yet + asked_at) / 2)  # it ended somewhere in between
+                return
+            not_yet = asked_at
