@@ -96,7 +96,7 @@ def test_providers_show_and_plugins() -> None:
     assert "scale                int; default 2; one of 2, 4, 8, 16" in shown.stdout
     assert "key: no key (set MEDIATASK_A1D_KEY)" in shown.stdout
     data = json.loads(CliRunner().invoke(cli, ["providers", "show", "a1d", "--json"]).stdout)
-    assert data["max_concurrency"] == 4
+    assert data["max_concurrency"] is None  # undocumented: learned, not guessed
     plugins = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).stdout)
     a1d = next(p for p in plugins["plugins"] if p["name"] == "a1d")
     assert a1d["distribution"] == "mediatask-a1d"

@@ -1,8 +1,9 @@
 """Running many jobs at once: the work behind :meth:`Client.run_many`.
 
 Each job runs in its own trio task under two limits: the caller's ``concurrency`` and the
-provider's own (``ProviderInfo.max_concurrency``, shared by everything on one client). A failed
-job is an :class:`Outcome` with its error, never the end of the others.
+provider's slots (:meth:`Client.slot`: as many as the provider takes, learned, shared by
+everything on one client). A failed job is an :class:`Outcome` with its error, never the end of
+the others.
 """
 
 from __future__ import annotations

@@ -313,8 +313,9 @@ class ProviderInfo:
     docs_url: str = ""
     rate_limits: tuple[tuple[int, float], ...] = attrs.field(default=(), converter=_limits)
     """The provider's documented request limits, as (requests, seconds) pairs: (4, 1), (120, 60)."""
-    max_concurrency: int = 8
-    """How many of this provider's tasks the engine follows at once by default."""
+    max_concurrency: int | None = None
+    """How many tasks in flight the provider's documents allow, if they say; ``None``: unknown,
+    and the engine learns it from the provider's answers (:mod:`mediatask.concurrency`)."""
 
     @property
     def key_env(self) -> str:

@@ -138,7 +138,9 @@ def providers_show(name: str, as_json: bool) -> None:
         return
     click.echo(f"{info.name}  {info.title}  {info.docs_url}".rstrip())
     click.echo(f"  base URL: {settings.environ.get(info.base_url_env) or info.base_url}")
-    click.echo(f"  capabilities: {_flags(info)}; at most {info.max_concurrency} tasks at once")
+    most = info.max_concurrency
+    limit = f"at most {most} tasks at once" if most else "tasks in flight: learned from answers"
+    click.echo(f"  capabilities: {_flags(info)}; {limit}")
     click.echo(f"  key: {_key_status(info, settings)}")
     for op in info.operations:
         inputs = f"  inputs: {', '.join(op.inputs)}" if op.inputs else ""

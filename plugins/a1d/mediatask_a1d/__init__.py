@@ -81,7 +81,6 @@ INFO = ProviderInfo(
     operations=OPERATIONS,
     capabilities=Capabilities(stream=True),
     docs_url="https://a1d.ai/api/task-status",
-    max_concurrency=4,
 )
 
 # The docs' words and those of A1D's own clients; any other word means "still in progress".

@@ -183,7 +183,6 @@ INFO = ProviderInfo(
     operations=OPERATIONS,
     capabilities=Capabilities(cancel=True, list=True, local_files=LocalFiles.UPLOAD),
     docs_url="https://api.a2e.ai/",
-    max_concurrency=4,
 )
 
 

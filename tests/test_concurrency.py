@@ -1,0 +1,102 @@
+"""Adaptive concurrency: slots that grow while the provider accepts and shrink when it refuses."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from mediatask import Client, Job, PluginManager, Settings, UsageError
+from mediatask.concurrency import AdaptiveLimit, Slots
+from mediatask.http import Request, Response
+from mediatask.testing import reply
+
+
+async def hold(limit: AdaptiveLimit, accept: bool, release: trio.Event) -> None:
+    async with limit:
+        if accept:
+            limit.accepted()
+        await release.wait()
+
+
+async def test_slots_grow_while_every_submit_is_accepted() -> None:
+    limit = AdaptiveLimit()
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(40):
+            nursery.start_soon(hold, limit, True, release)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limit.statistics().in_flight == 40  # from 4, one more per accepted submit
+        release.set()
+
+
+async def test_slots_do_not_grow_while_unused() -> None:
+    limit = AdaptiveLimit()
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hold, limit, True, release)
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert limit.limit == 4
+
+
+async def test_a_refusal_shrinks_to_a_fraction_of_what_was_accepted() -> None:
+    limit = AdaptiveLimit()
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(hold, limit, True, release)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limit.statistics().accepted == 10
+        limit.refused()
+        assert limit.limit == 8  # 0.8 of the 10 the provider held
+        limit.refused()  # the same answer again changes nothing
+        assert limit.limit == 8
+        nursery.start_soon(hold, limit, True, release)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limit.statistics().waiting == 1  # 10 held, 8 allowed
+        release.set()
+    assert limit.statistics().refusals == 2
+
+
+async def test_a_ceiling_is_never_passed() -> None:
+    limit = Slots({"fake": 3}).get("fake", "key", documented=None)
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(hold, limit, True, release)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limit.statistics().in_flight == 3
+        release.set()
+    assert limit.statistics().peak == 3
+
+
+def test_slots_are_per_provider_and_key() -> None:
+    slots = Slots()
+    assert slots.get("a", "k1", None) is slots.get("a", "k1", None)
+    assert slots.get("a", "k1", None) is not slots.get("a", "k2", None)
+    assert slots.get("a", "k1", None) is not slots.get("b", "k1", None)
+    assert slots.get("c", None, documented=2).ceiling == 2
+
+
+def test_a_bad_ceiling_is_a_usage_error(fake_plugins: PluginManager) -> None:
+    with pytest.raises(UsageError, match="fake must be 1 or more"):
+        Client(plugins=fake_plugins, max_in_flight={"fake": 0})
+
+
+async def test_a_refused_submit_shrinks_the_providers_slots(
+    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
+) -> None:
+    answers = [reply(429, {"message": "busy"}, headers={"Retry-After": "1"}), reply(200, {"id": 1})]
+
+    class Refusing:
+        async def send(self, request: Request) -> Response:
+            return answers.pop(0)
+
+    settings = Settings(environ={"MEDIATASK_FAKE_KEY": "k"})
+    client = Client(plugins=fake_plugins, settings=settings, transport=Refusing())  # type: ignore[arg-type]  # send only
+    async with client.slot("fake"):
+        await client.submit(Job("fake", "draw", params={"prompt": "p"}))
+    stats = client.slot("fake").statistics()
+    assert stats.refusals == 1
+    assert stats.limit == 2  # fell to 1 (nothing was held then), +1/1 when the retry was taken
