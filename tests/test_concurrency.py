@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from click.testing import CliRunner
 
-from mediatask import Client, Job, PluginManager, Settings, UsageError
+from mediatask import Client, Job, PluginManager, PollPolicy, RetryPolicy, Settings, UsageError
+from mediatask.cli import cli
 from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.http import Request, Response
+from mediatask.sandbox import open_sandbox
 from mediatask.testing import reply
 
 
@@ -100,3 +103,43 @@ async def test_a_refused_submit_shrinks_the_providers_slots(
     stats = client.slot("fake").statistics()
     assert stats.refusals == 1
     assert stats.limit == 2  # fell to 1 (nothing was held then), +1/1 when the retry was taken
+
+
+async def test_a_batch_converges_on_an_emulators_limit_with_no_failed_job(
+    mediatask_plugins: PluginManager,
+) -> None:
+    # At most 12 jobs at once (12 open streams: the threaded transport holds 16 connections).
+    policies = {"polling": PollPolicy(initial=0.05, maximum=0.2), "retry": RetryPolicy()}
+    async with open_sandbox(mediatask_plugins, ["a1d"], max_in_progress=8) as box:
+        emulator = box.emulators["a1d"]
+        emulator.faults.processing_seconds = 0.3
+        emulator.limit.retry_after = 0.2
+        settings = Settings(overrides=box.settings, environ={})
+        jobs = [Job("a1d", "image-generator", params={"prompt": f"p{n}"}) for n in range(60)]
+        with trio.fail_after(60):
+            async with (
+                Client(plugins=mediatask_plugins, settings=settings, **policies) as client,  # type: ignore[arg-type]  # policies by name
+                client.run_many(jobs, concurrency=12) as outcomes,
+            ):
+                failed = [o.error for o in [o async for o in outcomes] if not o.ok]
+    assert failed == []
+    assert emulator.stats["busy_refusals"] > 0  # the limit was met, and learned
+    assert 4 <= emulator.limit.peak <= 8
+    assert client.slot("a1d").statistics().limit <= 12
+
+
+def test_max_in_flight_option_reaches_the_client_and_names_a_provider() -> None:
+    job = ["run", "a1d", "image-generator", "-p", "prompt=x", "--sandbox"]
+    typo = CliRunner().invoke(cli, [*job, "--max-in-flight", "a1e=3"])
+    assert typo.exit_code == 1
+    assert "a1e" in typo.output
+    assert "Traceback" not in typo.output
+    malformed = CliRunner().invoke(cli, [*job, "--max-in-flight", "a1d=0"])
+    assert malformed.exit_code == 2
+    assert "PROVIDER=N" in malformed.output
+
+
+def test_emulate_takes_a_limit_of_tasks_in_progress() -> None:
+    refused = CliRunner().invoke(cli, ["emulate", "a1d", "--max-in-flight", "0"])
+    assert refused.exit_code == 2
+    assert "--max-in-flight" in refused.output

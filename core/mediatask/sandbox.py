@@ -91,9 +91,15 @@ def require_serving() -> Any:
 
 @asynccontextmanager
 async def open_sandbox(
-    plugins: PluginManager, providers: Iterable[str] | None = None
+    plugins: PluginManager,
+    providers: Iterable[str] | None = None,
+    *,
+    max_in_progress: int | None = None,
 ) -> AsyncIterator[Sandbox]:
-    """Serve the emulators of ``providers`` (default: all that have one) and a file host."""
+    """Serve the emulators of ``providers`` (default: all that have one) and a file host.
+
+    ``max_in_progress``: each emulator answers 429 to submits beyond this many tasks in progress.
+    """
     serving = require_serving()
     names = list(providers) if providers is not None else sorted(plugins.providers)
     async with AsyncExitStack() as stack:
@@ -107,6 +113,7 @@ async def open_sandbox(
                 continue
             key = "sandbox-" + secrets.token_hex(8)
             emulator.accepted_key = key
+            emulator.limit.max_in_progress = max_in_progress
             base_url = await stack.enter_async_context(serving(emulator.app))
             settings[name] = ProviderSettings(base_url=base_url, key=key)
             emulators[name] = emulator

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from mediatask.cli.session import SANDBOX_SECONDS_ENV
+from mediatask.cli.session import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
 from mediatask.errors import MediataskError
 from mediatask.plugins import PluginLoadWarning, PluginManager
 
@@ -116,6 +116,28 @@ def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
         default=Path("."),
         show_default=True,
         help="Where to write the outputs.",
+    )(function)
+
+
+def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
+    ceilings: dict[str, int] = {}
+    for item in values:
+        provider, _, number = item.partition("=")
+        if not provider.strip() or not number.strip().isdigit() or int(number) < 1:
+            raise click.BadParameter(f"{item!r}: write PROVIDER=N with N at least 1, e.g. a1d=8")
+        ceilings[provider.strip()] = int(number)
+    ctx.meta[MAX_IN_FLIGHT_META] = ceilings  # read by open_cli_client
+
+
+def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--max-in-flight PROVIDER=N`` option: a ceiling on a provider's tasks in flight."""
+    return click.option(
+        "--max-in-flight",
+        multiple=True,
+        metavar="PROVIDER=N",
+        callback=_ceilings,
+        expose_value=False,
+        help="At most N of PROVIDER's tasks in flight (else learned from its answers); repeatable.",
     )(function)
 
 

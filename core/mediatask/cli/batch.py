@@ -13,6 +13,7 @@ from mediatask.cli.base import (
     echo_json,
     json_option,
     load_plugins,
+    max_in_flight_option,
     sandbox_option,
     stderr_console,
     stdout_console,
@@ -41,7 +42,7 @@ from mediatask.plugins import PluginManager
     type=click.IntRange(1),
     default=8,
     show_default=True,
-    help="Jobs in flight at once (each provider's own limit applies too).",
+    help="Jobs in flight at once (each provider's, learned or --max-in-flight, applies too).",
 )
 @click.option(
     "--resubmit-uncertain", is_flag=True, help="Submit again jobs interrupted mid-submit."
@@ -50,6 +51,7 @@ from mediatask.plugins import PluginManager
     "--resubmit-lost", is_flag=True, help="Submit again jobs whose task the provider forgot."
 )
 @click.option("--retry-failed", is_flag=True, help="Run failed jobs again.")
+@max_in_flight_option
 @sandbox_option
 @json_option
 def batch_command(

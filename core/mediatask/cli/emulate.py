@@ -28,8 +28,19 @@ from mediatask.sandbox import require_serving
     default=None,
     help="How long each emulated task takes.",
 )
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1),
+    default=None,
+    help="Answer 429 (with Retry-After) to submits beyond this many tasks in progress per key.",
+)
 def emulate_command(
-    provider: str, host: str, port: int, key: str | None, processing_seconds: float | None
+    provider: str,
+    host: str,
+    port: int,
+    key: str | None,
+    processing_seconds: float | None,
+    max_in_flight: int | None,
 ) -> None:
     """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C.
 
@@ -49,6 +60,7 @@ def emulate_command(
     emulator.accepted_key = key
     if processing_seconds is not None:
         emulator.faults.processing_seconds = processing_seconds
+    emulator.limit.max_in_progress = max_in_flight
 
     async def main() -> None:
         async with serving(emulator.app, host=host, port=port) as base_url:

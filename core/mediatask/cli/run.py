@@ -22,6 +22,7 @@ from mediatask.cli.base import (
     json_option,
     key_option,
     load_plugins,
+    max_in_flight_option,
     out_option,
     sandbox_option,
     stderr_console,
@@ -163,6 +164,7 @@ def _interrupted(task: list[TaskRef]) -> NoReturn:
 
 @cli.command("run")
 @job_options
+@max_in_flight_option
 @out_option
 @key_option
 @sandbox_option
@@ -228,6 +230,7 @@ async def _follow(
 
 @cli.command("submit")
 @job_options
+@max_in_flight_option
 @key_option
 @sandbox_option
 @json_option

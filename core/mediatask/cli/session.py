@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import click
+
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
@@ -24,6 +26,8 @@ from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import open_sandbox
 
+MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
+"""Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
 SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
 """How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
 
@@ -61,7 +65,11 @@ async def open_cli_client(
 ) -> AsyncIterator[Client]:
     """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
     settings = settings if settings is not None else Settings()
-    options: dict[str, Any] = {}
+    context = click.get_current_context(silent=True)
+    ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
+    options: dict[str, Any] = {
+        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()}
+    }
     async with AsyncExitStack() as stack:
         if sandbox:
             seconds = _sandbox_seconds()

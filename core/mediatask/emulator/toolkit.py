@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults
+from mediatask.emulator.limits import TaskLimit
 from mediatask.emulator.media import MediaError
 from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
 
@@ -68,6 +69,8 @@ class Emulator:
     """``None``: any non-empty key is accepted; else only this one."""
     stats: Counter[str] = attrs.field(factory=Counter)
     """Counts of what happened: requests, submissions, polls, streams, downloads, ..."""
+    limit: TaskLimit = attrs.field(factory=TaskLimit)
+    """Tasks in progress per key; submits beyond it get 429 (see :meth:`busy`)."""
     hold_queue: bool = False
     """Tasks started while set stay queued until :meth:`release` (for tests of early states)."""
     hold_work: bool = False
@@ -163,7 +166,20 @@ class Emulator:
             params=params or {},
         )
         self._tasks[task.task_id] = task
+        self.limit.track(task)
         return task
+
+    def busy(self, request: Request) -> Response | None:
+        """A 429 with ``Retry-After`` when the caller's key has its most tasks in progress.
+
+        Call it in a submit handler before charging; ``None``: go on.
+        """
+        if not self.limit.refuses(request.headers.get("authorization", "")):
+            return None
+        self.stats["busy_refusals"] += 1
+        response = self.error_response(429, "too many tasks in progress")
+        response.headers["Retry-After"] = f"{self.limit.retry_after:g}"
+        return response
 
     def find_task(self, task_id: str) -> EmulatedTask | None:
         """The task with this id, or ``None``."""

@@ -163,6 +163,8 @@ class A1DEmulator(Emulator):
             self.stats["bad_requests"] += 1
             message = str(exc) if isinstance(exc, _BadRequestError) else "the body must be JSON"
             return self.error_response(400, message)
+        if (busy := self.busy(request)) is not None:
+            return busy
         task = self.create_task(operation, params)
         work = partial(self._work, task, self.base_url(request))
         self.stats["submissions"] += 1

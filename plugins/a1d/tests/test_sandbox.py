@@ -100,7 +100,9 @@ async def test_a_dropped_stream_falls_back_to_polling(
             on_update=lambda task, update: seen.append(update),
         )
     assert result.files
-    assert emulator.stats["streams"] == 1
+    # A dropped stream is opened again (the failures count anew after each new update) and
+    # polled only after 3 drops without one; it used to be polled after the first drop.
+    assert emulator.stats["streams"] >= 4
     assert emulator.stats["polls"] >= 1
     assert seen[-1].status is Status.SUCCEEDED
     assert all(a != b for a, b in itertools.pairwise(seen))  # a duplicate is passed once

@@ -189,6 +189,8 @@ class A2EEmulator(A2EAccount):
         if price * count > self.coins:
             message = f"Insufficient coins: this task costs {price * count}, {self.coins} left"
             return self.fail(400, message)
+        if (busy := self.busy(request)) is not None:
+            return busy
         self.coins -= price * count
         self.stats["submissions"] += count
         self.stats["coins_charged"] += price * count

@@ -264,6 +264,8 @@ class ClaidEmulator(Emulator):
 
     async def _submit(self, request: Request) -> Response:
         document = await self._document(request)
+        if (busy := self.busy(request)) is not None:
+            return busy
         self._charge()
         prefix = request.url.path.strip("/").split("/")[0]
         number = self.first_id + len(self._numbers)
