@@ -100,11 +100,13 @@ class _Reconnection:
         self.last_event_id = decoder.last_event_id or self.last_event_id
         self.retry_ms = decoder.retry if decoder.retry is not None else self.retry_ms
 
-    def failed(self, retry: RetryPolicy) -> float:
-        """Count a failure; the wait before connecting again (the server's, else back-off)."""
+    def failed(self, retry: RetryPolicy, retry_after: float | None) -> float:
+        """Count a failure; the wait before connecting again: the answer's ``Retry-After``,
+        else the stream's ``retry:``, else back-off."""
         self.failures += 1
-        server = self.retry_ms / 1000 if self.retry_ms is not None else None
-        return retry.delay(self.failures, retry_after=server)
+        if retry_after is None and self.retry_ms is not None:
+            retry_after = self.retry_ms / 1000
+        return retry.delay(self.failures, retry_after=retry_after)
 
 
 @attrs.define
@@ -181,7 +183,8 @@ class Follower:
                 if not exc.retryable or reconnection.failures >= MAX_RECONNECTS:
                     log.info("%s; following %s by polling instead", exc, task.handle)
                     return
-                delay = reconnection.failed(self.retry)
+                hint = exc.retry_after if isinstance(exc, ProviderError) else None
+                delay = reconnection.failed(self.retry, hint)
                 log.info("%s; opening the stream again in %.2fs", exc, delay)
                 await trio.sleep(delay)
 
