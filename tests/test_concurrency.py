@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -11,8 +14,11 @@ from mediatask import Client, Job, PluginManager, PollPolicy, RetryPolicy, Setti
 from mediatask.cli import cli
 from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.http import Request, Response
+from mediatask.model import Capabilities, TaskRef
 from mediatask.sandbox import open_sandbox
-from mediatask.testing import reply
+from mediatask.testing import FAKE, FakePlugin, reply
+
+POLLING_ONLY = attrs.evolve(FAKE, capabilities=Capabilities(stream=False))
 
 
 async def hold(limit: AdaptiveLimit, accept: bool, release: trio.Event) -> None:
@@ -143,3 +149,31 @@ def test_emulate_takes_a_limit_of_tasks_in_progress() -> None:
     refused = CliRunner().invoke(cli, ["emulate", "a1d", "--max-in-flight", "0"])
     assert refused.exit_code == 2
     assert "--max-in-flight" in refused.output
+
+
+async def test_following_without_a_submit_counts_as_a_held_task(
+    fake_plugins: PluginManager,
+) -> None:
+    # A resumed batch holds slots for tasks submitted by an earlier run: they grow the limit too.
+    gate = trio.Event()
+
+    class Held:
+        async def send(self, request: Request) -> Response:
+            await gate.wait()
+            return reply(200, {"state": "done", "url": "https://c/o"})
+
+    settings = Settings(environ={"MEDIATASK_FAKE_KEY": "k"})
+    plugins = PluginManager.from_plugins({"fake": FakePlugin(POLLING_ONLY)})
+    client = Client(plugins=plugins, settings=settings, transport=Held())  # type: ignore[arg-type]  # send only
+    tasks = [TaskRef("fake", str(n), datetime.now(UTC), "draw") for n in range(6)]
+
+    async def resume(task: TaskRef) -> None:
+        async with client.slot("fake"):
+            await client.wait(task)
+
+    async with trio.open_nursery() as nursery:
+        for task in tasks:
+            nursery.start_soon(resume, task)
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.slot("fake").statistics().in_flight == 6  # not stuck at the initial 4
+        gate.set()

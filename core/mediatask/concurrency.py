@@ -71,17 +71,22 @@ class AdaptiveLimit:
         if task in self._holders:
             raise RuntimeError("this trio task already holds a slot of this provider")
         await trio.lowlevel.checkpoint_if_cancelled()
+        parked = False
         while len(self._holders) >= self.limit:
+            parked = True
             await self._lot.park()
         self._holders[task] = False
         self._peak = max(self._peak, len(self._holders))
+        if not parked:  # a schedule point either way, as trio's own limiters make
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def __aexit__(self, *exc_info: object) -> None:
         del self._holders[trio.lowlevel.current_task()]
         self._wake()
 
     def accepted(self) -> None:
-        """The provider accepted a submit made by the current task: grow if we used every slot."""
+        """The provider holds a task for the current job (a submit accepted, or a task resumed):
+        grow if every slot is in use. Once per holder."""
         task = trio.lowlevel.current_task()
         if task not in self._holders or self._holders[task]:
             return

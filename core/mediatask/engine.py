@@ -252,6 +252,7 @@ class Client:
 
     async def wait(self, task: TaskRef, on_update: UpdateCallback | None = None) -> Result:
         """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not."""
+        self.slot(task.provider).accepted()  # a job resumed without a submit holds a task too
         last: Update | None = None
         async with self.updates(task) as updates:
             async for update in updates:
