@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from mediatask import Client, Job, PluginManager, PollPolicy, RetryPolicy, Settings, UsageError
 from mediatask.cli import cli
 from mediatask.concurrency import AdaptiveLimit, Slots
+from mediatask.emulator import EmulatedTask, Phase, TaskState
+from mediatask.emulator.limits import TaskLimit
 from mediatask.http import Request, Response
 from mediatask.model import Capabilities, TaskRef
 from mediatask.sandbox import open_sandbox
@@ -177,3 +179,15 @@ async def test_following_without_a_submit_counts_as_a_held_task(
         await trio.testing.wait_all_tasks_blocked()
         assert client.slot("fake").statistics().in_flight == 6  # not stuck at the initial 4
         gate.set()
+
+
+async def test_an_emulators_limit_counts_each_keys_unfinished_tasks() -> None:
+    limit = TaskLimit(max_in_progress=1)
+    assert not limit.refuses("KEY a")
+    task = EmulatedTask("t1", "op", created_at=0.0)
+    limit.track(task)
+    assert limit.refuses("KEY a")
+    assert not limit.refuses("Bearer b")  # another key has its own count
+    task.update(TaskState(Phase.SUCCEEDED), now=1.0)
+    assert not limit.refuses("KEY a")
+    assert limit.peak == 1
