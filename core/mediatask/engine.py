@@ -194,6 +194,23 @@ class Client:
             item if is_url(item) else await self._local_input(info, item) for item in job.inputs
         ]
         job = attrs.evolve(job, inputs=inputs)
+        response = await self._send_submit(info, job, on_wire)
+        submitted = self.plugins.read_submission(info.name, job, response)
+        task = TaskRef(
+            provider=info.name,
+            task_id=submitted.task_id,
+            submitted_at=self.clock(),
+            operation=job.operation,
+            extra=submitted.extra,
+        )
+        if submitted.update is not None:
+            self._known[task.handle] = submitted.update
+        return task
+
+    async def _send_submit(
+        self, info: ProviderInfo, job: Job, on_wire: Callable[[], None] | None
+    ) -> Response:
+        """Send the submit, telling the provider's slots whether it was accepted or refused."""
         slot, attempts = self.slot(info.name), 0
 
         def sending() -> None:
@@ -212,17 +229,7 @@ class Client:
             slot.refused()
             raise
         slot.accepted()
-        submitted = self.plugins.read_submission(info.name, job, response)
-        task = TaskRef(
-            provider=info.name,
-            task_id=submitted.task_id,
-            submitted_at=self.clock(),
-            operation=job.operation,
-            extra=submitted.extra,
-        )
-        if submitted.update is not None:
-            self._known[task.handle] = submitted.update
-        return task
+        return response
 
     async def poll(self, task: TaskRef) -> Update:
         """Ask the provider for the task's state once."""
