@@ -112,9 +112,10 @@ class Durations:
         it drives the geometric back-off used before anything is learned and past the plan.
         """
         policy = self.policy
-        upcoming = [t for t in self.plan() if t > age + policy.minimum / 2]
-        if upcoming:
-            return upcoming[0] - age
+        plan = self.plan()
+        upcoming = bisect.bisect_right(plan, age + policy.minimum / 2)
+        if upcoming < len(plan):
+            return plan[upcoming] - age
         if previous_wait is None:
             return max(policy.initial - age, policy.minimum)
         return policy.next_interval(max(previous_wait, policy.minimum), changed=False)
