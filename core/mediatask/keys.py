@@ -56,6 +56,10 @@ class KeyStore:
 
     __call__ = get
 
+    def values(self) -> list[str]:
+        """Every stored key (for scrubbing them out of text)."""
+        return list(self._read().values())
+
     def names(self) -> list[str]:
         """The providers that have a stored key, sorted."""
         return sorted(self._read())
