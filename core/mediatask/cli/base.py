@@ -18,6 +18,7 @@ from rich.logging import RichHandler
 from mediatask.cli.session import SANDBOX_SECONDS_ENV
 from mediatask.config import Settings
 from mediatask.errors import MediataskError
+from mediatask.keys import KeyStoreWarning, exposed
 from mediatask.plugins import PluginLoadWarning, PluginManager
 from mediatask.redact import RedactingFilter, Redactor
 
@@ -83,6 +84,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
       mediatask batch jobs.jsonl -o out --concurrency 16
       mediatask keys set a1d
     """
+    warnings.simplefilter("ignore", KeyStoreWarning)  # said once, below, as a line with its fix
+    for exposure in exposed():
+        click.echo(f"warning: {exposure}", err=True)
     if verbose:
         handler = _log_handler()
         handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
