@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import logging
 import secrets
+import shutil
+import ssl
+import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pytest
+from click.testing import CliRunner
+
 from mediatask import KeyStore, ProviderSettings, Settings
+from mediatask.cli import cli
 from mediatask.errors import AuthError
 from mediatask.http import Response
 from mediatask.redact import REDACTED, RedactingFilter, Redactor
+from mediatask.testing import serving_in_thread
 
 
 def test_a_sentinel_key_appears_only_in_the_key_store(
@@ -187,3 +198,110 @@ def test_settings_know_every_key_they_could_send(mediatask_home: Path) -> None:
         },
     )
     assert settings.secrets() == {"from-store", "from-option", "from-env"}
+
+
+# -- where the key is sent -------------------------------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Records each request's headers; redirects when told to, else answers an A1D success."""
+
+    def __init__(self, *args: Any, seen: list[dict[str, str]], to: str | None, **kw: Any) -> None:
+        self.seen, self.to = seen, to
+        super().__init__(*args, **kw)
+
+    def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+        pass
+
+    def do_POST(self) -> None:  # stdlib's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append(dict(self.headers))
+        if self.to is not None:
+            self.send_response(307)
+            self.send_header("Location", self.to + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps({"taskId": "t1", "status": "FAILED", "error": "no"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_redirect_to_another_origin_never_carries_the_key() -> None:
+    key = "sk-redirect-" + secrets.token_hex(6)
+    at_origin: list[dict[str, str]] = []
+    elsewhere: list[dict[str, str]] = []
+    with (
+        serving_in_thread(functools.partial(_Recorder, seen=elsewhere, to=None)) as other,
+        serving_in_thread(functools.partial(_Recorder, seen=at_origin, to=other)) as origin,
+    ):
+        env = {"MEDIATASK_A1D_KEY": key, "MEDIATASK_A1D_BASE_URL": origin}
+        CliRunner().invoke(cli, ["run", "a1d", "image-generator", "-p", "prompt=x"], env=env)
+    assert at_origin[0]["Authorization"] == f"KEY {key}"  # the provider's own origin: sent
+    for headers in elsewhere:  # followed or not, the other origin never sees the key
+        assert key not in json.dumps(headers)
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made by the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(  # fixed arguments, no shell
+        [  # noqa: S607  # openssl from PATH
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_an_untrusted_tls_certificate_is_refused_before_the_key_is_sent(
+    self_signed: tuple[Path, Path],
+) -> None:
+    seen: list[dict[str, str]] = []
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Recorder, seen=seen, to=None)
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {
+            "MEDIATASK_A1D_KEY": "sk-tls-" + secrets.token_hex(6),
+            "MEDIATASK_A1D_BASE_URL": f"https://127.0.0.1:{server.server_address[1]}",
+        }
+        result = CliRunner().invoke(
+            cli, ["run", "a1d", "image-generator", "-p", "prompt=x"], env=env
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "certificate" in result.output.lower(), result.output
+    assert seen == []  # no request ever got through the handshake
