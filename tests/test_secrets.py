@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from mediatask import KeyStore, ProviderSettings, Settings
 from mediatask.cli import cli
 from mediatask.errors import AuthError
-from mediatask.http import Response
+from mediatask.http import Request, Response
 from mediatask.redact import REDACTED, RedactingFilter, Redactor
 from mediatask.testing import serving_in_thread
 
@@ -305,3 +305,17 @@ def test_an_untrusted_tls_certificate_is_refused_before_the_key_is_sent(
     assert "Traceback" not in result.output
     assert "certificate" in result.output.lower(), result.output
     assert seen == []  # no request ever got through the handshake
+
+
+def test_reprs_never_show_a_key_or_a_signature() -> None:
+    request = Request(
+        "PUT",
+        "https://user:pw-secret@bucket.example/up?X-Amz-Signature=sig-secret&a=1",
+        headers={"Authorization": "Bearer sk-repr-secret", "X-Api-Key": "sk-repr-secret"},
+    )
+    shown = repr(request) + repr(Response(200, url=request.url))
+    assert "secret" not in shown
+    assert "a=1" in shown
+    settings = ProviderSettings("https://api.example", "sk-repr-secret")
+    assert "sk-repr-secret" not in repr(settings)
+    assert "sk-repr-secret" not in repr(Redactor(["sk-repr-secret"]))
