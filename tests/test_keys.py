@@ -120,3 +120,13 @@ def test_the_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
             assert exposed() == []
     finally:
         os.umask(previous)
+
+
+def test_an_unusable_home_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("MEDIATASK_HOME", str(afile / "home"))
+    result = CliRunner().invoke(cli, ["jobs", "list"])
+    assert result.exit_code == 1, result.output
+    assert f"cannot create the mediatask home {afile / 'home'}" in result.output
+    assert "Traceback" not in result.output

@@ -47,8 +47,13 @@ def make_home(environ: Mapping[str, str] | None = None) -> Path:
     """
     home = home_dir(environ)
     if not home.is_dir():
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(home, 0o700)  # mkdir's mode is narrowed by the umask, never widened: be sure
+        try:
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(home, 0o700)  # mkdir's mode is narrowed by the umask, never widened: be sure
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the mediatask home {home}: {exc.strerror or exc} (set {HOME_ENV})"
+            ) from None
     return home
 
 
