@@ -273,3 +273,25 @@ def test_keys_echoed_by_any_provider_are_never_printed_logged_or_stored(
         errors = [row[0] for row in db.execute("SELECT error FROM jobs WHERE error IS NOT NULL")]
     assert errors
     assert all("<redacted>" in error for error in errors), errors
+
+
+@pytest.mark.parametrize("provider", list(RUN_ARGS))
+@pytest.mark.parametrize("echo", ["401", "500", "failure"])
+def test_an_echoed_key_is_scrubbed_from_the_error_and_the_journal(
+    provider: str,
+    echo: str,
+    hostile: Callable[[Script], dict[str, str]],
+    mediatask_home: Path,
+    tmp_path: Path,
+) -> None:
+    sentinel = f"sk-ECHO/{secrets.token_hex(8)}+Z="
+    env = {**hostile(Script(provider, "7", echo)), f"MEDIATASK_{provider.upper()}_KEY": sentinel}
+    result = CliRunner().invoke(cli, ["run", *RUN_ARGS[provider], "-o", str(tmp_path)], env=env)
+    assert result.exit_code == 1, result.output
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "invalid key: " in error
+    assert error.count("<redacted>") == 4, error  # after the scheme; encoded twice; bare
+    journal = (mediatask_home / "journal.sqlite").read_bytes()
+    for form in (sentinel, quote(sentinel, safe=""), quote_plus(sentinel)):
+        assert form not in result.output
+        assert form.encode() not in journal

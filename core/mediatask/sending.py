@@ -119,8 +119,9 @@ class Sender:
     ) -> MediataskError | None:
         """The plugin's reading of an error answer, else :func:`default_error`'s."""
         custom = self.plugins.read_error(info.name, request, response)
-        error = custom if custom is not None else default_error(info, response, None)
-        return self.redactor.error(error) if error is not None else None
+        key = self.settings.key(info)
+        error = custom if custom is not None else default_error(info, response, key)
+        return self.redactor.error(error) if error is not None else None  # whoever built it
 
     def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
         """Room under the provider's rate limits for one request, held while it is in flight."""
