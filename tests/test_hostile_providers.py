@@ -46,6 +46,8 @@ class Script:
     echo: str | None = None
     """``None`` (a clean success), ``401``, ``500``, ``failure`` (the task fails saying it),
     ``header`` (a success whose headers carry it)."""
+    said: str | None = None
+    """What the server says instead of echoing the key."""
 
 
 def _echo_of(authorization: str) -> str:
@@ -86,7 +88,8 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         self._answer(submit=True)
 
     def _answer(self, *, submit: bool) -> None:
-        script, said = self.script, _echo_of(self.headers.get("Authorization", ""))
+        script = self.script
+        said = script.said or _echo_of(self.headers.get("Authorization", ""))
         if script.echo == "401":
             self._send(401, {"error": said, "message": said, "msg": said, "code": 401})
             return
@@ -295,3 +298,20 @@ def test_an_echoed_key_is_scrubbed_from_the_error_and_the_journal(
     for form in (sentinel, quote(sentinel, safe=""), quote_plus(sentinel)):
         assert form not in result.output
         assert form.encode() not in journal
+
+
+@pytest.mark.parametrize("provider", list(RUN_ARGS))
+def test_a_failure_reason_with_control_characters_is_printed_as_one_line(
+    provider: str, hostile: Callable[[Script], dict[str, str]], tmp_path: Path
+) -> None:
+    said = "bad input\x1b[2J\x1b[31m\r\nError: nothing failed\x07\x00"
+    env = {
+        **hostile(Script(provider, "7", "failure", said)),
+        f"MEDIATASK_{provider.upper()}_KEY": "k",
+    }
+    result = CliRunner().invoke(cli, ["run", *RUN_ARGS[provider], "-o", str(tmp_path)], env=env)
+    assert result.exit_code == 1, result.output
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "bad input" in error
+    assert "nothing failed" in error
+    assert not any(ord(c) < 32 for c in error), repr(error)

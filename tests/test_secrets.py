@@ -23,7 +23,7 @@ from mediatask import KeyStore, ProviderSettings, Settings
 from mediatask.cli import cli
 from mediatask.errors import AuthError
 from mediatask.http import Request, Response
-from mediatask.redact import REDACTED, RedactingFilter, Redactor
+from mediatask.redact import REDACTED, RedactingFilter, Redactor, one_line
 from mediatask.testing import serving_in_thread
 
 
@@ -319,3 +319,7 @@ def test_reprs_never_show_a_key_or_a_signature() -> None:
     settings = ProviderSettings("https://api.example", "sk-repr-secret")
     assert "sk-repr-secret" not in repr(settings)
     assert "sk-repr-secret" not in repr(Redactor(["sk-repr-secret"]))
+
+
+def test_one_line_removes_every_control_character() -> None:
+    assert one_line("a\nb\r\x1b[31mc\x00d\x7f\x9be\u2028f ") == "a b [31mc d e f"

@@ -61,6 +61,7 @@ _SIGNED_QUERY = re.compile(
     + "|".join(re.escape(name) for name in sorted(SIGNED_PARAMETERS, key=len, reverse=True))
     + r")=)[^&#\s\"'<>]*"
 )
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # A key is a whole token: not preceded by a letter or digit (except as the end of a %XX escape,
 # as in ``Bearer%20KEY``) and not followed by one.
 _BEFORE = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))"
@@ -79,6 +80,12 @@ def scrub_url_secrets(text: str) -> str:
     """``text`` without URL credentials (``user:pass@``) or signed query-parameter values."""
     text = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
     return _SIGNED_QUERY.sub(rf"\1{REDACTED}", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` safe to print as one terminal line: every control character (newline, carriage
+    return, ESC of a colour or cursor sequence…) becomes a space."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def echoed_forms(secret: str) -> set[str]:

@@ -20,7 +20,7 @@ from mediatask.config import Settings
 from mediatask.errors import MediataskError
 from mediatask.keys import KeyStoreWarning, exposed
 from mediatask.plugins import PluginLoadWarning, PluginManager
-from mediatask.redact import RedactingFilter, Redactor
+from mediatask.redact import RedactingFilter, Redactor, one_line
 
 KEY_META = "mediatask.key"
 """Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
@@ -33,7 +33,7 @@ def user_errors() -> Iterator[None]:
         yield
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
-        messages = dict.fromkeys(scrub(str(e)) for e in _leaves(group))
+        messages = dict.fromkeys(one_line(scrub(str(e))) for e in _leaves(group))
         raise click.ClickException("; ".join(messages)) from None
 
 
