@@ -323,3 +323,10 @@ def test_reprs_never_show_a_key_or_a_signature() -> None:
 
 def test_one_line_removes_every_control_character() -> None:
     assert one_line("a\nb\r\x1b[31mc\x00d\x7f\x9be\u2028f ") == "a b [31mc d e f"
+
+
+def test_answers_keep_a_short_key_which_messages_lose() -> None:
+    redactor = Redactor(["k"])
+    body = b'{"imageUrl": "https://cdn.example/k.png", "error": "bad key k"}'
+    assert redactor.response(Response(200, body=body)).body == body  # data left intact
+    assert redactor.scrub("bad key k") == "bad key <redacted>"  # what is shown loses it

@@ -67,6 +67,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _BEFORE = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))"
 _AFTER = r"(?![A-Za-z0-9])"
 
+MIN_KEY_IN_DATA = 8
+"""Answers are data: a shorter key (a test's ``k``) is too likely to be a word of the answer
+(``/k.png``), so answers lose only keys at least this long; messages, logs and rows lose all."""
+
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
 
@@ -120,7 +124,8 @@ class Redactor:
     def __attrs_post_init__(self) -> None:
         pattern = _alternation(self.secrets)
         object.__setattr__(self, "_text", re.compile(pattern) if pattern else None)
-        object.__setattr__(self, "_bytes", re.compile(pattern.encode()) if pattern else None)
+        in_data = _alternation(s for s in self.secrets if len(s) >= MIN_KEY_IN_DATA)
+        object.__setattr__(self, "_bytes", re.compile(in_data.encode()) if in_data else None)
 
     def keys_out(self, text: str) -> str:
         """``text`` with every known secret replaced; URLs otherwise kept whole."""
@@ -131,18 +136,21 @@ class Redactor:
         return self.keys_out(scrub_url_secrets(text))
 
     def keys_out_of_bytes(self, data: bytes) -> bytes:
-        """``data`` (a body) with every known secret replaced."""
+        """``data`` (a body) with every known secret of :data:`MIN_KEY_IN_DATA` characters or
+        more replaced (shorter ones are left to the scrubbing of messages, logs and rows)."""
         return self._bytes.sub(REDACTED.encode(), data) if self._bytes is not None else data
 
     def response(self, response: T) -> T:
         """An HTTP :class:`~mediatask.http.Response` with the known secrets out of its body and
-        headers (its URLs' signatures are kept: result links need them)."""
+        headers, as :meth:`keys_out_of_bytes` (its URLs' signatures are kept: links need them)."""
         if self._bytes is None:
             return response
         body: bytes = response.body  # type: ignore[attr-defined]
         headers: Mapping[str, str] = response.headers  # type: ignore[attr-defined]
         clean_body = self.keys_out_of_bytes(body)
-        clean_headers = {name: self.keys_out(value) for name, value in headers.items()}
+        clean_headers = {
+            name: self.keys_out_of_bytes(value.encode()).decode() for name, value in headers.items()
+        }
         if clean_body == body and clean_headers == dict(headers):
             return response
         return attrs.evolve(response, body=clean_body, headers=clean_headers)  # type: ignore[misc]
