@@ -330,3 +330,19 @@ def test_answers_keep_a_short_key_which_messages_lose() -> None:
     body = b'{"imageUrl": "https://cdn.example/k.png", "error": "bad key k"}'
     assert redactor.response(Response(200, body=body)).body == body  # data left intact
     assert redactor.scrub("bad key k") == "bad key <redacted>"  # what is shown loses it
+
+
+def test_a_journal_row_loses_keys_from_messages_and_long_keys_from_data() -> None:
+    redactor = Redactor(["k", "sk-long-key-123"])
+    row = redactor.row(
+        {
+            "error": "bad key k, Bearer sk-long-key-123",
+            "outputs": '[{"url": "https://cdn.example/k.png?sk-long-key-123"}]',
+            "progress": 0.5,
+        }
+    )
+    assert row == {
+        "error": "bad key <redacted>, Bearer <redacted>",
+        "outputs": '[{"url": "https://cdn.example/k.png?<redacted>"}]',
+        "progress": 0.5,
+    }

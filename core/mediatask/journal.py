@@ -267,9 +267,7 @@ class Journal:
 
     def _update(self, job_id: str, kind: str, detail: str, **columns: Any) -> None:
         now = _now()
-        columns = {
-            n: self._redactor.keys_out(v) if isinstance(v, str) else v for n, v in columns.items()
-        }
+        columns = self._redactor.row(columns)
         names = ", ".join(f"{name} = ?" for name in columns)
         self._db.execute(
             f"UPDATE jobs SET {names}, updated_at = ? WHERE id = ?",  # noqa: S608  # names are ours

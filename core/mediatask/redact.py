@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import attrs
@@ -119,12 +119,14 @@ class Redactor:
         default=frozenset(), converter=_secret_set, repr=lambda s: f"<{len(s)} secrets>"
     )
     _text: re.Pattern[str] | None = attrs.field(init=False, eq=False, repr=False)
+    _data: re.Pattern[str] | None = attrs.field(init=False, eq=False, repr=False)
     _bytes: re.Pattern[bytes] | None = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         pattern = _alternation(self.secrets)
         object.__setattr__(self, "_text", re.compile(pattern) if pattern else None)
         in_data = _alternation(s for s in self.secrets if len(s) >= MIN_KEY_IN_DATA)
+        object.__setattr__(self, "_data", re.compile(in_data) if in_data else None)
         object.__setattr__(self, "_bytes", re.compile(in_data.encode()) if in_data else None)
 
     def keys_out(self, text: str) -> str:
@@ -134,6 +136,21 @@ class Redactor:
     def scrub(self, text: str) -> str:
         """``text`` fit to show or store: no secrets, URL credentials or signatures."""
         return self.keys_out(scrub_url_secrets(text))
+
+    def keys_out_of_data(self, text: str) -> str:
+        """``text`` (data: a body, a handle, a link) with every known secret of
+        :data:`MIN_KEY_IN_DATA` characters or more replaced."""
+        return self._data.sub(REDACTED, text) if self._data is not None else text
+
+    def row(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        """A journal row's columns, keys out: ``error`` and ``detail`` are messages
+        (:meth:`scrub`), every other text is data (:meth:`keys_out_of_data`)."""
+        clean = dict(columns)
+        for name, value in columns.items():
+            if isinstance(value, str):
+                message = name in ("error", "detail")
+                clean[name] = self.scrub(value) if message else self.keys_out_of_data(value)
+        return clean
 
     def keys_out_of_bytes(self, data: bytes) -> bytes:
         """``data`` (a body) with every known secret of :data:`MIN_KEY_IN_DATA` characters or
