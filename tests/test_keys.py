@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mediatask import KeyStore, ProviderSettings, Settings
 from mediatask.cli import cli
-from mediatask.cli.session import cli_settings
+from mediatask.cli.session import cli_settings, journal_path
+from mediatask.keys import KeyStoreWarning, exposed
 from mediatask.plugins import PluginManager
 
 SECRET = "sk-key-store-sentinel-42"  # noqa: S105  # a test sentinel, not a credential
@@ -72,3 +75,58 @@ def test_an_unreadable_store_holds_no_keys(tmp_path: Path) -> None:
     path.write_text("not json")
     assert KeyStore(path).get("a1d") is None
     assert KeyStore(tmp_path / "missing.json").names() == []
+
+
+def test_a_key_store_others_can_read_is_used_with_a_warning_saying_the_fix(
+    mediatask_home: Path,
+) -> None:
+    path = mediatask_home / "keys.json"
+    path.write_text(json.dumps({"a1d": SECRET}))
+    path.chmod(0o644)
+    with pytest.warns(KeyStoreWarning, match=r"chmod 600 .*keys\.json"):
+        assert KeyStore(path).get("a1d") == SECRET
+
+    result = CliRunner().invoke(cli, ["keys", "list"])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        f"warning: {path} can be read by other users (mode 644): run `chmod 600 {path}`"
+    ]
+
+    KeyStore(path).set("a1d", SECRET)  # rewriting the store makes it private again
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "warning" not in CliRunner().invoke(cli, ["keys", "list"]).output
+
+
+def test_a_home_others_can_read_is_warned_about(mediatask_home: Path) -> None:
+    mediatask_home.chmod(0o755)
+    result = CliRunner().invoke(cli, ["keys", "list"])
+    assert f"warning: {mediatask_home} can be read by other users (mode 755): " in result.output
+    assert f"run `chmod 700 {mediatask_home}`" in result.output
+    mediatask_home.chmod(0o700)
+    assert "warning" not in CliRunner().invoke(cli, ["keys", "list"]).output
+
+
+def test_the_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = os.umask(0o022)
+    try:
+        for home in (tmp_path / "by-the-store" / "home", tmp_path / "by-the-journal" / "home"):
+            monkeypatch.setenv("MEDIATASK_HOME", str(home))
+            if "store" in str(home):
+                KeyStore.default().set("a1d", SECRET)
+            else:
+                assert journal_path(None).parent == home
+            assert stat.S_IMODE(home.stat().st_mode) == 0o700
+            assert exposed() == []
+    finally:
+        os.umask(previous)
+
+
+def test_an_unusable_home_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("MEDIATASK_HOME", str(afile / "home"))
+    result = CliRunner().invoke(cli, ["jobs", "list"])
+    assert result.exit_code == 1, result.output
+    assert f"cannot create the mediatask home {afile / 'home'}" in result.output
+    assert "Traceback" not in result.output

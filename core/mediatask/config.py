@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import attrs
@@ -104,6 +104,23 @@ class Settings:
                 f"(or run `mediatask keys set {info.name}`)"
             )
         return key
+
+    def secrets(self, infos: Iterable[ProviderInfo] = ()) -> frozenset[str]:
+        """Every key these settings could send, for scrubbing (:mod:`mediatask.redact`).
+
+        The overrides' keys, every ``MEDIATASK_*_KEY`` variable, every key in the user's key
+        store, and the key of each provider in ``infos`` (whatever its variable is called).
+        """
+        found = {override.key for override in self.overrides.values() if override.key}
+        found |= {
+            value
+            for name, value in self.environ.items()
+            if name.startswith("MEDIATASK_") and name.endswith("_KEY") and value
+        }
+        if isinstance(self.key_store, KeyStore):
+            found |= set(self.key_store.values())
+        found |= {key for info in infos if (key := self.key(info))}
+        return frozenset(key.strip() for key in found if key.strip())
 
     def with_overrides(self, overrides: Mapping[str, ProviderSettings]) -> Settings:
         """Return these settings with ``overrides`` taking precedence."""

@@ -15,6 +15,7 @@ import trio
 from mediatask.errors import ExpiredError, UnavailableError
 from mediatask.http import Request
 from mediatask.model import Output
+from mediatask.naming import safe_extension, safe_name
 from mediatask.transport import Transport
 
 CHUNK = 256 * 1024
@@ -31,23 +32,26 @@ _EXTENSIONS = {
 
 def extension(output: Output, content_type: str | None) -> str:
     """The file extension for ``output``: from its URL, else its MIME type, else ``.bin``."""
-    suffix = PurePosixPath(urlsplit(output.url).path).suffix.lower()
-    if 1 < len(suffix) <= 6 and suffix[1:].isalnum():
+    suffix = safe_extension(PurePosixPath(urlsplit(output.url).path).suffix)
+    if suffix is not None and len(suffix) <= 6:
         return suffix
     for mime in (output.mime_type, content_type):
         if mime:
             bare = mime.split(";")[0].strip().lower()
-            guessed = _EXTENSIONS.get(bare) or mimetypes.guess_extension(bare)
+            guessed = safe_extension(_EXTENSIONS.get(bare) or mimetypes.guess_extension(bare) or "")
             if guessed:
                 return guessed
     return ".bin"
 
 
 def stems(stem: str, outputs: Sequence[Output]) -> list[str]:
-    """One file stem per output, ``STEM-ROLE``, numbered where roles repeat."""
+    """One file stem per output, ``STEM-ROLE``, numbered where roles repeat.
+
+    Both parts may come from the provider, so each is made a safe name (:mod:`mediatask.naming`).
+    """
     names: list[str] = []
     for output in outputs:
-        base = f"{stem}-{output.role}"
+        base = f"{safe_name(stem)}-{safe_name(output.role, limit=24)}"
         name, n = base, 2
         while name in names:
             name, n = f"{base}-{n}", n + 1

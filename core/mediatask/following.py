@@ -215,7 +215,8 @@ class Follower:
 
     def _event_update(self, task: TaskRef, event: Event) -> Update:
         try:
-            payload = Response(200, body=event.data.encode(), url="event").json_object()
+            body = self.sender.redactor.keys_out_of_bytes(event.data.encode())
+            payload = Response(200, body=body, url="event").json_object()
         except MalformedPayloadError as exc:
             raise _UnusableStreamError(f"{task.handle}: unreadable stream event ({exc})") from None
         return self.plugins.parse_result(task.provider, task, payload)

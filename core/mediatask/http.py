@@ -16,13 +16,9 @@ import attrs
 
 from mediatask.errors import MalformedPayloadError
 from mediatask.model import frozen_map
+from mediatask.redact import SECRET_HEADERS, redact_headers, scrub_url_secrets
 
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "cookie"})
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return ``headers`` with every secret-bearing value replaced, for logs and reprs."""
-    return {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+__all__ = ["SECRET_HEADERS", "Request", "Response", "redact_headers", "same_origin"]
 
 
 def _lower_keys(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -65,7 +61,8 @@ class Request:
             raise ValueError("a Request carries at most one body: json, content, upload or form")
 
     def __repr__(self) -> str:
-        return f"Request({self.method} {self.url}, headers={redact_headers(self.headers)})"
+        url = scrub_url_secrets(self.url)
+        return f"Request({self.method} {url}, headers={redact_headers(self.headers)})"
 
     def joined(self, base_url: str) -> Request:
         """Return this request with its URL resolved against ``base_url``."""
@@ -85,7 +82,7 @@ class Response:
     url: str = ""
 
     def __repr__(self) -> str:
-        return f"Response({self.status} from {self.url}, {len(self.body)} bytes)"
+        return f"Response({self.status} from {scrub_url_secrets(self.url)}, {len(self.body)} bytes)"
 
     @property
     def ok(self) -> bool:

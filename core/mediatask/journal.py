@@ -28,8 +28,10 @@ from typing import Any
 
 import attrs
 
+from mediatask.config import Settings
 from mediatask.errors import UsageError
 from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.redact import Redactor
 
 JOURNAL_DIR = ".mediatask"
 JOURNAL_FILE = "journal.sqlite"
@@ -188,6 +190,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._redactor = Redactor(Settings().secrets())  # the user's keys never reach a row
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -264,6 +267,7 @@ class Journal:
 
     def _update(self, job_id: str, kind: str, detail: str, **columns: Any) -> None:
         now = _now()
+        columns = self._redactor.row(columns)
         names = ", ".join(f"{name} = ?" for name in columns)
         self._db.execute(
             f"UPDATE jobs SET {names}, updated_at = ? WHERE id = ?",  # noqa: S608  # names are ours
@@ -274,7 +278,7 @@ class Journal:
     def _event(self, job_id: str, kind: str, detail: str, at: str) -> None:
         self._db.execute(
             "INSERT INTO events (job_id, at, kind, detail) VALUES (?,?,?,?)",
-            (job_id, at, kind, detail),
+            (job_id, at, kind, self._redactor.scrub(detail)),
         )
 
     def submitting(self, job_id: str) -> None:

@@ -31,6 +31,7 @@ from mediatask.http import Request, Response, same_origin
 from mediatask.model import ProviderInfo
 from mediatask.plugins import PluginManager
 from mediatask.policy import RateLimiter, RetryPolicy, parse_retry_after, rate_limit_pause
+from mediatask.redact import Redactor
 from mediatask.transport import Transport
 
 log = logging.getLogger("mediatask")
@@ -47,7 +48,7 @@ def _detail(response: Response, key: str | None) -> str:
         parts = [str(data[k]) for k in ("error", "message", "detail") if data.get(k)]
         text = ": ".join(dict.fromkeys(parts)) or text
     text = " ".join(text.split())[:200]
-    return text.replace(key, "<redacted>") if key else text
+    return Redactor([key] if key else []).scrub(text)
 
 
 def default_error(info: ProviderInfo, response: Response, key: str | None) -> MediataskError | None:
@@ -94,6 +95,14 @@ class Sender:
     transport: Transport
     retry: RetryPolicy
     _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    _redactor: Redactor | None = attrs.field(init=False, default=None)
+
+    @property
+    def redactor(self) -> Redactor:
+        """Scrubs every key these settings could send out of answers and errors."""
+        if self._redactor is None:
+            self._redactor = Redactor(self.settings.secrets(self.plugins.providers.values()))
+        return self._redactor
 
     def prepare(self, info: ProviderInfo, request: Request) -> Request:
         """The request joined to the provider's base URL, with its key when it goes there."""
@@ -110,9 +119,9 @@ class Sender:
     ) -> MediataskError | None:
         """The plugin's reading of an error answer, else :func:`default_error`'s."""
         custom = self.plugins.read_error(info.name, request, response)
-        return (
-            custom if custom is not None else default_error(info, response, self.settings.key(info))
-        )
+        key = self.settings.key(info)
+        error = custom if custom is not None else default_error(info, response, key)
+        return self.redactor.error(error) if error is not None else None  # whoever built it
 
     def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
         """Room under the provider's rate limits for one request, held while it is in flight."""
@@ -154,13 +163,14 @@ class Sender:
                     if on_wire is not None:
                         on_wire()
                     with trio.CancelScope(shield=submit):
-                        response = await self.transport.send(prepared)
+                        response = self.redactor.response(await self.transport.send(prepared))
                 self.observe(info, response)
                 error = self.error(info, request, response)
                 if error is not None:
                     raise error
                 return response
             except MediataskError as exc:
+                self.redactor.error(exc)  # a transport error may name a URL with credentials
                 if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
                     raise SubmitUncertainError(
                         f"{info.name}: {exc}; the task may have been created: check the "

@@ -16,8 +16,14 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from mediatask.cli.session import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
+from mediatask.config import Settings
 from mediatask.errors import MediataskError
+from mediatask.keys import KeyStoreWarning, exposed
 from mediatask.plugins import PluginLoadWarning, PluginManager
+from mediatask.redact import RedactingFilter, Redactor, one_line
+
+KEY_META = "mediatask.key"
+"""Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
 
 @contextlib.contextmanager
@@ -26,8 +32,16 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
-        messages = dict.fromkeys(str(e) for e in _leaves(group))
+        scrub = command_redactor().scrub
+        messages = dict.fromkeys(one_line(scrub(str(e))) for e in _leaves(group))
         raise click.ClickException("; ".join(messages)) from None
+
+
+def command_redactor(ctx: click.Context | None = None) -> Redactor:
+    """Scrubs this command's keys: ``--key``, the environment's and the key store's."""
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    given = ctx.meta.get(KEY_META) if ctx is not None else None
+    return Redactor(Settings().secrets() | ({given} if given else set()))
 
 
 def _leaves(group: BaseExceptionGroup[MediataskError]) -> Iterator[MediataskError]:
@@ -57,7 +71,8 @@ def echo_json(data: Any) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediatask")
 @click.option("-v", "--verbose", count=True, help="Log each HTTP exchange (keys redacted).")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Run jobs on asynchronous AI media APIs: one model, one engine, one CLI.
 
     \b
@@ -69,9 +84,14 @@ def cli(verbose: int) -> None:
       mediatask batch jobs.jsonl -o out --concurrency 16
       mediatask keys set a1d
     """
+    warnings.simplefilter("ignore", KeyStoreWarning)  # said once, below, as a line with its fix
+    for exposure in exposed():
+        click.echo(f"warning: {exposure}", err=True)
     if verbose:
+        handler = _log_handler()
+        handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
         logging.basicConfig(
-            handlers=[_log_handler()],
+            handlers=[handler],
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="%(name)s: %(message)s",
         )
@@ -141,12 +161,19 @@ def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.meta[KEY_META] = value
+    return value
+
+
 def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--key`` option: the provider's key for this command, above env and key store."""
     return click.option(
         "--key",
         default=None,
         metavar="KEY",
+        callback=_remember_key,
         help="API key for this command (beats the environment and the key store; "
         "other local users may see it in the process list: prefer `mediatask keys set`).",
     )(function)

@@ -21,7 +21,7 @@ from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
 from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
-from mediatask.keys import HOME_ENV, home_dir
+from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import open_sandbox
@@ -96,7 +96,7 @@ def parse_handle(handle: str) -> tuple[str, str]:
 def journal_path(where: Path | None) -> Path:
     """The journal to use: a file, a batch's output folder, or (``None``) the user's journal."""
     if where is None:
-        return home_dir() / JOURNAL_FILE
+        return make_home() / JOURNAL_FILE
     return batch_journal_path(where) if where.is_dir() else where
 
 

@@ -1,0 +1,75 @@
+"""Safe file names from untrusted text: task ids, roles and extensions a provider sent.
+
+Every provider value that becomes part of a path goes through :func:`safe_name` (a stem) or
+:func:`safe_extension` (a suffix), so a hostile answer (``../../x``, ``/tmp/x``, a NUL, 300
+characters, ``CON``) can never name a file outside the output folder. A name that needed no change
+is kept as it is; a changed or shortened one keeps its readable part and gains ``~HASH`` (eight hex
+digits of the original's SHA-256), so two distinct ids never end up with the same file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+MAX_STEM = 80
+"""Characters at most in a sanitised stem, hash included (well under every filesystem's 255)."""
+
+MAX_EXTENSION = 8
+"""Characters at most in an extension after its dot."""
+
+_UNSAFE = re.compile(r"[^\w.+=@,-]+")
+"""Runs of anything but word characters (letters, digits, ``_`` in any script) and ``.+=@,-``."""
+
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"}
+    | {f"com{n}" for n in range(10)}
+    | {f"lpt{n}" for n in range(10)}
+    | {"com¹", "com²", "com³", "lpt¹", "lpt²", "lpt³"}
+)
+
+
+def _digest(original: str) -> str:
+    return hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _cleaned(text: str) -> str:
+    """``text`` reduced to safe characters: no separators, control characters or dot runs."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")  # controls, NUL, ...
+    text = _UNSAFE.sub("_", text)
+    text = re.sub(r"\.{2,}", ".", text)  # no ``..`` anywhere
+    text = text.lstrip(".-_").rstrip(". ")  # no hidden files, options, or Windows-trimmed ends
+    return text
+
+
+def _reserved(text: str) -> bool:
+    return text.split(".")[0].lower() in _WINDOWS_RESERVED
+
+
+def safe_name(text: str, *, limit: int = MAX_STEM) -> str:
+    """``text`` as one safe path component (a file stem), recognisable and collision-free.
+
+    Unchanged when it already is safe and at most ``limit`` characters long; otherwise the
+    cleaned text, cut to fit, with ``~`` and a hash of the original appended.
+    """
+    cleaned = _cleaned(text)
+    if cleaned == text and cleaned and not _reserved(cleaned) and len(cleaned) <= limit:
+        return text
+    suffix = "~" + _digest(text)
+    kept = cleaned[: max(limit - len(suffix) - 1, 0)].rstrip(". ")
+    if _reserved(kept + suffix):
+        kept = "_" + kept  # ``CON.txt~HASH`` is still ``CON`` to Windows
+    return kept + suffix
+
+
+def safe_extension(suffix: str) -> str | None:
+    """``suffix`` (``.png``, ``png``) as a safe lower-case ``.ext``; ``None`` when it is unusable.
+
+    Only ASCII letters and digits survive, at most :data:`MAX_EXTENSION` of them.
+    """
+    bare = suffix.strip().lstrip(".").lower()
+    if not bare or len(bare) > MAX_EXTENSION or not (bare.isascii() and bare.isalnum()):
+        return None
+    return "." + bare
