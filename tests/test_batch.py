@@ -44,7 +44,11 @@ class Seen:
         self.changes: list[tuple[str, str]] = []
         self.finished: list[JobRecord] = []
         self.started_with: tuple[int, int] | None = None
+        self.notices: list[str] = []
         self.on_change = on_change
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
 
     def started(self, total: int, done: int) -> None:
         self.started_with = (total, done)

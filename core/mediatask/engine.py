@@ -168,12 +168,15 @@ class Client:
             history.append(await self.send(info.name, step))
         raise PluginError(f"the {info.name} plugin did not finish uploading {path.name}")
 
-    async def submit(self, job: Job, *, on_wire: Callable[[], None] | None = None) -> TaskRef:
+    async def submit(
+        self, job: Job, *, on_wire: Callable[[], None] | None = None, marker: str = ""
+    ) -> TaskRef:
         """Validate ``job``, make its local inputs reachable, and create the task (once).
 
         ``on_wire`` is called when the submit request is about to be sent (after uploads and
         the rate limiter): from then on the task may exist. Only that exchange is shielded
-        from cancellation.
+        from cancellation. ``marker`` goes on the task where the provider keeps a name
+        (hook ``mediatask_submit``), so a lost answer can be found in its list.
         """
         info = self.provider(job.provider)
         job = self.plugins.validate(info.name, check_job(info, job))
@@ -182,7 +185,7 @@ class Client:
         ]
         job = attrs.evolve(job, inputs=inputs)
         response = await self.send(
-            info.name, self.plugins.submit(info.name, job), submit=True, on_wire=on_wire
+            info.name, self.plugins.submit(info.name, job, marker), submit=True, on_wire=on_wire
         )
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
