@@ -274,8 +274,11 @@ async def test_a_failed_download_leaves_the_job_unfinished_and_a_plain_rerun_sav
         assert record is not None
         assert record.state is JobState.UNFINISHED
         assert "running the same command again goes on downloading it" in (record.error or "")
+        stats = box.emulators["a1d"].stats
+        asked = stats["streams"] + stats["polls"]
         not_again = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
-        assert not_again.counts["succeeded"] == 2  # followed, not submitted: the flag is moot
+        assert not_again.counts["succeeded"] == 2  # not submitted again: the flag is moot
+        assert stats["streams"] + stats["polls"] == asked  # seen succeeding: only downloaded
     assert box.emulators["a1d"].stats["submissions"] == 2
     assert not_again.ended == 2
 

@@ -317,8 +317,13 @@ class Batch:
 
     async def _finish(self, job_id: str, task: TaskRef) -> None:
         """Follow ``task`` and save its outputs; every way it can end is journalled."""
+        record = self.journal.get(job_id)
+        known = record.known_result() if record is not None else None
         try:
-            result = await self.client.wait(task, on_update=partial(self._observed, job_id))
+            if known is not None:
+                result = known  # seen succeeding by an earlier run: only the download is left
+            else:
+                result = await self.client.wait(task, on_update=partial(self._observed, job_id))
         except TaskFailedError as exc:
             word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
             said = (exc.update.message or exc.update.raw_status) if exc.update else None
@@ -450,6 +455,9 @@ async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Jo
             journal.unsent(job_id)
         raise
     journal.submitted(job_id, task)
+    answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
+    if answered is not None:
+        journal.observed(job_id, answered)
     return task
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from mediatask.errors import UsageError
-from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.model import Job, Output, Result, Status, TaskRef, Update
 
 JOURNAL_DIR = ".mediatask"
 JOURNAL_FILE = "journal.sqlite"
@@ -153,6 +153,17 @@ class JobRecord:
     def handle(self) -> str | None:
         """The task's ``PROVIDER:TASK_ID``, once submitted."""
         return self.task.handle if self.task else None
+
+    def known_result(self) -> Result | None:
+        """The task's successful Result as journalled (outputs not yet saved), if it is known.
+
+        A task seen succeeding need not be followed again: a re-run downloads its outputs from
+        here, which matters where the task cannot be asked again (an edit done at once).
+        """
+        if self.task is None or self.status != Status.SUCCEEDED.value or not self.outputs:
+            return None
+        outputs = [_output(data) for data in self.outputs]
+        return Result(self.task, outputs, datetime.now(UTC))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form ``jobs --json`` and the results file use."""
@@ -385,17 +396,20 @@ class Journal:
             state=JobState.SUBMITTED.value,
             handle=task.handle,
             task=json.dumps(task.to_json()),
+            **_FRESH,
         )
 
     def observed(self, job_id: str, update: Update) -> None:
         """Record an update; a change of status word is also a history event."""
         known = self.get(job_id)
         changed = known is None or known.raw_status != update.raw_status
-        columns = {
+        columns: dict[str, Any] = {
             "status": update.status.value,
             "raw_status": update.raw_status,
             "progress": update.progress,
         }
+        if update.status is Status.SUCCEEDED and update.outputs:
+            columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
         if changed:
             self._update(job_id, "status", update.raw_status or update.status.value, **columns)
         else:
@@ -434,7 +448,26 @@ class Journal:
 
         Going back to pending gives the job a new :meth:`marker`.
         """
-        self._update(job_id, "reset", reason, state=state.value, error=None, reason=None)
+        fresh = _FRESH if state is JobState.PENDING else {}
+        self._update(job_id, "reset", reason, state=state.value, error=None, reason=None, **fresh)
+
+
+_FRESH: Mapping[str, Any] = {"status": None, "raw_status": None, "progress": None, "outputs": "[]"}
+"""What a new task starts from: nothing seen of it yet."""
+
+
+def _output(data: Mapping[str, Any]) -> Output:
+    expires = data.get("expires_at")
+    return Output(
+        url=data["url"],
+        role=data.get("role", "output"),
+        kind=data.get("kind", "file"),
+        mime_type=data.get("mime_type"),
+        size=data.get("size"),
+        width=data.get("width"),
+        height=data.get("height"),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+    )
 
 
 def _padded(result: Result) -> list[Path | None]:
