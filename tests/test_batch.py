@@ -412,3 +412,32 @@ async def test_an_uncertain_a2e_job_is_found_by_its_marker_and_followed(
     assert len(seen.notices) == 1
     assert seen.notices[0].startswith("t1: submitting again to A2E")
     assert "this pays for a second one" in seen.notices[0]
+
+
+async def test_jobs_waiting_for_the_rate_limiter_at_ctrl_c_are_not_submitted(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    edit = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
+    line = {"provider": "claid", "operation": "edit", "input": "in.png", "params": edit}
+    path = tmp_path / "claid.jsonl"
+    path.write_text("".join(json.dumps({"id": f"e{n}", **line}) + "\n" for n in range(8)))
+    manifest = read_manifest(path)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        with trio.CancelScope() as scope:
+
+            def stop_after_four(seen: Seen) -> None:  # Claid admits 4 a second
+                if seen.count("submitted") >= 4:
+                    scope.cancel()
+
+            await run_batch(client, journal, manifest, out, Seen(stop_after_four), concurrency=8)
+        counts = journal.counts()
+        waited = [r for r in journal.records() if r.state is JobState.PENDING]
+        histories = [[e.kind for e in journal.events(r.id)] for r in waited]
+    assert counts.get("pending", 0) >= 3, counts  # they were waiting for the rate limiter...
+    assert all("submitting" not in kinds for kinds in histories)  # ...so no intent was written
+    assert "submitting" not in counts
+    created = box.emulators["claid"].stats
+    assert created["uploads"] + created["submissions"] == 8 - counts["pending"]
