@@ -189,13 +189,16 @@ class Batch:
     # -- deciding ---------------------------------------------------------------------------
 
     def _plan(self, entry: Entry) -> Action | None:
-        """What to do with ``entry``; ``None`` when the journal holds a different job."""
+        """What to do with ``entry``; ``None`` when it cannot be run as it stands.
+
+        E.g. the journal holds a different job under its id, or an uncertain job's provider is
+        no longer installed.
+        """
         try:
-            record = self.journal.register(entry.id, entry.job, line=entry.line)
+            return self._decide(self.journal.register(entry.id, entry.job, line=entry.line))
         except MediataskError as exc:
             self._invalid.append(ManifestError(entry.line, str(exc)))
             return None
-        return self._decide(record)
 
     def _decide(self, record: JobRecord) -> Action:
         options, state = self.options, record.state
