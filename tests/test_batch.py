@@ -402,6 +402,7 @@ async def test_an_uncertain_a2e_job_is_found_by_its_marker_and_followed(
         assert found.state is JobState.SUCCEEDED
         assert missing.state is JobState.UNCERTAIN
         assert f"had no task marked {missing.marker}" in (missing.error or "")
+        assert f"its submit of {missing.sent_at[:10]}" in (missing.error or "")  # type: ignore[index]
         assert summary.counts["uncertain"] == 1
         assert [s.flag for s in summary.steps] == [""]  # a re-run looks again
         assert box.emulators["a2e"].stats["submissions"] == 1

@@ -75,6 +75,7 @@ def test_a_new_journal_is_private_and_takes_a_str_path(tmp_path: Path) -> None:
     with Journal(str(where)) as journal:
         journal.register("j1", JOB)
         assert journal.path == where
+        assert stat.S_IMODE(where.with_name("journal.sqlite-wal").stat().st_mode) == 0o600
     assert stat.S_IMODE(where.stat().st_mode) == 0o600
     assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
 
@@ -88,7 +89,10 @@ def test_a_marker_names_one_submit_of_one_job(tmp_path: Path) -> None:
         assert journal.marker("j1") == first
         assert journal.marker("j2") != first
         journal.submitting("j1", first)
-        assert journal.get("j1").marker == first  # type: ignore[union-attr]
+        sent = journal.get("j1")
+        assert sent is not None
+        assert sent.marker == first
+        assert sent.sent_at is not None
         journal.ended("j1", JobState.UNCERTAIN, "no answer", "no answer")
         journal.reset("j1", JobState.PENDING, "resubmitting on request")
         assert journal.marker("j1") != first

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     reason TEXT,
     marker TEXT,
+    sent_at TEXT,
     outputs TEXT NOT NULL DEFAULT '[]',
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -69,9 +70,10 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_ADDED_COLUMNS = {"reason": "TEXT", "marker": "TEXT"}
+_ADDED_COLUMNS = {"reason": "TEXT", "marker": "TEXT", "sent_at": "TEXT"}
 """Columns later versions added to ``jobs``: an older journal gets them when opened."""
 MARKER_PREFIX = "mediatask-"
 
@@ -145,6 +147,8 @@ class JobRecord:
     """Why the job ended as it did, in a few words shared by jobs that ended alike."""
     marker: str | None = None
     """The marker its latest submit carried (see :meth:`Journal.marker`)."""
+    sent_at: str | None = None
+    """When its latest submit went on the wire (ISO 8601, UTC)."""
     outputs: tuple[Mapping[str, Any], ...] = ()
     """Each output: its JSON form plus ``path`` once downloaded."""
     updated_at: str = ""
@@ -178,6 +182,7 @@ class JobRecord:
             "error": self.error,
             "reason": self.reason,
             "marker": self.marker,
+            "sent_at": self.sent_at,
             "outputs": [dict(o) for o in self.outputs],
             "spec": self.job.to_json(),
             "task": self.task.to_json() if self.task else None,
@@ -198,6 +203,7 @@ class JobRecord:
             error=row["error"],
             reason=row["reason"],
             marker=row["marker"],
+            sent_at=row["sent_at"],
             outputs=tuple(json.loads(row["outputs"])),
             updated_at=row["updated_at"],
         )
@@ -381,6 +387,7 @@ class Journal:
             error=None,
             reason=None,
             marker=marker,
+            sent_at=_now(),
         )
 
     def unsent(self, job_id: str) -> None:

@@ -26,7 +26,7 @@ LIST_SECONDS = 60.0
 def when(record: JobRecord) -> str:
     """When the job's latest submit went on the wire, as ``YYYY-MM-DD HH:MM:SS UTC``."""
     try:
-        moment = datetime.fromisoformat(record.updated_at)
+        moment = datetime.fromisoformat(record.sent_at or "")
     except ValueError:
         return "an unknown time"
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
