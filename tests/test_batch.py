@@ -442,3 +442,28 @@ async def test_jobs_waiting_for_the_rate_limiter_at_ctrl_c_are_not_submitted(
     assert "submitting" not in counts
     created = box.emulators["claid"].stats
     assert created["uploads"] + created["submissions"] == 8 - counts["pending"]
+
+
+async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_not_a_lookup(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    speech = {"msg": "hello", "tts_id": "en-US-1"}
+    line = {"id": "s0", "provider": "a2e", "operation": "tts", "params": speech}
+    path = tmp_path / "tts.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    manifest = read_manifest(path)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        entry = manifest.entries[0]
+        journal.register(entry.id, entry.job, line=entry.line)
+        journal.submitting(entry.id, journal.marker(entry.id))
+        summary = await run_batch(client, journal, manifest, out, Seen())
+        record = journal.get("s0")
+    assert record is not None
+    assert record.state is JobState.UNCERTAIN
+    assert "A2E lists no such tasks to look it up in: check your A2E account" in (
+        record.error or ""
+    )
+    assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
+    assert box.emulators["a2e"].stats["submissions"] == 0

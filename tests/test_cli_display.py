@@ -116,7 +116,7 @@ def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
     unfinished = JobRecord("u", job, JobState.UNFINISHED, error=html, task=TASK)
     records = [("skipped", DONE)] * 40 + [("succeeded", DONE)] * 3 + [("failed", failed)] * 2
     summary = tally(
-        [*records, ("unfinished", unfinished)], [], listable=set(), seconds=2.0, ended=5
+        [*records, ("unfinished", unfinished)], [], settles=lambda _: False, seconds=2.0, ended=5
     )
     console, file = terminal(no_color=True)
     console.print(summary_table(summary))

@@ -174,17 +174,13 @@ class Batch:
             if entry.id in self._skipped and state is JobState.SUCCEEDED:
                 name = "skipped"
             records.append((name, record))
-        listable = {n for n in self.client.plugins.providers if self._listable(n)}
         return tally(
             records,
             [str(error) for error in self._invalid],
-            listable=listable,
+            settles=partial(can_settle, self.client),
             seconds=time.monotonic() - self._started,
             ended=self._ended,
         )
-
-    def _listable(self, provider: str) -> bool:
-        return self.client.provider(provider).capabilities.list
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -229,21 +225,20 @@ class Batch:
         error = (
             f"job {record.id}: the run was stopped at {when(record)} while its submit to "
             f"{info.title} was on the wire, so no answer was read: a task may have been created. "
-            + advice(info, record)
+            + advice(self.client, record)
         )
         reason = f"stopped while its submit to {info.title} was on the wire"
         self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
         return self.journal.get(record.id) or record
 
     def _uncertain(self, record: JobRecord) -> Action:
-        info = self.client.provider(record.job.provider)
-        if can_settle(info, record):
+        if can_settle(self.client, record):
             return Action.SETTLE
         return self._resubmit_or_skip(record)
 
     def _resubmit_or_skip(self, record: JobRecord) -> Action:
         if self.options.resubmit_uncertain:
-            self.observer.notice(risk(self.client.provider(record.job.provider), record))
+            self.observer.notice(risk(self.client, record))
             return self._reset(record, "submitting an uncertain job again on request")
         self._skipped.add(record.id)
         return Action.SKIP
@@ -466,7 +461,7 @@ async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Jo
 
 def _advice(client: Client, journal: Journal, job_id: str) -> str:
     record = journal.get(job_id)
-    return advice(client.provider(record.job.provider), record) if record else ""
+    return advice(client, record) if record else ""
 
 
 def _lost(task: TaskRef, exc: NotFoundError) -> str:

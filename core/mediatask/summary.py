@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -135,13 +135,13 @@ def tally(
     records: Iterable[tuple[str, JobRecord | None]],
     invalid: Sequence[str],
     *,
-    listable: set[str],
+    settles: Callable[[JobRecord], bool],
     seconds: float,
     ended: int,
 ) -> Summary:
     """The summary of a batch whose jobs are ``records`` (state name, record) and ``invalid`` lines.
 
-    :param listable: the providers whose uncertain jobs a plain re-run looks up in their list.
+    :param settles: whether a plain re-run looks an uncertain job up in its provider's list.
     """
     counts = dict.fromkeys(STATES, 0)
     why: dict[str, Counter[str]] = {}
@@ -150,7 +150,7 @@ def tally(
         counts[name] += 1
         if name in ("succeeded", "skipped"):
             continue
-        flags.setdefault(_flag(name, record, listable), Counter())[name] += 1
+        flags.setdefault(_flag(name, record, settles), Counter())[name] += 1
         if record is not None and name not in ("pending", "submitted"):
             reason = short_reason(record.reason or record.error or name)
             why.setdefault(name, Counter())[reason] += 1
@@ -180,11 +180,10 @@ def _grouped(counter: Counter[str]) -> tuple[tuple[str, int], ...]:
     return (*shown, (f"{len(common) - REASONS_SHOWN} other reasons", rest)) if rest else shown
 
 
-def _flag(name: str, record: JobRecord | None, listable: set[str]) -> str:
+def _flag(name: str, record: JobRecord | None, settles: Callable[[JobRecord], bool]) -> str:
     """What to add to the batch command to recover a job in state ``name``."""
     if name == "uncertain":
-        settles = record is not None and record.job.provider in listable and bool(record.marker)
-        return "" if settles else "--resubmit-uncertain"
+        return "" if record is not None and settles(record) else "--resubmit-uncertain"
     return {
         "failed": "--retry-failed",
         "expired": "--rerun-expired",

@@ -17,7 +17,7 @@ import trio
 from mediatask.engine import Client
 from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord
-from mediatask.model import ProviderInfo, TaskRef
+from mediatask.model import TaskRef
 
 LIST_SECONDS = 60.0
 """How long one look at a provider's list of tasks may take."""
@@ -32,38 +32,49 @@ def when(record: JobRecord) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def advice(info: ProviderInfo, record: JobRecord) -> str:
-    """What the user can do about the uncertain ``record`` at this provider, in one sentence."""
-    if info.capabilities.list:
+def can_settle(client: Client, record: JobRecord) -> bool:
+    """True when the provider's list of the job's operation can be searched for its marker."""
+    if not record.marker:
+        return False
+    info = client.provider(record.job.provider)
+    if not info.capabilities.list:
+        return False
+    try:
+        return client.plugins.list_tasks(info.name, record.job.operation) is not None
+    except MediataskError:
+        return False
+
+
+def advice(client: Client, record: JobRecord) -> str:
+    """What the user can do about the uncertain ``record`` at its provider, in one sentence."""
+    info = client.provider(record.job.provider)
+    if can_settle(client, record):
         return (
             f"mediatask looks for it in {info.title}'s list of tasks (marker {record.marker}) "
             "on every run of the same command; --resubmit-uncertain submits it again if it is "
             "still not found"
         )
+    which = "has no list of tasks" if not info.capabilities.list else "lists no such tasks"
     return (
-        f"{info.title} has no list of tasks to look it up in: check your {info.title} account "
-        f"(its balance or history) for a {record.job.operation} task started at {when(record)}; "
-        "only if there is none, re-run with --resubmit-uncertain (if there is one, that pays "
-        "for a second)"
+        f"{info.title} {which} to look it up in: check your {info.title} account (its balance "
+        f"or history) for a {record.job.operation} task started at {when(record)}; only if "
+        "there is none, re-run with --resubmit-uncertain (if there is one, that pays for a "
+        "second)"
     )
 
 
-def risk(info: ProviderInfo, record: JobRecord) -> str:
+def risk(client: Client, record: JobRecord) -> str:
     """What submitting the uncertain ``record`` again risks, said before it is done."""
+    info = client.provider(record.job.provider)
     looked = (
         f"it was not found in {info.title}'s list, but may still appear there"
-        if info.capabilities.list and record.marker
+        if can_settle(client, record)
         else f"{info.title} cannot be asked whether it was created"
     )
     return (
         f"{record.id}: submitting again to {info.title}; its submit of {when(record)} may have "
         f"created a task ({looked}): if it did, this pays for a second one"
     )
-
-
-def can_settle(info: ProviderInfo, record: JobRecord) -> bool:
-    """True when the provider's list can be searched for the job's task."""
-    return info.capabilities.list and record.marker is not None
 
 
 async def settle(
