@@ -254,7 +254,7 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
     assert data["next"] == [
         {
             "jobs": 1,
-            "states": ["failed"],
+            "states": {"failed": 1},
             "command": f"{command} --retry-failed",
             "does": "submits them again: the provider failed, canceled or refused them, so no "
             "task of theirs is alive",

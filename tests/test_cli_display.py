@@ -133,6 +133,21 @@ def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
     assert "1 unfinished: run  mediatask batch jobs.jsonl -o out\n" in text
 
 
+def test_each_recovery_command_counts_only_its_own_jobs() -> None:
+    job = Job("a2e", "text-to-image", (), {"prompt": "x"})
+    listed = JobRecord("l", job, JobState.UNCERTAIN, error="x", marker="mediatask-0")
+    unlisted = JobRecord("u", JOB, JobState.UNCERTAIN, error="x")
+    pending = JobRecord("p", JOB, JobState.PENDING)
+    records = [("uncertain", listed), ("uncertain", unlisted), ("pending", pending)]
+    summary = tally(records, [], settles=lambda r: r.marker is not None, seconds=1.0, ended=0)
+    lines = [str(line) for line in next_steps(summary, "mediatask batch j.jsonl -o out")]
+    assert lines[0].startswith("1 uncertain, 1 pending: run  mediatask batch j.jsonl -o out\n")
+    assert "looks uncertain jobs up in the provider's list of tasks again" in lines[0]
+    assert lines[1].startswith(
+        "1 uncertain: run  mediatask batch j.jsonl -o out --resubmit-uncertain"
+    )
+
+
 def test_short_reasons_are_one_line_of_plain_text() -> None:
     page = "<html>\n<title>Error</title>\x1b[31m" + "y" * 300 + "</html>"
     reason = short_reason(page, drop=["task_1"])

@@ -212,7 +212,7 @@ def next_steps(summary: Summary, command: str) -> list[Text]:
     """One line per command that recovers jobs: how many, the command, what it does."""
     lines = []
     for step in summary.steps:
-        which = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in step.states)
+        which = ", ".join(f"{n} {state}" for state, n in step.states.items())
         run = step.command(command)
         head = f"{which}: " + (f"run  {run}" if run is not None else step.says)
         lines.append(Text(head + (f"\n    ({step.says})" if run is not None else "")))

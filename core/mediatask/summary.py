@@ -53,7 +53,8 @@ class Step:
     """A command that recovers some of the jobs, and what it does."""
 
     jobs: int
-    states: tuple[str, ...]
+    states: Mapping[str, int] = attrs.field(converter=frozen_map)
+    """How many of the jobs are in each state, e.g. ``{"unfinished": 3, "pending": 1}``."""
     flag: str | None
     """What to add to the batch command: ``""`` for the same command, ``None`` when no command
     can (the input must be fixed first)."""
@@ -111,7 +112,7 @@ class Summary:
             "next": [
                 {
                     "jobs": step.jobs,
-                    "states": list(step.states),
+                    "states": dict(step.states),
                     "command": step.command(command),
                     "does": step.says,
                 }
@@ -170,7 +171,7 @@ def _step(flag: str | None, by_state: Counter[str]) -> Step:
         says = _SAYS[flag]
         if flag == "" and "uncertain" in by_state:
             says += "; looks uncertain jobs up in the provider's list of tasks again"
-    return Step(sum(by_state.values()), tuple(by_state), flag, says)
+    return Step(sum(by_state.values()), dict(by_state), flag, says)
 
 
 def _grouped(counter: Counter[str]) -> tuple[tuple[str, int], ...]:
