@@ -375,11 +375,15 @@ async def test_cancel_on_timeout_cancels_the_task_where_the_provider_can(
             client, journal, manifest, out, Seen(), timeout=0.2, cancel_on_timeout=True
         )
         record = journal.get("t0")
+        polls = box.emulators["a2e"].stats["polls"]
+        again = await run_batch(client, journal, manifest, out, Seen())
     assert record is not None
     assert box.emulators["a2e"].stats["deletes"] == 1
     assert record.state is JobState.FAILED
     assert "was cancelled" in (record.error or "")
     assert summary.counts["failed"] == 1
+    assert again.counts["failed"] == 1  # a cancelled task is not followed again
+    assert box.emulators["a2e"].stats["polls"] == polls
 
 
 async def test_an_uncertain_a2e_job_is_found_by_its_marker_and_followed(
@@ -467,3 +471,20 @@ async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_no
     )
     assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
     assert box.emulators["a2e"].stats["submissions"] == 0
+
+
+async def test_an_older_journals_failed_download_is_followed_again(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        entry = manifest.entries[0]
+        journal.register(entry.id, entry.job, line=entry.line)
+        task = await client.submit(client.check(entry.job))
+        journal.submitted(entry.id, task)
+        journal.ended(entry.id, JobState.FAILED, "downloading failed (HTTP 502)")  # no reason
+        summary = await run_batch(client, journal, manifest, out, Seen())
+    assert summary.counts["succeeded"] == 1
+    assert box.emulators["a1d"].stats["submissions"] == 1

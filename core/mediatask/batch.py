@@ -397,8 +397,12 @@ class Batch:
 
 
 def _task_may_go_on(record: JobRecord) -> bool:
-    """For a journal written before ``unfinished`` existed: did the task itself not fail?"""
-    return record.status not in (Status.FAILED.value, Status.CANCELED.value)
+    """For a journal written before ``unfinished`` existed: did the task itself not fail?
+
+    Such a record has no reason: this version gives every failed job one.
+    """
+    ended = (Status.FAILED.value, Status.CANCELED.value)
+    return record.reason is None and record.status not in ended
 
 
 def _expired(result: Result, exc: MediataskError) -> bool:
