@@ -19,7 +19,7 @@ import enum
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -268,13 +268,13 @@ class Batch:
                 actions[record.id] = Action.FOLLOW
                 continue
             if task is None:
-                checked = datetime.now().astimezone().strftime("%H:%M:%S")
+                checked = datetime.now(UTC).strftime("%H:%M:%S UTC")
                 reason = f"not (yet) in {info.title}'s list of its newest tasks"
                 error = (
                     f"job {record.id}: its submit of {when(record)} got no answer, and "
                     f"{info.title}'s list of its newest {record.job.operation} tasks had no task "
-                    f"marked {record.marker} at {checked}; a task made from it would show up "
-                    "there, so running the same command again looks again"
+                    f"marked {record.marker} at {checked}; running the same command again "
+                    "looks again"
                 )
             else:
                 reason = f"{info.title}'s list could not be read"
@@ -345,7 +345,7 @@ class Batch:
         try:
             result = await self.client.download(result, self.options.out_dir, stem=job_id)
         except MediataskError as exc:
-            if _expired(result, exc):
+            if _expired(result, exc, self.client.clock()):
                 error = f"{exc}; re-run with --rerun-expired to submit the job again"
                 self._end(job_id, JobState.EXPIRED, error, "the result link expired")
             else:
@@ -412,11 +412,10 @@ def _task_may_go_on(record: JobRecord) -> bool:
     return record.reason is None and record.status not in ended
 
 
-def _expired(result: Result, exc: MediataskError) -> bool:
+def _expired(result: Result, exc: MediataskError, now: datetime) -> bool:
     """True when a download failed because the result link expired."""
     if isinstance(exc, ExpiredError):
         return True
-    now = datetime.now().astimezone()
     past = any(o.expires_at is not None and o.expires_at <= now for o in result.outputs)
     return isinstance(exc, NotFoundError) and past
 
