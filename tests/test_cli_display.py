@@ -165,3 +165,14 @@ def test_plain_lines_are_never_wrapped() -> None:
     long_error = "x" * 120
     display.ended(JobRecord("j", JOB, JobState.FAILED, error=long_error))
     assert f"j - failed: {long_error} [1/1]" in console.file.getvalue().splitlines()  # type: ignore[attr-defined]  # a StringIO
+
+
+def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
+    text = "c07: submitting again to A1D; [this] may pay for a second one"
+    plain = Console(file=io.StringIO(), force_terminal=False, width=40)
+    PlainDisplay(plain).notice(text)
+    assert plain.file.getvalue() == text + "\n"  # type: ignore[attr-defined]  # a StringIO
+    console, file = terminal(no_color=True)
+    with LiveDisplay(console) as live:
+        live.notice(text)
+    assert text in file.getvalue()
