@@ -3,7 +3,9 @@
 The emulators run in their own processes (``mediatask emulate``), so tasks outlive every kill.
 At the end every job has succeeded except those whose submit was on the wire at a kill, which are
 uncertain saying so (A2E's are looked up in its list by marker, and followed when found); no task
-was created twice; and every uncertain A1D or Claid job did reach its provider.
+was created twice; and every uncertain A1D job did reach A1D. A Claid submit carrying its image can
+be killed while its body is on the way: such a job is uncertain though Claid never got it (the
+intent is journalled as the request starts); the test prints how many.
 
 ``MEDIATASK_CRASH_KILLS`` sets the number of kills (the issue's figure is 30; the default keeps
 the test near a minute), ``MEDIATASK_CRASH_JOBS`` the batch's size, ``MEDIATASK_CRASH_SEED`` the
@@ -119,16 +121,23 @@ def test_sigkill_at_random_moments_then_the_same_command(
     unsure = Counter(provider[row["id"]] for row in uncertain)
     created = {name: creations(emulator) for name, emulator in emulators.items()}
     print(f"{KILLS} kills, {JOBS} jobs: {dict(states)}; created {created}")
+    for row in uncertain:
+        print(f"  {row['id']} ({provider[row['id']]}) uncertain: {row['reason']}")
     assert set(states) <= {"succeeded", "uncertain"}, (dict(states), final.stderr[-2000:])
     assert len(rows) == JOBS
     for row in uncertain:  # a true reason: a submit on the wire at a kill, or not found (A2E)
         assert "on the wire" in row["error"] or "got no answer" in row["error"], row["error"]
     # Every task created belongs to one succeeded job or one uncertain job: none was created
-    # twice, and every uncertain A1D or Claid job reached its provider. An uncertain A2E job is
-    # one its list does not have: it never reached A2E (or was not processed) either.
-    assert created["a1d"] == ok["a1d"] + unsure["a1d"], (created, ok, unsure)
-    assert created["claid"] == ok["claid"] + unsure["claid"], (created, ok, unsure)
+    # twice. Every A2E task created was found by its marker and finished.
+    for name in ("a1d", "claid", "a2e"):
+        assert ok[name] <= created[name] <= ok[name] + unsure[name], (name, created, ok, unsure)
     assert created["a2e"] == ok["a2e"], (created, ok, unsure)
+    # An A1D submit is a small JSON body: every uncertain A1D job reached A1D. A Claid submit
+    # here carries the image, and a kill while the body is on its way leaves a job uncertain
+    # that never reached Claid (the intent is journalled as the request starts): counted only.
+    assert created["a1d"] == ok["a1d"] + unsure["a1d"], (created, ok, unsure)
+    never = {name: ok[name] + unsure[name] - created[name] for name in created}
+    print(f"  uncertain that never reached the provider: {never}")
     summary = json.loads(final.stdout)
     assert summary["counts"]["succeeded"] + summary["counts"]["skipped"] == states["succeeded"]
     assert final.returncode == (0 if not uncertain else 1)
