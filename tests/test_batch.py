@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 
 from mediatask import Client, Job, JobRecord, JobState, Journal, TaskRef
-from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary, submit_recorded
+from mediatask.errors import MalformedPayloadError, UnavailableError
 from mediatask.journal import batch_journal_path
 from mediatask.manifest import Manifest, read_manifest
+from mediatask.plugins import PluginManager
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 
@@ -45,7 +48,11 @@ class Seen:
         self.changes: list[tuple[str, str]] = []
         self.finished: list[JobRecord] = []
         self.started_with: tuple[int, int] | None = None
+        self.notices: list[str] = []
         self.on_change = on_change
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
 
     def started(self, total: int, done: int) -> None:
         self.started_with = (total, done)
@@ -235,3 +242,249 @@ async def test_an_invalid_job_fails_alone(mediatask_sandbox: Any, tmp_path: Path
     errors = sorted(line["error"] for line in results(out) if line["error"])
     assert errors[0].startswith("line 1: input file not found")
     assert errors[1].startswith("line 2: unknown provider 'nope'")
+
+
+def a2e_manifest(folder: Path, count: int) -> Manifest:
+    lines = [
+        {"id": f"t{n}", "provider": "a2e", "operation": "text-to-image", "params": {"prompt": "p"}}
+        for n in range(count)
+    ]
+    path = folder / "a2e.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return read_manifest(path)
+
+
+async def test_a_failed_download_leaves_the_job_unfinished_and_a_plain_rerun_saves_it(
+    mediatask_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 2)
+    out = tmp_path / "out"
+
+    async def broken(self: Client, result: Any, out_dir: Path, *, stem: str | None = None) -> Any:
+        raise UnavailableError("downloading the image of the task failed (HTTP 502)", status=502)
+
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        with monkeypatch.context() as patched:
+            patched.setattr(Client, "download", broken)
+            first = await run_batch(client, journal, manifest, out, Seen())
+        assert first.counts["unfinished"] == 2
+        assert [s.flag for s in first.steps] == [""]  # the same command, no flag
+        record = journal.get("job00")
+        assert record is not None
+        assert record.state is JobState.UNFINISHED
+        assert "running the same command again goes on downloading it" in (record.error or "")
+        stats = box.emulators["a1d"].stats
+        asked = stats["streams"] + stats["polls"]
+        not_again = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
+        assert not_again.counts["succeeded"] == 2  # not submitted again: the flag is moot
+        assert stats["streams"] + stats["polls"] == asked  # seen succeeding: only downloaded
+    assert box.emulators["a1d"].stats["submissions"] == 2
+    assert not_again.ended == 2
+
+
+async def test_an_expired_result_is_rerun_only_with_rerun_expired(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+    box.emulators["a1d"].faults.result_ttl_seconds = 0.0
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        first = await run_batch(client, journal, manifest, out, Seen())
+        assert first.counts["expired"] == 1
+        assert first.reasons["expired"] == (("the result link expired", 1),)
+        assert [s.flag for s in first.steps] == ["--rerun-expired"]
+        box.emulators["a1d"].faults.result_ttl_seconds = 3600.0
+        plain = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
+        assert plain.counts["expired"] == 1
+        assert box.emulators["a1d"].stats["submissions"] == 1
+        rerun = await run_batch(client, journal, manifest, out, Seen(), rerun_expired=True)
+    assert rerun.counts["succeeded"] == 1
+    assert box.emulators["a1d"].stats["submissions"] == 2
+
+
+async def test_an_unreadable_2xx_submit_answer_is_uncertain_not_failed(
+    mediatask_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise MalformedPayloadError("a1d sent a body that is not JSON: '<html>'")
+
+    monkeypatch.setattr(PluginManager, "read_submission", unreadable)
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        summary = await run_batch(client, journal, manifest, out, Seen())
+        record = journal.get("job00")
+        assert record is not None
+        again = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
+    assert record.state is JobState.UNCERTAIN
+    assert "accepted the submit but its answer could not be read" in (record.error or "")
+    assert "A1D has no list of tasks" in (record.error or "")
+    assert summary.counts["uncertain"] == 1
+    assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
+    assert again.counts["uncertain"] == 1
+    assert box.emulators["a1d"].stats["submissions"] == 1  # --retry-failed did not pay again
+
+
+async def test_a_submit_cancelled_before_the_wire_leaves_the_job_pending(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    entry = manifest.entries[0]
+    with trio.fail_after(30), Journal(batch_journal_path(tmp_path / "out")) as journal:
+        journal.register(entry.id, entry.job)
+        with trio.CancelScope() as scope:
+            scope.cancel()  # Ctrl-C came before the job got its turn: nothing is sent
+            await submit_recorded(client, journal, entry.id, client.check(entry.job))
+        assert journal.counts() == {"pending": 1}
+    assert box.emulators["a1d"].stats["submissions"] == 0
+
+
+async def test_a_task_that_outruns_the_timeout_is_timed_out_then_followed_again(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+    box.emulators["a1d"].faults.processing_seconds = 3.0
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        first = await run_batch(client, journal, manifest, out, Seen(), timeout=0.3)
+        record = journal.get("job00")
+        assert record is not None
+        assert record.state is JobState.TIMED_OUT
+        assert "after --timeout 0.3s" in (record.error or "")
+        assert first.counts["timed-out"] == 1
+        again = await run_batch(client, journal, manifest, out, Seen(), timeout=20)
+    assert again.counts["succeeded"] == 1
+    assert box.emulators["a1d"].stats["submissions"] == 1
+
+
+async def test_cancel_on_timeout_cancels_the_task_where_the_provider_can(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = a2e_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+    box.emulators["a2e"].faults.processing_seconds = 30.0
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        summary = await run_batch(
+            client, journal, manifest, out, Seen(), timeout=0.2, cancel_on_timeout=True
+        )
+        record = journal.get("t0")
+        polls = box.emulators["a2e"].stats["polls"]
+        again = await run_batch(client, journal, manifest, out, Seen())
+    assert record is not None
+    assert box.emulators["a2e"].stats["deletes"] == 1
+    assert record.state is JobState.FAILED
+    assert "was cancelled" in (record.error or "")
+    assert summary.counts["failed"] == 1
+    assert again.counts["failed"] == 1  # a cancelled task is not followed again
+    assert box.emulators["a2e"].stats["polls"] == polls
+
+
+async def test_an_uncertain_a2e_job_is_found_by_its_marker_and_followed(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = a2e_manifest(tmp_path, 2)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        for entry in manifest.entries:  # both killed while on the wire...
+            journal.register(entry.id, entry.job, line=entry.line)
+            journal.submitting(entry.id, journal.marker(entry.id))
+        made = manifest.entries[0]  # ...and only the first reached A2E
+        await client.submit(made.job, marker=journal.marker(made.id))
+        seen = Seen()
+        summary = await run_batch(client, journal, manifest, out, seen)
+        found, missing = journal.get("t0"), journal.get("t1")
+        assert found is not None
+        assert missing is not None
+        assert found.state is JobState.SUCCEEDED
+        assert missing.state is JobState.UNCERTAIN
+        assert f"had no task marked {missing.marker}" in (missing.error or "")
+        assert f"its submit of {missing.sent_at[:10]}" in (missing.error or "")  # type: ignore[index]
+        assert summary.counts["uncertain"] == 1
+        assert [s.flag for s in summary.steps] == [""]  # a re-run looks again
+        assert box.emulators["a2e"].stats["submissions"] == 1
+
+        resubmitted = await run_batch(client, journal, manifest, out, seen, resubmit_uncertain=True)
+    assert resubmitted.counts["succeeded"] == 1
+    assert box.emulators["a2e"].stats["submissions"] == 2
+    assert len(seen.notices) == 1
+    assert seen.notices[0].startswith("t1: submitting again to A2E")
+    assert "this pays for a second one" in seen.notices[0]
+
+
+async def test_jobs_waiting_for_the_rate_limiter_at_ctrl_c_are_not_submitted(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    edit = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
+    line = {"provider": "claid", "operation": "edit", "input": "in.png", "params": edit}
+    path = tmp_path / "claid.jsonl"
+    path.write_text("".join(json.dumps({"id": f"e{n}", **line}) + "\n" for n in range(8)))
+    manifest = read_manifest(path)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        with trio.CancelScope() as scope:
+
+            def stop_after_four(seen: Seen) -> None:  # Claid admits 4 a second
+                if seen.count("submitted") >= 4:
+                    scope.cancel()
+
+            await run_batch(client, journal, manifest, out, Seen(stop_after_four), concurrency=8)
+        counts = journal.counts()
+        waited = [r for r in journal.records() if r.state is JobState.PENDING]
+        histories = [[e.kind for e in journal.events(r.id)] for r in waited]
+    assert counts.get("pending", 0) >= 3, counts  # they were waiting for the rate limiter...
+    assert all("submitting" not in kinds for kinds in histories)  # ...so no intent was written
+    assert "submitting" not in counts
+    created = box.emulators["claid"].stats
+    assert created["uploads"] + created["submissions"] == 8 - counts["pending"]
+
+
+async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_not_a_lookup(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    speech = {"msg": "hello", "tts_id": "en-US-1"}
+    line = {"id": "s0", "provider": "a2e", "operation": "tts", "params": speech}
+    path = tmp_path / "tts.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    manifest = read_manifest(path)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        entry = manifest.entries[0]
+        journal.register(entry.id, entry.job, line=entry.line)
+        journal.submitting(entry.id, journal.marker(entry.id))
+        summary = await run_batch(client, journal, manifest, out, Seen())
+        record = journal.get("s0")
+    assert record is not None
+    assert record.state is JobState.UNCERTAIN
+    assert "A2E lists no such tasks to look it up in: check your A2E account" in (
+        record.error or ""
+    )
+    assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
+    assert box.emulators["a2e"].stats["submissions"] == 0
+
+
+async def test_an_older_journals_failed_download_is_followed_again(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 1)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        entry = manifest.entries[0]
+        journal.register(entry.id, entry.job, line=entry.line)
+        task = await client.submit(client.check(entry.job))
+        journal.submitted(entry.id, task)
+        journal.ended(entry.id, JobState.FAILED, "downloading failed (HTTP 502)")  # no reason
+        summary = await run_batch(client, journal, manifest, out, Seen())
+    assert summary.counts["succeeded"] == 1
+    assert box.emulators["a1d"].stats["submissions"] == 1

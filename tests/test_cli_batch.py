@@ -215,3 +215,49 @@ def test_two_batches_cannot_share_an_output_folder(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(out)])
     assert result.exit_code == 1
     assert f"another mediatask batch is using {out}: wait for it to end" in result.output
+
+
+def test_a_bad_timeout_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "jobs.jsonl").write_text("")
+    args = ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(tmp_path / "out")]
+    bad = CliRunner().invoke(cli, [*args, "--timeout", "soon"])
+    assert bad.exit_code == 1
+    assert "'soon' is not a duration: write e.g. 90 (seconds), 30s, 5m" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    alone = CliRunner().invoke(cli, [*args, "--cancel-on-timeout"])
+    assert alone.exit_code == 1
+    assert "--cancel-on-timeout needs --timeout DURATION" in alone.output
+
+
+def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) -> None:
+    (tmp_path / "jobs.csv").write_text(
+        "id,provider,operation,input,params\n"
+        'a,a1d,image-generator,,"{""prompt"": ""one""}"\n'
+        "b,a1d,image-upscaler,missing.png,\n"
+    )
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "jobs.csv"), "-o", str(out), "--sandbox", "--timeout", "5m"]
+    env = {"MEDIATASK_SANDBOX_SECONDS": "0.1"}
+
+    shown = CliRunner().invoke(cli, args, env=env)
+    as_json = CliRunner().invoke(cli, [*args, "--json"], env=env)
+
+    assert shown.exit_code == 1, shown.output
+    command = f"mediatask batch {tmp_path / 'jobs.csv'} -o {out} --timeout 5m --sandbox"
+    assert f"1 failed: run  {command} --retry-failed" in shown.stdout
+    assert "input file not found" in shown.stdout
+    assert "this run ended 2 jobs" in shown.stdout
+    data = json.loads(as_json.stdout)
+    assert data["counts"]["skipped"] == 1
+    assert data["ended"] == 0  # the re-run ended nothing: throughput counts no skipped job
+    assert data["jobs_per_minute"] == 0
+    assert data["next"] == [
+        {
+            "jobs": 1,
+            "states": {"failed": 1},
+            "command": f"{command} --retry-failed",
+            "does": "submits them again: the provider failed, canceled or refused them, so no "
+            "task of theirs is alive",
+        }
+    ]
+    assert data["reasons"]["failed"][0]["jobs"] == 1

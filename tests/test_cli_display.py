@@ -10,8 +10,15 @@ import pytest
 from rich.console import Console
 
 from mediatask import Job, JobRecord, JobState, Status, TaskRef, Update
-from mediatask.batch import Summary
-from mediatask.display import LiveDisplay, PlainDisplay, TaskLine, open_display, summary_table
+from mediatask.display import (
+    LiveDisplay,
+    PlainDisplay,
+    TaskLine,
+    next_steps,
+    open_display,
+    summary_table,
+)
+from mediatask.summary import short_reason, tally
 
 JOB = Job("a1d", "image-generator", (), {"prompt": "x"})
 TASK = TaskRef("a1d", "task_1", datetime(2026, 1, 1, tzinfo=UTC))
@@ -100,15 +107,55 @@ def test_task_line_for_run() -> None:
     assert plain.file.getvalue() == "a1d:task_1  PROCESSING 50%\n"  # type: ignore[attr-defined]  # a StringIO
 
 
-def test_summary_table() -> None:
-    counts = dict.fromkeys(("succeeded", "skipped", "failed", "invalid"), 0)
-    summary = Summary(counts | {"succeeded": 4, "failed": 1}, 2.0)
+def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
+    # Updated for issue 10: the throughput counts the jobs this run ended (5 in 2 s), not
+    # succeeded + failed (which included jobs finished by earlier runs), and reasons are shown.
+    job = Job("a1d", "image-generator", (), {"prompt": "x"})
+    failed = JobRecord("f", job, JobState.FAILED, error="x", reason="a1d failed the task: NSFW")
+    html = "<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
+    unfinished = JobRecord("u", job, JobState.UNFINISHED, error=html, task=TASK)
+    records = [("skipped", DONE)] * 40 + [("succeeded", DONE)] * 3 + [("failed", failed)] * 2
+    summary = tally(
+        [*records, ("unfinished", unfinished)], [], settles=lambda _: False, seconds=2.0, ended=5
+    )
     console, file = terminal(no_color=True)
     console.print(summary_table(summary))
+    for line in next_steps(summary, "mediatask batch jobs.jsonl -o out"):
+        console.print(line)
     text = file.getvalue()
     assert "succeeded" in text
-    assert "skipped" not in text  # zero rows are left out
+    assert "expired" not in text  # zero rows are left out
     assert "150 jobs/min" in text
+    assert "a1d failed the task: NSFW" in text
+    assert "502 Bad Gateway nginx" in text
+    assert "<" not in text
+    assert "2 failed: run  mediatask batch jobs.jsonl -o out --retry-failed" in text
+    assert "1 unfinished: run  mediatask batch jobs.jsonl -o out\n" in text
+
+
+def test_each_recovery_command_counts_only_its_own_jobs() -> None:
+    job = Job("a2e", "text-to-image", (), {"prompt": "x"})
+    listed = JobRecord("l", job, JobState.UNCERTAIN, error="x", marker="mediatask-0")
+    unlisted = JobRecord("u", JOB, JobState.UNCERTAIN, error="x")
+    pending = JobRecord("p", JOB, JobState.PENDING)
+    records = [("uncertain", listed), ("uncertain", unlisted), ("pending", pending)]
+    summary = tally(records, [], settles=lambda r: r.marker is not None, seconds=1.0, ended=0)
+    lines = [str(line) for line in next_steps(summary, "mediatask batch j.jsonl -o out")]
+    assert lines[0].startswith("1 uncertain, 1 pending: run  mediatask batch j.jsonl -o out\n")
+    assert "looks uncertain jobs up in the provider's list of tasks again" in lines[0]
+    assert lines[1].startswith(
+        "1 uncertain: run  mediatask batch j.jsonl -o out --resubmit-uncertain"
+    )
+
+
+def test_short_reasons_are_one_line_of_plain_text() -> None:
+    page = "<html>\n<title>Error</title>\x1b[31m" + "y" * 300 + "</html>"
+    reason = short_reason(page, drop=["task_1"])
+    assert "\n" not in reason
+    assert "<" not in reason
+    assert "\x1b" not in reason
+    assert len(reason) == 100
+    assert short_reason("a1d:task_1 failed", drop=["a1d:task_1"]) == "… failed"
 
 
 def test_plain_lines_are_never_wrapped() -> None:
@@ -118,3 +165,14 @@ def test_plain_lines_are_never_wrapped() -> None:
     long_error = "x" * 120
     display.ended(JobRecord("j", JOB, JobState.FAILED, error=long_error))
     assert f"j - failed: {long_error} [1/1]" in console.file.getvalue().splitlines()  # type: ignore[attr-defined]  # a StringIO
+
+
+def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
+    text = "c07: submitting again to A1D; [this] may pay for a second one"
+    plain = Console(file=io.StringIO(), force_terminal=False, width=40)
+    PlainDisplay(plain).notice(text)
+    assert plain.file.getvalue() == text + "\n"  # type: ignore[attr-defined]  # a StringIO
+    console, file = terminal(no_color=True)
+    with LiveDisplay(console) as live:
+        live.notice(text)
+    assert text in file.getvalue()

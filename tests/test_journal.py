@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,3 +68,66 @@ def test_ended_and_reset_record_the_reason(tmp_path: Path) -> None:
         assert record is not None
         assert (record.state, record.error) == (JobState.PENDING, None)
         assert journal.events("j1")[-1].detail == "on request"
+
+
+def test_a_new_journal_is_private_and_takes_a_str_path(tmp_path: Path) -> None:
+    where = tmp_path / "new" / "journal.sqlite"
+    with Journal(str(where)) as journal:
+        journal.register("j1", JOB)
+        assert journal.path == where
+        assert stat.S_IMODE(where.with_name("journal.sqlite-wal").stat().st_mode) == 0o600
+    assert stat.S_IMODE(where.stat().st_mode) == 0o600
+    assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
+
+
+def test_a_marker_names_one_submit_of_one_job(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.register("j1", JOB)
+        journal.register("j2", JOB)
+        first = journal.marker("j1")
+        assert re.fullmatch(r"mediatask-[0-9a-f]{16}", first)
+        assert journal.marker("j1") == first
+        assert journal.marker("j2") != first
+        journal.submitting("j1", first)
+        sent = journal.get("j1")
+        assert sent is not None
+        assert sent.marker == first
+        assert sent.sent_at is not None
+        journal.ended("j1", JobState.UNCERTAIN, "no answer", "no answer")
+        journal.reset("j1", JobState.PENDING, "resubmitting on request")
+        assert journal.marker("j1") != first
+    with Journal(tmp_path / "other.sqlite") as other:
+        other.register("j1", JOB)
+        assert other.marker("j1") != first  # another journal, another marker
+
+
+def test_an_older_journal_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, line INTEGER, job TEXT NOT NULL, state TEXT "
+            "NOT NULL, handle TEXT, task TEXT, status TEXT, raw_status TEXT, progress REAL, "
+            "error TEXT, outputs TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL, "
+            "updated_at TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO jobs (id, job, state, created_at, updated_at) VALUES (?,?,?,?,?)",
+            ("j1", json.dumps(JOB.to_json()), "failed", "2026-01-01", "2026-01-01"),
+        )
+    db.close()
+    with Journal(path) as journal:
+        record = journal.get("j1")
+        assert record is not None
+        assert (record.state, record.reason, record.marker) == (JobState.FAILED, None, None)
+        journal.ended("j1", JobState.EXPIRED, "the link expired", "the result link expired")
+        assert journal.get("j1").reason == "the result link expired"  # type: ignore[union-attr]
+
+
+def test_unsent_puts_the_job_back_to_pending(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.register("j1", JOB)
+        journal.submitting("j1", journal.marker("j1"))
+        journal.unsent("j1")
+        record = journal.get("j1")
+        assert record is not None
+        assert (record.state, record.marker) == (JobState.PENDING, None)

@@ -1,12 +1,16 @@
 """Batches: many jobs from a manifest, run concurrently, journalled so a re-run resumes.
 
-A re-run of the same batch reads the journal first: finished jobs are skipped, submitted ones are
-followed again (never submitted twice), and only jobs never submitted are submitted. A job left
-``submitting`` by a crash, or whose task the provider no longer knows, is reported and left alone
-unless the user asks (``resubmit_uncertain``, ``resubmit_lost``).
+Running the same batch again finishes everything that can be finished without paying again:
+finished jobs are skipped; a job whose task exists (submitted, or left unfinished or timed out by
+a failure here) is followed and downloaded again, never submitted twice; only jobs never submitted
+are submitted. A job submitted again needs an explicit flag, and each flag touches only jobs
+whose task cannot still be alive: ``retry_failed`` (the provider failed, canceled or refused it),
+``rerun_expired`` (its result link expired), ``resubmit_lost`` (the provider forgot the task), and
+``resubmit_uncertain`` (the one that may pay twice: said per job before it is done).
 
-Submits are shielded from cancellation: once a submit has started, Ctrl-C waits for its answer
-so the task handle is journalled instead of lost.
+The intent to submit is journalled when the request goes on the wire (after uploads and the rate
+limiter), and only that exchange is shielded from cancellation: a job waiting for its turn when
+Ctrl-C (or a kill) comes stays pending.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import enum
 import json
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -23,12 +28,32 @@ import attrs
 import trio
 
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, SubmitUncertainError
+from mediatask.errors import (
+    ExpiredError,
+    MediataskError,
+    NotFoundError,
+    TaskFailedError,
+)
 from mediatask.journal import JobRecord, JobState, Journal
 from mediatask.manifest import Entry, Manifest, ManifestError
-from mediatask.model import Job, Status, TaskRef, Update
+from mediatask.model import Job, Result, Status, TaskRef, Update
+from mediatask.recorded import submit_recorded
+from mediatask.summary import STATES, Summary, short_reason, tally
+from mediatask.uncertain import advice, can_settle, risk, settle, when
+
+__all__ = [
+    "RESULTS_FILE",
+    "STATES",
+    "Batch",
+    "BatchOptions",
+    "Observer",
+    "Summary",
+    "submit_recorded",
+]
 
 RESULTS_FILE = "results.jsonl"
+CANCEL_SECONDS = 30.0
+"""How long asking the provider to cancel a timed-out task may take."""
 
 
 class Action(enum.Enum):
@@ -36,6 +61,8 @@ class Action(enum.Enum):
 
     SUBMIT = "submit"
     FOLLOW = "follow"
+    SETTLE = "settle"
+    """Look the uncertain job's task up in the provider's list first."""
     SKIP = "skip"
 
 
@@ -53,6 +80,9 @@ class Observer(Protocol):
     def ended(self, record: JobRecord) -> None:
         """A job reached a final state in this run."""
 
+    def notice(self, text: str) -> None:
+        """Something the user must read before it happens (e.g. a resubmit's risk)."""
+
 
 @attrs.frozen
 class BatchOptions:
@@ -61,35 +91,17 @@ class BatchOptions:
     out_dir: Path
     concurrency: int = 8
     resubmit_uncertain: bool = False
-    """Submit again jobs that may or may not have been submitted (interrupted mid-submit)."""
+    """Submit again jobs whose submit may or may not have created a task (may pay twice)."""
     resubmit_lost: bool = False
     """Submit again jobs whose task the provider no longer knows."""
     retry_failed: bool = False
-    """Run failed jobs again (follow again when the task itself had succeeded)."""
-
-
-@attrs.frozen
-class Summary:
-    """How many of a batch's jobs are in each state, and how long this run took."""
-
-    counts: Mapping[str, int]
-    """Keys: succeeded, skipped (succeeded earlier), failed, invalid, uncertain, lost,
-    submitted (still running at the provider), pending (never submitted)."""
-    seconds: float
-
-    @property
-    def total(self) -> int:
-        """Every job of the manifest, readable or not."""
-        return sum(self.counts.values())
-
-    @property
-    def ok(self) -> bool:
-        """True when every job has succeeded (in this run or an earlier one)."""
-        return self.counts["succeeded"] + self.counts["skipped"] == self.total
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form ``batch --json`` prints."""
-        return {"counts": dict(self.counts), "total": self.total, "seconds": round(self.seconds, 3)}
+    """Submit again jobs the provider failed, canceled or refused (no task of theirs is alive)."""
+    rerun_expired: bool = False
+    """Submit again jobs whose result link expired before the outputs were saved."""
+    timeout: float | None = None
+    """Seconds this run follows one task (to its outputs saved) before giving up on it."""
+    cancel_on_timeout: bool = False
+    """Ask the provider to cancel a task that outran ``timeout``, where it can."""
 
 
 def result_line(record: JobRecord) -> dict[str, Any]:
@@ -129,6 +141,7 @@ class Batch:
     _results: IO[str] | None = attrs.field(init=False, default=None)
     _invalid: list[ManifestError] = attrs.field(init=False, factory=list)
     _skipped: set[str] = attrs.field(init=False, factory=set)
+    _ended: int = attrs.field(init=False, default=0)
     _started: float = attrs.field(init=False, factory=time.monotonic)
 
     async def run(self, manifest: Manifest) -> None:
@@ -136,6 +149,8 @@ class Batch:
         self.options.out_dir.mkdir(parents=True, exist_ok=True)
         self._invalid = list(manifest.errors)
         plan = [(entry, self._plan(entry)) for entry in manifest.entries]
+        settled = await self._settle([entry for entry, action in plan if action is Action.SETTLE])
+        plan = [(entry, settled.get(entry.id, action)) for entry, action in plan]
         with (self.options.out_dir / RESULTS_FILE).open("w", encoding="utf-8") as results:
             self._results = results
             for error in self._invalid:
@@ -154,51 +169,84 @@ class Batch:
                         nursery.start_soon(self._job, entry, action, limit)
 
     def summary(self, manifest: Manifest) -> Summary:
-        """Count the manifest's jobs by state, from the journal."""
-        counts = dict.fromkeys(
-            ("succeeded", "skipped", "failed", "invalid", "uncertain", "lost"), 0
-        ) | {"submitted": 0, "pending": 0}
-        counts["invalid"] = len(self._invalid)
-        invalid_ids = {e.line for e in self._invalid}
+        """Count the manifest's jobs by state, with grouped reasons, from the journal."""
+        invalid_lines = {e.line for e in self._invalid}
+        records: list[tuple[str, JobRecord | None]] = []
         for entry in manifest.entries:
-            if entry.line in invalid_ids:
+            if entry.line in invalid_lines:
                 continue
             record = self.journal.get(entry.id)
             state = record.state if record else JobState.PENDING
             name = {JobState.SUBMITTING: "uncertain"}.get(state, state.value)
             if entry.id in self._skipped and state is JobState.SUCCEEDED:
                 name = "skipped"
-            counts[name] += 1
-        return Summary(counts, time.monotonic() - self._started)
+            records.append((name, record))
+        return tally(
+            records,
+            [str(error) for error in self._invalid],
+            settles=partial(can_settle, self.client),
+            seconds=time.monotonic() - self._started,
+            ended=self._ended,
+        )
+
+    # -- deciding ---------------------------------------------------------------------------
 
     def _plan(self, entry: Entry) -> Action | None:
-        """What to do with ``entry``; ``None`` when the journal holds a different job."""
+        """What to do with ``entry``; ``None`` when it cannot be run as it stands.
+
+        E.g. the journal holds a different job under its id, or an uncertain job's provider is
+        no longer installed.
+        """
         try:
-            record = self.journal.register(entry.id, entry.job, line=entry.line)
+            return self._decide(self.journal.register(entry.id, entry.job, line=entry.line))
         except MediataskError as exc:
             self._invalid.append(ManifestError(entry.line, str(exc)))
             return None
-        return self._decide(record)
 
     def _decide(self, record: JobRecord) -> Action:
         options, state = self.options, record.state
         if state is JobState.PENDING:
             return Action.SUBMIT
-        if state is JobState.SUBMITTED:
+        if state in (JobState.SUBMITTED, JobState.UNFINISHED, JobState.TIMED_OUT):
             return Action.FOLLOW
         if state is JobState.SUBMITTING:
-            if options.resubmit_uncertain:
-                return self._reset(record, "resubmitting an uncertain job on request")
-            self.journal.ended(record.id, JobState.UNCERTAIN, _uncertain(record))
-        elif (state is JobState.UNCERTAIN and options.resubmit_uncertain) or (
-            state is JobState.LOST and options.resubmit_lost
-        ):
-            return self._reset(record, f"resubmitting a {state.value} job on request")
-        elif state is JobState.FAILED and options.retry_failed:
-            if record.task is not None and record.status == Status.SUCCEEDED.value:
-                self.journal.reset(record.id, JobState.SUBMITTED, "following again on request")
-                return Action.FOLLOW
-            return self._reset(record, "retrying a failed job on request")
+            record = self._interrupted(record)
+            state = record.state
+        if state is JobState.UNCERTAIN:
+            return self._uncertain(record)
+        if state is JobState.FAILED and record.task is not None and _task_may_go_on(record):
+            return Action.FOLLOW  # an older journal's "failed" while following: the task exists
+        wanted = {
+            JobState.FAILED: options.retry_failed,
+            JobState.EXPIRED: options.rerun_expired,
+            JobState.LOST: options.resubmit_lost,
+        }
+        if wanted.get(state, False):
+            return self._reset(record, f"submitting a {state.value} job again on request")
+        self._skipped.add(record.id)
+        return Action.SKIP
+
+    def _interrupted(self, record: JobRecord) -> JobRecord:
+        """A job left ``submitting`` by an earlier run: killed while its submit was on the wire."""
+        info = self.client.provider(record.job.provider)
+        error = (
+            f"job {record.id}: the run was stopped at {when(record)} while its submit to "
+            f"{info.title} was on the wire, so no answer was read: a task may have been created. "
+            + advice(self.client, record)
+        )
+        reason = f"stopped while its submit to {info.title} was on the wire"
+        self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
+        return self.journal.get(record.id) or record
+
+    def _uncertain(self, record: JobRecord) -> Action:
+        if can_settle(self.client, record):
+            return Action.SETTLE
+        return self._resubmit_or_skip(record)
+
+    def _resubmit_or_skip(self, record: JobRecord) -> Action:
+        if self.options.resubmit_uncertain:
+            self.observer.notice(risk(self.client, record))
+            return self._reset(record, "submitting an uncertain job again on request")
         self._skipped.add(record.id)
         return Action.SKIP
 
@@ -206,12 +254,47 @@ class Batch:
         self.journal.reset(record.id, JobState.PENDING, reason)
         return Action.SUBMIT
 
+    async def _settle(self, entries: list[Entry]) -> dict[str, Action]:
+        """Look uncertain jobs up in their providers' lists: found, follow; else decide again."""
+        records = [r for r in (self.journal.get(e.id) for e in entries) if r is not None]
+        found = await settle(self.client, records)
+        actions: dict[str, Action] = {}
+        for record in records:
+            task = found.get(record.id)
+            info = self.client.provider(record.job.provider)
+            if isinstance(task, TaskRef):
+                task = attrs.evolve(task, operation=task.operation or record.job.operation)
+                self.journal.submitted(record.id, task)
+                actions[record.id] = Action.FOLLOW
+                continue
+            if task is None:
+                checked = datetime.now(UTC).strftime("%H:%M:%S UTC")
+                reason = f"not (yet) in {info.title}'s list of its newest tasks"
+                error = (
+                    f"job {record.id}: its submit of {when(record)} got no answer, and "
+                    f"{info.title}'s list of its newest {record.job.operation} tasks had no task "
+                    f"marked {record.marker} at {checked}; running the same command again "
+                    "looks again"
+                )
+            else:
+                reason = f"{info.title}'s list could not be read"
+                error = (
+                    f"job {record.id}: its submit of {when(record)} got no answer, and "
+                    f"{info.title}'s list could not be read to look for it ({task}); running "
+                    "the same command again looks again"
+                )
+            self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
+            actions[record.id] = self._resubmit_or_skip(self.journal.get(record.id) or record)
+        return actions
+
+    # -- running ----------------------------------------------------------------------------
+
     async def _job(self, entry: Entry, action: Action, limit: trio.CapacityLimiter) -> None:
         try:
             job = self.client.check(entry.job)
             slot = self.client.slot(job.provider)
         except MediataskError as exc:
-            self._end(entry.id, JobState.FAILED, f"line {entry.line}: {exc}")
+            self._end(entry.id, JobState.FAILED, f"line {entry.line}: {exc}", short_reason(exc))
             return
         async with limit, slot:
             await self._follow_through(entry, action, job)
@@ -223,14 +306,13 @@ class Batch:
             if action is Action.SUBMIT or task is None:
                 task = await self._submit(entry.id, job)
         except MediataskError:  # journalled by submit_recorded
-            self._ended(entry.id)
+            self._finished(entry.id)
             return
-        try:
+        timeout = self.options.timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as deadline:
             await self._finish(entry.id, task)
-        except NotFoundError as exc:
-            self._end(entry.id, JobState.LOST, _lost(task, exc))
-        except MediataskError as exc:
-            self._end(entry.id, JobState.FAILED, str(exc))
+        if deadline.cancelled_caught:
+            await self._timed_out(entry.id, task)
 
     async def _submit(self, job_id: str, job: Job) -> TaskRef:
         self.observer.changed(job_id, "submitting")
@@ -239,24 +321,79 @@ class Batch:
         return task
 
     async def _finish(self, job_id: str, task: TaskRef) -> None:
-        result = await self.client.wait(task, on_update=partial(self._observed, job_id))
+        """Follow ``task`` and save its outputs; every way it can end is journalled."""
+        record = self.journal.get(job_id)
+        known = record.known_result() if record is not None else None
+        try:
+            if known is not None:
+                result = known  # seen succeeding by an earlier run: only the download is left
+            else:
+                result = await self.client.wait(task, on_update=partial(self._observed, job_id))
+        except TaskFailedError as exc:
+            word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
+            said = (exc.update.message or exc.update.raw_status) if exc.update else None
+            reason = f"{task.provider} {word} the task" + (f": {said}" if said else "")
+            self._end(job_id, JobState.FAILED, str(exc), short_reason(reason))
+            return
+        except NotFoundError as exc:
+            self._end(job_id, JobState.LOST, _lost(task, exc), f"{task.provider} forgot the task")
+            return
+        except MediataskError as exc:
+            self._unfinished(job_id, task, "following", exc)
+            return
         self.observer.changed(job_id, "downloading", handle=task.handle)
-        result = await self.client.download(result, self.options.out_dir, stem=job_id)
+        try:
+            result = await self.client.download(result, self.options.out_dir, stem=job_id)
+        except MediataskError as exc:
+            if _expired(result, exc, self.client.clock()):
+                error = f"{exc}; re-run with --rerun-expired to submit the job again"
+                self._end(job_id, JobState.EXPIRED, error, "the result link expired")
+            else:
+                self._unfinished(job_id, task, "downloading", exc)
+            return
         self.journal.succeeded(job_id, result)
-        self._ended(job_id)
+        self._finished(job_id)
+
+    def _unfinished(self, job_id: str, task: TaskRef, doing: str, exc: MediataskError) -> None:
+        error = f"{exc}; the task exists: running the same command again goes on {doing} it"
+        reason = short_reason(f"{doing}: {exc}", drop=(task.handle, task.task_id))
+        self._end(job_id, JobState.UNFINISHED, error, reason)
+
+    async def _timed_out(self, job_id: str, task: TaskRef) -> None:
+        seconds = self.options.timeout or 0.0
+        record = self.journal.get(job_id)
+        status = (record.raw_status or record.status) if record else None
+        still = f"still {status}" if status else "not finished"
+        reason = f"{still} after --timeout {seconds:g}s"
+        if self.options.cancel_on_timeout:
+            try:
+                with trio.fail_after(CANCEL_SECONDS):
+                    said = await self.client.cancel(task)
+            except (MediataskError, trio.TooSlowError) as exc:
+                reason += f"; cancelling failed ({short_reason(str(exc) or 'no answer')})"
+            else:
+                error = f"{task.handle} outran --timeout {seconds:g}s and was cancelled: {said}"
+                self._end(job_id, JobState.FAILED, error, f"cancelled after {reason}")
+                return
+        error = (
+            f"{task.handle} is {still} after --timeout {seconds:g}s; running the same command "
+            "again follows it again (no new task)"
+        )
+        self._end(job_id, JobState.TIMED_OUT, error, short_reason(reason))
 
     def _observed(self, job_id: str, task: TaskRef, update: Update) -> None:
         self.journal.observed(job_id, update)
         state = update.status.value
         self.observer.changed(job_id, state, handle=task.handle, progress=update.progress)
 
-    def _end(self, job_id: str, state: JobState, error: str) -> None:
-        self.journal.ended(job_id, state, error)
-        self._ended(job_id)
+    def _end(self, job_id: str, state: JobState, error: str, reason: str | None = None) -> None:
+        self.journal.ended(job_id, state, error, reason)
+        self._finished(job_id)
 
-    def _ended(self, job_id: str) -> None:
+    def _finished(self, job_id: str) -> None:
         record = self.journal.get(job_id)
         if record is not None:
+            self._ended += 1
             self._write(result_line(record))
             self.observer.ended(record)
 
@@ -266,32 +403,21 @@ class Batch:
             self._results.flush()
 
 
-async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Job) -> TaskRef:
-    """Submit ``job`` with the intent journalled before and the handle after.
+def _task_may_go_on(record: JobRecord) -> bool:
+    """For a journal written before ``unfinished`` existed: did the task itself not fail?
 
-    Shielded from cancellation: once started, Ctrl-C waits for the provider's answer, so a
-    created task is never left unjournalled. A failure is journalled too (``uncertain`` when the
-    task may exist) and raised.
+    Such a record has no reason: this version gives every failed job one.
     """
-    journal.submitting(job_id)
-    with trio.CancelScope(shield=True):
-        try:
-            task = await client.submit(job)
-        except SubmitUncertainError as exc:
-            journal.ended(job_id, JobState.UNCERTAIN, str(exc))
-            raise
-        except MediataskError as exc:
-            journal.ended(job_id, JobState.FAILED, str(exc))
-            raise
-        journal.submitted(job_id, task)
-    return task
+    ended = (Status.FAILED.value, Status.CANCELED.value)
+    return record.reason is None and record.status not in ended
 
 
-def _uncertain(record: JobRecord) -> str:
-    return (
-        f"job {record.id} was interrupted while being submitted to {record.job.provider}: it "
-        "may have been created there; check, then re-run with --resubmit-uncertain to submit it"
-    )
+def _expired(result: Result, exc: MediataskError, now: datetime) -> bool:
+    """True when a download failed because the result link expired."""
+    if isinstance(exc, ExpiredError):
+        return True
+    past = any(o.expires_at is not None and o.expires_at <= now for o in result.outputs)
+    return isinstance(exc, NotFoundError) and past
 
 
 def _lost(task: TaskRef, exc: NotFoundError) -> str:

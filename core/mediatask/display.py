@@ -23,8 +23,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from mediatask.batch import Summary
+from mediatask.batch import STATES, Summary
 from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
 
@@ -36,7 +37,8 @@ def _bucket(state: str) -> str:
         return state
     if state == "submitted":
         return "queued"
-    return "failed" if state in ("uncertain", "lost", "canceled") else "other"
+    ended = ("uncertain", "lost", "canceled", "expired", "unfinished", "timed-out")
+    return "failed" if state in ended else "other"
 
 
 class _Tally:
@@ -86,6 +88,10 @@ class PlainDisplay:
         self.console.print(
             f"{job_id}{where} {state}{percent}", highlight=False, markup=False, soft_wrap=True
         )
+
+    def notice(self, text: str) -> None:
+        """Print ``text`` as it is."""
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def ended(self, record: JobRecord) -> None:
         """One line per finished job, with its files or its error."""
@@ -155,6 +161,10 @@ class LiveDisplay:
         self.progress.update(row, description=label, completed=progress or 0.0)
         self._refresh()
 
+    def notice(self, text: str) -> None:
+        """Print ``text`` above the live rows."""
+        self.progress.console.print(text, highlight=False, markup=False)
+
     def ended(self, record: JobRecord) -> None:
         """Drop the job's row and advance the overall bar."""
         self.tally.states[record.id] = record.state.value
@@ -175,18 +185,38 @@ def open_display(console: Console, *, live: bool | None = None) -> LiveDisplay |
 
 
 def summary_table(summary: Summary) -> Table:
-    """The table a batch prints at the end: count per state, total, time, throughput."""
+    """The table a batch prints at the end: per state how many, and why (one line per reason).
+
+    The caption gives the time and this run's throughput (jobs it ended, not skipped ones).
+    """
     table = Table(title="batch summary")
     table.add_column("state")
     table.add_column("jobs", justify="right")
-    for state, count in summary.counts.items():
-        if count:
-            table.add_row(state, str(count))
-    table.add_row("total", str(summary.total), end_section=True)
-    ran = summary.counts["succeeded"] + summary.counts["failed"]
-    rate = ran / summary.seconds * 60 if summary.seconds > 0 else 0.0
-    table.caption = f"{summary.seconds:.1f} s, {rate:.0f} jobs/min"
+    table.add_column("why")
+    for state in STATES:
+        count = summary.counts.get(state, 0)
+        if not count:
+            continue
+        reasons = summary.reasons.get(state, ())
+        why = "\n".join(f"{n}: {reason}" if n != count else reason for reason, n in reasons)
+        table.add_row(state, str(count), Text(why))
+    table.add_row("total", str(summary.total), "", end_section=True)
+    table.caption = (
+        f"{summary.seconds:.1f} s; this run ended {summary.ended} jobs, "
+        f"{summary.jobs_per_minute:.0f} jobs/min"
+    )
     return table
+
+
+def next_steps(summary: Summary, command: str) -> list[Text]:
+    """One line per command that recovers jobs: how many, the command, what it does."""
+    lines = []
+    for step in summary.steps:
+        which = ", ".join(f"{n} {state}" for state, n in step.states.items())
+        run = step.command(command)
+        head = f"{which}: " + (f"run  {run}" if run is not None else step.says)
+        lines.append(Text(head + (f"\n    ({step.says})" if run is not None else "")))
+    return lines
 
 
 class TaskLine:

@@ -181,12 +181,15 @@ class Client:
             history.append(await self.send(info.name, step))
         raise PluginError(f"the {info.name} plugin did not finish uploading {path.name}")
 
-    async def submit(self, job: Job, *, on_wire: Callable[[], None] | None = None) -> TaskRef:
+    async def submit(
+        self, job: Job, *, on_wire: Callable[[], None] | None = None, marker: str = ""
+    ) -> TaskRef:
         """Validate ``job``, make its local inputs reachable, and create the task (once).
 
         ``on_wire`` is called when the submit request is about to be sent (after uploads and
         the rate limiter): from then on the task may exist. Only that exchange is shielded
-        from cancellation.
+        from cancellation. ``marker`` goes on the task where the provider keeps a name
+        (hook ``mediatask_submit``), so a lost answer can be found in its list.
         """
         info = self.provider(job.provider)
         job = self.plugins.validate(info.name, check_job(info, job))
@@ -194,7 +197,7 @@ class Client:
             item if is_url(item) else await self._local_input(info, item) for item in job.inputs
         ]
         job = attrs.evolve(job, inputs=inputs)
-        response = await self._send_submit(info, job, on_wire)
+        response = await self._send_submit(info, job, marker, on_wire)
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
             provider=info.name,
@@ -208,7 +211,7 @@ class Client:
         return task
 
     async def _send_submit(
-        self, info: ProviderInfo, job: Job, on_wire: Callable[[], None] | None
+        self, info: ProviderInfo, job: Job, marker: str, on_wire: Callable[[], None] | None
     ) -> Response:
         """Send the submit, telling the provider's slots whether it was accepted or refused."""
         slot, attempts = self.slot(info.name), 0
@@ -223,7 +226,7 @@ class Client:
 
         try:
             response = await self.send(
-                info.name, self.plugins.submit(info.name, job), submit=True, on_wire=sending
+                info.name, self.plugins.submit(info.name, job, marker), submit=True, on_wire=sending
             )
         except (RateLimitedError, UnavailableError):
             slot.refused()

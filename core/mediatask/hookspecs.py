@@ -46,7 +46,7 @@ def mediatask_validate(provider: str, job: Job) -> Job | None:
 
 
 @hookspec(firstresult=True)
-def mediatask_submit(provider: str, job: Job) -> Request:
+def mediatask_submit(provider: str, job: Job, marker: str) -> Request:
     """Build the request that creates a task for ``job``.
 
     Called once per job, after ``job`` was checked against the declared operation (parameters
@@ -55,6 +55,10 @@ def mediatask_submit(provider: str, job: Job) -> Request:
 
     :param provider: the provider name, as declared by ``mediatask_providers``.
     :param job: the validated job.
+    :param marker: ``mediatask-`` and 16 hex digits naming this one submit (a batch derives it
+        from its journal), or ``""``. A provider that keeps a name or title on its tasks and
+        lists them should put it there, and ``mediatask_read_list`` should return it as
+        ``Submitted.extra["marker"]``: a submit whose answer was lost is then found by it.
     :returns: the request; a relative URL is joined to the provider's base URL.
     """
 

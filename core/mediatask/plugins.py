@@ -248,11 +248,10 @@ class PluginManager:
         )
         return job if checked is None else checked
 
-    def submit(self, provider: str, job: Job) -> Request:
+    def submit(self, provider: str, job: Job, marker: str = "") -> Request:
         """Build the submit request for ``job`` (hook ``mediatask_submit``)."""
-        request: Request = self._required(
-            "mediatask_submit", provider, self._call("mediatask_submit", provider, job=job), Request
-        )
+        value = self._call("mediatask_submit", provider, job=job, marker=marker)
+        request: Request = self._required("mediatask_submit", provider, value, Request)
         return request
 
     def read_submission(self, provider: str, job: Job, response: Response) -> Submitted:

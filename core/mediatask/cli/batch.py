@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import journal_path, open_cli_client, open_journal
-from mediatask.display import open_display, summary_table
+from mediatask.display import next_steps, open_display, summary_table
+from mediatask.durations import parse_duration
+from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
@@ -45,12 +48,37 @@ from mediatask.plugins import PluginManager
     help="Jobs in flight at once (each provider's, learned or --max-in-flight, applies too).",
 )
 @click.option(
-    "--resubmit-uncertain", is_flag=True, help="Submit again jobs interrupted mid-submit."
+    "--retry-failed",
+    is_flag=True,
+    help="Submit again jobs the provider failed, canceled or refused (no task of theirs is alive).",
+)
+@click.option(
+    "--rerun-expired",
+    is_flag=True,
+    help="Submit again jobs whose result link expired before their outputs were saved.",
 )
 @click.option(
     "--resubmit-lost", is_flag=True, help="Submit again jobs whose task the provider forgot."
 )
-@click.option("--retry-failed", is_flag=True, help="Run failed jobs again.")
+@click.option(
+    "--resubmit-uncertain",
+    is_flag=True,
+    help="Submit again jobs whose submit got no answer: pays twice if their task was created "
+    "(each is named before it is sent).",
+)
+@click.option(
+    "--timeout",
+    "timeout_text",
+    metavar="DURATION",
+    default=None,
+    help="Give up following a job's task after this long (per job, per run): 90, 30s, 5m, 1h30m. "
+    "A re-run follows it again.",
+)
+@click.option(
+    "--cancel-on-timeout",
+    is_flag=True,
+    help="Ask the provider to cancel a task that outran --timeout, where it can.",
+)
 @max_in_flight_option
 @sandbox_option
 @json_option
@@ -58,9 +86,12 @@ def batch_command(
     manifest_path: Path,
     out_dir: Path,
     concurrency: int,
-    resubmit_uncertain: bool,
-    resubmit_lost: bool,
     retry_failed: bool,
+    rerun_expired: bool,
+    resubmit_lost: bool,
+    resubmit_uncertain: bool,
+    timeout_text: str | None,
+    cancel_on_timeout: bool,
     sandbox: bool,
     as_json: bool,
 ) -> None:
@@ -68,19 +99,36 @@ def batch_command(
 
     Each line: provider, operation, input (path, URL or list), params (object), optional id.
     Outputs are written as OUT/ID-ROLE.EXT, one JSON line per finished job to
-    OUT/results.jsonl, and everything to the journal OUT/.mediatask/journal.sqlite. Running
-    the same command again skips finished jobs, follows submitted ones and submits only the
-    rest: no job is submitted twice. Exit 1 if any job failed, 130 if interrupted.
+    OUT/results.jsonl, and everything to the journal OUT/.mediatask/journal.sqlite.
+
+    Running the same command again finishes whatever can be finished without paying again:
+    it skips finished jobs, follows and downloads every task that exists, and submits only
+    jobs never sent. The summary says per state how many jobs, why, and the command that
+    recovers them. Exit 1 if any job did not succeed, 130 if interrupted.
 
     \b
     Examples:
       mediatask batch jobs.jsonl -o out
       mediatask batch jobs.csv -o out --concurrency 16 --json
+      mediatask batch jobs.jsonl -o out --timeout 20m --cancel-on-timeout
+      mediatask batch jobs.jsonl -o out --retry-failed
       mediatask batch jobs.jsonl -o out --sandbox
     """
     plugins = load_plugins()
-    options = BatchOptions(out_dir, concurrency, resubmit_uncertain, resubmit_lost, retry_failed)
     with user_errors():
+        timeout = parse_duration(timeout_text) if timeout_text is not None else None
+        if cancel_on_timeout and timeout is None:
+            raise UsageError("--cancel-on-timeout needs --timeout DURATION")
+        options = BatchOptions(
+            out_dir,
+            concurrency,
+            resubmit_uncertain=resubmit_uncertain,
+            resubmit_lost=resubmit_lost,
+            retry_failed=retry_failed,
+            rerun_expired=rerun_expired,
+            timeout=timeout,
+            cancel_on_timeout=cancel_on_timeout,
+        )
         manifest = read_manifest(manifest_path)
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
@@ -91,12 +139,26 @@ def batch_command(
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary)
         return
+    command = _command(manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text)
     if as_json:
-        echo_json({**summary.to_json(), "results": str(out_dir / RESULTS_FILE)})
+        echo_json({**summary.to_json(command), "results": str(out_dir / RESULTS_FILE)})
     else:
-        stdout_console().print(summary_table(summary))
+        console = stdout_console()
+        console.print(summary_table(summary))
+        for line in next_steps(summary, command):
+            console.print(line, highlight=False, soft_wrap=True)
     if not summary.ok:
         sys.exit(1)
+
+
+def _command(manifest: Path, out_dir: Path, *, sandbox: bool, timeout: str | None) -> str:
+    """The batch's own command line, as the summary's recovery commands start."""
+    words = ["mediatask", "batch", str(manifest), "-o", str(out_dir)]
+    if timeout is not None:
+        words += ["--timeout", timeout]
+    if sandbox:
+        words.append("--sandbox")
+    return shlex.join(words)
 
 
 def _run(
@@ -125,10 +187,11 @@ def _report_interrupt(summary: Summary | None) -> None:
         click.echo("\ninterrupted before any job started", err=True)
     else:
         counts = summary.counts
-        finished = summary.total - counts["submitted"] - counts["pending"]
+        following = counts["submitted"] + counts["unfinished"] + counts["timed-out"]
+        finished = summary.total - following - counts["pending"]
         click.echo(
-            f"\ninterrupted: {finished} finished, {counts['submitted']} submitted (followed "
-            f"again on a re-run), {counts['pending']} pending; run the same command to resume",
+            f"\ninterrupted: {finished} finished, {following} submitted (followed again on a "
+            f"re-run), {counts['pending']} pending; run the same command to resume",
             err=True,
         )
     sys.exit(130)

@@ -34,6 +34,9 @@ PRESIGN_PATH = "/api/v1/r2/upload-presigned-url"
 TTS_MAX_CHARACTERS = 1000
 """``send_tts`` takes at most this many characters from API users."""
 PAGE_SIZE = 100
+MARKER = re.compile(r"mediatask-[0-9a-f]{16}")
+"""A submit's marker (hook ``mediatask_submit``), as it is found in a task's name or title."""
+_DEFAULT_NAME = "mediatask"
 
 
 @hookimpl
@@ -70,11 +73,29 @@ def mediatask_validate(job: Job) -> Job | None:
     return None
 
 
+def _marked(operation: str, params: Mapping[str, Any], marker: str) -> dict[str, Any]:
+    """The parameters with ``marker`` in the task's name (avatar videos: title).
+
+    The default name becomes the marker; a name of the user's own keeps it, with the marker
+    after it in brackets. A title of the user's own (at most 40 characters) is left alone.
+    """
+    marked = dict(params)
+    if not marker or operation == "tts":
+        return marked
+    if operation == "avatar-video":
+        if not marked.get("title"):
+            marked["title"] = marker
+        return marked
+    name = marked.get("name")
+    marked["name"] = marker if name in (None, "", _DEFAULT_NAME) else f"{name} ({marker})"
+    return marked
+
+
 @hookimpl
-def mediatask_submit(job: Job) -> Request:
+def mediatask_submit(job: Job, marker: str) -> Request:
     family = FAMILIES[job.operation]
     body: dict[str, Any] = dict(zip(family.input_fields, job.inputs, strict=True))
-    body.update(job.params)
+    body.update(_marked(job.operation, job.params, marker))
     if job.operation == "caption-removal":
         body["video_url"] = body["source_url"]  # third-party clients' name for the same field
     if job.operation == "image-to-video" and "negative_prompt" in body:
@@ -221,10 +242,19 @@ def mediatask_read_list(operation: str | None, response: Response) -> list[Submi
         raise PluginError(f"A2E sent a list without rows: {data!r}"[:300])
     kind = _kind(family.operation)
     return [
-        Submitted(str(row["_id"]), {"operation": family.operation}, read_record(row, kind))
+        Submitted(str(row["_id"]), _listed_extra(family.operation, row), read_record(row, kind))
         for row in rows
         if isinstance(row, Mapping) and row.get("_id")
     ]
+
+
+def _listed_extra(operation: str, row: Mapping[str, Any]) -> dict[str, str]:
+    """What a list row tells besides its state: the operation, and the marker it was named with."""
+    extra = {"operation": operation}
+    found = MARKER.search(str(row.get("title" if operation == "avatar-video" else "name") or ""))
+    if found is not None:
+        extra["marker"] = found.group()
+    return extra
 
 
 @hookimpl

@@ -181,9 +181,8 @@ def test_avatar_videos_poll_aws_result_with_a_post() -> None:
 
 
 def test_submit_bodies_use_a2e_field_names_and_both_spellings() -> None:
-    i2v = a2e.mediatask_submit(
-        Job("a2e", "image-to-video", ["https://x/p.jpg"], {"prompt": "p", "negative_prompt": "n"})
-    )
+    params = {"prompt": "p", "negative_prompt": "n"}
+    i2v = a2e.mediatask_submit(Job("a2e", "image-to-video", ["https://x/p.jpg"], params), "")
     assert (i2v.method, i2v.url) == ("POST", "/api/v1/userImage2Video/start")
     assert i2v.json == {
         "image_url": "https://x/p.jpg",
@@ -191,14 +190,16 @@ def test_submit_bodies_use_a2e_field_names_and_both_spellings() -> None:
         "negative_prompt": "n",
         "negative_prmpt": "n",  # the vendor schema's spelling
     }
-    captions = a2e.mediatask_submit(Job("a2e", "caption-removal", ["https://x/v.mp4"]))
+    captions = a2e.mediatask_submit(Job("a2e", "caption-removal", ["https://x/v.mp4"]), "")
     assert captions.json == {"source_url": "https://x/v.mp4", "video_url": "https://x/v.mp4"}
-    swap = a2e.mediatask_submit(Job("a2e", "face-swap", ["https://x/f.jpg", "https://x/v.mp4"]))
+    swap = a2e.mediatask_submit(Job("a2e", "face-swap", ["https://x/f.jpg", "https://x/v.mp4"]), "")
     assert (swap.url, swap.json) == (
         "/api/v1/userFaceSwapTask/add",
         {"face_url": "https://x/f.jpg", "video_url": "https://x/v.mp4"},
     )
-    dub = a2e.mediatask_submit(Job("a2e", "dubbing", ["https://x/v.mp4"], {"target_lang": "en"}))
+    dub = a2e.mediatask_submit(
+        Job("a2e", "dubbing", ["https://x/v.mp4"], {"target_lang": "en"}), ""
+    )
     assert dub.url == "/api/v1/userDubbing/startDubbing"
 
 
@@ -413,3 +414,33 @@ def test_credits_read_the_remaining_coins() -> None:
     body = {"code": 0, "data": {"coins": 1293, "diamonds": 3}, "trace_id": "t"}
     credits = a2e.mediatask_read_credits(answer(body))
     assert (credits.amount, credits.unit, dict(credits.extra)) == (1293, "coins", {"diamonds": 3})
+
+
+MARK = "mediatask-0123456789abcdef"
+
+
+def test_the_submit_marker_names_the_task_and_comes_back_in_the_list() -> None:
+    default = {"name": "mediatask", "prompt": "p"}
+    i2v = a2e.mediatask_submit(Job("a2e", "image-to-video", ["https://x/p.jpg"], default), MARK)
+    assert i2v.json is not None
+    assert i2v.json["name"] == MARK
+    own = {"name": "holiday", "prompt": "p"}
+    named = a2e.mediatask_submit(Job("a2e", "image-to-video", ["https://x/p.jpg"], own), MARK)
+    assert named.json is not None
+    assert named.json["name"] == f"holiday ({MARK})"
+    avatar = a2e.mediatask_submit(
+        Job("a2e", "avatar-video", ["https://x/a.mp3"], {"anchor_id": ID}), MARK
+    )
+    assert avatar.json is not None
+    assert avatar.json["title"] == MARK
+    unmarked = a2e.mediatask_submit(Job("a2e", "image-to-video", ["https://x/p.jpg"], own), "")
+    assert unmarked.json is not None
+    assert unmarked.json["name"] == "holiday"
+
+    row = {"_id": ID, "name": f"holiday ({MARK})", "current_status": "sent"}
+    rows = {"code": 0, "data": {"rows": [row], "count": 1}}
+    [record] = a2e.mediatask_read_list("image-to-video", answer(rows))
+    assert record.extra["marker"] == MARK
+    rows = {"code": 0, "data": {"rows": [{**row, "name": "mediatask"}], "count": 1}}
+    [record] = a2e.mediatask_read_list("image-to-video", answer(rows))
+    assert "marker" not in record.extra

@@ -1,0 +1,71 @@
+"""A submit recorded in a journal: the intent as the request goes on the wire, the handle after.
+
+Used by ``batch`` and by ``run``/``submit``. The job stays pending unless its request went on the
+wire; a failure after that is journalled *uncertain* when the task may exist (no answer was read,
+or a 2xx answer could not be read) and *failed* otherwise.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from mediatask.engine import Client
+from mediatask.errors import MediataskError, PluginError, SubmitUncertainError
+from mediatask.journal import JobState, Journal
+from mediatask.model import Job, TaskRef
+from mediatask.summary import short_reason
+from mediatask.uncertain import advice
+
+
+async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Job) -> TaskRef:
+    """Submit ``job`` with the intent journalled as it goes on the wire and the handle after.
+
+    Only the exchange on the wire is shielded from cancellation (by the client). Cancelled
+    before it, the job stays pending; a submit that failed after it is journalled uncertain
+    when the task may exist (no answer, or a 2xx answer that could not be read), else failed.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()  # handed its slot after Ctrl-C: not submitted
+    marker = journal.marker(job_id)
+    on_wire: list[bool] = []
+
+    def going() -> None:
+        on_wire.append(True)
+        journal.submitting(job_id, marker)
+
+    try:
+        task = await client.submit(job, on_wire=going, marker=marker)
+    except SubmitUncertainError as exc:
+        reason = short_reason(f"no answer to the submit: {exc}")
+        error = f"{exc}; {_advice(client, journal, job_id)}"
+        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        raise
+    except PluginError as exc:
+        if not on_wire:
+            journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+            raise
+        error = (
+            f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
+            f"a task was probably created: {_advice(client, journal, job_id)}"
+        )
+        reason = f"{job.provider} accepted the submit but its answer was unreadable"
+        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        raise
+    except MediataskError as exc:
+        journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+        raise
+    except trio.Cancelled:
+        # Every exchange that began ended in a refusal or certainly unsent (the client raises
+        # SubmitUncertainError otherwise): no task exists, so the job is pending again.
+        if on_wire:
+            journal.unsent(job_id)
+        raise
+    journal.submitted(job_id, task)
+    answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
+    if answered is not None:
+        journal.observed(job_id, answered)
+    return task
+
+
+def _advice(client: Client, journal: Journal, job_id: str) -> str:
+    record = journal.get(job_id)
+    return advice(client, record) if record else ""
