@@ -38,7 +38,7 @@ def client(plugins: PluginManager, transport: ScriptedTransport, **options: obje
         settings=settings,
         transport=transport,
         polling=PollPolicy(initial=1, factor=2, maximum=8),
-        retry=RetryPolicy(max_attempts=3, base_delay=1, jitter=0),
+        retry=RetryPolicy(budget=10, base_delay=1, jitter=0),
         **options,  # type: ignore[arg-type]  # test-only pass-through
     )
 
@@ -239,11 +239,12 @@ async def test_download_writes_part_then_renames(
 
 
 async def test_truncated_download_leaves_no_file(
-    fake_plugins: PluginManager, tmp_path: Path
+    fake_plugins: PluginManager, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """Retried until the budget (10 s: attempts at 0, 1, 3, 7 and 10 s) is spent."""
     transport = ScriptedTransport(
         [reply(200, {"id": "t", "state": "done", "url": "https://cdn.test/r.png"})],
-        streams=[(200, {"content-length": "100"}, [b"abc"])],
+        streams=[(200, {"content-length": "100"}, [b"abc"])] * 5,
     )
     async with client(fake_plugins, transport) as c:
         result = await c.wait(await c.submit(URL_JOB))
