@@ -88,7 +88,7 @@ class Backoff:
         budget = self.policy.budget
         if spent >= budget or (retry_after is not None and spent + retry_after > budget):
             tried = "once" if self.attempts == 1 else f"{self.attempts} times over {spent:.0f}s"
-            return f"tried {tried} (retry budget {budget:.0f}s)"
+            return f"tried {tried}; retry budget {budget:.0f}s"
         return None
 
     def next_delay(self, retry_after: float | None = None) -> float:
