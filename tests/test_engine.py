@@ -156,16 +156,19 @@ async def test_submit_is_retried_only_when_nothing_was_sent(
         async def send(self, request):  # type: ignore[no-untyped-def]
             self.sent.append(request)
             if len(self.sent) == 1:
-                raise UnavailableError("cannot reach https://api.fake.test: connection refused")
+                return reply(200, {"state": "running"})  # the provider has answered once
             if len(self.sent) == 2:
+                raise UnavailableError("cannot reach https://api.fake.test: connection refused")
+            if len(self.sent) == 3:
                 raise UnavailableError("connection reset", maybe_sent=True)
             raise AssertionError("a submit that may have arrived was sent again")
 
     transport = Flaky([])
     async with client(fake_plugins, transport) as c:
+        await c.poll(await _task(c))
         with pytest.raises(SubmitUncertainError, match="may have been created"):
             await c.submit(URL_JOB)
-    assert len(transport.sent) == 2
+    assert len(transport.sent) == 3
 
 
 async def test_server_error_on_submit_is_not_resent(fake_plugins: PluginManager) -> None:

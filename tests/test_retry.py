@@ -33,6 +33,7 @@ NGINX_502 = (
     b"</html>\r\n"
 )
 REFUSED = "cannot reach https://api.fake.test: connection refused"
+RESET = "the connection to https://api.fake.test failed during the request: connection reset"
 
 
 def make_client(
@@ -48,17 +49,44 @@ def make_client(
 
 @attrs.define
 class Outage:
-    """Refuses every connection until ``until`` (trio time), then answers ``answer``."""
+    """Resets every connection until ``until`` (trio time), then answers ``answer``."""
 
     until: float
     answer: Response
+    failure: str = RESET
     sent: list[Request] = attrs.field(factory=list)
 
     async def send(self, request: Request) -> Response:
         self.sent.append(request)
         if trio.current_time() < self.until:
-            raise UnavailableError(REFUSED)
+            raise UnavailableError(self.failure, maybe_sent=self.failure is RESET)
         return self.answer
+
+
+async def test_a_provider_never_reached_fails_at_once_naming_the_variable(
+    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
+) -> None:
+    transport = Outage(until=10_000, answer=reply(200, DONE), failure=REFUSED)
+    async with make_client(fake_plugins, transport) as client:
+        with pytest.raises(UnavailableError) as caught:
+            await client.poll(TASK)
+    assert trio.current_time() == 0
+    assert str(caught.value) == (
+        "cannot reach https://api.fake.test: connection refused "
+        "(fake has not answered yet; check MEDIATASK_FAKE_BASE_URL)"
+    )
+
+
+async def test_a_refused_connection_after_an_answer_is_an_outage_and_retried(
+    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
+) -> None:
+    transport = Outage(until=0, answer=reply(200, DONE), failure=REFUSED)
+    async with make_client(fake_plugins, transport) as client:
+        await client.poll(TASK)  # the provider answers once...
+        transport.until = trio.current_time() + 120  # ...then refuses for two minutes
+        update = await client.poll(TASK)
+    assert update.status.is_final
+    assert trio.current_time() >= 120
 
 
 async def test_a_poll_outlasts_a_five_minute_outage(

@@ -147,6 +147,8 @@ class Sender:
     transport: Transport
     retry: RetryPolicy
     _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    _answered: set[str] = attrs.field(init=False, factory=set)
+    """Providers that have answered this sender at least once (so their address is right)."""
 
     def prepare(self, info: ProviderInfo, request: Request) -> Request:
         """The request joined to the provider's base URL, with its key when it goes there."""
@@ -214,6 +216,9 @@ class Sender:
         A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
         long as the client's :class:`RetryPolicy` allows (its ``budget``); a ``Retry-After``
         longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error final at once.
+        So is a connection that cannot be made to a provider that has not answered this sender
+        yet: a wrong base URL or host is likelier then than an outage, and the user should
+        hear it at once (the message names the variable to check).
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive (a refused connection, a 429 or 503 refusal); otherwise
@@ -229,6 +234,7 @@ class Sender:
             response: Response | None = None
             try:
                 response = await self._exchange(info, prepared, submit=submit, on_wire=on_wire)
+                self._answered.add(info.name)
                 self.observe(info, response)
                 error = self.error(info, request, response)
                 if error is not None:
@@ -242,6 +248,10 @@ class Sender:
                     ) from exc
                 if not exc.retryable:
                     raise
+                if _unreachable(exc) and info.name not in self._answered:
+                    # Never reached yet: a wrong address is likelier than an outage. Say so now
+                    # rather than after the whole budget.
+                    raise _final(info, exc, f"{info.name} has not answered yet") from exc
                 retry_after = _asked_wait(exc, response)
                 reason = backoff.stop_reason(retry_after)
                 if reason is not None:
@@ -251,6 +261,11 @@ class Sender:
                     self._limiters[info.name].pause(delay)
                 log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
                 await trio.sleep(delay)
+
+
+def _unreachable(exc: MediataskError) -> bool:
+    """True when the connection could not even be made (refused, unknown host)."""
+    return isinstance(exc, UnavailableError) and exc.status is None and not exc.maybe_sent
 
 
 def _asked_wait(exc: MediataskError, response: Response | None) -> float | None:

@@ -22,6 +22,7 @@ from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, home_dir
 from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
+from mediatask.policy import RetryPolicy
 from mediatask.sandbox import open_sandbox
 
 SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
@@ -58,10 +59,11 @@ async def open_cli_client(
     sandbox: bool,
     providers: Iterable[str] | None = None,
     settings: Settings | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AsyncIterator[Client]:
     """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
     settings = settings if settings is not None else Settings()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {} if retry is None else {"retry": retry}
     async with AsyncExitStack() as stack:
         if sandbox:
             seconds = _sandbox_seconds()
