@@ -10,6 +10,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
+import mediatask
 from mediatask import (
     Client,
     Job,
@@ -19,6 +20,7 @@ from mediatask import (
     Settings,
     SubmitUncertainError,
     TaskRef,
+    TaskTimeoutError,
 )
 from mediatask.errors import UnavailableError
 from mediatask.http import Request, Response
@@ -283,3 +285,46 @@ async def test_a_job_cancelled_before_its_turn_sends_nothing(
             scope.cancel()
             await client.send("fake", Request("POST", "/jobs", json={}), submit=True)
     assert transport.sent == []
+
+
+# -- deadlines from the library ---------------------------------------------------------------
+
+
+@attrs.define
+class NeverDone:
+    """A provider whose tasks run forever."""
+
+    sent: list[Request] = attrs.field(factory=list)
+
+    async def send(self, request: Request) -> Response:
+        self.sent.append(request)
+        if request.method == "POST":
+            return reply(200, {"id": "t1", "state": "queued"})
+        return reply(200, {"state": "running"})
+
+
+async def test_a_cancel_scope_is_the_deadline_of_wait(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = attrs.evolve(FAKE, capabilities=attrs.evolve(FAKE.capabilities, stream=False))
+    plugins = PluginManager.from_plugins({"fake": FakePlugin(fake)})
+    async with make_client(plugins, NeverDone()) as client:
+        task = await client.submit(JOB)
+        with trio.move_on_after(3600) as scope:
+            await client.wait(task)
+    assert scope.cancelled_caught
+    assert trio.current_time() == pytest.approx(3600)
+
+
+def test_the_sync_run_raises_task_timeout_naming_the_task(fake_plugins: PluginManager) -> None:
+    fake = attrs.evolve(FAKE, capabilities=attrs.evolve(FAKE.capabilities, stream=False))
+    with pytest.raises(TaskTimeoutError) as caught:
+        mediatask.run(
+            JOB,
+            plugins=PluginManager.from_plugins({"fake": FakePlugin(fake)}),
+            settings=Settings(environ={"MEDIATASK_FAKE_KEY": "sk-test-key"}),
+            transport=NeverDone(),
+            timeout=0.2,
+        )
+    assert caught.value.handle == "fake:t1"
+    assert str(caught.value) == "fake upscale timed out after 0.2s: fake:t1 goes on at the provider"
