@@ -192,10 +192,7 @@ class _Part:
         if self.total is not None and self.written != self.total:
             if self.written > self.total:
                 self.written = 0  # more than promised: start again
-            raise UnavailableError(
-                f"the {self.output.role} of {self.label} arrived incomplete "
-                f"({self.written} of {self.total} bytes)"
-            )
+            raise UnavailableError(f"it arrived incomplete ({self.written} of {self.total} bytes)")
 
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
         what = f"the {self.output.role} of {self.label}"
@@ -206,16 +203,14 @@ class _Part:
             )
         if status == 416:  # our range is past the file: it changed, fetch it whole
             self.written = 0
-            raise UnavailableError(f"{what}: the host refused to resume (HTTP 416)", status=416)
+            raise UnavailableError("the host refused to resume (HTTP 416)", status=416)
         if 200 <= status < 300:
             return
         if status >= 500 or status in _RETRYABLE or status in _GONE:
             # A link that should still be valid but answers 401/403/404 may be a passing glitch
             # of the file host: retried within the budget like a 5xx.
             raise UnavailableError(
-                f"downloading {what} failed (HTTP {status})",
-                status=status,
-                retry_after=parse_retry_after(headers),
+                f"HTTP {status}", status=status, retry_after=parse_retry_after(headers)
             )
         raise RejectedError(f"downloading {what} failed (HTTP {status})", status=status)
 
