@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,7 @@ from mediatask.cli.base import retry_budget_option
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.policy import RetryPolicy
+from mediatask.testing import serving_in_thread
 
 
 def test_a_handle_from_submit_works_in_new_processes(
@@ -220,3 +227,33 @@ def test_retry_budget_becomes_the_retry_policy(given: list[str], budget: float) 
     assert CliRunner().invoke(command, given).exit_code == 0
     assert CliRunner().invoke(command, []).exit_code == 0
     assert seen == [RetryPolicy(budget=budget), None]
+
+
+def test_ctrl_c_ends_a_long_retry_after_wait() -> None:
+    """A provider that says "come back in 250 s" does not hold Ctrl-C."""
+    polled = threading.Event()
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # stdlib's name
+            self.send_response(503)
+            self.send_header("Retry-After", "250")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if not self.path.endswith("/sse"):  # a poll, after the stream was refused
+                polled.set()
+
+        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+            pass
+
+    with serving_in_thread(Busy) as url:
+        env = {**os.environ, "MEDIATASK_A1D_BASE_URL": url, "MEDIATASK_A1D_KEY": "k"}
+        command = [sys.executable, "-m", "mediatask", "wait", "a1d:task_x"]
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as waiting:
+            assert polled.wait(timeout=30), "the command never polled"
+            waiting.send_signal(signal.SIGINT)
+            code = waiting.wait(timeout=10)  # not the 250 s asked for
+            assert waiting.stderr is not None
+            rest = waiting.stderr.read()
+    assert code == 130
+    assert "interrupted: a1d:task_x goes on at the provider" in rest
+    assert "Traceback" not in rest
