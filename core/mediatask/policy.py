@@ -37,7 +37,11 @@ class RetryPolicy:
     """
 
     budget: float = DEFAULT_RETRY_BUDGET
-    """Seconds of retrying one request (or one download, while it makes no progress)."""
+    """Seconds of retrying one request (or one download, while it makes no progress).
+
+    A job's requests follow one another (submit, polls, downloads), so this is also the
+    longest stretch of failures a job rides out: 10 minutes by default
+    (:data:`DEFAULT_RETRY_BUDGET` says why)."""
     base_delay: float = 0.5
     max_delay: float = 30.0
     jitter: float = 0.25
