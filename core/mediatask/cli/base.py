@@ -136,7 +136,7 @@ def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
         callback=policy,
         metavar="DURATION",
         help="How long to keep retrying a failing request (polls, downloads, refused "
-        f"submits) before giving up; 0 never retries. Default: {DEFAULT_RETRY_BUDGET:g}s.",
+        f"submits) before giving up; 0 never retries. Default: {DEFAULT_RETRY_BUDGET / 60:g}m.",
     )(function)
 
 
