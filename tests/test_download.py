@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import http.server
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -333,3 +334,54 @@ async def test_a_read_only_folder_is_a_local_write_error(
         folder.chmod(0o700)
     assert all(isinstance(outcome.error, LocalWriteError) for outcome in ended)
     assert "Permission denied" in str(ended[0].error)
+
+
+# -- over a real connection ----------------------------------------------------------------
+
+
+async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
+    """The transport's own broken-read error leads to a Range request, and the file is whole."""
+    from mediatask.testing import serving_in_thread
+    from mediatask.transport import UrllibTransport
+
+    ranges: list[str | None] = []
+
+    class CutOnce(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # stdlib's name
+            asked = self.headers.get("Range")
+            ranges.append(asked)
+            if asked is None:  # promise everything, send half, hang up
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(DATA)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(DATA[:500])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            start = int(asked.removeprefix("bytes=").rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
+            self.send_header("Content-Length", str(len(DATA) - start))
+            self.end_headers()
+            self.wfile.write(DATA[start:])
+
+        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+            pass
+
+    with serving_in_thread(CutOnce) as url:
+        transport = UrllibTransport()
+        path = await fetch_to_file(
+            transport,
+            Output(f"{url}/result.png", role="image"),
+            tmp_path,
+            "job-image",
+            now=lambda: START,
+            label="fake:t1",
+            retry=RetryPolicy(budget=30, base_delay=0.01, max_delay=0.01),
+        )
+        transport.close()
+    assert path.read_bytes() == DATA
+    assert ranges == [None, "bytes=500-"]  # resumed after the 500 bytes that arrived
