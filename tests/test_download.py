@@ -302,6 +302,25 @@ async def test_run_many_fails_only_the_job_that_cannot_be_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-image.png", "c-image.png"]
 
 
+async def test_run_many_with_one_unwritable_file_fails_that_job_only(
+    fake_plugins: PluginManager, tmp_path: Path
+) -> None:
+    """A real failure, not a patched one (and one that holds for root too): a folder sits
+    where job b's ``.part`` file must go."""
+    (tmp_path / "b-image.png.part").mkdir()
+    async with (
+        provider_client(fake_plugins) as client,
+        client.run_many(many_jobs(["a", "b", "c"]), tmp_path) as outcomes,
+    ):
+        ended = {outcome.job.inputs[0]: outcome async for outcome in outcomes}
+    failed = ended.pop("https://in.test/b.png")
+    assert isinstance(failed.error, LocalWriteError)
+    assert "Is a directory" in str(failed.error)
+    assert all(outcome.ok for outcome in ended.values())
+    assert (tmp_path / "a-image.png").read_bytes() == b"png"
+    assert (tmp_path / "c-image.png").read_bytes() == b"png"
+
+
 async def test_run_many_into_an_unusable_folder_ends_every_job(
     fake_plugins: PluginManager, tmp_path: Path
 ) -> None:
