@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from mediatask.cli import cli
+from mediatask.cli.base import retry_budget_option
+from mediatask.durations import parse_duration
+from mediatask.errors import UsageError
+from mediatask.policy import RetryPolicy
+from mediatask.testing import serving_in_thread
 
 
 def test_a_handle_from_submit_works_in_new_processes(
@@ -109,3 +121,139 @@ def test_a_handle_splits_on_its_first_colon() -> None:
 
     assert parse_handle("claid:1") == ("claid", "1")
     assert parse_handle("a2e:abc:def") == ("a2e", "abc:def")
+
+
+# -- deadlines: --timeout, --cancel-on-timeout, --retry-budget ------------------------------
+
+
+@pytest.fixture
+def slow_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--sandbox tasks that take a minute: longer than any deadline below."""
+    monkeypatch.setenv("MEDIATASK_SANDBOX_SECONDS", "60")
+
+
+def test_run_past_its_timeout_exits_124_naming_the_task(slow_sandbox: None, tmp_path: Path) -> None:
+    args = ["run", "a1d", "image-generator", "-p", "prompt=x", "--sandbox", "--timeout", "1s"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path)])
+    assert result.exit_code == 124, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("timed out after 1s: a1d:task_")
+    assert "goes on at the provider" in line
+    assert "mediatask download a1d:task_" in line
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_on_timeout_cancels_the_task_at_the_provider(
+    slow_sandbox: None, tmp_path: Path
+) -> None:
+    args = ["run", "a2e", "text-to-image", "-p", "prompt=fog", "--sandbox", "-o", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*args, "--timeout", "1", "--cancel-on-timeout"])
+    assert result.exit_code == 124, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("timed out after 1s; deleted a2e:"), line
+
+
+def test_cancel_on_timeout_says_when_the_provider_cannot_cancel(
+    slow_sandbox: None, tmp_path: Path
+) -> None:
+    args = ["run", "a1d", "image-generator", "-p", "prompt=x", "--sandbox", "-o", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*args, "--timeout", "1", "--cancel-on-timeout"])
+    assert result.exit_code == 124, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert "could not cancel it (a1d has no way to cancel a task)" in line
+    assert "goes on at the provider" in line
+
+
+def test_wait_and_watch_stop_at_their_timeout(
+    start_a1d: Callable[[str, float], Any], mediatask_cmd: Callable[..., Any]
+) -> None:
+    emulator = start_a1d("sk-slow-0123456789", 120)
+    submitted = mediatask_cmd(
+        "submit", "a1d", "image-generator", "-p", "prompt=x", env=emulator.env
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    handle = submitted.stdout.strip()
+    for command in ("wait", "watch"):
+        result = CliRunner().invoke(cli, [command, handle, "--timeout", "1"], env=emulator.env)
+        assert result.exit_code == 124, result.output
+        line = result.stderr.strip().splitlines()[-1]
+        assert line == (
+            f"timed out after 1s: {handle} goes on at the provider; collect it later with "
+            f"`mediatask download {handle}`"
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "soon"], "'soon' is not a duration: write e.g. 90, 30s, 5m, 1h or 1h30m"),
+        (["--timeout", "0"], "it must be more than zero"),
+        (["--cancel-on-timeout"], "--cancel-on-timeout needs --timeout"),
+        (["--retry-budget", "-1m"], "'-1m' is not a duration"),
+    ],
+)
+def test_bad_deadlines_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["run", "a1d", "image-generator", "-p", "prompt=x", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("1.5s", 1.5)],
+)
+def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "5x", "30m1h", "-5", "0", "inf", "nan"])
+def test_other_durations_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="is not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("given", "budget"), [(["--retry-budget", "2m"], 120.0), (["--retry-budget", "0"], 0.0)]
+)
+def test_retry_budget_becomes_the_retry_policy(given: list[str], budget: float) -> None:
+    seen: list[RetryPolicy | None] = []
+
+    @click.command()
+    @retry_budget_option
+    def command(retry: RetryPolicy | None) -> None:
+        seen.append(retry)
+
+    assert CliRunner().invoke(command, given).exit_code == 0
+    assert CliRunner().invoke(command, []).exit_code == 0
+    assert seen == [RetryPolicy(budget=budget), None]
+
+
+def test_ctrl_c_ends_a_long_retry_after_wait() -> None:
+    """A provider that says "come back in 250 s" does not hold Ctrl-C."""
+    polled = threading.Event()
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # stdlib's name
+            self.send_response(503)
+            self.send_header("Retry-After", "250")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if not self.path.endswith("/sse"):  # a poll, after the stream was refused
+                polled.set()
+
+        def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+            pass
+
+    with serving_in_thread(Busy) as url:
+        env = {**os.environ, "MEDIATASK_A1D_BASE_URL": url, "MEDIATASK_A1D_KEY": "k"}
+        command = [sys.executable, "-m", "mediatask", "wait", "a1d:task_x"]
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as waiting:
+            assert polled.wait(timeout=30), "the command never polled"
+            waiting.send_signal(signal.SIGINT)
+            code = waiting.wait(timeout=10)  # not the 250 s asked for
+            assert waiting.stderr is not None
+            rest = waiting.stderr.read()
+    assert code == 130
+    assert "interrupted: a1d:task_x goes on at the provider" in rest
+    assert "Traceback" not in rest

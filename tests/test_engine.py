@@ -38,7 +38,7 @@ def client(plugins: PluginManager, transport: ScriptedTransport, **options: obje
         settings=settings,
         transport=transport,
         polling=PollPolicy(initial=1, factor=2, maximum=8),
-        retry=RetryPolicy(max_attempts=3, base_delay=1, jitter=0),
+        retry=RetryPolicy(budget=10, base_delay=1, jitter=0),
         **options,  # type: ignore[arg-type]  # test-only pass-through
     )
 
@@ -161,16 +161,19 @@ async def test_submit_is_retried_only_when_nothing_was_sent(
         async def send(self, request):  # type: ignore[no-untyped-def]
             self.sent.append(request)
             if len(self.sent) == 1:
-                raise UnavailableError("cannot reach https://api.fake.test: connection refused")
+                return reply(200, {"state": "running"})  # the provider has answered once
             if len(self.sent) == 2:
+                raise UnavailableError("cannot reach https://api.fake.test: connection refused")
+            if len(self.sent) == 3:
                 raise UnavailableError("connection reset", maybe_sent=True)
             raise AssertionError("a submit that may have arrived was sent again")
 
     transport = Flaky([])
     async with client(fake_plugins, transport) as c:
+        await c.poll(await _task(c))
         with pytest.raises(SubmitUncertainError, match="may have been created"):
             await c.submit(URL_JOB)
-    assert len(transport.sent) == 2
+    assert len(transport.sent) == 3
 
 
 async def test_server_error_on_submit_is_not_resent(fake_plugins: PluginManager) -> None:
@@ -244,11 +247,12 @@ async def test_download_writes_part_then_renames(
 
 
 async def test_truncated_download_leaves_no_file(
-    fake_plugins: PluginManager, tmp_path: Path
+    fake_plugins: PluginManager, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """Retried until the budget (10 s: attempts at 0, 1, 3, 7 and 10 s) is spent."""
     transport = ScriptedTransport(
         [reply(200, {"id": "t", "state": "done", "url": "https://cdn.test/r.png"})],
-        streams=[(200, {"content-length": "100"}, [b"abc"])],
+        streams=[(200, {"content-length": "100"}, [b"abc"])] * 5,
     )
     async with client(fake_plugins, transport) as c:
         result = await c.wait(await c.submit(URL_JOB))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime
+
 import pytest
 import trio
 import trio.testing
 
 from mediatask.policy import (
+    DEFAULT_RETRY_BUDGET,
+    MAX_RETRY_AFTER,
     PollPolicy,
     RateLimiter,
     RetryPolicy,
     parse_rate_limit_reset,
+    parse_retry_after,
     rate_limit_pause,
 )
 
@@ -92,3 +98,63 @@ def test_rate_limit_reset_reads_the_first_number() -> None:
     assert parse_rate_limit_reset({"ratelimit-reset": "-3"}) == 0
     assert parse_rate_limit_reset({"ratelimit-reset": "soon"}) is None
     assert parse_rate_limit_reset({}) is None
+
+
+def test_waits_are_capped_and_jittered_below_the_cap() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=30, jitter=0.25)
+    delays = [policy.delay(12, rng=random.Random(seed)) for seed in range(50)]  # noqa: S311
+    assert all(22.5 <= delay <= 30 for delay in delays)
+    assert len(set(delays)) > 1  # not in step
+
+
+async def test_the_budget_ends_retries_by_time_not_by_count(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    backoff = RetryPolicy(budget=600, base_delay=0.5, max_delay=30, jitter=0).start()
+    while backoff.stop_reason() is None:  # noqa: ASYNC110  # the back-off schedule under test
+        await trio.sleep(backoff.next_delay())
+    assert trio.current_time() == pytest.approx(600)  # the last wait is cut to the budget
+    assert backoff.attempts > 20
+
+
+def test_the_default_budget_outlasts_an_outage_of_minutes() -> None:
+    assert RetryPolicy().budget == DEFAULT_RETRY_BUDGET >= 5 * 60
+
+
+async def test_a_retry_after_beyond_the_cap_stops_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    backoff = RetryPolicy().start()
+    reason = backoff.stop_reason(retry_after=3600)
+    assert reason is not None
+    assert "3600s" in reason
+    assert RetryPolicy().start().stop_reason(retry_after=MAX_RETRY_AFTER) is None
+
+
+async def test_a_retry_after_beyond_the_budget_left_stops_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    backoff = RetryPolicy(budget=60).start()
+    assert backoff.stop_reason(retry_after=30) is None
+    await trio.sleep(backoff.next_delay(30))
+    assert backoff.stop_reason(retry_after=31) is not None
+
+
+async def test_budget_zero_never_retries(autojump_clock: trio.testing.MockClock) -> None:
+    assert RetryPolicy(budget=0).start().stop_reason() is not None
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after({"retry-after": "120"}) == 120
+    assert parse_retry_after({"retry-after": "Tue, 01 Jan 2030 12:01:30 GMT"}, now=now) == 90
+    assert parse_retry_after({"retry-after": "Tue, 01 Jan 2030 11:00:00 GMT"}, now=now) == 0
+    assert parse_retry_after({"retry-after": "3600"}) == 3600  # not capped: the caller decides
+    assert parse_retry_after({"retry-after": "later"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_a_long_rate_limit_reset_pauses_at_most_the_cap() -> None:
+    assert parse_rate_limit_reset({"ratelimit-reset": "3600"}) == 3600
+    headers = {"ratelimit-remaining": "0", "ratelimit-reset": "3600"}
+    assert rate_limit_pause(headers) == MAX_RETRY_AFTER

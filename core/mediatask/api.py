@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -13,6 +14,7 @@ import trio
 
 from mediatask.config import Settings
 from mediatask.engine import Client, UpdateCallback
+from mediatask.errors import TaskTimeoutError
 from mediatask.many import Outcome
 from mediatask.model import Job, Result, TaskRef
 from mediatask.plugins import PluginManager
@@ -51,21 +53,36 @@ def run(
     sandbox: bool = False,
     on_submit: Callable[[TaskRef], None] | None = None,
     on_update: UpdateCallback | None = None,
+    timeout: float | None = None,
     **client_options: Any,
 ) -> Result:
     """Run one job to the end from synchronous code (a script, a notebook cell, a thread).
 
     Submits ``job``, follows it, downloads its outputs into ``out_dir`` when given, and returns
-    the Result. Raises a :class:`~mediatask.errors.MediataskError` when anything goes wrong.
-    Must not be called from inside a running trio or asyncio event loop's thread.
+    the Result. Raises a :class:`~mediatask.errors.MediataskError` when anything goes wrong:
+    :class:`~mediatask.errors.TaskTimeoutError` when ``timeout`` seconds pass first (the task
+    goes on at the provider; the error's ``handle`` names it). Must not be called from inside a
+    running trio or asyncio event loop's thread.
     """
     target = Path(out_dir) if out_dir is not None else None
+    submitted: list[TaskRef] = []
+
+    def remember(task: TaskRef) -> None:
+        submitted.append(task)
+        if on_submit is not None:
+            on_submit(task)
 
     async def main() -> Result:
         async with open_client(
             sandbox=sandbox, providers=[job.provider], **client_options
         ) as client:
-            return await client.run(job, target, on_submit=on_submit, on_update=on_update)
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                return await client.run(job, target, on_submit=remember, on_update=on_update)
+        handle = submitted[0].handle if submitted else None
+        where = f"{handle} goes on at the provider" if handle else "nothing was submitted"
+        raise TaskTimeoutError(
+            f"{job.provider} {job.operation} timed out after {timeout:g}s: {where}", handle=handle
+        )
 
     return trio.run(partial(main))
 

@@ -1,22 +1,31 @@
-"""Downloading outputs: streamed to ``NAME.part``, checked, then renamed into place."""
+"""Downloading outputs: streamed to ``NAME.part``, checked, then renamed into place.
+
+Failures are retried within the client's retry budget and resumed where the host allows; an
+expired link and a local write failure are told apart from a host that is down, because each
+calls for something different (run the job again; fix the folder; download again later).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import mimetypes
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 
-from mediatask.errors import ExpiredError, UnavailableError
+from mediatask.errors import LocalWriteError, RejectedError, ResultExpiredError, UnavailableError
 from mediatask.http import Request
 from mediatask.model import Output
 from mediatask.naming import safe_extension, safe_name
-from mediatask.transport import Transport
+from mediatask.policy import RetryPolicy, parse_retry_after
+from mediatask.sending import plain_reason
+from mediatask.transport import Body, Transport
 
 CHUNK = 256 * 1024
 _EXTENSIONS = {
@@ -59,55 +68,183 @@ def stems(stem: str, outputs: Sequence[Output]) -> list[str]:
     return names
 
 
+_GONE = frozenset({401, 403, 404, 410})
+"""Statuses with which a file host says a link no longer works (410 says it outright)."""
+_RETRYABLE = frozenset({408, 425, 429})
+"""4xx statuses that mean "not now" rather than "never"; every 5xx is retried too."""
+
+
+async def make_folder(directory: Path, *, label: str) -> None:
+    """Create ``directory`` for ``label``'s outputs; failing, a :class:`LocalWriteError`."""
+    try:
+        await trio.Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _local_error(exc, directory, label) from None
+
+
 async def fetch_to_file(
     transport: Transport,
     output: Output,
     directory: Path,
     stem: str,
     *,
-    now: datetime,
+    now: Callable[[], datetime],
     label: str,
+    retry: RetryPolicy | None = None,
 ) -> Path:
     """Download ``output`` into ``directory`` as ``STEM.EXT`` and return the path.
 
     The bytes go to ``STEM.EXT.part`` first and are renamed only when complete, so a crash or
     Ctrl-C never leaves a truncated file under the final name. The key is never sent: outputs
     are links the provider hands out.
+
+    A 5xx, a reset or a truncated body is retried under ``retry`` (its budget starts afresh
+    whenever an attempt brings new bytes), resuming with ``Range: bytes=N-`` where the host
+    answers 206 and starting again where it does not. Raises :class:`ResultExpiredError` once
+    the link has expired, :class:`LocalWriteError` when the file cannot be written here, and
+    the last :class:`UnavailableError` when the budget is spent while the link still works.
     """
+    backoff = (retry or RetryPolicy()).start()
+    part = _Part(output, directory, stem, label)
+    try:
+        while True:
+            _check_expiry(output, now(), label)
+            received = part.written
+            try:
+                await part.fetch(transport)
+                return await part.finish()
+            except UnavailableError as exc:
+                if part.written > received:
+                    backoff.progressed()
+                reason = backoff.stop_reason(exc.retry_after)
+                if reason is not None:
+                    raise UnavailableError(
+                        f"downloading the {output.role} of {label} failed: "
+                        f"{plain_reason(str(exc))} ({reason}); the link may still work: "
+                        f"`mediatask download {label}` tries again",
+                        status=exc.status,
+                    ) from None
+                await trio.sleep(backoff.next_delay(exc.retry_after))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.discard()
+        raise
+
+
+def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
-        raise ExpiredError(
+        raise ResultExpiredError(
             f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; "
             "run the job again to get a fresh result"
         )
-    request = Request("GET", output.url, authenticated=False)
-    async with transport.open_stream(request) as body:
-        if body.status in (401, 403, 404, 410):
-            raise ExpiredError(
-                f"the {output.role} of {label} can no longer be downloaded (HTTP {body.status}); "
-                "result links expire, so run the job again"
+
+
+def _local_error(exc: OSError, path: Path, label: str) -> LocalWriteError:
+    reason = exc.strerror or type(exc).__name__
+    return LocalWriteError(
+        f"cannot write the outputs of {label} to {path}: {reason}; the result is kept at the "
+        f"provider: fix the folder, then `mediatask download {label}`"
+    )
+
+
+def _range_start(headers: Mapping[str, str]) -> int | None:
+    """Where a 206 answer's ``Content-Range: bytes START-END/TOTAL`` starts."""
+    found = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", headers.get("content-range", ""))
+    return int(found.group(1)) if found else None
+
+
+def _total(headers: Mapping[str, str], start: int) -> int | None:
+    """The size of the whole file, from ``Content-Range`` or ``Content-Length``."""
+    found = re.search(r"/(\d+)\s*$", headers.get("content-range", ""))
+    if found:
+        return int(found.group(1))
+    length = headers.get("content-length", "").strip()
+    return start + int(length) if length.isdigit() else None
+
+
+@attrs.define
+class _Part:
+    """One output's ``NAME.part`` file, filled over one or more attempts."""
+
+    output: Output
+    directory: Path
+    stem: str
+    label: str
+    target: Path | None = None
+    """Fixed by the first answer (its Content-Type may give the extension)."""
+    written: int = 0
+    total: int | None = None
+
+    @property
+    def part(self) -> Path | None:
+        return None if self.target is None else self.target.with_name(self.target.name + ".part")
+
+    async def fetch(self, transport: Transport) -> None:
+        """One attempt: ask for the bytes still missing and append them."""
+        headers = {"Range": f"bytes={self.written}-"} if self.written else {}
+        request = Request("GET", self.output.url, headers=headers, authenticated=False)
+        async with transport.open_stream(request) as body:
+            self._check_status(body.status, body.headers)
+            if self.target is None:
+                name = self.stem + extension(self.output, body.headers.get("content-type"))
+                self.target = self.directory / name
+            resumed = 0 < self.written == _range_start(body.headers) and body.status == 206
+            if not resumed:
+                self.written = 0  # the host sent the whole file (or a range we did not ask)
+            self.total = _total(body.headers, self.written)
+            await self._receive(body, append=resumed)
+        if self.total is not None and self.written != self.total:
+            if self.written > self.total:
+                self.written = 0  # more than promised: start again
+            raise UnavailableError(f"it arrived incomplete ({self.written} of {self.total} bytes)")
+
+    def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
+        what = f"the {self.output.role} of {self.label}"
+        if status in _GONE and (status == 410 or self.output.expires_at is None):
+            raise ResultExpiredError(
+                f"{what} can no longer be downloaded (HTTP {status}); result links expire, "
+                "so run the job again"
             )
-        if not 200 <= body.status < 300:
+        if status == 416:  # our range is past the file: it changed, fetch it whole
+            self.written = 0
+            raise UnavailableError("the host refused to resume (HTTP 416)", status=416)
+        if 200 <= status < 300:
+            return
+        if status >= 500 or status in _RETRYABLE or status in _GONE:
+            # A link that should still be valid but answers 401/403/404 may be a passing glitch
+            # of the file host: retried within the budget like a 5xx.
             raise UnavailableError(
-                f"downloading the {output.role} of {label} failed (HTTP {body.status})",
-                status=body.status,
+                f"HTTP {status}", status=status, retry_after=parse_retry_after(headers)
             )
-        target = directory / (stem + extension(output, body.headers.get("content-type")))
-        part = target.with_name(target.name + ".part")
-        expected = body.headers.get("content-length")
-        written = 0
+        raise RejectedError(f"downloading {what} failed (HTTP {status})", status=status)
+
+    async def _receive(self, body: Body, *, append: bool) -> None:
+        part = self.part
+        assert part is not None  # noqa: S101  # set by fetch before receiving
         try:
-            async with await trio.open_file(part, "wb") as file:
-                while chunk := await body.read(CHUNK):
+            file = await trio.open_file(part, "ab" if append else "wb")
+        except OSError as exc:
+            raise _local_error(exc, part, self.label) from None
+        async with file:
+            while chunk := await body.read(CHUNK):
+                try:
                     await file.write(chunk)
-                    written += len(chunk)
-            if expected is not None and expected.isdigit() and int(expected) != written:
-                raise UnavailableError(
-                    f"the {output.role} of {label} arrived incomplete "
-                    f"({written} of {expected} bytes); download it again"
-                )
-            os.replace(part, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                part.unlink()
-            raise
-    return target
+                except OSError as exc:
+                    raise _local_error(exc, part, self.label) from None
+                self.written += len(chunk)
+
+    async def finish(self) -> Path:
+        """Rename the complete ``NAME.part`` to ``NAME``."""
+        part = self.part
+        assert self.target is not None  # noqa: S101  # set by fetch
+        assert part is not None  # noqa: S101  # set by fetch
+        try:
+            os.replace(part, self.target)
+        except OSError as exc:
+            raise _local_error(exc, self.target, self.label) from None
+        return self.target
+
+    def discard(self) -> None:
+        """Remove the unfinished ``NAME.part``."""
+        if self.part is not None:
+            self.part.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import trio
 
 from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.config import Settings
-from mediatask.download import fetch_to_file, stems
+from mediatask.download import fetch_to_file, make_folder, stems
 from mediatask.errors import (
     MediataskError,
     PluginError,
@@ -279,11 +279,10 @@ class Client:
         An output that fails does not stop the others; the first failure is raised after all
         have ended, so what could be saved is saved.
         """
-        await trio.Path(out_dir).mkdir(parents=True, exist_ok=True)
+        await make_folder(out_dir, label=result.task.handle)
         names = stems(stem or result.task.task_id, result.outputs)
         files: list[Path | None] = [None] * len(result.outputs)
         errors: list[MediataskError] = []
-        now = self.clock()
 
         async def fetch(index: int) -> None:
             try:
@@ -292,8 +291,9 @@ class Client:
                     result.outputs[index],
                     out_dir,
                     names[index],
-                    now=now,
+                    now=self.clock,
                     label=result.task.handle,
+                    retry=self.retry,
                 )
             except MediataskError as exc:
                 errors.append(exc)

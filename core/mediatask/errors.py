@@ -96,6 +96,31 @@ class ExpiredError(ProviderError):
     """A result link is past its expiry: run the job again to get fresh outputs."""
 
 
+class ResultExpiredError(ExpiredError):
+    """A result's download link expired (its ``expires_at`` passed, or the host says it is gone).
+
+    The task succeeded and was paid for, but its outputs can no longer be fetched: only running
+    the job again gets them. Raised by downloads; a batch journals the job as expired.
+    """
+
+
+class LocalWriteError(MediataskError):
+    """An output could not be written here (no space, no permission, too many open files).
+
+    Local, not the provider's doing: the result link still works, so fix the folder and
+    download again (``mediatask download HANDLE``) instead of running the job again.
+    """
+
+
+class TaskTimeoutError(MediataskError):
+    """A deadline passed before the task ended; the task may still be running at the provider."""
+
+    def __init__(self, message: str, *, handle: str | None = None) -> None:
+        super().__init__(message)
+        self.handle = handle
+        """The task's handle, when it was submitted (collect it later with it)."""
+
+
 class TaskFailedError(ProviderError):
     """The task ran and failed; carries its last Update."""
 

@@ -6,35 +6,104 @@ Every wait is a trio sleep, so a deadline or Ctrl-C ends it at once.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import random
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
 import attrs
 import trio
 
 MAX_RETRY_AFTER = 300.0
-"""Longest ``Retry-After`` we honour; a provider asking for more is treated as unavailable."""
+"""Longest ``Retry-After`` (or ``RateLimit-Reset``) we wait out; a provider asking for more is
+treated as unavailable: the error is final at once."""
+
+DEFAULT_RETRY_BUDGET = 600.0
+"""Seconds one request keeps being retried before its error is final: 10 minutes.
+
+Long enough to ride out what a provider or its CDN typically goes through (a deploy, a failover,
+an outage of a few minutes, a burst of 429s) without failing the jobs in flight, and short enough
+that a service which is really down ends a job within the time a user waits at a terminal."""
 
 
 @attrs.frozen
 class RetryPolicy:
-    """Jittered exponential back-off for requests that are safe to send again."""
+    """Retries by time, not by count, for requests that are safe to send again.
 
-    max_attempts: int = 4
+    Each wait is jittered exponential back-off, capped at ``max_delay`` (so the end of an outage
+    is noticed within that long), or what the provider asked for (``Retry-After``,
+    ``RateLimit-Reset``). A request keeps being retried until ``budget`` seconds have passed
+    since its first failure; ``RetryPolicy(budget=0)`` never retries.
+    """
+
+    budget: float = DEFAULT_RETRY_BUDGET
+    """Seconds of retrying one request (or one download, while it makes no progress).
+
+    A job's requests follow one another (submit, polls, downloads), so this is also the
+    longest stretch of failures a job rides out: 10 minutes by default
+    (:data:`DEFAULT_RETRY_BUDGET` says why)."""
     base_delay: float = 0.5
-    max_delay: float = 20.0
+    max_delay: float = 30.0
     jitter: float = 0.25
-    """Fraction of the delay added at random, so that many tasks do not retry in step."""
+    """Fraction of the delay taken off at random, so that many tasks do not retry in step."""
 
     def delay(
         self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        ``retry_after`` (what the provider asked for) wins, up to :data:`MAX_RETRY_AFTER`.
+        """
         if retry_after is not None:
             return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
-        base = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
+        capped = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
         fraction = rng.random() if rng else random.random()  # noqa: S311  # jitter, not crypto
-        return base * (1 + self.jitter * fraction)
+        return capped * (1 - self.jitter * fraction)
+
+    def start(self) -> Backoff:
+        """A fresh retry schedule for one request, its budget counted from its first failure."""
+        return Backoff(self)
+
+
+@attrs.define
+class Backoff:
+    """One request's retries under a :class:`RetryPolicy`: what to wait, and when to stop."""
+
+    policy: RetryPolicy
+    attempts: int = 0
+    """Failed attempts so far."""
+    _first_failure: float | None = None
+
+    def stop_reason(self, retry_after: float | None = None) -> str | None:
+        """Why the failure just seen must be final (one line), or ``None`` to retry.
+
+        Counts the failure: call it once per failed attempt, then :meth:`next_delay`.
+        """
+        now = trio.current_time()
+        if self._first_failure is None:
+            self._first_failure = now
+        self.attempts += 1
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+            return (
+                f"asked to wait {retry_after:.0f}s before trying again, more than the "
+                f"{MAX_RETRY_AFTER:.0f}s we wait: try again later"
+            )
+        spent = now - self._first_failure
+        budget = self.policy.budget
+        if spent >= budget or (retry_after is not None and spent + retry_after > budget):
+            tried = "once" if self.attempts == 1 else f"{self.attempts} times over {spent:.0f}s"
+            return f"tried {tried}; retry budget {budget:.0f}s"
+        return None
+
+    def next_delay(self, retry_after: float | None = None) -> float:
+        """Seconds to wait before the next attempt; never past the end of the budget."""
+        assert self._first_failure is not None, "stop_reason() counts the failure first"  # noqa: S101
+        left = self._first_failure + self.policy.budget - trio.current_time()
+        return max(min(self.policy.delay(self.attempts, retry_after=retry_after), left), 0.0)
+
+    def progressed(self) -> None:
+        """The request got further than before (a download received bytes): a fresh budget."""
+        self.attempts, self._first_failure = 0, None
 
 
 @attrs.frozen
@@ -63,15 +132,23 @@ class PollPolicy:
         return min(current * self.factor, self.maximum)
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header given in seconds; ``None`` when absent or a date."""
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds, or an HTTP date from ``now``); ``None``
+    when absent or unreadable. Not capped: a caller decides what a long wait means."""
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 @attrs.define
@@ -142,16 +219,17 @@ _RATE_LIMIT_PREFIXES = ("ratelimit-", "x-ratelimit-")
 
 
 def _seconds(value: str) -> float | None:
-    """The first number of a header that may list several (``1, 120;w=60``), in [0, max]."""
+    """The first number of a header that may list several (``1, 120;w=60``), at least 0."""
     try:
-        return min(max(float(value.split(",")[0].split(";")[0]), 0.0), MAX_RETRY_AFTER)
+        return max(float(value.split(",")[0].split(";")[0]), 0.0)
     except ValueError:
         return None
 
 
 def parse_rate_limit_reset(headers: Mapping[str, str]) -> float | None:
     """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (IETF draft; the
-    ``X-`` prefixed form too); ``None`` when absent or unreadable."""
+    ``X-`` prefixed form too); ``None`` when absent or unreadable. Not capped, like
+    :func:`parse_retry_after`."""
     for prefix in _RATE_LIMIT_PREFIXES:
         value = headers.get(prefix + "reset")
         if value is not None:
@@ -163,7 +241,8 @@ def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
     """Seconds to hold off when ``RateLimit-Remaining`` says the window is used up.
 
     Reads the ``RateLimit-Remaining`` / ``RateLimit-Reset`` headers (IETF draft; ``X-`` prefixed
-    forms too); a missing reset counts as one second. ``None`` when requests may go on.
+    forms too); a missing reset counts as one second, a longer one than
+    :data:`MAX_RETRY_AFTER` as that. ``None`` when requests may go on.
     """
     for prefix in _RATE_LIMIT_PREFIXES:
         remaining = headers.get(prefix + "remaining")
@@ -174,5 +253,6 @@ def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
                 return None
         except ValueError:
             return None
-        return _seconds(headers.get(prefix + "reset", "1"))
+        reset = _seconds(headers.get(prefix + "reset", "1"))
+        return None if reset is None else min(reset, MAX_RETRY_AFTER)
     return None

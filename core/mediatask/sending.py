@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
@@ -30,15 +31,64 @@ from mediatask.errors import (
 from mediatask.http import Request, Response, same_origin
 from mediatask.model import ProviderInfo
 from mediatask.plugins import PluginManager
-from mediatask.policy import RateLimiter, RetryPolicy, parse_retry_after, rate_limit_pause
+from mediatask.policy import (
+    RateLimiter,
+    RetryPolicy,
+    parse_rate_limit_reset,
+    parse_retry_after,
+    rate_limit_pause,
+)
 from mediatask.redact import Redactor
 from mediatask.transport import Transport
 
 log = logging.getLogger("mediatask")
 
 
+DETAIL_LIMIT = 200
+"""Longest description of an error body or a connection failure kept in a message."""
+
+_HTML_TITLE = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_REPR = re.compile(r"\('|\b[A-Z]\w*\(|<[\w.]+ object")
+"""Where a Python repr starts in a message: ``('…``, ``IncompleteRead(…``, ``<… object``."""
+_KNOWN_FAILURES = (
+    ("IncompleteRead", "the answer was cut short"),
+    ("RemoteDisconnected", "the server closed the connection without answering"),
+    ("reset by peer", "the connection was reset"),
+    ("ConnectionResetError", "the connection was reset"),
+    ("Broken pipe", "the connection was closed while sending"),
+    ("timed out", "timed out"),
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "the host name is unknown"),
+    ("name resolution", "the host name could not be resolved"),
+)
+
+
+def _shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def plain_reason(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """``text`` as one short line with no Python reprs (``IncompleteRead(…)`` and the like).
+
+    For messages built from what a connection library raised: a known failure is named in
+    words, and anything from the first repr on is dropped.
+    """
+    line = " ".join(text.split())
+    cut = _REPR.search(line)
+    if cut is None:
+        return _shorten(line, limit)
+    known = next((words for marker, words in _KNOWN_FAILURES if marker in line), None)
+    head = line[: cut.start()].rstrip(" :(,'\"")
+    if known and head:
+        line = head if head.endswith(known) else f"{head}: {known}"
+    else:
+        line = head or known or "the connection failed"
+    return _shorten(line, limit)
+
+
 def _detail(response: Response, key: str | None) -> str:
-    """A short, key-free description of an error body."""
+    """A short, key-free, one-line description of an error body (an HTML page by its title)."""
     text = response.text.strip()
     try:
         data = response.json()
@@ -47,7 +97,10 @@ def _detail(response: Response, key: str | None) -> str:
     if isinstance(data, Mapping):
         parts = [str(data[k]) for k in ("error", "message", "detail") if data.get(k)]
         text = ": ".join(dict.fromkeys(parts)) or text
-    text = " ".join(text.split())[:200]
+    elif text.startswith("<") or "html" in response.headers.get("content-type", "").lower():
+        title = _HTML_TITLE.search(text)
+        text = _TAG.sub("", title.group(2)) if title else "an HTML page"
+    text = _shorten(" ".join(text.split()))
     return Redactor([key] if key else []).scrub(text)
 
 
@@ -104,6 +157,9 @@ class Sender:
             self._redactor = Redactor(self.settings.secrets(self.plugins.providers.values()))
         return self._redactor
 
+    _answered: set[str] = attrs.field(init=False, factory=set)
+    """Providers that have answered this sender at least once (so their address is right)."""
+
     def prepare(self, info: ProviderInfo, request: Request) -> Request:
         """The request joined to the provider's base URL, with its key when it goes there."""
         base_url = self.settings.base_url(info)
@@ -139,6 +195,24 @@ class Sender:
         if pause is not None and limiter is not None:
             limiter.pause(pause)
 
+    async def _exchange(
+        self,
+        info: ProviderInfo,
+        prepared: Request,
+        *,
+        submit: bool,
+        on_wire: Callable[[], None] | None,
+    ) -> Response:
+        """One attempt: wait for the rate limiter, then send (shielded if a submit)."""
+        async with self.throttled(info):
+            # Cancelled while waiting for the limiter: send nothing, not even a submit.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if on_wire is not None:
+                on_wire()
+            with trio.CancelScope(shield=submit):
+                response = self.redactor.response(await self.transport.send(prepared))
+        return response
+
     async def send(
         self,
         info: ProviderInfo,
@@ -149,21 +223,28 @@ class Sender:
     ) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
+        A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
+        long as the client's :class:`RetryPolicy` allows (its ``budget``); a ``Retry-After``
+        longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error final at once.
+        So is a connection that cannot be made to a provider that has not answered this sender
+        yet: a wrong base URL or host is likelier then than an outage, and the user should
+        hear it at once (the message names the variable to check).
+
         :param submit: the request may create (and charge for) a task: it is resent only when
-            it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
-            Only the exchange itself is shielded from cancellation (we must learn whether the
-            task was created); waits for the rate limiter and for retries are not.
+            it certainly did not arrive (a refused connection, a 429 or 503 refusal); otherwise
+            :class:`SubmitUncertainError` is raised. Only the exchange itself is shielded from
+            cancellation (we must learn whether the task was created); waits for the rate
+            limiter and for retries are not.
         :param on_wire: called each time the request is about to go on the wire, after the
             rate limiter has admitted it (a journal records the intent there).
         """
         prepared = self.prepare(info, request)
-        for attempt in range(1, self.retry.max_attempts + 1):
+        backoff = self.retry.start()
+        while True:
+            response: Response | None = None
             try:
-                async with self.throttled(info):
-                    if on_wire is not None:
-                        on_wire()
-                    with trio.CancelScope(shield=submit):
-                        response = self.redactor.response(await self.transport.send(prepared))
+                response = await self._exchange(info, prepared, submit=submit, on_wire=on_wire)
+                self._answered.add(info.name)
                 self.observe(info, response)
                 error = self.error(info, request, response)
                 if error is not None:
@@ -173,17 +254,58 @@ class Sender:
                 self.redactor.error(exc)  # a transport error may name a URL with credentials
                 if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
                     raise SubmitUncertainError(
-                        f"{info.name}: {exc}; the task may have been created: check the "
-                        "provider before submitting again"
+                        f"{info.name}: {_text(exc)}; the task may have been "
+                        "created: check the provider before submitting again"
                     ) from exc
-                if not exc.retryable or attempt >= self.retry.max_attempts:
-                    if isinstance(exc, UnavailableError) and exc.status is None:
-                        raise UnavailableError(f"{exc} (check {info.base_url_env})") from exc
+                if not exc.retryable:
                     raise
-                retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
-                delay = self.retry.delay(attempt, retry_after=retry_after)
+                if _unreachable(exc) and info.name not in self._answered:
+                    # Never reached yet: a wrong address is likelier than an outage. Say so now
+                    # rather than after the whole budget.
+                    raise _final(info, exc, f"{info.name} has not answered yet") from exc
+                retry_after = _asked_wait(exc, response)
+                reason = backoff.stop_reason(retry_after)
+                if reason is not None:
+                    raise _final(info, exc, reason) from exc
+                delay = backoff.next_delay(retry_after)
                 if isinstance(exc, RateLimitedError) and info.name in self._limiters:
                     self._limiters[info.name].pause(delay)
-                log.info("%s: %s; retrying in %.1fs", info.name, exc, delay)
+                log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
                 await trio.sleep(delay)
-        raise AssertionError("unreachable")  # the loop either returns or raises
+
+
+def _unreachable(exc: MediataskError) -> bool:
+    """True when the connection could not even be made (refused, unknown host)."""
+    return isinstance(exc, UnavailableError) and exc.status is None and not exc.maybe_sent
+
+
+def _asked_wait(exc: MediataskError, response: Response | None) -> float | None:
+    """What the provider asked us to wait: ``Retry-After``, else a 429's ``RateLimit-Reset``."""
+    asked = exc.retry_after if isinstance(exc, ProviderError) else None
+    if asked is None and response is not None:
+        asked = parse_retry_after(response.headers)
+        if asked is None and response.status == 429:
+            asked = parse_rate_limit_reset(response.headers)
+    return asked
+
+
+def _text(exc: MediataskError) -> str:
+    """The message of ``exc``; for a connection failure (no HTTP status), without reprs."""
+    if isinstance(exc, ProviderError) and exc.status is not None:
+        return str(exc)
+    return plain_reason(str(exc))
+
+
+def _final(info: ProviderInfo, exc: MediataskError, reason: str) -> MediataskError:
+    """``exc`` made final: one plain line that says why retrying stopped."""
+    if isinstance(exc, UnavailableError):
+        check = f"; check {info.base_url_env}" if exc.status is None else ""
+        return UnavailableError(
+            f"{_text(exc)} ({reason}{check})",
+            status=exc.status,
+            retry_after=exc.retry_after,
+            maybe_sent=exc.maybe_sent,
+        )
+    if isinstance(exc, RateLimitedError):
+        return RateLimitedError(f"{exc} ({reason})", status=exc.status, retry_after=exc.retry_after)
+    return exc

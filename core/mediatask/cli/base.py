@@ -167,6 +167,27 @@ def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
+def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--retry-budget DURATION``: how long one request is retried; the command gets ``retry``
+    (a :class:`~mediatask.policy.RetryPolicy`, or ``None`` for the default)."""
+    from mediatask.cli.deadline import Duration
+    from mediatask.policy import DEFAULT_RETRY_BUDGET, RetryPolicy
+
+    def policy(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+        return None if value is None else RetryPolicy(budget=value)
+
+    return click.option(
+        "--retry-budget",
+        "retry",
+        type=Duration(allow_zero=True),
+        default=None,
+        callback=policy,
+        metavar="DURATION",
+        help="How long to keep retrying a failing request (polls, downloads, refused "
+        f"submits) before giving up; 0 never retries. Default: {DEFAULT_RETRY_BUDGET / 60:g}m.",
+    )(function)
+
+
 def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--key`` option: the provider's key for this command, above env and key store."""
     return click.option(

@@ -24,10 +24,12 @@ from mediatask.cli.base import (
     load_plugins,
     max_in_flight_option,
     out_option,
+    retry_budget_option,
     sandbox_option,
     stderr_console,
     user_errors,
 )
+from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import (
     cli_settings,
@@ -41,6 +43,7 @@ from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.policy import RetryPolicy
 
 T = TypeVar("T")
 
@@ -122,12 +125,15 @@ def _submit_journalled(
     key: str | None,
     sandbox: bool,
     then: Callable[[Client, Journal, str, TaskRef], Awaitable[T]],
+    *,
+    deadline: Deadline | None = None,
+    retry: RetryPolicy | None = None,
 ) -> tuple[str, T]:
     """Check ``job``, journal it, submit it, then ``then`` with its task; (job id, outcome).
 
     The shared body of ``run`` and ``submit``: the job is checked before any network call, its
     intent journalled before the request and its handle after it. Interrupted, it exits 130
-    naming the task.
+    naming the task; past its ``deadline``, 124 (after cancelling the task if asked).
     """
     plugins = load_plugins()
     submitted: list[TaskRef] = []
@@ -138,17 +144,30 @@ def _submit_journalled(
             job_id = new_job_id()
             journal.register(job_id, job)
 
-            async def main() -> T:
+            async def main() -> T | TimedOut:
                 async with open_cli_client(
-                    plugins, sandbox=sandbox, providers=[job.provider], settings=settings
+                    plugins,
+                    sandbox=sandbox,
+                    providers=[job.provider],
+                    settings=settings,
+                    retry=retry,
                 ) as client:
-                    task = await submit_recorded(client, journal, job_id, client.check(job))
-                    submitted.append(task)
-                    return await then(client, journal, job_id, task)
+
+                    async def work() -> T:
+                        task = await submit_recorded(client, journal, job_id, client.check(job))
+                        submitted.append(task)
+                        return await then(client, journal, job_id, task)
+
+                    def task() -> TaskRef | None:
+                        return submitted[0] if submitted else None
+
+                    return await within(deadline or Deadline(), client, task, work)
 
             outcome = run_cancellable(main)
     if isinstance(outcome, Interrupted):
         _interrupted(submitted)
+    if isinstance(outcome, TimedOut):
+        exit_timed_out(outcome)
     return job_id, outcome
 
 
@@ -166,6 +185,8 @@ def _interrupted(task: list[TaskRef]) -> NoReturn:
 @job_options
 @max_in_flight_option
 @out_option
+@timeout_options
+@retry_budget_option
 @key_option
 @sandbox_option
 @json_option
@@ -175,13 +196,16 @@ def run_command(
     inputs: tuple[str, ...],
     params: dict[str, Any],
     out_dir: Path,
+    deadline: Deadline,
+    retry: RetryPolicy | None,
     key: str | None,
     sandbox: bool,
     as_json: bool,
 ) -> None:
     """Submit a job, follow it to the end, and download its outputs.
 
-    Prints the paths of the files written (TASK_ID-ROLE.EXT); progress goes to stderr.
+    Prints the paths of the files written (TASK_ID-ROLE.EXT); progress goes to stderr. With
+    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
 
     \b
     Examples:
@@ -189,6 +213,7 @@ def run_command(
       mediatask run a1d remove-bg --input photo.jpg --sandbox
       mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
       mediatask run claid edit --input photo.jpg --params-file edit.json -o out
+      mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
     """
 
     async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
@@ -196,7 +221,7 @@ def run_command(
         return await _follow(client, journal, job_id, task, out_dir)
 
     job = Job(provider, operation, inputs, params)
-    _, outcome = _submit_journalled(job, key, sandbox, follow)
+    _, outcome = _submit_journalled(job, key, sandbox, follow, deadline=deadline, retry=retry)
     if as_json:
         echo_json(outcome.to_json())
     else:

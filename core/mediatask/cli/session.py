@@ -24,6 +24,7 @@ from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
+from mediatask.policy import RetryPolicy
 from mediatask.sandbox import open_sandbox
 
 MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
@@ -62,6 +63,7 @@ async def open_cli_client(
     sandbox: bool,
     providers: Iterable[str] | None = None,
     settings: Settings | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AsyncIterator[Client]:
     """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
     settings = settings if settings is not None else Settings()
@@ -70,6 +72,8 @@ async def open_cli_client(
     options: dict[str, Any] = {
         "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()}
     }
+    if retry is not None:
+        options["retry"] = retry
     async with AsyncExitStack() as stack:
         if sandbox:
             seconds = _sandbox_seconds()

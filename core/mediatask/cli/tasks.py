@@ -26,6 +26,7 @@ from mediatask.cli.base import (
     sandbox_option,
     user_errors,
 )
+from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import (
     cli_settings,
@@ -80,9 +81,15 @@ def update_json(task: TaskRef, update: Update) -> dict[str, Any]:
 
 
 def on_task(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, body: TaskBody[T]
+    handle: str,
+    where: Path | None,
+    sandbox: bool,
+    key: str | None,
+    body: TaskBody[T],
+    deadline: Deadline | None = None,
 ) -> T:
-    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130."""
+    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130, a
+    passed ``deadline`` 124."""
     plugins = load_plugins()
     with user_errors():
         provider, _ = parse_handle(handle)
@@ -94,21 +101,27 @@ def on_task(
                 task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
 
-            async def main() -> T:
+            async def main() -> T | TimedOut:
                 async with open_cli_client(
                     plugins, sandbox=sandbox, providers=[task.provider], settings=settings
                 ) as client:
-                    try:
-                        return await body(client, task, recorder)
-                    except NotFoundError as exc:
-                        if not sandbox:
-                            raise
-                        raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
+
+                    async def work() -> T:
+                        try:
+                            return await body(client, task, recorder)
+                        except NotFoundError as exc:
+                            if not sandbox:
+                                raise
+                            raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
+
+                    return await within(deadline or Deadline(), client, lambda: task, work)
 
             outcome = run_cancellable(main)
     if isinstance(outcome, Interrupted):
         click.echo(f"\ninterrupted: {task.handle} goes on at the provider", err=True)
         sys.exit(130)
+    if isinstance(outcome, TimedOut):
+        exit_timed_out(outcome)
     return outcome
 
 
@@ -168,19 +181,26 @@ def status_command(
 
 @cli.command("watch")
 @click.argument("handle")
+@timeout_options
 @task_options
 def watch_command(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+    handle: str,
+    deadline: Deadline,
+    where: Path | None,
+    sandbox: bool,
+    key: str | None,
+    as_json: bool,
 ) -> None:
     """Print each change of the task HANDLE until it ends (exit 1 if it failed).
 
     Streams (SSE) where the provider can, else polls with adaptive back-off. With --json, one
-    JSON object per line.
+    JSON object per line. With --timeout, stops watching after that long (exit 124).
 
     \b
     Examples:
       mediatask watch a1d:task_abc123
       mediatask watch a1d:task_abc123 --json | jq .progress
+      mediatask watch a2e:abc --operation image-to-video --timeout 1h --cancel-on-timeout
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Update | None:
@@ -195,29 +215,39 @@ def watch_command(
                     click.echo(describe(task, update))
         return last
 
-    last = on_task(handle, where, sandbox, key, body)
+    last = on_task(handle, where, sandbox, key, body, deadline)
     if last is None or last.status is not Status.SUCCEEDED:
         sys.exit(1)
 
 
 @cli.command("wait")
 @click.argument("handle")
+@timeout_options
 @task_options
 def wait_command(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+    handle: str,
+    deadline: Deadline,
+    where: Path | None,
+    sandbox: bool,
+    key: str | None,
+    as_json: bool,
 ) -> None:
     """Wait quietly until the task HANDLE ends; print its outputs (exit 1 if it failed).
+
+    With --timeout, gives up after that long (exit 124); the task goes on unless
+    --cancel-on-timeout.
 
     \b
     Examples:
       mediatask wait a1d:task_abc123
       mediatask wait a1d:task_abc123 --json
+      mediatask wait a1d:task_abc123 --timeout 10m || echo "not done yet"
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
         return await client.wait(task, on_update=recorder.update)
 
-    result = on_task(handle, where, sandbox, key, body)
+    result = on_task(handle, where, sandbox, key, body, deadline)
     if as_json:
         echo_json(result.to_json())
         return

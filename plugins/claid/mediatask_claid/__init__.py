@@ -46,7 +46,7 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
-from mediatask.policy import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_retry_after
+from mediatask.policy import parse_rate_limit_reset, parse_retry_after
 from mediatask.validate import is_url
 from mediatask_claid.contract import UPLOAD, assemble, plain, problems
 
@@ -241,7 +241,7 @@ def reset_seconds(headers: Mapping[str, str]) -> float | None:
     reset = parse_rate_limit_reset(headers)
     if reset is None:
         reset = parse_retry_after(headers)
-    return None if reset is None else min(reset, MAX_RETRY_AFTER)
+    return reset
 
 
 def describe(envelope: Mapping[str, Any]) -> str:
