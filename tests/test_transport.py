@@ -10,7 +10,7 @@ import trio
 
 from mediatask.errors import UnavailableError
 from mediatask.http import Request
-from mediatask.transport import UrllibTransport
+from mediatask.urllib3_transport import UrllibTransport
 
 
 @asynccontextmanager

@@ -1,0 +1,435 @@
+"""The default transport: HTTP/1.1 with h11 on trio streams, no threads on the network path.
+
+h11 is the HTTP/1.1 state machine (framing, Content-Length, chunked and read-until-close bodies,
+keep-alive rules); this module feeds it bytes from trio sockets (TLS through ``trio.SSLStream``,
+verified, with SNI) and keeps connections in a :class:`~mediatask.connections.Pool`.
+
+Every exchange either ends cleanly, and its connection goes back to the pool, or its connection
+is closed: an error, a timeout or a cancellation at any await leaves nothing half-read for the
+next request. Timeouts are trio deadlines: one for connecting, one for each read or write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from urllib.parse import quote, urljoin, urlsplit
+
+import attrs
+import h11
+import trio
+
+from mediatask.bodies import EMPTY, EncodedBody, FilePart, encode_body, file_chunks
+from mediatask.connections import Connection, Origin, Pool, PoolStats
+from mediatask.errors import UnavailableError, UsageError
+from mediatask.http import Request, Response, redact_headers
+from mediatask.transport import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SAFE_METHODS,
+    Body,
+    full_url,
+)
+
+log = logging.getLogger("mediatask.http")
+
+MAX_CONNECTIONS = 100
+"""Connections per origin for requests (streams aside). Requests are short, so even the
+issue's 200 tasks at once polling a provider keep far fewer busy; aiohttp and httpx default to
+100 too. A provider that wants fewer answers 429, which the engine's concurrency obeys."""
+MAX_REDIRECTS = 10
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The largest answer ``send`` reads into memory (status calls are small; files are streamed)."""
+RECEIVE_BYTES = 256 * 1024
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_SECRET_ON_REDIRECT = ("authorization", "cookie", "proxy-authorization")
+_CONTENT_HEADERS = ("content-type", "content-length", "transfer-encoding")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TARGET_OK = re.compile(r"[!-~]*\Z")  # printable ASCII: what a request target holds as is
+USER_AGENT = "mediatask"
+
+
+class _BrokenError(Exception):
+    """The connection failed mid-exchange; ``stale`` when a reused connection never answered."""
+
+    def __init__(self, reason: str, *, stale: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stale = stale
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, h11.RemoteProtocolError):
+        if "closed" in str(exc):
+            return "the server closed the connection"
+        return "the answer is not valid HTTP/1.1"
+    cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
+    if isinstance(cause, ConnectionResetError):
+        return "the server reset the connection"
+    if isinstance(cause, BrokenPipeError):
+        return "the server closed the connection"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed ({cause.reason or 'unknown reason'})"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    return "the connection broke"
+
+
+@attrs.frozen
+class _Target:
+    """Where one request goes: its origin, the ``Host`` header and the request target."""
+
+    origin: Origin
+    host: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        """The origin as people write it, for messages."""
+        return f"{self.origin[0]}://{self.host}"
+
+    @classmethod
+    def of(cls, url: str) -> _Target:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise UsageError(f"not an http(s) URL: {url[:200]}")
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except ValueError:
+            raise UsageError(f"bad port in URL: {url[:200]}") from None
+        host = parts.netloc.rpartition("@")[2]
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        if not _TARGET_OK.match(path):
+            path = quote(path, safe="!#$%&'()*+,/:;=?@[]~")  # spaces, non-ASCII
+        return cls((scheme, parts.hostname, port), host, path)
+
+
+@attrs.define(eq=False)
+class _Exchange:
+    """One request on one connection, up to the answer's head."""
+
+    connection: Connection
+    response: h11.Response
+    headers: dict[str, str]
+
+
+def _headers(response: h11.Response) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in response.headers:
+        name, value = raw_name.decode("ascii"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+@attrs.define
+class Http11Transport:
+    """HTTP/1.1 on trio: keep-alive pools per origin, TLS, redirects, streamed uploads.
+
+    :param max_connections: connections per origin for requests; streams take their own.
+    :param ssl_context: for ``https``; the default verifies certificates against the system's
+        trust store (``ssl.create_default_context()``).
+    """
+
+    max_connections: int = MAX_CONNECTIONS
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+    """The longest wait for any one read or write; a slow but moving download is fine."""
+    ssl_context: ssl.SSLContext | None = None
+    _pool: Pool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._pool = Pool(self.max_connections, self.connect_timeout, self._tls)
+
+    def _tls(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            self.ssl_context = _default_ssl_context()
+        return self.ssl_context
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        self._pool.close_idle()
+
+    def pool_stats(self) -> dict[Origin, PoolStats]:
+        """The pool's bookkeeping per origin (tests check it is sound)."""
+        return self._pool.all_stats()
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` (following redirects) and read the whole answer."""
+        exchange, url = await self._open(request, stream=False)
+        try:
+            body = await self._read_all(exchange, _Target.of(url).label)
+        except BaseException:
+            self._pool.give_back(exchange.connection, reusable=False)
+            raise
+        self._pool.give_back(exchange.connection, reusable=True)
+        log.debug("%s %s -> %s", request.method, request.url, exchange.response.status_code)
+        return Response(exchange.response.status_code, exchange.headers, body, url=request.url)
+
+    @asynccontextmanager
+    async def open_stream(self, request: Request) -> AsyncIterator[Body]:
+        """Send ``request`` and yield the answer for reading as it arrives (SSE, downloads).
+
+        The connection is the stream's until the block ends; it goes back to the pool only
+        if the whole body was read.
+        """
+        exchange, url = await self._open(request, stream=True)
+        body = _StreamBody(exchange, self.read_timeout, _Target.of(url).label)
+        try:
+            yield body
+        except BaseException:
+            self._pool.give_back(exchange.connection, reusable=False)
+            raise
+        self._pool.give_back(exchange.connection, reusable=body.finished)
+
+    async def _open(self, request: Request, *, stream: bool) -> tuple[_Exchange, str]:
+        """Send ``request``, follow redirects, and return the final answer's head and URL."""
+        method, url = request.method, full_url(request)
+        body = encode_body(request)
+        headers = dict(request.headers)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s headers=%s", method, url, redact_headers(headers))
+        for _ in range(MAX_REDIRECTS + 1):
+            target = _Target.of(url)
+            exchange = await self._request(target, method, headers, body, stream=stream)
+            location = exchange.headers.get("location")
+            if exchange.response.status_code not in REDIRECTS or location is None:
+                return exchange, url
+            await self._discard(exchange, target.label)
+            if exchange.response.status_code == 303 and method != "HEAD":
+                method, body = "GET", EMPTY
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CONTENT_HEADERS}
+            url, headers = _redirected(url, location, headers, target)
+        label = _Target.of(url).label
+        raise UnavailableError(f"{label} redirected more than {MAX_REDIRECTS} times")
+
+    async def _request(
+        self,
+        target: _Target,
+        method: str,
+        headers: Mapping[str, str],
+        body: EncodedBody,
+        *,
+        stream: bool,
+    ) -> _Exchange:
+        """One request on a pooled connection; a stale one is replaced once where safe."""
+        fresh = False
+        while True:
+            connection = await self._pool.lend(target.origin, stream=stream, fresh=fresh)
+            try:
+                return await self._exchange(connection, target, method, headers, body)
+            except _BrokenError as exc:
+                self._pool.give_back(connection, reusable=False)
+                if exc.stale and method in SAFE_METHODS and not fresh:
+                    fresh = True  # the server closed a kept-alive connection: once more, anew
+                    continue
+                raise UnavailableError(
+                    f"the connection to {target.label} failed during the request: {exc.reason}",
+                    maybe_sent=True,
+                ) from None
+            except BaseException:
+                self._pool.give_back(connection, reusable=False)
+                raise
+
+    async def _exchange(
+        self,
+        connection: Connection,
+        target: _Target,
+        method: str,
+        headers: Mapping[str, str],
+        body: EncodedBody,
+    ) -> _Exchange:
+        """Write the request and read the answer's head; :class:`_BrokenError` if the wire fails."""
+        protocol, stream = connection.protocol, connection.stream
+        received = False
+        with trio.CancelScope() as timer:
+            try:
+                timer.deadline = trio.current_time() + self.read_timeout
+                out = protocol.send(_head(target, method, headers, body))
+                assert out is not None  # noqa: S101  # h11 returns bytes for a Request
+                for part in body.parts:
+                    if isinstance(part, bytes):
+                        out += protocol.send(h11.Data(data=part)) or b""
+                        continue
+                    await stream.send_all(out)
+                    out = b""
+                    await self._send_file(connection, part, timer)
+                out += protocol.send(h11.EndOfMessage()) or b""
+                await stream.send_all(out)
+                while True:
+                    event = protocol.next_event()
+                    if event is h11.NEED_DATA:
+                        timer.deadline = trio.current_time() + self.read_timeout
+                        data = await stream.receive_some(RECEIVE_BYTES)
+                        received = received or bool(data)
+                        protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
+                    elif isinstance(event, h11.Response):
+                        return _Exchange(connection, event, _headers(event))
+                    elif not isinstance(event, h11.InformationalResponse):
+                        raise h11.RemoteProtocolError("unexpected event")
+            except h11.LocalProtocolError:
+                raise UsageError(
+                    f"cannot send {method} to {target.label}: a header is not valid HTTP"
+                ) from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise _BrokenError(_reason(exc), stale=connection.reused and not received) from None
+            except h11.RemoteProtocolError as exc:
+                stale = connection.reused and not received
+                raise _BrokenError(_reason(exc), stale=stale) from None
+        raise _BrokenError("timed out waiting for an answer", stale=False)
+
+    async def _send_file(
+        self, connection: Connection, part: FilePart, timer: trio.CancelScope
+    ) -> None:
+        chunks = file_chunks(part)
+        try:
+            while chunk := await trio.to_thread.run_sync(next, chunks, b""):
+                data = connection.protocol.send(h11.Data(data=chunk))
+                timer.deadline = trio.current_time() + self.read_timeout
+                await connection.stream.send_all(data or b"")
+        finally:
+            chunks.close()
+
+    async def _read_all(self, exchange: _Exchange, label: str) -> bytes:
+        protocol, stream = exchange.connection.protocol, exchange.connection.stream
+        chunks: list[bytes] = []
+        size = 0
+        reason = "timed out waiting for an answer"
+        with trio.CancelScope() as timer:
+            try:
+                while True:
+                    event = protocol.next_event()
+                    if type(event) is h11.Data:
+                        chunks.append(event.data)
+                        size += len(event.data)
+                        if size > MAX_ANSWER_BYTES:
+                            raise UnavailableError(
+                                f"the answer from {label} is larger than "
+                                f"{MAX_ANSWER_BYTES // 2**20} MiB",
+                                maybe_sent=True,
+                            )
+                    elif event is h11.NEED_DATA:
+                        timer.deadline = trio.current_time() + self.read_timeout
+                        data = await stream.receive_some(RECEIVE_BYTES)
+                        protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
+                    elif type(event) is h11.EndOfMessage:
+                        return b"".join(chunks)
+                    else:
+                        raise h11.RemoteProtocolError("unexpected event")
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                reason = _reason(exc)
+            except h11.RemoteProtocolError as exc:
+                reason = _reason(exc)
+        raise UnavailableError(
+            f"the connection to {label} failed during the request: {reason}", maybe_sent=True
+        )
+
+    async def _discard(self, exchange: _Exchange, label: str) -> None:
+        """Read and drop a redirect's body, then give its connection back."""
+        reusable = False
+        try:
+            await self._read_all(exchange, label)
+            reusable = True
+        except UnavailableError:
+            pass
+        finally:
+            self._pool.give_back(exchange.connection, reusable=reusable)
+
+
+def _head(
+    target: _Target, method: str, headers: Mapping[str, str], body: EncodedBody
+) -> h11.Request:
+    lines = [("Host", target.host)]
+    given = set()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "host":
+            lines[0] = ("Host", value)
+        else:
+            lines.append((name, value))
+            given.add(lowered)
+    if "user-agent" not in given:
+        lines.append(("User-Agent", USER_AGENT))
+    for name, value in body.headers:
+        if name.lower() not in given:
+            lines.append((name, value))
+    framed = "content-length" in given or "transfer-encoding" in given
+    if not framed and (body is not EMPTY or method in ("POST", "PUT", "PATCH")):
+        lines.append(("Content-Length", str(body.length)))
+    return h11.Request(method=method, target=target.path, headers=lines)
+
+
+def _redirected(
+    url: str, location: str, headers: dict[str, str], target: _Target
+) -> tuple[str, dict[str, str]]:
+    """Where a redirect leads, and the headers to send there: as urllib3 did, credentials
+    are dropped when the origin changes (and a 303 has already become a GET)."""
+    new_url = urljoin(url, location)
+    if _Target.of(new_url).origin != target.origin:
+        headers = {k: v for k, v in headers.items() if k.lower() not in _SECRET_ON_REDIRECT}
+    return new_url, headers
+
+
+@attrs.define(eq=False)
+class _StreamBody:
+    """An answer read as it arrives; :meth:`read` returns whatever is there, up to a chunk."""
+
+    _exchange: _Exchange
+    _read_timeout: float
+    _label: str
+    finished: bool = False
+    _pending: bytes = b""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return self._exchange.response.status_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The headers, names lower-cased."""
+        return self._exchange.headers
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """Return the bytes that have arrived (at most ``max_bytes``); ``b""`` at the end."""
+        if self._pending:
+            data, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+            return data
+        if self.finished:
+            return b""
+        protocol, stream = self._exchange.connection.protocol, self._exchange.connection.stream
+        try:
+            while True:
+                event = protocol.next_event()
+                if type(event) is h11.Data:
+                    data = bytes(event.data)
+                    if len(data) > max_bytes:
+                        data, self._pending = data[:max_bytes], data[max_bytes:]
+                    return data
+                if event is h11.NEED_DATA:
+                    with trio.move_on_after(self._read_timeout):
+                        arrived = await stream.receive_some(max(max_bytes, 65536))
+                        protocol.receive_data(arrived)  # type: ignore[arg-type]  # any bytes-like
+                        continue
+                    reason = "timed out waiting for data"
+                    break
+                if type(event) is h11.EndOfMessage:
+                    self.finished = True
+                    return b""
+                raise h11.RemoteProtocolError("unexpected event")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            reason = _reason(exc)
+        except h11.RemoteProtocolError as exc:
+            reason = _reason(exc)
+        raise UnavailableError(f"the stream from {self._label} broke: {reason}")
