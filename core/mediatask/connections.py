@@ -13,6 +13,7 @@ tasks the caller runs at once, not here.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -46,7 +47,13 @@ class Connection:
 
     def close(self) -> None:
         """Close the socket now, without a TLS goodbye (the server sees end of file)."""
-        _raw_socket(self.stream).close()
+        sock = _raw_socket(self.stream)
+        try:
+            sock.close()
+        except RuntimeError:  # outside a trio run there is no waiter to tell: just close it
+            fd = sock.detach()
+            if fd >= 0:
+                os.close(fd)
 
     def looks_closed(self) -> bool:
         """True when an idle connection has become readable: the server closed it (or sent

@@ -69,7 +69,7 @@ def _default_ssl_context() -> ssl.SSLContext:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, h11.RemoteProtocolError):
-        if "closed" in str(exc):
+        if "closed" in str(exc).lower():  # h11: "peer unexpectedly closed", "ConnectionClosed"
             return "the server closed the connection"
         return "the answer is not valid HTTP/1.1"
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
