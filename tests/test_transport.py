@@ -1,13 +1,16 @@
-"""The urllib3 transport on real loopback sockets: cancellation, errors, streaming."""
+"""The urllib3 transport on real loopback sockets: cancellation, errors, streaming; and both
+transports under the engine at a thousand jobs at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
 
+from mediatask import bodies
 from mediatask.errors import UnavailableError
 from mediatask.http import Request
 from mediatask.urllib3_transport import UrllibTransport
@@ -61,3 +64,93 @@ async def test_connection_refused_is_unavailable_and_nothing_was_sent() -> None:
     with pytest.raises(UnavailableError, match="connection refused") as caught:
         await UrllibTransport().send(Request("POST", f"http://127.0.0.1:{port}/x", json={}))
     assert caught.value.maybe_sent is False
+
+
+# -- the urllib3 transport's two old bugs ------------------------------------------------------
+
+
+@asynccontextmanager
+async def sse_and_answers() -> AsyncIterator[str]:
+    """``/sse`` sends one event and stalls; any other path is answered ``ok`` (keep-alive)."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def handle(stream: trio.SocketStream) -> None:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                buffer += data
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            if b" /sse " in head:
+                await stream.send_all(SSE_HEAD)
+                await trio.sleep_forever()
+            await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, handle, listeners)
+        yield f"http://127.0.0.1:{port}"
+        nursery.cancel_scope.cancel()
+
+
+async def test_urllib3_streams_beyond_the_pool_size_do_not_starve_requests() -> None:
+    transport = UrllibTransport(max_connections=2)
+    all_open = trio.Event()
+    async with sse_and_answers() as url, trio.open_nursery() as nursery:
+        opened = 0
+
+        async def follow() -> None:
+            nonlocal opened
+            async with transport.open_stream(Request("GET", url + "/sse")) as body:
+                assert await body.read() == b"data: {}\n\n"
+                opened += 1
+                if opened == 5:
+                    all_open.set()
+                await body.read()  # blocks: nothing more comes
+
+        for _ in range(5):  # more streams than connections and threads for requests
+            nursery.start_soon(follow)
+        with trio.fail_after(20):  # a guard: before the fix this never finished
+            await all_open.wait()
+            assert (await transport.send(Request("GET", url + "/poll"))).body == b"ok"
+        nursery.cancel_scope.cancel()
+    transport.close()
+
+
+async def test_urllib3_cancelled_stream_reads_leave_the_pools_sound() -> None:
+    transport = UrllibTransport(max_connections=2)
+    async with sse_and_answers() as url:
+        for _ in range(20):
+            async with transport.open_stream(Request("GET", url + "/sse")) as body:
+                await body.read()
+                with trio.move_on_after(0.01):  # a deadline that cancels a blocked read
+                    await body.read()
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for _ in range(10):  # a connection released twice would be shared here
+                    nursery.start_soon(transport.send, Request("GET", url + "/poll"))
+    transport.close()
+
+
+async def test_urllib3_uploads_a_file_without_reading_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload = tmp_path / "clip.bin"
+    upload.write_bytes(b"x" * (3 * 256 * 1024 + 5))
+    reads: list[int] = []
+    real_chunks = bodies.file_chunks
+
+    def spy(part: bodies.FilePart) -> Iterator[bytes]:
+        for chunk in real_chunks(part):
+            reads.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(bodies, "file_chunks", spy)
+    transport = UrllibTransport()
+    async with sse_and_answers() as url:
+        response = await transport.send(Request("PUT", url + "/upload", upload=upload))
+    assert response.body == b"ok"
+    assert reads == [256 * 1024] * 3 + [5]
+    transport.close()
