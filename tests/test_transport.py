@@ -3,16 +3,21 @@ transports under the engine at a thousand jobs at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
-from mediatask import bodies
+from mediatask import Client, Job, Outcome, bodies
+from mediatask.config import Settings
 from mediatask.errors import UnavailableError
 from mediatask.http import Request
+from mediatask.http11 import Http11Transport
+from mediatask.policy import PollPolicy
+from mediatask.testing import Standalone
 from mediatask.urllib3_transport import UrllibTransport
 
 
@@ -154,3 +159,64 @@ async def test_urllib3_uploads_a_file_without_reading_it_whole(
     assert response.body == b"ok"
     assert reads == [256 * 1024] * 3 + [5]
     transport.close()
+
+
+# -- a thousand jobs at once against an emulator -----------------------------------------------
+
+
+def _a1d_client(emulator: Standalone, transport: Any) -> Client:
+    settings = Settings(environ=emulator.env)
+    polling = PollPolicy(initial=0.2, maximum=1.0)
+    return Client(settings=settings, transport=transport, polling=polling)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", [Http11Transport, UrllibTransport])
+def test_a_thousand_jobs_at_concurrency_a_thousand_all_finish(
+    start_a1d: Callable[[str, float], Standalone], transport: type[Any], tmp_path: Path
+) -> None:
+    """Through ``run_many``. Where a provider still declares a cap (A1D's guessed 4) this runs
+    that many at once; with the caps gone, all 1,000 are in flight and this is the deadlock
+    test the issue asks for."""
+    emulator = start_a1d("sk-thousand", 0.05)
+    jobs = [Job("a1d", "image-generator", (), {"prompt": f"p{n}"}) for n in range(1000)]
+
+    async def main() -> list[Outcome]:
+        async with _a1d_client(emulator, transport()) as client:
+            with trio.fail_after(600):  # a guard against a deadlock, not a timing
+                async with client.run_many(jobs, tmp_path, concurrency=1000) as outcomes:
+                    return [outcome async for outcome in outcomes]
+
+    outcomes = trio.run(main)
+    assert [o.error for o in outcomes if not o.ok] == []
+    assert len(outcomes) == 1000
+    assert emulator.stats()["submissions"] == 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", [Http11Transport, UrllibTransport])
+def test_a_thousand_tasks_in_flight_at_once_all_finish(
+    start_a1d: Callable[[str, float], Standalone], transport: type[Any], tmp_path: Path
+) -> None:
+    """1,000 ``Client.run`` at once, no provider cap in the way: 1,000 SSE streams, submits and
+    downloads share the transport's pools at the same time."""
+    emulator = start_a1d("sk-thousand", 0.5)
+
+    async def main() -> int:
+        done = 0
+        async with _a1d_client(emulator, transport()) as client:
+
+            async def one(n: int) -> None:
+                nonlocal done
+                job = Job("a1d", "image-generator", (), {"prompt": f"p{n}"})
+                await client.run(job, tmp_path / str(n))
+                done += 1
+
+            with trio.fail_after(600):  # a guard against a deadlock, not a timing
+                async with trio.open_nursery() as nursery:
+                    for n in range(1000):
+                        nursery.start_soon(one, n)
+        return done
+
+    assert trio.run(main) == 1000
+    assert emulator.stats()["submissions"] == 1000
