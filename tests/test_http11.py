@@ -253,6 +253,38 @@ async def test_a_half_read_stream_does_not_go_back_to_the_pool(
     assert stats.closed == 1
 
 
+async def test_a_large_download_arrives_whole_and_a_cut_one_is_an_error(
+    http: Callable[..., Http11Transport],
+) -> None:
+    content = bytes(range(256)) * (12 * 1024)  # 3 MiB: read past h11, straight from the socket
+
+    async def handler(exchange: Exchange) -> bool:
+        if exchange.request.target == "/cut":
+            head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(content)}\r\n\r\n"
+            await exchange.stream.send_all(head.encode() + content[:-1])
+            return False
+        await exchange.stream.send_all(answer(200, content))
+        return True
+
+    transport = http()
+    async with serving(handler) as server:
+        async with transport.open_stream(Request("GET", server.url + "/file")) as body:
+            pieces = []
+            while piece := await body.read(256 * 1024):
+                assert len(piece) <= 256 * 1024
+                pieces.append(piece)
+        assert b"".join(pieces) == content
+        async with transport.open_stream(Request("GET", server.url + "/cut")) as body:
+            got = len(await body.read(len(content)))
+            while got < len(content) - 1:
+                got += len(await body.read(len(content)))
+            with pytest.raises(UnavailableError, match="the server closed the connection"):
+                await body.read(256 * 1024)
+    (stats,) = transport.pool_stats().values()
+    sound(stats)
+    assert stats.closed == 2  # h11 did not see the end of either
+
+
 # -- redirects ---------------------------------------------------------------------------------
 
 

@@ -44,6 +44,8 @@ MAX_REDIRECTS = 10
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """The largest answer ``send`` reads into memory (status calls are small; files are streamed)."""
 RECEIVE_BYTES = 256 * 1024
+DIRECT_MIN_BYTES = 1024 * 1024
+"""Stream bodies at least this large (by Content-Length) are read past h11, see _StreamBody."""
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SECRET_ON_REDIRECT = ("authorization", "cookie", "proxy-authorization")
 _CONTENT_HEADERS = ("content-type", "content-length", "transfer-encoding")
@@ -123,6 +125,7 @@ class _Exchange:
     connection: Connection
     response: h11.Response
     headers: dict[str, str]
+    method: str
 
 
 def _headers(response: h11.Response) -> dict[str, str]:
@@ -275,7 +278,7 @@ class Http11Transport:
                         received = received or bool(data)
                         protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
                     elif isinstance(event, h11.Response):
-                        return _Exchange(connection, event, _headers(event))
+                        return _Exchange(connection, event, _headers(event), method)
                     elif not isinstance(event, h11.InformationalResponse):
                         raise h11.RemoteProtocolError("unexpected event")
             except h11.LocalProtocolError:
@@ -381,15 +384,37 @@ def _redirected(
     return new_url, headers
 
 
+def _direct_length(exchange: _Exchange) -> int | None:
+    """The body's length when it is large and framed by Content-Length alone, else None."""
+    headers, status = exchange.headers, exchange.response.status_code
+    length = headers.get("content-length", "")
+    if exchange.method == "HEAD" or status in (204, 304) or "transfer-encoding" in headers:
+        return None
+    if not length.isdigit() or int(length) < DIRECT_MIN_BYTES:
+        return None
+    return int(length)
+
+
 @attrs.define(eq=False)
 class _StreamBody:
-    """An answer read as it arrives; :meth:`read` returns whatever is there, up to a chunk."""
+    """An answer read as it arrives; :meth:`read` returns whatever is there, up to a chunk.
+
+    A large body framed by Content-Length (a download) is read straight from the socket once
+    h11 has handed over what it had buffered: h11 would copy every byte three times. Its
+    connection is then closed at the end rather than kept (h11 did not see the end).
+    """
 
     _exchange: _Exchange
     _read_timeout: float
     _label: str
     finished: bool = False
     _pending: bytes = b""
+    _direct: int | None = attrs.field(init=False)
+    """The declared length when the body may be read past h11; then the bytes still to come."""
+    _direct_on: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self._direct = _direct_length(self._exchange)
 
     @property
     def status(self) -> int:
@@ -408,16 +433,23 @@ class _StreamBody:
             return data
         if self.finished:
             return b""
+        if self._direct_on:
+            return await self._read_direct(max_bytes)
         protocol, stream = self._exchange.connection.protocol, self._exchange.connection.stream
         try:
             while True:
                 event = protocol.next_event()
                 if type(event) is h11.Data:
                     data = bytes(event.data)
+                    if self._direct is not None:
+                        self._direct -= len(data)
                     if len(data) > max_bytes:
                         data, self._pending = data[:max_bytes], data[max_bytes:]
                     return data
                 if event is h11.NEED_DATA:
+                    if self._direct is not None:
+                        self._direct_on = True  # h11's buffer is empty: the rest is raw body
+                        return await self._read_direct(max_bytes)
                     with trio.move_on_after(self._read_timeout):
                         arrived = await stream.receive_some(max(max_bytes, 65536))
                         protocol.receive_data(arrived)  # type: ignore[arg-type]  # any bytes-like
@@ -432,4 +464,23 @@ class _StreamBody:
             reason = _reason(exc)
         except h11.RemoteProtocolError as exc:
             reason = _reason(exc)
+        raise UnavailableError(f"the stream from {self._label} broke: {reason}")
+
+    async def _read_direct(self, max_bytes: int) -> bytes:
+        left = self._direct
+        assert left is not None  # noqa: S101  # only called in direct mode
+        if left <= 0:
+            self.finished = True
+            return b""
+        reason = "timed out waiting for data"
+        with trio.move_on_after(self._read_timeout):
+            try:
+                data = await self._exchange.connection.stream.receive_some(min(max_bytes, left))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                reason = _reason(exc)
+            else:
+                if data:
+                    self._direct = left - len(data)
+                    return bytes(data)
+                reason = "the server closed the connection"
         raise UnavailableError(f"the stream from {self._label} broke: {reason}")
