@@ -105,8 +105,8 @@ def main() -> None:
     if scenario == "small":
         print(f"{contender}: 2000 GETs at 200: wall {wall:.2f} s, client CPU {cpu:.2f} s")
     else:
-        rate = BIG / wall / 2**20
-        print(f"{contender}: 256 MB in {wall:.2f} s = {rate:.0f} MiB/s, RSS +{rss_growth // 1024} MB")
+        rate, growth = BIG / wall / 2**20, rss_growth // 1024
+        print(f"{contender}: 256 MB in {wall:.2f} s = {rate:.0f} MiB/s, RSS +{growth} MB")
 
 
 if __name__ == "__main__":
