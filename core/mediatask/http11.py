@@ -11,6 +11,7 @@ next request. Timeouts are trio deadlines: one for connecting, one for each read
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import ssl
@@ -101,21 +102,34 @@ class _Target:
 
     @classmethod
     def of(cls, url: str) -> _Target:
+        """The target of ``url``; :class:`UsageError` when it is not an http(s) URL."""
         parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise UsageError(f"not an http(s) URL: {url[:200]}")
-        try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
-        except ValueError:
-            raise UsageError(f"bad port in URL: {url[:200]}") from None
-        host = parts.netloc.rpartition("@")[2]
+        found = _origin(parts.scheme, parts.netloc)
+        if found is None:
+            shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+            raise UsageError(f"not an http(s) URL with a host and port: {shown}")
+        origin, host = found
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
         if not _TARGET_OK.match(path):
             path = quote(path, safe="!#$%&'()*+,/:;=?@[]~")  # spaces, non-ASCII
-        return cls((scheme, parts.hostname, port), host, path)
+        return cls(origin, host, path)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(scheme: str, netloc: str) -> tuple[Origin, str] | None:
+    """``(origin, Host header)`` for a URL's scheme and netloc, None if not http(s): cached,
+    as a client talks to few origins."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    scheme = scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return (scheme, parts.hostname, port), netloc.rpartition("@")[2]
 
 
 @attrs.define(eq=False)
@@ -126,6 +140,8 @@ class _Exchange:
     response: h11.Response
     headers: dict[str, str]
     method: str
+    body: bytes | None = None
+    """The whole body, when it was read with the head (``send``)."""
 
 
 def _headers(response: h11.Response) -> dict[str, str]:
@@ -170,15 +186,11 @@ class Http11Transport:
 
     async def send(self, request: Request) -> Response:
         """Send ``request`` (following redirects) and read the whole answer."""
-        exchange, url = await self._open(request, stream=False)
-        try:
-            body = await self._read_all(exchange, _Target.of(url).label)
-        except BaseException:
-            self._pool.give_back(exchange.connection, reusable=False)
-            raise
+        exchange, _ = await self._open(request, stream=False)
         self._pool.give_back(exchange.connection, reusable=True)
-        log.debug("%s %s -> %s", request.method, request.url, exchange.response.status_code)
-        return Response(exchange.response.status_code, exchange.headers, body, url=request.url)
+        status = exchange.response.status_code
+        log.debug("%s %s -> %s", request.method, request.url, status)
+        return Response(status, exchange.headers, exchange.body or b"", url=request.url)
 
     @asynccontextmanager
     async def open_stream(self, request: Request) -> AsyncIterator[Body]:
@@ -187,8 +199,8 @@ class Http11Transport:
         The connection is the stream's until the block ends; it goes back to the pool only
         if the whole body was read.
         """
-        exchange, url = await self._open(request, stream=True)
-        body = _StreamBody(exchange, self.read_timeout, _Target.of(url).label)
+        exchange, target = await self._open(request, stream=True)
+        body = _StreamBody(exchange, self.read_timeout, target.label)
         try:
             yield body
         except BaseException:
@@ -196,8 +208,9 @@ class Http11Transport:
             raise
         self._pool.give_back(exchange.connection, reusable=body.finished)
 
-    async def _open(self, request: Request, *, stream: bool) -> tuple[_Exchange, str]:
-        """Send ``request``, follow redirects, and return the final answer's head and URL."""
+    async def _open(self, request: Request, *, stream: bool) -> tuple[_Exchange, _Target]:
+        """Send ``request``, follow redirects, and return the final answer (its head, or all
+        of it unless ``stream``) and where it came from; its connection is the caller's."""
         method, url = request.method, full_url(request)
         body = encode_body(request)
         headers = dict(request.headers)
@@ -208,8 +221,11 @@ class Http11Transport:
             exchange = await self._request(target, method, headers, body, stream=stream)
             location = exchange.headers.get("location")
             if exchange.response.status_code not in REDIRECTS or location is None:
-                return exchange, url
-            await self._discard(exchange, target.label)
+                return exchange, target
+            if exchange.body is None:
+                await self._discard(exchange, target.label)
+            else:
+                self._pool.give_back(exchange.connection, reusable=True)
             if exchange.response.status_code == 303 and method != "HEAD":
                 method, body = "GET", EMPTY
                 headers = {k: v for k, v in headers.items() if k.lower() not in _CONTENT_HEADERS}
@@ -231,7 +247,9 @@ class Http11Transport:
         while True:
             connection = await self._pool.lend(target.origin, stream=stream, fresh=fresh)
             try:
-                return await self._exchange(connection, target, method, headers, body)
+                return await self._exchange(
+                    connection, target, method, headers, body, whole=not stream
+                )
             except _BrokenError as exc:
                 self._pool.give_back(connection, reusable=False)
                 if exc.stale and method in SAFE_METHODS and not fresh:
@@ -252,10 +270,19 @@ class Http11Transport:
         method: str,
         headers: Mapping[str, str],
         body: EncodedBody,
+        *,
+        whole: bool,
     ) -> _Exchange:
-        """Write the request and read the answer's head; :class:`_BrokenError` if the wire fails."""
+        """Write the request and read the answer's head, and its body too if ``whole``.
+
+        :class:`_BrokenError` if the wire fails; every read or write may take up to the read
+        timeout (one cancel scope per exchange, its deadline moved on before each).
+        """
         protocol, stream = connection.protocol, connection.stream
         received = False
+        answer: _Exchange | None = None
+        chunks: list[bytes] = []
+        size = 0
         with trio.CancelScope() as timer:
             try:
                 timer.deadline = trio.current_time() + self.read_timeout
@@ -272,14 +299,28 @@ class Http11Transport:
                 await stream.send_all(out)
                 while True:
                     event = protocol.next_event()
-                    if event is h11.NEED_DATA:
+                    if type(event) is h11.Data:
+                        chunks.append(event.data)
+                        size += len(event.data)
+                        if size > MAX_ANSWER_BYTES:
+                            raise UnavailableError(
+                                f"the answer from {target.label} is larger than "
+                                f"{MAX_ANSWER_BYTES // 2**20} MiB",
+                                maybe_sent=True,
+                            )
+                    elif event is h11.NEED_DATA:
                         timer.deadline = trio.current_time() + self.read_timeout
                         data = await stream.receive_some(RECEIVE_BYTES)
                         received = received or bool(data)
                         protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
-                    elif isinstance(event, h11.Response):
-                        return _Exchange(connection, event, _headers(event), method)
-                    elif not isinstance(event, h11.InformationalResponse):
+                    elif type(event) is h11.EndOfMessage and answer is not None:
+                        answer.body = b"".join(chunks)
+                        return answer
+                    elif type(event) is h11.Response:
+                        answer = _Exchange(connection, event, _headers(event), method)
+                        if not whole:
+                            return answer
+                    elif type(event) is not h11.InformationalResponse:
                         raise h11.RemoteProtocolError("unexpected event")
             except h11.LocalProtocolError:
                 raise UsageError(
