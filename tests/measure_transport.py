@@ -1,11 +1,12 @@
 """Scratch measurements of the two transports (not a test; bench/ holds the real benchmark).
 
-    .venv/bin/python tests/measure_transport.py [small|download] [h11|urllib3|curl]
+    .venv/bin/python tests/measure_transport.py [small|download|engine] [h11|urllib3|curl]
 
 ``small``: 2,000 small GETs, 200 at once, against a loopback server in another process; prints
 wall time and this process's CPU time. ``download``: one 256 MB download read to the end;
-prints throughput and the growth of peak RSS. The server runs in its own process so only the
-client's CPU is counted.
+prints throughput and the growth of peak RSS. ``engine``: 1,000 A1D jobs of 1 s at once
+(``Client.run``: submit, SSE, download) against the emulator. The server runs in its own
+process so only the client's CPU is counted.
 """
 
 from __future__ import annotations
@@ -83,9 +84,38 @@ async def download(transport: Any, url: str) -> None:
     assert got == BIG
 
 
+def engine(contender: str) -> None:
+    """1,000 jobs at once through the engine; prints wall and client CPU per task."""
+    import tempfile
+    from pathlib import Path
+
+    from mediatask import Client, Job
+    from mediatask.config import Settings
+    from mediatask.testing import standalone_emulator
+
+    async def run(base_url: str, out: Path) -> None:
+        transport = Http11Transport() if contender == "h11" else UrllibTransport()
+        settings = Settings(environ={"MEDIATASK_A1D_BASE_URL": base_url, "MEDIATASK_A1D_KEY": "k"})
+        client = Client(settings=settings, transport=transport)
+        async with client, trio.open_nursery() as nursery:
+            for n in range(1000):
+                job = Job("a1d", "image-generator", (), {"prompt": f"p{n}"})
+                nursery.start_soon(client.run, job, out / str(n))
+
+    with standalone_emulator("a1d", "k", 1.0) as emulator, tempfile.TemporaryDirectory() as out:
+        wall, cpu = time.perf_counter(), _cpu()
+        trio.run(run, emulator.base_url, Path(out))
+        wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+    per_task = cpu / 1000 * 1e3
+    print(f"{contender}: 1000 A1D jobs at once: wall {wall:.1f} s, CPU {per_task:.1f} ms a task")
+
+
 def main() -> None:
     """Run one measurement and print it."""
     scenario, contender = sys.argv[1], sys.argv[2]
+    if scenario == "engine":
+        engine(contender)
+        return
     receive, send = multiprocessing.Pipe(duplex=False)
     server = multiprocessing.Process(target=_server, args=(send,), daemon=True)
     server.start()
