@@ -20,7 +20,7 @@ import trio
 import trio.testing
 import trustme
 
-from mediatask.connections import PoolStats
+from mediatask.connections import Pool, PoolStats
 from mediatask.errors import UnavailableError, UsageError
 from mediatask.http import Request
 from mediatask.http11 import Http11Transport
@@ -283,6 +283,19 @@ async def test_a_large_download_arrives_whole_and_a_cut_one_is_an_error(
     (stats,) = transport.pool_stats().values()
     sound(stats)
     assert stats.closed == 2  # h11 did not see the end of either
+
+
+async def test_a_connection_given_back_twice_is_refused() -> None:
+    pool = Pool(2, connect_timeout=5, ssl_context=ssl.create_default_context)
+    async with serving(echo) as server:
+        origin = ("http", "127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+        connection = await pool.lend(origin, stream=False)
+        pool.give_back(connection, reusable=False)
+        with pytest.raises(RuntimeError, match="given back to the pool twice"):
+            pool.give_back(connection, reusable=False)
+    stats = pool.stats(origin)
+    sound(stats)
+    assert (stats.closed, stats.free_slots) == (1, 2)
 
 
 # -- redirects ---------------------------------------------------------------------------------
