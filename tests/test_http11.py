@@ -234,6 +234,28 @@ async def test_chunked_and_close_delimited_bodies(http: Callable[..., Http11Tran
     sound(next(iter(transport.pool_stats().values())))
 
 
+async def test_a_stream_whose_end_has_arrived_keeps_its_connection(
+    http: Callable[..., Http11Transport],
+) -> None:
+    async def handler(exchange: Exchange) -> bool:
+        if exchange.request.target == "/sse":
+            await exchange.stream.send_all(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                b"d\r\ndata: final\n\n\r\n0\r\n\r\n"
+            )
+            return True
+        return await echo(exchange)
+
+    transport = http()
+    async with serving(handler) as server:
+        async with transport.open_stream(Request("GET", server.url + "/sse")) as body:
+            # The answer came in one write, so its end is read with its head.
+            assert await body.read() == b"data: final\n\n"  # and the follower stops here
+        assert (await transport.send(Request("GET", server.url + "/next"))).body == b"GET /next "
+        assert server.connections == 1
+    sound(next(iter(transport.pool_stats().values())))
+
+
 async def test_a_half_read_stream_does_not_go_back_to_the_pool(
     http: Callable[..., Http11Transport],
 ) -> None:
@@ -491,6 +513,23 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used(
         assert response.body == b'POST /jobs {"n":1}'
         assert server.connections == 2
         assert [r.target for r in server.received] == ["/first", "/jobs"]
+
+
+async def test_connections_idle_longer_than_servers_keep_them_are_not_reused(
+    http: Callable[..., Http11Transport], autojump_clock: trio.testing.MockClock
+) -> None:
+    transport = http(idle_expiry=4)
+    async with serving(echo) as server:
+        await transport.send(Request("GET", server.url + "/first"))
+        await trio.sleep(3)
+        await transport.send(Request("POST", server.url + "/soon", json={}))
+        assert server.connections == 1
+        await trio.sleep(4.5)  # a server with a 5 s keep-alive may be closing it right now
+        await transport.send(Request("POST", server.url + "/later", json={}))
+        assert server.connections == 2
+    (stats,) = transport.pool_stats().values()
+    sound(stats)
+    assert stats.closed == 1
 
 
 async def test_a_get_on_a_connection_closed_as_we_wrote_is_retried_once_anew(

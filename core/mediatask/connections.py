@@ -44,6 +44,8 @@ class Connection:
     protocol: h11.Connection = attrs.field(factory=lambda: h11.Connection(h11.CLIENT))
     reused: bool = False
     """True once it has carried a whole exchange: the server may since have closed it."""
+    idle_since: float = 0.0
+    """When it last went back to the pool (trio's clock)."""
 
     def close(self) -> None:
         """Close the socket now, without a TLS goodbye (the server sees end of file)."""
@@ -112,6 +114,11 @@ class Pool:
     limit: int
     connect_timeout: float
     ssl_context: Callable[[], ssl.SSLContext]
+    idle_expiry: float = 4.0
+    """Idle connections older than this are closed, not reused. Servers close idle ones after
+    their own timeout (5 s for uvicorn, hypercorn, Node); a busy server may decide to close
+    one just as our request arrives, and then resets it, and a POST there may have been
+    received. Staying under the shortest common timeout avoids that race."""
     _origins: dict[Origin, _OriginPool] = attrs.field(factory=dict)
 
     def _origin(self, origin: Origin) -> _OriginPool:
@@ -145,9 +152,10 @@ class Pool:
         return connection
 
     def _idle(self, pool: _OriginPool) -> Connection | None:
+        oldest = trio.current_time() - self.idle_expiry
         while pool.idle:
-            connection = pool.idle.pop()
-            if not connection.looks_closed():
+            connection = pool.idle.pop()  # the most recently used: the least likely closed
+            if connection.idle_since > oldest and not connection.looks_closed():
                 return connection
             connection.close()
             pool.closed += 1
@@ -169,6 +177,7 @@ class Pool:
         ):
             protocol.start_next_cycle()
             connection.reused = True
+            connection.idle_since = trio.current_time()
             pool.idle.append(connection)
         else:
             connection.close()

@@ -166,10 +166,12 @@ class Http11Transport:
     read_timeout: float = READ_TIMEOUT
     """The longest wait for any one read or write; a slow but moving download is fine."""
     ssl_context: ssl.SSLContext | None = None
+    idle_expiry: float = 4.0
+    """Idle connections are reused for this long (see :attr:`Pool.idle_expiry`)."""
     _pool: Pool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._pool = Pool(self.max_connections, self.connect_timeout, self._tls)
+        self._pool = Pool(self.max_connections, self.connect_timeout, self._tls, self.idle_expiry)
 
     def _tls(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -206,7 +208,7 @@ class Http11Transport:
         except BaseException:
             self._pool.give_back(exchange.connection, reusable=False)
             raise
-        self._pool.give_back(exchange.connection, reusable=body.finished)
+        self._pool.give_back(exchange.connection, reusable=body.ended_in_buffer())
 
     async def _open(self, request: Request, *, stream: bool) -> tuple[_Exchange, _Target]:
         """Send ``request``, follow redirects, and return the final answer (its head, or all
@@ -506,6 +508,20 @@ class _StreamBody:
         except h11.RemoteProtocolError as exc:
             reason = _reason(exc)
         raise UnavailableError(f"the stream from {self._label} broke: {reason}")
+
+    def ended_in_buffer(self) -> bool:
+        """True if the body was read to its end, or its end has already arrived (an event
+        stream the server closed right after the final event): the connection can be reused."""
+        if self.finished or self._pending or self._direct_on:
+            return self.finished
+        protocol = self._exchange.connection.protocol
+        try:
+            while type(event := protocol.next_event()) is h11.Data:
+                pass
+        except h11.RemoteProtocolError:
+            return False
+        self.finished = type(event) is h11.EndOfMessage
+        return self.finished
 
     async def _read_direct(self, max_bytes: int) -> bytes:
         left = self._direct
