@@ -363,6 +363,24 @@ async def test_credentials_are_not_carried_to_another_origin(
         assert "authorization" not in other.received[0].headers
 
 
+async def test_a_stream_follows_redirects_and_keeps_the_redirecting_connection(
+    http: Callable[..., Http11Transport],
+) -> None:
+    async def handler(exchange: Exchange) -> bool:
+        if exchange.request.target == "/output":
+            await exchange.stream.send_all(answer(302, b"see /file", "location: /file"))
+            return True
+        return await echo(exchange)
+
+    transport = http()
+    async with serving(handler) as server:
+        async with transport.open_stream(Request("GET", server.url + "/output")) as body:
+            assert body.status == 200
+            assert await body.read() == b"GET /file "
+        assert server.connections == 1
+    sound(next(iter(transport.pool_stats().values())))
+
+
 async def test_endless_redirects_end(http: Callable[..., Http11Transport]) -> None:
     async def handler(exchange: Exchange) -> bool:
         await exchange.stream.send_all(answer(302, b"", "location: /again"))

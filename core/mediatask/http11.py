@@ -221,13 +221,10 @@ class Http11Transport:
         for _ in range(MAX_REDIRECTS + 1):
             target = _Target.of(url)
             exchange = await self._request(target, method, headers, body, stream=stream)
-            location = exchange.headers.get("location")
-            if exchange.response.status_code not in REDIRECTS or location is None:
+            if not _is_redirect(exchange):
                 return exchange, target
-            if exchange.body is None:
-                await self._discard(exchange, target.label)
-            else:
-                self._pool.give_back(exchange.connection, reusable=True)
+            location = exchange.headers["location"]
+            self._pool.give_back(exchange.connection, reusable=True)  # its body was read
             if exchange.response.status_code == 303 and method != "HEAD":
                 method, body = "GET", EMPTY
                 headers = {k: v for k, v in headers.items() if k.lower() not in _CONTENT_HEADERS}
@@ -275,7 +272,8 @@ class Http11Transport:
         *,
         whole: bool,
     ) -> _Exchange:
-        """Write the request and read the answer's head, and its body too if ``whole``.
+        """Write the request and read the answer's head, and its body too if ``whole`` or
+        the answer is a redirect.
 
         :class:`_BrokenError` if the wire fails; every read or write may take up to the read
         timeout (one cancel scope per exchange, its deadline moved on before each).
@@ -320,8 +318,8 @@ class Http11Transport:
                         return answer
                     elif type(event) is h11.Response:
                         answer = _Exchange(connection, event, _headers(event), method)
-                        if not whole:
-                            return answer
+                        if not whole and not _is_redirect(answer):
+                            return answer  # a stream: its body is read as it is used
                     elif type(event) is not h11.InformationalResponse:
                         raise h11.RemoteProtocolError("unexpected event")
             except h11.LocalProtocolError:
@@ -347,50 +345,9 @@ class Http11Transport:
         finally:
             chunks.close()
 
-    async def _read_all(self, exchange: _Exchange, label: str) -> bytes:
-        protocol, stream = exchange.connection.protocol, exchange.connection.stream
-        chunks: list[bytes] = []
-        size = 0
-        reason = "timed out waiting for an answer"
-        with trio.CancelScope() as timer:
-            try:
-                while True:
-                    event = protocol.next_event()
-                    if type(event) is h11.Data:
-                        chunks.append(event.data)
-                        size += len(event.data)
-                        if size > MAX_ANSWER_BYTES:
-                            raise UnavailableError(
-                                f"the answer from {label} is larger than "
-                                f"{MAX_ANSWER_BYTES // 2**20} MiB",
-                                maybe_sent=True,
-                            )
-                    elif event is h11.NEED_DATA:
-                        timer.deadline = trio.current_time() + self.read_timeout
-                        data = await stream.receive_some(RECEIVE_BYTES)
-                        protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
-                    elif type(event) is h11.EndOfMessage:
-                        return b"".join(chunks)
-                    else:
-                        raise h11.RemoteProtocolError("unexpected event")
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                reason = _reason(exc)
-            except h11.RemoteProtocolError as exc:
-                reason = _reason(exc)
-        raise UnavailableError(
-            f"the connection to {label} failed during the request: {reason}", maybe_sent=True
-        )
 
-    async def _discard(self, exchange: _Exchange, label: str) -> None:
-        """Read and drop a redirect's body, then give its connection back."""
-        reusable = False
-        try:
-            await self._read_all(exchange, label)
-            reusable = True
-        except UnavailableError:
-            pass
-        finally:
-            self._pool.give_back(exchange.connection, reusable=reusable)
+def _is_redirect(exchange: _Exchange) -> bool:
+    return exchange.response.status_code in REDIRECTS and "location" in exchange.headers
 
 
 def _head(
