@@ -3,6 +3,7 @@ transports under the engine at a thousand jobs at once."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -220,3 +221,35 @@ def test_a_thousand_tasks_in_flight_at_once_all_finish(
 
     assert trio.run(main) == 1000
     assert emulator.stats()["submissions"] == 1000
+
+
+async def test_jobs_cancelled_at_random_points_leave_the_engines_pools_sound(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    """Whole jobs (submit, SSE, downloads) cut off at seeded random moments; then every pool
+    is idle and consistent, and the next jobs on the same client succeed."""
+    _, client = mediatask_sandbox
+    assert isinstance(client.transport, Http11Transport)
+    rng = random.Random(9)  # noqa: S311  # test data, not secrets
+    cut = 0
+
+    async def one(n: int) -> None:
+        nonlocal cut
+        job = Job("a1d", "image-generator", (), {"prompt": f"p{n}"})
+        with trio.move_on_after(rng.uniform(0, 0.4)) as scope:  # a cancellation, not a wait
+            await client.run(job, tmp_path / f"cut{n}")
+        cut += scope.cancelled_caught
+
+    async with trio.open_nursery() as nursery:
+        for n in range(40):
+            nursery.start_soon(one, n)
+    assert cut > 5
+    for origin, stats in client.transport.pool_stats().items():
+        assert stats.consistent, (origin, stats)
+        assert (stats.busy, stats.streams) == (0, 0), (origin, stats)
+        assert stats.free_slots == client.transport.max_connections
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            for n in range(5):
+                job = Job("a1d", "image-generator", (), {"prompt": f"after{n}"})
+                nursery.start_soon(client.run, job, tmp_path / f"after{n}")
