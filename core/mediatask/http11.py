@@ -1,8 +1,11 @@
-"""The default transport: HTTP/1.1 with h11 on trio streams, no threads on the network path.
+"""The default transport: HTTP/1.1 with h11 on trio streams, no thread per request or stream.
 
 h11 is the HTTP/1.1 state machine (framing, Content-Length, chunked and read-until-close bodies,
 keep-alive rules); this module feeds it bytes from trio sockets (TLS through ``trio.SSLStream``,
 verified, with SNI) and keeps connections in a :class:`~mediatask.connections.Pool`.
+
+Worker threads are left only where the OS has no non-blocking call: a host name lookup for a new
+connection, and reading an upload's file a chunk at a time.
 
 Every exchange either ends cleanly, and its connection goes back to the pool, or its connection
 is closed: an error, a timeout or a cancellation at any await leaves nothing half-read for the
