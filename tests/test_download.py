@@ -361,7 +361,7 @@ async def test_a_read_only_folder_is_a_local_write_error(
 async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
     """The transport's own broken-read error leads to a Range request, and the file is whole."""
     from mediatask.testing import serving_in_thread
-    from mediatask.transport import UrllibTransport
+    from mediatask.urllib3_transport import UrllibTransport
 
     ranges: list[str | None] = []
 

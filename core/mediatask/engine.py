@@ -32,12 +32,13 @@ from mediatask.errors import (
 )
 from mediatask.following import Follower
 from mediatask.http import Request, Response
+from mediatask.http11 import Http11Transport
 from mediatask.many import Outcome, run_all
 from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender
-from mediatask.transport import Transport, UrllibTransport
+from mediatask.transport import Transport
 from mediatask.validate import check_job, is_url
 
 log = logging.getLogger("mediatask")
@@ -83,7 +84,7 @@ class Client:
     # Fixed once made: the sender holds them too.
     plugins: PluginManager = attrs.field(factory=PluginManager.from_entry_points, on_setattr=_fixed)
     settings: Settings = attrs.field(factory=Settings, on_setattr=_fixed)
-    transport: Transport = attrs.field(factory=UrllibTransport, on_setattr=_fixed)
+    transport: Transport = attrs.field(factory=Http11Transport, on_setattr=_fixed)
     retry: RetryPolicy = attrs.field(factory=RetryPolicy, on_setattr=_fixed)
     polling: PollPolicy = attrs.field(factory=PollPolicy)
     file_host: FileHost | None = None

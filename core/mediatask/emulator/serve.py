@@ -32,6 +32,9 @@ def _config(host: str, port: int, *, in_process: bool) -> Config:
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
+    # Hypercorn listens with a backlog of 100: a batch opening 1,000 connections at once
+    # overflows it, and the kernel resets some after their requests were written.
+    config.backlog = 4096
     if in_process:
         config.graceful_timeout = IN_PROCESS_GRACE_SECONDS
         # Our own logger: nothing goes to stderr unless the application (or pytest) asks.
