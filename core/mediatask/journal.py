@@ -186,8 +186,8 @@ def batch_journal_path(out_dir: Path) -> Path:
 class Journal:
     """A journal file, open; use as a context manager (or call :meth:`close`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
+        self.path = path = Path(path)  # TypeError for anything but a str or path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -293,14 +293,19 @@ class Journal:
         )
 
     def observed(self, job_id: str, update: Update) -> None:
-        """Record an update; a change of status word is also a history event."""
+        """Record an update; a change of status word is also a history event.
+
+        The first outputs seen are kept too, so a result is never lost before its download.
+        """
         known = self.get(job_id)
         changed = known is None or known.raw_status != update.raw_status
-        columns = {
+        columns: dict[str, Any] = {
             "status": update.status.value,
             "raw_status": update.raw_status,
             "progress": update.progress,
         }
+        if update.outputs and known is not None and not known.outputs:
+            columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
         if changed:
             self._update(job_id, "status", update.raw_status or update.status.value, **columns)
         else:

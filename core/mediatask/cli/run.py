@@ -121,6 +121,7 @@ def _submit_journalled(
     key: str | None,
     sandbox: bool,
     then: Callable[[Client, Journal, str, TaskRef], Awaitable[T]],
+    out_dir: Path | None = None,
 ) -> tuple[str, T]:
     """Check ``job``, journal it, submit it, then ``then`` with its task; (job id, outcome).
 
@@ -132,9 +133,10 @@ def _submit_journalled(
     submitted: list[TaskRef] = []
     with user_errors():
         settings = cli_settings(plugins, job.provider, key)
-        Client(plugins=plugins, settings=settings).check(job)  # fail fast, before any network
+        # Fail fast, before any network: the job, its input files and the output folder.
+        Client(plugins=plugins, settings=settings).check(job, out_dir)
         with open_journal(journal_path(None)) as journal:
-            job_id = new_job_id()
+            job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 
             async def main() -> T:
@@ -143,6 +145,9 @@ def _submit_journalled(
                 ) as client:
                     task = await submit_recorded(client, journal, job_id, client.check(job))
                     submitted.append(task)
+                    known = client.known_update(task)
+                    if known is not None:  # final at once (a Claid upload): keep the result
+                        journal.observed(job_id, known)
                     return await then(client, journal, job_id, task)
 
             outcome = run_cancellable(main)
@@ -194,7 +199,7 @@ def run_command(
         return await _follow(client, journal, job_id, task, out_dir)
 
     job = Job(provider, operation, inputs, params)
-    _, outcome = _submit_journalled(job, key, sandbox, follow)
+    _, outcome = _submit_journalled(job, key, sandbox, follow, out_dir)
     if as_json:
         echo_json(outcome.to_json())
     else:

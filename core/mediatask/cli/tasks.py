@@ -28,7 +28,9 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import (
+    check_not_from_sandbox,
     cli_settings,
+    final_update,
     journal_path,
     open_cli_client,
     open_journal,
@@ -39,6 +41,7 @@ from mediatask.engine import Client
 from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord, Journal
 from mediatask.model import Status, TaskRef, Update
+from mediatask.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
 TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]
@@ -80,9 +83,18 @@ def update_json(task: TaskRef, update: Update) -> dict[str, Any]:
 
 
 def on_task(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, body: TaskBody[T]
+    handle: str,
+    where: Path | None,
+    sandbox: bool,
+    key: str | None,
+    body: TaskBody[T],
+    out_dir: Path | None = None,
 ) -> T:
-    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130."""
+    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130.
+
+    Everything that can be checked before asking the provider is: the handle, ``--operation``,
+    a handle left by a ``--sandbox`` command, and ``out_dir`` when the command writes there.
+    """
     plugins = load_plugins()
     with user_errors():
         provider, _ = parse_handle(handle)
@@ -90,14 +102,22 @@ def on_task(
         with open_journal(journal_path(where), create=where is None) as journal:
             task = resolve_task(plugins, handle, journal)
             operation = click.get_current_context().meta.get(_OPERATION)
+            if operation:
+                find_operation(plugins.provider(task.provider), operation)
             if operation and not task.operation:
                 task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
+            check_not_from_sandbox(recorder.record, sandbox)
+            if out_dir is not None:
+                check_out_dir(out_dir)
+            journalled = final_update(recorder.record)
 
             async def main() -> T:
                 async with open_cli_client(
                     plugins, sandbox=sandbox, providers=[task.provider], settings=settings
                 ) as client:
+                    if journalled is not None:
+                        client.remember(task, journalled)
                     try:
                         return await body(client, task, recorder)
                     except NotFoundError as exc:
@@ -249,7 +269,7 @@ def download_command(
             recorder.journal.succeeded(recorder.record.id, result)
         return result
 
-    result = on_task(handle, where, sandbox, key, body)
+    result = on_task(handle, where, sandbox, key, body, out_dir)
     if as_json:
         echo_json(result.to_json())
         return
