@@ -43,6 +43,8 @@ class ManifestError:
 
     line: int
     message: str
+    job: str | None = None
+    """The job id the line gave, when it was read far enough to know it."""
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"

@@ -86,6 +86,8 @@ def batch_command(
         with exclusive(journal_file.with_name(LOCK_FILE)), open_journal(journal_file) as journal:
             batch, outcome = _run(plugins, manifest, journal, options, sandbox)
             summary = batch.summary(manifest) if batch is not None else None
+        for error in batch.invalid[len(manifest.errors) :] if batch is not None else ():
+            click.echo(f"{manifest_path}: {error}", err=True)  # e.g. a changed job's id
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary)
         return
