@@ -219,7 +219,7 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise UsageError(f"input file not found: {item}") from None
+        raise UsageError(f"input file not found: {item}: check the path") from None
     except OSError as exc:
         raise UsageError(f"cannot read input {item}: {exc.strerror}") from None
     if stat.S_ISDIR(info.st_mode):

@@ -1,0 +1,74 @@
+"""Whole commands in separate processes: a Claid upload handle used later, a large sandbox input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from mediatask.testing import mediatask_command, standalone_emulator
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+
+
+def test_a_claid_upload_handle_works_in_later_processes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with standalone_emulator("claid", "sk-upload-later", 0.1) as claid:
+        env = {**claid.env, "MEDIATASK_HOME": str(home)}
+        submitted = mediatask_command(
+            "submit",
+            "claid",
+            "edit",
+            "--input",
+            str(SAMPLES / "lighthouse.png"),
+            "-p",
+            "operations.resizing.width=40",
+            env=env,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        handle = submitted.stdout.strip()
+        assert handle.startswith("claid:upload-")
+
+        status = mediatask_command("status", handle, env=env)
+        assert status.returncode == 0, status.stderr
+        assert f"{handle}  DONE" in status.stdout
+        waited = mediatask_command("wait", handle, env=env)
+        assert waited.returncode == 0, waited.stderr
+        assert "image: http" in waited.stdout
+        watched = mediatask_command("watch", handle, env=env)
+        assert watched.returncode == 0, watched.stderr
+        downloaded = mediatask_command("download", handle, "-o", str(tmp_path / "out"), env=env)
+        assert downloaded.returncode == 0, downloaded.stderr
+        stats = claid.stats()
+    with Image.open(downloaded.stdout.strip()) as image:
+        assert image.width == 40
+    assert stats["uploads"] == 1  # paid once: the later commands read the journal
+    assert stats.get("polls", 0) == 0
+
+
+def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    with big.open("wb") as file:  # a PNG signature, then 70 MiB the emulator never decodes
+        file.write(b"\x89PNG\r\n\x1a\n")
+        for _ in range(70):
+            file.write(os.urandom(2**20))
+    env = {**os.environ, "MEDIATASK_HOME": str(tmp_path / "home"), "MEDIATASK_SANDBOX_SECONDS": "0"}
+    # Before the file host streamed, this command hung for good (deaf to Ctrl-C and SIGTERM);
+    # the timeout only stops a regression from hanging the suite.
+    command = ["run", "a1d", "remove-bg", "-i", str(big), "-o", str(tmp_path / "out")]
+    ran = subprocess.run(
+        [sys.executable, "-m", "mediatask", *command, "--sandbox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 1, ran.stderr
+    assert "Traceback" not in ran.stderr
+    last = ran.stderr.strip().splitlines()[-1]
+    assert "failed: input URL http://127.0.0.1:" in last
+    assert "big.png is larger than" in last
