@@ -27,7 +27,13 @@ from mediatask.config import Settings
 from mediatask.engine import Client
 from mediatask.journal import JobState, Journal
 from mediatask.keys import home_dir
-from mediatask.testing import ScriptedTransport, Standalone, sample_clip, standalone_emulator
+from mediatask.testing import (
+    ScriptedTransport,
+    Standalone,
+    sample_clip,
+    serving_folder,
+    standalone_emulator,
+)
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 URL = "https://example.com/cat.png"
@@ -684,3 +690,42 @@ def test_help_shows_list_and_credits_only_for_providers_that_have_them() -> None
         shown = CliRunner().invoke(cli, [command, "--help"]).output
         assert f"mediatask {command} claid" not in shown
         assert f"mediatask {command} a2e" in shown
+
+
+# -- the emulators fail a task with its reason, and the plugins surface it ---------------------
+
+REASONS = {
+    "empty.png": "the input is empty (0 bytes)",
+    "text.png": "the input is not an image (its format is not one we can read)",
+    "missing.png": "missing.png answered HTTP 404",
+}
+SANDBOX_JOBS = {
+    "a1d": ("remove-bg", {}),
+    "claid": ("edit", {}),
+    "a2e": ("talking-photo", {"name": "x", "prompt": "t"}),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_inputs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTP server with an empty file and a text file named .png (and no missing.png)."""
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.png").write_text("not an image\n")
+    with serving_folder(folder) as url:
+        yield url
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_task_failed_by_its_input_says_why(
+    provider: str, bad_inputs_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operation, params = SANDBOX_JOBS[provider]
+    jobs = [Job(provider, operation, [f"{bad_inputs_url}/{name}"], params) for name in REASONS]
+    jobs.append(Job(provider, operation, ["http://127.0.0.1:9/closed.png"], params))
+    outcomes = mediatask.run_many(jobs, sandbox=True)
+    reasons = [*REASONS.values(), "could not reach input URL http://127.0.0.1:9/closed.png"]
+    for outcome, reason in zip(outcomes, reasons, strict=True):
+        assert isinstance(outcome.error, TaskFailedError), outcome
+        assert reason in str(outcome.error)
+        assert not str(outcome.error).endswith("failed: FAILED")

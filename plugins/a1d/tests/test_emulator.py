@@ -261,7 +261,7 @@ async def test_clients_words_wait_init_and_report_speedpainter_errors(
     assert upscale["status"] == "WAITING"
     assert upscaled["status"] == "FINISHED"
     assert painted["status"] == "ERROR"
-    assert "not a readable image" in painted["error"]
+    assert "the input is not an image" in painted["error"]
 
 
 async def test_failure_rate_one_fails_every_task(api: Api, emulator: A1DEmulator) -> None:
