@@ -196,7 +196,7 @@ for provider in PROVIDERS:
     case(
         f"run-{provider}-out-in-proc",
         ["run", *IMAGE_OP[provider], "-i", URL, "-o", "/proc/mediatask-out"],
-        r"cannot write outputs to /proc/mediatask-out: .*: choose another -o/--out",
+        r"cannot create the output folder /proc/mediatask-out: .*: choose another -o/--out",
     )
     case(
         f"run-{provider}-out-is-a-file",
@@ -222,6 +222,11 @@ for provider in ("a1d", "claid"):
         rf"{provider} does not report remaining credits: `mediatask credits` works with a2e",
     )
 
+case(
+    "run-out-not-writable",
+    ["run", "a1d", "image-upscaler", "-i", URL, "-o", "/proc"],
+    r"cannot write in the output folder /proc: .*: choose another -o/--out",
+)
 # A1D: URL-only, its parameters.
 case(
     "a1d-local-file-without-sandbox",

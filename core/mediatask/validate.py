@@ -266,12 +266,18 @@ def check_out_dir(out_dir: Path) -> None:
         )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the output folder {out_dir}: {exc.strerror or exc}: "
+            "choose another -o/--out"
+        ) from None
+    try:
         with tempfile.TemporaryFile(dir=out_dir):
             pass
     except OSError as exc:
-        reason = exc.strerror or str(exc)
         raise UsageError(
-            f"cannot write outputs to {out_dir}: {reason}: choose another -o/--out"
+            f"cannot write in the output folder {out_dir}: {exc.strerror or exc}: "
+            "choose another -o/--out"
         ) from None
 
 
