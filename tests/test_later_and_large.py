@@ -1,15 +1,22 @@
-"""Whole commands in separate processes: a Claid upload handle used later, a large sandbox input."""
+"""Results after payment: a Claid upload handle used later, a failed download, a large input."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+from click.testing import CliRunner
 from PIL import Image
 
-from mediatask.testing import mediatask_command, standalone_emulator
+from mediatask import Result, UsageError
+from mediatask.cli import cli
+from mediatask.engine import Client
+from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 
@@ -72,3 +79,33 @@ def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path
     last = ran.stderr.strip().splitlines()[-1]
     assert "failed: input URL http://127.0.0.1:" in last
     assert "big.png is larger than" in last
+
+
+def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
+    standalone_a1d: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in standalone_a1d.env.items():
+        monkeypatch.setenv(name, value)
+    real_download = Client.download
+
+    async def disk_full(self: Client, result: Result, out_dir: Path, **kw: Any) -> Result:
+        raise UsageError(f"cannot write {out_dir}: No space left on device")
+
+    monkeypatch.setattr(Client, "download", disk_full)
+    runner = CliRunner()
+    ran = runner.invoke(
+        cli, ["run", "a1d", "image-generator", "-p", "prompt=a lamp", "-o", str(tmp_path / "a")]
+    )
+    assert ran.exit_code == 1
+    assert "No space left on device" in ran.output
+    handle = re.search(r"note: (a1d:\S+) succeeded; fetch its outputs again with", ran.output)
+    assert handle is not None, ran.output
+    polls = standalone_a1d.stats().get("polls", 0) + standalone_a1d.stats().get("streams", 0)
+
+    monkeypatch.setattr(Client, "download", real_download)
+    again = runner.invoke(cli, ["download", handle[1], "-o", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    assert Path(again.stdout.split()[0]).is_file()
+    stats = standalone_a1d.stats()
+    assert stats["submissions"] == 1  # paid once
+    assert stats.get("polls", 0) + stats.get("streams", 0) == polls  # the journal had it

@@ -218,14 +218,21 @@ async def _follow(
             journal.observed(job_id, update)
             line(task, update)
 
+        paid: Result | None = None
         try:
-            result = await client.wait(task, on_update)
+            paid = result = await client.wait(task, on_update)
             result = await client.download(result, out_dir)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
             raise
         except MediataskError as exc:
             journal.ended(job_id, JobState.FAILED, str(exc))
+            if paid is not None:  # the journal keeps the outputs: say how to fetch them again
+                click.echo(
+                    f"note: {task.handle} succeeded; fetch its outputs again with "
+                    f"`mediatask download {task.handle} -o DIR`",
+                    err=True,
+                )
             raise
     journal.succeeded(job_id, result)
     return result
