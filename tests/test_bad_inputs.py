@@ -10,6 +10,7 @@ CliRunner), so the table stays fast.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -734,3 +735,47 @@ def test_a_task_failed_by_its_input_says_why(
         assert isinstance(outcome.error, TaskFailedError), outcome
         assert reason in str(outcome.error)
         assert not str(outcome.error).endswith("failed: FAILED")
+
+
+# -- batch manifests: each bad line says why, in results.jsonl and on the display -------------
+
+MANIFEST_CASES = [
+    ("ftp-url", "a1d", "remove-bg", "ftp://host/a.png", r"ftp: URLs are not supported"),
+    ("data-url", "claid", "edit", "data:image/png;base64,AA", r"data: URLs are not supported"),
+    ("text-as-png", "claid", "edit", "{text}", r"is not an image \(it is text\)"),
+    ("empty", "claid", "edit", "{empty}", r"is empty \(0 bytes\)"),
+    ("directory", "claid", "edit", "{folder}", r"is a directory: pass a file"),
+    ("missing", "claid", "edit", "{good}.gone", r"input file not found: .*: check the path"),
+    ("unknown-operation", "a1d", "explode", URL, r"unknown operation 'explode' for a1d"),
+    ("local-to-url-only", "a1d", "remove-bg", "{good}", r"a1d takes inputs by URL only"),
+]
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "source", "pattern"),
+    [pytest.param(*rest, id=name) for name, *rest in MANIFEST_CASES],
+)
+def test_a_bad_manifest_line_says_why_and_costs_nothing(
+    provider: str,
+    operation: str,
+    source: str,
+    pattern: str,
+    emulators: dict[str, Standalone],
+    files: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "jobs.jsonl"
+    line = {"id": "j1", "provider": provider, "operation": operation, "input": source}
+    line["input"] = source.format(**files)
+    manifest.write_text(json.dumps(line) + "\n")
+    before = _stats(emulators)
+    result = CliRunner().invoke(
+        cli, ["batch", str(manifest), "-o", str(tmp_path / "out")], env=_env(emulators)
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert re.search(pattern, result.output), result.output
+    written = json.loads((tmp_path / "out" / "results.jsonl").read_text())
+    assert written["job"] == "j1"
+    assert re.search(pattern, written["error"]), written
+    assert _stats(emulators) == before
