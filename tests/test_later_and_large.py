@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,29 +57,52 @@ def test_a_claid_upload_handle_works_in_later_processes(tmp_path: Path) -> None:
     assert stats.get("polls", 0) == 0
 
 
-def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path: Path) -> None:
-    big = tmp_path / "big.png"
+def _big_png(folder: Path) -> Path:
+    big = folder / "big.png"
     with big.open("wb") as file:  # a PNG signature, then 70 MiB the emulator never decodes
         file.write(b"\x89PNG\r\n\x1a\n")
         for _ in range(70):
             file.write(os.urandom(2**20))
-    env = {**os.environ, "MEDIATASK_HOME": str(tmp_path / "home"), "MEDIATASK_SANDBOX_SECONDS": "0"}
+    return big
+
+
+def _run_big(tmp_path: Path, seconds: str) -> subprocess.Popen[str]:
+    command = ["run", "a1d", "remove-bg", "-i", str(_big_png(tmp_path)), "--sandbox"]
+    env = {**os.environ, "MEDIATASK_HOME": str(tmp_path / "home")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mediatask", *command, "-o", str(tmp_path / "out")],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**env, "MEDIATASK_SANDBOX_SECONDS": seconds},
+    )
+
+
+def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path: Path) -> None:
     # Before the file host streamed, this command hung for good (deaf to Ctrl-C and SIGTERM);
     # the timeout only stops a regression from hanging the suite.
-    command = ["run", "a1d", "remove-bg", "-i", str(big), "-o", str(tmp_path / "out")]
-    ran = subprocess.run(
-        [sys.executable, "-m", "mediatask", *command, "--sandbox"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert ran.returncode == 1, ran.stderr
-    assert "Traceback" not in ran.stderr
-    last = ran.stderr.strip().splitlines()[-1]
+    with _run_big(tmp_path, "0") as run:
+        code = run.wait(timeout=120)
+        assert run.stderr is not None
+        stderr = run.stderr.read()
+    assert code == 1, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
     assert "failed: input URL http://127.0.0.1:" in last
     assert "big.png is larger than" in last
+
+
+def test_ctrl_c_ends_a_sandbox_run_with_a_70_mib_input(tmp_path: Path) -> None:
+    with _run_big(tmp_path, "30") as run:
+        assert run.stderr is not None
+        assert run.stderr.readline().startswith("submitted a1d:")
+        run.stderr.readline()  # the first status: the emulator is fetching the input
+        run.send_signal(signal.SIGINT)
+        code = run.wait(timeout=30)
+        rest = run.stderr.read()
+    assert code == 130, rest
+    assert "interrupted: task a1d:" in rest
+    assert "Traceback" not in rest
 
 
 def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
