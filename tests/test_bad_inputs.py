@@ -76,6 +76,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     os.mkfifo(folder / "pipe.png")
     (folder / "params.json").write_text("[1, 2]")
     (folder / "broken.json").write_text("{nope")
+    job = {"id": "j", "provider": "a1d", "operation": "image-generator", "params": {"prompt": "x"}}
+    (folder / "jobs.jsonl").write_text(json.dumps(job) + "\n")
     return {path.stem: str(path) for path in folder.iterdir()}
 
 
@@ -408,6 +410,16 @@ case(
     ["batch", "{good}.jsonl", "-o", "{folder}/out"],
     r"(does not exist|cannot read|not found)",
     exit_code=None,
+)
+case(
+    "batch-out-under-a-file",
+    ["batch", "{jobs}", "-o", "{good}/sub"],
+    r"cannot write outputs to .*good\.png/sub: .*good\.png is a file, not a folder",
+)
+case(
+    "batch-out-in-proc",
+    ["batch", "{jobs}", "-o", "/proc/mediatask-batch"],
+    r"cannot create the output folder /proc/mediatask-batch: .*: choose another -o/--out",
 )
 case(
     "batch-zero-concurrency",

@@ -24,6 +24,7 @@ from mediatask.display import open_display, summary_table
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
+from mediatask.validate import check_out_dir
 
 
 @cli.command("batch")
@@ -80,6 +81,7 @@ def batch_command(
     options = BatchOptions(out_dir, concurrency, resubmit_uncertain, resubmit_lost, retry_failed)
     with user_errors():
         manifest = read_manifest(manifest_path)
+        check_out_dir(out_dir)  # before anything is submitted
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
         journal_file = batch_journal_path(out_dir)
