@@ -136,6 +136,11 @@ for provider in PROVIDERS:
             [*job, "-i", "{clip}"],
             r"input .*clip\.mp4 is not an image \(it is mp4\): .* takes png",
         )
+        case(
+            f"{tag}-under-a-file",
+            [*job, "-i", "{good}/x.png"],
+            r"cannot read input .*good\.png/x\.png: Not a directory: check the path",
+        )
         case(f"{tag}-fifo", [*job, "-i", "{pipe}"], r"input .*pipe\.png is not a regular file")
         for scheme in ("ftp://host/cat.png", "data:image/png;base64,iVBOR", "file:///tmp/x.png"):
             word = scheme.split(":")[0]

@@ -221,7 +221,7 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
     except FileNotFoundError:
         raise UsageError(f"input file not found: {item}: check the path") from None
     except OSError as exc:
-        raise UsageError(f"cannot read input {item}: {exc.strerror}") from None
+        raise UsageError(f"cannot read input {item}: {exc.strerror}: check the path") from None
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"input {item} is a directory: pass a file inside it")
     if not stat.S_ISREG(info.st_mode):
@@ -237,7 +237,9 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
         with path.open("rb") as file:
             head = file.read(SNIFF_BYTES)
     except OSError as exc:
-        raise UsageError(f"cannot read input {item}: {exc.strerror}") from None
+        raise UsageError(
+            f"cannot read input {item}: {exc.strerror}: check its permissions"
+        ) from None
     kind = operation.input_kinds[index] if index < len(operation.input_kinds) else None
     if kind in KIND_FORMATS:
         found = sniff(head)
