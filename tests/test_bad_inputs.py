@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import mediatask
-from mediatask import Job, MediataskError, PluginManager, TaskFailedError, UsageError
+from mediatask import Job, MediataskError, PluginManager, TaskFailedError, TaskRef, UsageError
 from mediatask.cli import cli
 from mediatask.config import Settings
 from mediatask.engine import Client
@@ -493,6 +494,7 @@ LIBRARY_CASES: list[Any] = []
 # Typed as Any: these cases pass what the signatures forbid, as an untyped caller would.
 AnyJob: Any = Job
 AnyJournal: Any = Journal
+AnyTaskRef: Any = TaskRef
 any_run: Any = mediatask.run
 any_run_many: Any = mediatask.run_many
 
@@ -557,6 +559,11 @@ lib(
     TypeError,
     r"out_dir must be a folder path, got int",
 )
+NOW = datetime.now(UTC)
+lib("taskref-provider-none", lambda f: AnyTaskRef(None, "1", NOW), TypeError, r"provider must be")
+lib("taskref-id-none", lambda f: AnyTaskRef("a1d", None, NOW), TypeError, r"task_id must be a")
+lib("taskref-id-float", lambda f: AnyTaskRef("a1d", 1.5, NOW), TypeError, r"string or an integer")
+lib("taskref-when-str", lambda f: AnyTaskRef("a", "1", "today"), TypeError, r"timezone-aware")
 lib("journal-none", lambda f: AnyJournal(None), TypeError, r"expected str, bytes or os\.PathLike")
 lib("journal-int", lambda f: AnyJournal(3), TypeError, r"expected str, bytes or os\.PathLike")
 

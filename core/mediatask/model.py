@@ -89,7 +89,18 @@ def _path_tuple(value: Any) -> tuple[Path, ...]:
     return tuple(Path(item) for item in value)
 
 
+def _task_id(value: Any) -> str:
+    """A provider's task id as a string; ids come as strings or integers, nothing else."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"task_id must be a string or an integer, got {type(value).__name__}")
+    return str(value)
+
+
 def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if not isinstance(value, datetime):
+        raise TypeError(
+            f"{attribute.name} must be a timezone-aware datetime, got {type(value).__name__}"
+        )
     if value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
 
@@ -162,8 +173,8 @@ class Job:
 class TaskRef:
     """What a provider gave back for one submitted job: enough to find the task again."""
 
-    provider: str = attrs.field(validator=attrs.validators.min_len(1))
-    task_id: str = attrs.field(converter=str, validator=attrs.validators.min_len(1))
+    provider: str = attrs.field(validator=_name)
+    task_id: str = attrs.field(converter=_task_id, validator=attrs.validators.min_len(1))
     """The provider's id, always a string (some providers hand out integers)."""
     submitted_at: datetime = attrs.field(validator=_aware)
     operation: str = ""
