@@ -17,6 +17,7 @@ from PIL import Image
 from mediatask import Result, UsageError
 from mediatask.cli import cli
 from mediatask.engine import Client
+from mediatask.sandbox import FILE_CHUNK, FileHost
 from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -133,3 +134,43 @@ def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
     stats = standalone_a1d.stats()
     assert stats["submissions"] == 1  # paid once
     assert stats.get("polls", 0) + stats.get("streams", 0) == polls  # the journal had it
+
+
+async def _get(host: FileHost, url: str, method: str = "GET") -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    path = url.removeprefix(host.base_url)
+    await host({"type": "http", "method": method, "path": path}, receive, send)
+    return sent
+
+
+async def test_the_file_host_streams_a_published_file_in_chunks(tmp_path: Path) -> None:
+    data = os.urandom(FILE_CHUNK * 2 + 1000)
+    (tmp_path / "clip.mp4").write_bytes(data)
+    host = FileHost(base_url="http://127.0.0.1:1")
+    url = host.publish(tmp_path / "clip.mp4")
+    start, *bodies = await _get(host, url)
+    assert start["status"] == 200
+    assert (b"content-length", str(len(data)).encode()) in start["headers"]
+    assert (b"content-type", b"video/mp4") in start["headers"]
+    assert len(bodies) == 3  # read and sent a chunk at a time, never whole
+    assert [body["more_body"] for body in bodies] == [True, True, False]
+    assert b"".join(body["body"] for body in bodies) == data
+    head = await _get(host, url, "HEAD")
+    assert head[1]["body"] == b""
+
+
+async def test_the_file_host_serves_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"x")
+    host = FileHost(base_url="http://127.0.0.1:1")
+    url = host.publish(tmp_path / "a.png")
+    (tmp_path / "a.png").unlink()
+    (tmp_path / "a.png").mkdir()  # replaced by a folder after publishing
+    for path in (url, f"{host.base_url}/files/unknown/a.png", f"{host.base_url}/etc/passwd"):
+        assert (await _get(host, path))[0]["status"] == 404
