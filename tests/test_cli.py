@@ -56,7 +56,7 @@ URL = "https://example.com/cat.png"
     ("args", "env", "message"),
     [
         (["run", "nope", "x"], {}, "unknown provider 'nope'; installed providers: a1d"),
-        (["run", "a1d", "zoom", "-i", URL], {}, "a1d has no operation 'zoom'; choose one of: "),
+        (["run", "a1d", "zoom", "-i", URL], {}, "unknown operation 'zoom' for a1d: choose one"),
         (
             ["run", "a1d", "image-upscaler", "-i", URL, "-p", "scale=3"],
             {},

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import trio
 
@@ -18,7 +19,8 @@ from mediatask.errors import TaskTimeoutError
 from mediatask.many import Outcome
 from mediatask.model import Job, Result, TaskRef
 from mediatask.plugins import PluginManager
-from mediatask.sandbox import open_sandbox
+from mediatask.sandbox import open_sandbox, single_error
+from mediatask.validate import check_concurrency
 
 
 @asynccontextmanager
@@ -37,13 +39,24 @@ async def open_client(
     """
     plugins = plugins if plugins is not None else PluginManager.from_entry_points()
     settings = settings if settings is not None else Settings()
-    async with AsyncExitStack() as stack:
-        if sandbox:
-            box = await stack.enter_async_context(open_sandbox(plugins, providers))
-            settings = settings.with_overrides(box.settings)
-            client_options.setdefault("file_host", box.file_host)
-        client = Client(plugins=plugins, settings=settings, **client_options)
-        yield await stack.enter_async_context(client)
+    try:
+        async with AsyncExitStack() as stack:
+            if sandbox:
+                box = await stack.enter_async_context(open_sandbox(plugins, providers))
+                settings = settings.with_overrides(box.settings)
+                client_options.setdefault("file_host", box.file_host)
+            client = Client(plugins=plugins, settings=settings, **client_options)
+            yield await stack.enter_async_context(client)
+    except BaseExceptionGroup as group:
+        _raise_single(group)
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Raise the one error ``group`` stands for (as without the sandbox), else the group."""
+    error = single_error(group)
+    if error is group:
+        raise group
+    raise error.with_traceback(error.__traceback__) from error.__cause__
 
 
 def run(
@@ -64,7 +77,8 @@ def run(
     goes on at the provider; the error's ``handle`` names it). Must not be called from inside a
     running trio or asyncio event loop's thread.
     """
-    target = Path(out_dir) if out_dir is not None else None
+    _check_job(job)
+    target = _out_dir(out_dir)
     submitted: list[TaskRef] = []
 
     def remember(task: TaskRef) -> None:
@@ -102,8 +116,11 @@ def run_many(
     others. ``on_outcome`` is called as each job ends (in the order they end). From an asyncio
     program, run it in a worker thread: ``await asyncio.to_thread(mediatask.run_many, jobs)``.
     """
+    check_concurrency(concurrency)
     jobs = list(jobs)
-    target = Path(out_dir) if out_dir is not None else None
+    for job in jobs:
+        _check_job(job)
+    target = _out_dir(out_dir)
     plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
     providers = sorted({job.provider for job in jobs} & set(plugins.providers))
 
@@ -122,3 +139,19 @@ def run_many(
         return sorted(outcomes, key=lambda outcome: outcome.index)
 
     return trio.run(main)
+
+
+def _check_job(job: object) -> None:
+    if not isinstance(job, Job):
+        raise TypeError(
+            f"expected a mediatask.Job, got {type(job).__name__}: "
+            "build one with Job(provider, operation, inputs, params)"
+        )
+
+
+def _out_dir(out_dir: object) -> Path | None:
+    if out_dir is None:
+        return None
+    if not isinstance(out_dir, str | os.PathLike):
+        raise TypeError(f"out_dir must be a folder path, got {type(out_dir).__name__}")
+    return Path(out_dir)

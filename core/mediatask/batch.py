@@ -121,7 +121,7 @@ def result_line(record: JobRecord) -> dict[str, Any]:
 
 def _error_line(error: ManifestError, job_id: str | None = None) -> dict[str, Any]:
     return {
-        "job": job_id,
+        "job": job_id or error.job,
         "line": error.line,
         "handle": None,
         "status": "invalid",
@@ -143,6 +143,11 @@ class Batch:
     _skipped: set[str] = attrs.field(init=False, factory=set)
     _ended: int = attrs.field(init=False, default=0)
     _started: float = attrs.field(init=False, factory=time.monotonic)
+
+    @property
+    def invalid(self) -> tuple[ManifestError, ...]:
+        """The lines not run: the manifest's errors, then jobs the journal knows differently."""
+        return tuple(self._invalid)
 
     async def run(self, manifest: Manifest) -> None:
         """Run every job of ``manifest`` that needs it; returns when all have ended."""
@@ -200,7 +205,7 @@ class Batch:
         try:
             return self._decide(self.journal.register(entry.id, entry.job, line=entry.line))
         except MediataskError as exc:
-            self._invalid.append(ManifestError(entry.line, str(exc)))
+            self._invalid.append(ManifestError(entry.line, str(exc), entry.id))
             return None
 
     def _decide(self, record: JobRecord) -> Action:

@@ -34,12 +34,29 @@ from mediatask.following import Follower
 from mediatask.http import Request, Response
 from mediatask.http11 import Http11Transport
 from mediatask.many import Outcome, run_all
-from mediatask.model import Credits, Job, LocalFiles, ProviderInfo, Result, Status, TaskRef, Update
+from mediatask.model import (
+    Credits,
+    Job,
+    LocalFiles,
+    Operation,
+    ProviderInfo,
+    Result,
+    Status,
+    TaskRef,
+    Update,
+)
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender
 from mediatask.transport import Transport
-from mediatask.validate import check_job, is_url
+from mediatask.validate import (
+    check_concurrency,
+    check_job,
+    check_local_input,
+    check_out_dir,
+    find_operation,
+    is_url,
+)
 
 log = logging.getLogger("mediatask")
 
@@ -54,10 +71,6 @@ class FileHost(Protocol):
     def publish(self, path: Path) -> str:
         """Return a URL from which ``path`` can be fetched."""
         ...
-
-
-def _expand(item: str) -> Path:
-    return Path(item).expanduser()
 
 
 def utcnow() -> datetime:
@@ -129,14 +142,25 @@ class Client:
         info = self.provider(provider)
         return self._slots.get(info.name, self.settings.key(info), info.max_concurrency)
 
-    def check(self, job: Job) -> Job:
-        """Validate ``job`` against its operation without any network call; returns it typed."""
+    def check(self, job: Job, out_dir: Path | None = None) -> Job:
+        """Validate ``job`` without any network call; returns it typed.
+
+        Checks everything that can be known before paying: the operation and its parameters,
+        each local input (a readable, non-empty file of the kind and size the provider takes,
+        and a way to send it), and that ``out_dir``, when given, can be created and written.
+        """
         info = self.provider(job.provider)
         checked = self.plugins.validate(info.name, check_job(info, job))
-        for item in checked.inputs:
-            if not is_url(item) and not Path(item).expanduser().is_file():
-                raise UsageError(f"input file not found: {item}")
+        operation = find_operation(info, checked.operation)
+        for index, item in enumerate(checked.inputs):
+            if not is_url(item):
+                self._check_local(info, operation, index, item)
+        if out_dir is not None:
+            check_out_dir(out_dir)
         return checked
+
+    def _check_local(self, info: ProviderInfo, operation: Operation, index: int, item: str) -> Path:
+        return check_local_input(f"{info.name} {operation.name}", operation, index, item)
 
     async def send(
         self,
@@ -158,10 +182,10 @@ class Client:
 
     # -- the task lifecycle ------------------------------------------------------------------
 
-    async def _local_input(self, info: ProviderInfo, item: str) -> str:
-        path = _expand(item)
-        if not await trio.Path(path).is_file():
-            raise UsageError(f"input file not found: {item}")
+    async def _local_input(
+        self, info: ProviderInfo, operation: Operation, index: int, item: str
+    ) -> str:
+        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
         if info.capabilities.local_files is LocalFiles.INLINE:
             return str(await trio.Path(path).resolve())
         if info.capabilities.local_files is LocalFiles.UPLOAD:
@@ -194,8 +218,10 @@ class Client:
         """
         info = self.provider(job.provider)
         job = self.plugins.validate(info.name, check_job(info, job))
+        operation = find_operation(info, job.operation)
         inputs = [
-            item if is_url(item) else await self._local_input(info, item) for item in job.inputs
+            item if is_url(item) else await self._local_input(info, operation, index, item)
+            for index, item in enumerate(job.inputs)
         ]
         job = attrs.evolve(job, inputs=inputs)
         response = await self._send_submit(info, job, marker, on_wire)
@@ -314,7 +340,12 @@ class Client:
         on_submit: Callable[[TaskRef], None] | None = None,
         on_update: UpdateCallback | None = None,
     ) -> Result:
-        """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set."""
+        """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set.
+
+        An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
+        """
+        if out_dir is not None:
+            await trio.to_thread.run_sync(check_out_dir, out_dir)
         task = await self.submit(job)
         if on_submit is not None:
             on_submit(task)
@@ -338,6 +369,9 @@ class Client:
         Use as ``async with client.run_many(jobs, out) as outcomes: async for o in outcomes``;
         leaving the block early cancels the jobs still running.
         """
+        check_concurrency(concurrency)
+        if out_dir is not None:
+            await trio.to_thread.run_sync(check_out_dir, out_dir)
         send, receive = trio.open_memory_channel[Outcome](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
@@ -377,6 +411,11 @@ class Client:
     def known_update(self, task: TaskRef) -> Update | None:
         """The latest Update the client has seen for ``task`` without asking, if any."""
         return self._known.get(task.handle)
+
+    def remember(self, task: TaskRef, update: Update) -> None:
+        """Take ``update`` as the latest state of ``task`` (e.g. a final one read from a journal):
+        ``wait``/``updates`` on a final one then need no request."""
+        self._known[task.handle] = update
 
     async def credits(self, provider: str) -> Credits:
         """The account's remaining credits with ``provider``."""

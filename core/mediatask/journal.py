@@ -411,7 +411,10 @@ class Journal:
         )
 
     def observed(self, job_id: str, update: Update) -> None:
-        """Record an update; a change of status word is also a history event."""
+        """Record an update; a change of status word is also a history event.
+
+        The first outputs seen are kept too, so a result is never lost before its download.
+        """
         known = self.get(job_id)
         changed = known is None or known.raw_status != update.raw_status
         columns: dict[str, Any] = {

@@ -21,7 +21,7 @@ import attrs
 
 from mediatask.errors import UsageError
 from mediatask.model import Job
-from mediatask.validate import is_url
+from mediatask.validate import is_url, url_scheme
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _KEYS = {"provider", "operation", "input", "inputs", "params", "id"}
@@ -43,6 +43,8 @@ class ManifestError:
 
     line: int
     message: str
+    job: str | None = None
+    """The job id the line gave, when it was read far enough to know it."""
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -153,7 +155,9 @@ def _inputs(value: Any) -> list[str]:
 
 
 def _resolve(item: str, base: Path) -> str:
-    if is_url(item):
+    """A path relative to the manifest's folder; a URL (of any scheme, for the check to judge)
+    is kept as written."""
+    if is_url(item) or (url_scheme(item) is not None and not (base / item).exists()):
         return item
     path = Path(item).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())

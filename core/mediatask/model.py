@@ -7,6 +7,7 @@ only ever see these.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 import attrs
+
+from mediatask.errors import UsageError
 
 
 def frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -24,7 +27,42 @@ def frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
 def _str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    return tuple(str(item) for item in value)
+    if isinstance(value, os.PathLike):
+        return _str_tuple(os.fspath(value))
+    if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
+        raise TypeError(
+            f"inputs must be a path or URL string or a list of them, got {type(value).__name__}"
+        )
+    items = []
+    for item in value:
+        if isinstance(item, os.PathLike):
+            item = os.fspath(item)
+        if not isinstance(item, str):
+            raise TypeError(
+                f"each input must be a path or URL string, got {type(item).__name__} {item!r}"
+            )
+        items.append(item)
+    return tuple(items)
+
+
+def _name(instance: object, attribute: attrs.Attribute[str], value: Any) -> None:
+    """A non-empty string, or a TypeError/ValueError that says which argument and what it got."""
+    owner = type(instance).__name__
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{owner}.{attribute.name} must be a string, got {type(value).__name__} {value!r}"
+        )
+    if not value.strip():
+        raise UsageError(f"{owner}.{attribute.name} must not be empty: name one, e.g. 'a1d'")
+
+
+def _param_map(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"params must be a mapping of names to values, got {type(value).__name__}")
+    bad = [name for name in value if not isinstance(name, str)]
+    if bad:
+        raise TypeError(f"parameter names must be strings, got {bad[0]!r}")
+    return frozen_map(value)
 
 
 def _outputs(value: Iterable[Output]) -> tuple[Output, ...]:
@@ -51,7 +89,18 @@ def _path_tuple(value: Any) -> tuple[Path, ...]:
     return tuple(Path(item) for item in value)
 
 
+def _task_id(value: Any) -> str:
+    """A provider's task id as a string; ids come as strings or integers, nothing else."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"task_id must be a string or an integer, got {type(value).__name__}")
+    return str(value)
+
+
 def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    if not isinstance(value, datetime):
+        raise TypeError(
+            f"{attribute.name} must be a timezone-aware datetime, got {type(value).__name__}"
+        )
     if value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
 
@@ -93,11 +142,11 @@ class LocalFiles(enum.Enum):
 class Job:
     """What the user asks for: one operation of one provider on some inputs."""
 
-    provider: str = attrs.field(validator=attrs.validators.min_len(1))
-    operation: str = attrs.field(validator=attrs.validators.min_len(1))
+    provider: str = attrs.field(validator=_name)
+    operation: str = attrs.field(validator=_name)
     inputs: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     """Local paths or http(s) URLs, in the order the operation declares them."""
-    params: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_param_map, hash=False)
     """Parameter values; after validation they have the declared types and defaults filled in."""
 
     def to_json(self) -> dict[str, Any]:
@@ -124,8 +173,8 @@ class Job:
 class TaskRef:
     """What a provider gave back for one submitted job: enough to find the task again."""
 
-    provider: str = attrs.field(validator=attrs.validators.min_len(1))
-    task_id: str = attrs.field(converter=str, validator=attrs.validators.min_len(1))
+    provider: str = attrs.field(validator=_name)
+    task_id: str = attrs.field(converter=_task_id, validator=attrs.validators.min_len(1))
     """The provider's id, always a string (some providers hand out integers)."""
     submitted_at: datetime = attrs.field(validator=_aware)
     operation: str = ""
@@ -283,6 +332,11 @@ class Operation:
     open_params: bool = False
     """The parameters form a document the plugin checks itself (hook ``mediatask_validate``);
     ``params`` then only documents the top-level names."""
+    input_kinds: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    """The kind of each input (``image``, ``video``, ``audio``), in order: a local file's first
+    bytes are checked against it before any network call. Empty: not checked."""
+    max_input_bytes: int | None = None
+    """The largest local input the provider takes, when it documents one; ``None``: unknown."""
 
     def param(self, name: str) -> Param | None:
         """Return the declared parameter called ``name``, if any."""

@@ -8,6 +8,7 @@ for providers that take URLs only. Needs the ``mediatask[sandbox]`` extra.
 from __future__ import annotations
 
 import mimetypes
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
+import trio
 
 from mediatask.config import ProviderSettings
 from mediatask.errors import ConfigError
@@ -51,20 +53,69 @@ class FileHost:
             return
         parts = scope["path"].split("/")
         path = self._files.get(parts[2]) if len(parts) == 4 and parts[1] == "files" else None
-        if path is None or not path.is_file():
-            await _respond(send, 404, b"not found", "text/plain")
+        try:
+            file = await trio.open_file(path, "rb") if path is not None else None
+        except OSError:
+            file = None
+        if file is None:
+            await _start(send, 404, "text/plain", len(b"not found"))
+            await send({"type": "http.response.body", "body": b"not found"})
             return
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        await _respond(send, 200, path.read_bytes(), mime)
+        async with file:
+            await _stream_file(file, send, scope.get("method") == "HEAD")
 
 
-async def _respond(send: ASGISend, status: int, body: bytes, content_type: str) -> None:
+FILE_CHUNK = 256 * 1024
+"""How much of a published file is read (in a worker thread) and sent at a time."""
+
+
+async def _stream_file(file: Any, send: ASGISend, head: bool) -> None:
+    """Send an open file in chunks: reads run in worker threads, so the event loop (and Ctrl-C)
+    is never blocked, and the server's flow control paces the reads."""
+    size = (await trio.to_thread.run_sync(os.fstat, file.fileno())).st_size
+    mime = mimetypes.guess_type(str(file.name))[0] or "application/octet-stream"
+    await _start(send, 200, mime, size)
+    if head:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    while True:
+        chunk = await file.read(FILE_CHUNK)
+        more = len(chunk) == FILE_CHUNK
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        if not more:
+            return
+
+
+async def _start(send: ASGISend, status: int, content_type: str, length: int) -> None:
     headers = [
         (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", str(length).encode()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+
+
+def single_error(error: BaseException) -> BaseException:
+    """The one error an ExceptionGroup stands for, or ``error`` itself.
+
+    The sandbox's servers run in nurseries, which wrap whatever the caller's block raises into
+    (nested) ExceptionGroups. When the group holds one exception (beside any ``Cancelled`` its
+    siblings got), that exception is what happened, and callers get it unwrapped.
+    """
+    if not isinstance(error, BaseExceptionGroup):
+        return error
+    leaves = list(_leaves(error))
+    real = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    if len(real) == 1:
+        return real[0]
+    return leaves[0] if not real and len(leaves) == 1 else error
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 @attrs.frozen

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,12 +26,23 @@ def is_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def url_scheme(value: str) -> str | None:
+    """The scheme ``value`` starts with (``ftp``, ``data``…), or ``None`` for a plain path."""
+    match = _SCHEME.match(value)
+    return match[0][:-1].lower() if match else None
+
+
 def find_operation(info: ProviderInfo, name: str) -> Operation:
     """Return the operation ``name`` of ``info``; the error lists the operations there are."""
     operation = info.operation(name)
     if operation is None:
         known = ", ".join(op.name for op in info.operations)
-        raise UnknownProviderError(f"{info.name} has no operation {name!r}; choose one of: {known}")
+        raise UnknownProviderError(
+            f"unknown operation {name!r} for {info.name}: choose one of: {known}"
+        )
     return operation
 
 
@@ -112,6 +128,164 @@ def check_job(info: ProviderInfo, job: Job) -> Job:
         raise UsageError(
             f"{where} takes {wanted} input(s) ({names}), got {len(job.inputs)}: pass --input"
         )
+    for item in job.inputs:
+        check_input_name(where, item)
     if operation.open_params:
         return job
     return attrs.evolve(job, params=check_params(where, operation, job.params))
+
+
+def check_input_name(where: str, item: str) -> None:
+    """Refuse an input that is neither an http(s) URL nor a possible local path."""
+    if not item.strip():
+        raise UsageError(f"{where}: an input is empty: pass a file path or an http(s) URL")
+    scheme = url_scheme(item)
+    if scheme in ("http", "https"):
+        if not is_url(item):
+            raise UsageError(f"{where}: {item!r} is not a valid URL: it needs a host")
+        return
+    if scheme is not None and not os.path.lexists(os.path.expanduser(item)):
+        raise UsageError(
+            f"{where}: {scheme}: URLs are not supported: pass an http(s) URL or a local file"
+        )
+
+
+# -- local files, before any network call ------------------------------------------------------
+
+SNIFF_BYTES = 32
+"""How much of a file's start :func:`sniff` needs."""
+
+_FTYP_IMAGE = {b"avif", b"avis", b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}
+_FTYP_AUDIO = {b"M4A ", b"M4B ", b"M4P "}
+KIND_FORMATS = {
+    "image": "png, jpeg, gif, webp, bmp, tiff, avif, heic",
+    "video": "mp4, mov, webm, mkv, avi, flv, mpeg, ogg",
+    "audio": "mp3, wav, m4a, aac, flac, ogg, webm",
+}
+"""What :func:`sniff` recognises for each kind of input, as error messages list it."""
+
+
+def sniff(head: bytes) -> tuple[str, frozenset[str]] | None:
+    """The format of a file from its first bytes, and the kinds it can be; ``None`` if unknown."""
+    image, video, audio = frozenset({"image"}), frozenset({"video"}), frozenset({"audio"})
+    both = video | audio
+    brand = head[8:12]
+    checks: list[tuple[bool, str, frozenset[str]]] = [
+        (head.startswith(b"\x89PNG\r\n\x1a\n"), "png", image),
+        (head.startswith(b"\xff\xd8\xff"), "jpeg", image),
+        (head[:6] in (b"GIF87a", b"GIF89a"), "gif", image),
+        (head[:4] == b"RIFF" and brand == b"WEBP", "webp", image),
+        (head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\0\0\0\0", "bmp", image),
+        (head[:4] in (b"II*\0", b"MM\0*"), "tiff", image),
+        (head[4:8] == b"ftyp" and brand in _FTYP_IMAGE, "avif/heic", image),
+        (head[4:8] == b"ftyp" and brand in _FTYP_AUDIO, "m4a", audio),
+        (head[4:8] == b"ftyp" and brand == b"qt  ", "mov", video),
+        (head[4:8] == b"ftyp", "mp4", both),
+        (head[:4] == b"RIFF" and brand == b"WAVE", "wav", audio),
+        (head[:4] == b"RIFF" and brand == b"AVI ", "avi", video),
+        (head.startswith(b"\x1a\x45\xdf\xa3"), "webm/mkv", both),
+        (head.startswith(b"OggS"), "ogg", both),
+        (head.startswith(b"FLV"), "flv", video),
+        (head[:4] in (b"\0\0\1\xba", b"\0\0\1\xb3"), "mpeg", video),
+        (head.startswith(b"ID3"), "mp3", audio),
+        (head.startswith(b"fLaC"), "flac", audio),
+        (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0, "mp3/aac", audio),
+    ]
+    return next(((name, kinds) for found, name, kinds in checks if found), None)
+
+
+def _looks_like(head: bytes) -> str:
+    if all(byte >= 0x20 or byte in b"\t\n\r" for byte in head):
+        return "it is text"
+    return "its first bytes are no format mediatask recognises"
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 2**20:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / 2**20:.1f} MiB"
+
+
+def check_local_input(where: str, operation: Operation, index: int, item: str) -> Path:
+    """Return the local input ``item`` as a path, or a :class:`UsageError` saying what is wrong.
+
+    Checks what can be known before paying: the file exists, is a readable regular file, is not
+    empty, is within the operation's size limit, and (when the operation declares the input's
+    kind) its first bytes are a format of that kind.
+    """
+    path = Path(item).expanduser()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"input file not found: {item}: check the path") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read input {item}: {exc.strerror}: check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"input {item} is a directory: pass a file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"input {item} is not a regular file: pass a file")
+    if info.st_size == 0:
+        raise UsageError(f"input {item} is empty (0 bytes): pass a file with content")
+    limit = operation.max_input_bytes
+    if limit is not None and info.st_size > limit:
+        raise UsageError(
+            f"input {item} is {_size(info.st_size)}: {where} takes at most {_size(limit)}"
+        )
+    try:
+        with path.open("rb") as file:
+            head = file.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read input {item}: {exc.strerror}: check its permissions"
+        ) from None
+    kind = operation.input_kinds[index] if index < len(operation.input_kinds) else None
+    if kind in KIND_FORMATS:
+        found = sniff(head)
+        if found is None or kind not in found[1]:
+            what = f"it is {found[0]}" if found else _looks_like(head)
+            raise UsageError(
+                f"input {item} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
+                f"{where} takes {KIND_FORMATS[kind]}"
+            )
+    return path
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Make sure outputs can be written to ``out_dir``: create it and try a temporary file.
+
+    :raises UsageError: naming the part of the path in the way, or the system's reason.
+    """
+    blocker = next(
+        (part for part in (out_dir, *out_dir.parents) if part.exists() and not part.is_dir()),
+        None,
+    )
+    if blocker is not None:
+        raise UsageError(
+            f"cannot write outputs to {out_dir}: {blocker} is a file, not a folder: "
+            "choose another -o/--out"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the output folder {out_dir}: {exc.strerror or exc}: "
+            "choose another -o/--out"
+        ) from None
+    try:
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write in the output folder {out_dir}: {exc.strerror or exc}: "
+            "choose another -o/--out"
+        ) from None
+
+
+def check_concurrency(concurrency: object) -> None:
+    """Refuse a ``concurrency`` that is not a whole number of at least 1."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+        raise UsageError(f"concurrency must be a whole number, got {concurrency!r}")
+    if concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, got {concurrency}: pass e.g. 8")

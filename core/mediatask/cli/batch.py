@@ -28,6 +28,7 @@ from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
+from mediatask.validate import check_out_dir
 
 
 @cli.command("batch")
@@ -130,12 +131,15 @@ def batch_command(
             cancel_on_timeout=cancel_on_timeout,
         )
         manifest = read_manifest(manifest_path)
+        check_out_dir(out_dir)  # before anything is submitted
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
         journal_file = batch_journal_path(out_dir)
         with exclusive(journal_file.with_name(LOCK_FILE)), open_journal(journal_file) as journal:
             batch, outcome = _run(plugins, manifest, journal, options, sandbox)
             summary = batch.summary(manifest) if batch is not None else None
+        for error in batch.invalid[len(manifest.errors) :] if batch is not None else ():
+            click.echo(f"{manifest_path}: {error}", err=True)  # e.g. a changed job's id
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary)
         return

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
 from mediatask.config import Settings
+from mediatask.errors import UsageError
 from mediatask.keys import KeyStore
 
 
@@ -39,10 +42,25 @@ def keys_set(provider: str) -> None:
     plugins = load_plugins()
     with user_errors():
         info = plugins.provider(provider)
-        key = click.prompt(f"{info.title} key", hide_input=True, prompt_suffix=": ", err=True)
+        key = _read_key(info.title, info.name)
         store = KeyStore.default()
         store.set(info.name, key)
     click.echo(f"stored the {info.name} key in {store.path}", err=True)
+
+
+def _read_key(title: str, name: str) -> str:
+    """The key typed at a terminal (not echoed), or the first line piped on standard input."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        key: str = click.prompt(f"{title} key", hide_input=True, prompt_suffix=": ", err=True)
+        return key.strip()
+    key = stdin.readline().strip()  # no prompt, so no GetPassWarning
+    if not key:
+        raise UsageError(
+            "no key on standard input: pipe it in, e.g. "
+            f'printf %s "$KEY" | mediatask keys set {name}'
+        )
+    return key
 
 
 @keys_group.command("list")

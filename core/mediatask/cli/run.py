@@ -125,6 +125,7 @@ def _submit_journalled(
     key: str | None,
     sandbox: bool,
     then: Callable[[Client, Journal, str, TaskRef], Awaitable[T]],
+    out_dir: Path | None = None,
     *,
     deadline: Deadline | None = None,
     retry: RetryPolicy | None = None,
@@ -139,9 +140,10 @@ def _submit_journalled(
     submitted: list[TaskRef] = []
     with user_errors():
         settings = cli_settings(plugins, job.provider, key)
-        Client(plugins=plugins, settings=settings).check(job)  # fail fast, before any network
+        # Fail fast, before any network: the job, its input files and the output folder.
+        Client(plugins=plugins, settings=settings).check(job, out_dir)
         with open_journal(journal_path(None)) as journal:
-            job_id = new_job_id()
+            job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 
             async def main() -> T | TimedOut:
@@ -156,6 +158,9 @@ def _submit_journalled(
                     async def work() -> T:
                         task = await submit_recorded(client, journal, job_id, client.check(job))
                         submitted.append(task)
+                        known = client.known_update(task)
+                        if known is not None:  # final at once (a Claid upload): keep the result
+                            journal.observed(job_id, known)
                         return await then(client, journal, job_id, task)
 
                     def task() -> TaskRef | None:
@@ -221,7 +226,9 @@ def run_command(
         return await _follow(client, journal, job_id, task, out_dir)
 
     job = Job(provider, operation, inputs, params)
-    _, outcome = _submit_journalled(job, key, sandbox, follow, deadline=deadline, retry=retry)
+    _, outcome = _submit_journalled(
+        job, key, sandbox, follow, out_dir, deadline=deadline, retry=retry
+    )
     if as_json:
         echo_json(outcome.to_json())
     else:
@@ -240,14 +247,21 @@ async def _follow(
             journal.observed(job_id, update)
             line(task, update)
 
+        paid: Result | None = None
         try:
-            result = await client.wait(task, on_update)
+            paid = result = await client.wait(task, on_update)
             result = await client.download(result, out_dir)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
             raise
         except MediataskError as exc:
             journal.ended(job_id, JobState.FAILED, str(exc))
+            if paid is not None:  # the journal keeps the outputs: say how to fetch them again
+                click.echo(
+                    f"note: {task.handle} succeeded; fetch its outputs again with "
+                    f"`mediatask download {task.handle} -o DIR`",
+                    err=True,
+                )
             raise
     journal.succeeded(job_id, result)
     return result

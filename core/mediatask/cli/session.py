@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ import click
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
-from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
+from mediatask.journal import JOURNAL_FILE, JobRecord, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, make_home
-from mediatask.model import TaskRef
+from mediatask.model import Output, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import RetryPolicy
 from mediatask.sandbox import open_sandbox
@@ -124,6 +125,48 @@ def resolve_task(plugins: PluginManager, handle: str, journal: Journal) -> TaskR
     return TaskRef(info.name, task_id, utcnow())
 
 
-def new_job_id() -> str:
-    """A fresh id for a job recorded by ``run`` or ``submit``."""
-    return "job-" + secrets.token_hex(4)
+SANDBOX_JOB_PREFIX = "sandbox-"
+"""Job ids of ``--sandbox`` runs start so: their tasks died with the command's emulators."""
+
+
+def new_job_id(*, sandbox: bool = False) -> str:
+    """A fresh id for a job recorded by ``run`` or ``submit`` (marked when on the sandbox)."""
+    return (SANDBOX_JOB_PREFIX if sandbox else "job-") + secrets.token_hex(4)
+
+
+def check_not_from_sandbox(record: JobRecord | None, sandbox: bool) -> None:
+    """Refuse, with the reason, a handle from an earlier ``--sandbox`` command used without it.
+
+    Its task lived in emulators that stopped with that command; the real API never knew it.
+    """
+    if record is None or sandbox or not record.id.startswith(SANDBOX_JOB_PREFIX):
+        return
+    raise UsageError(
+        f"{record.handle} came from a --sandbox run, whose emulator stopped with that command: "
+        "there is nothing left to follow; run the job again (with --sandbox, or against the API)"
+    )
+
+
+def final_update(record: JobRecord | None) -> Update | None:
+    """The successful final update the journal kept for a task (with its outputs), if any.
+
+    A task that was final at once (a Claid upload) can be asked about nowhere else.
+    """
+    if record is None or record.status != Status.SUCCEEDED.value or not record.outputs:
+        return None
+    outputs = [_output(item) for item in record.outputs]
+    return Update(Status.SUCCEEDED, record.raw_status or "", 1.0, outputs=outputs)
+
+
+def _output(item: Mapping[str, Any]) -> Output:
+    expires = item.get("expires_at")
+    return Output(
+        url=str(item["url"]),
+        role=str(item.get("role") or "output"),
+        kind=str(item.get("kind") or "file"),
+        mime_type=item.get("mime_type"),
+        size=item.get("size"),
+        width=item.get("width"),
+        height=item.get("height"),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+    )

@@ -29,7 +29,9 @@ from mediatask.cli.base import (
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import (
+    check_not_from_sandbox,
     cli_settings,
+    final_update,
     journal_path,
     open_cli_client,
     open_journal,
@@ -40,6 +42,7 @@ from mediatask.engine import Client
 from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord, Journal
 from mediatask.model import Status, TaskRef, Update
+from mediatask.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
 TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]
@@ -86,10 +89,15 @@ def on_task(
     sandbox: bool,
     key: str | None,
     body: TaskBody[T],
+    out_dir: Path | None = None,
     deadline: Deadline | None = None,
 ) -> T:
     """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130, a
-    passed ``deadline`` 124."""
+    passed ``deadline`` 124.
+
+    Everything that can be checked before asking the provider is: the handle, ``--operation``,
+    a handle left by a ``--sandbox`` command, and ``out_dir`` when the command writes there.
+    """
     plugins = load_plugins()
     with user_errors():
         provider, _ = parse_handle(handle)
@@ -97,14 +105,23 @@ def on_task(
         with open_journal(journal_path(where), create=where is None) as journal:
             task = resolve_task(plugins, handle, journal)
             operation = click.get_current_context().meta.get(_OPERATION)
+            if operation:
+                find_operation(plugins.provider(task.provider), operation)
             if operation and not task.operation:
                 task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
+            if where is None:  # batch journals name jobs by the manifest's ids
+                check_not_from_sandbox(recorder.record, sandbox)
+            if out_dir is not None:
+                check_out_dir(out_dir)
+            journalled = final_update(recorder.record)
 
             async def main() -> T | TimedOut:
                 async with open_cli_client(
                     plugins, sandbox=sandbox, providers=[task.provider], settings=settings
                 ) as client:
+                    if journalled is not None:
+                        client.remember(task, journalled)
 
                     async def work() -> T:
                         try:
@@ -215,7 +232,7 @@ def watch_command(
                     click.echo(describe(task, update))
         return last
 
-    last = on_task(handle, where, sandbox, key, body, deadline)
+    last = on_task(handle, where, sandbox, key, body, deadline=deadline)
     if last is None or last.status is not Status.SUCCEEDED:
         sys.exit(1)
 
@@ -247,7 +264,7 @@ def wait_command(
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
         return await client.wait(task, on_update=recorder.update)
 
-    result = on_task(handle, where, sandbox, key, body, deadline)
+    result = on_task(handle, where, sandbox, key, body, deadline=deadline)
     if as_json:
         echo_json(result.to_json())
         return
@@ -279,7 +296,7 @@ def download_command(
             recorder.journal.succeeded(recorder.record.id, result)
         return result
 
-    result = on_task(handle, where, sandbox, key, body)
+    result = on_task(handle, where, sandbox, key, body, out_dir)
     if as_json:
         echo_json(result.to_json())
         return

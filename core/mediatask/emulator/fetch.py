@@ -44,6 +44,7 @@ def _fetch_blocking(url: str, max_bytes: int) -> bytes:
         except urllib3.exceptions.HTTPError as exc:
             raise InputFetchError(f"could not read input URL {url}: {exc}") from exc
         finally:
+            response.close()  # an unread body holds the socket open until this
             response.release_conn()
         if len(data) > max_bytes:
             raise InputFetchError(f"input URL {url} is larger than {max_bytes} bytes")

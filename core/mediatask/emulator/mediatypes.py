@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import attrs
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_OUTPUT_PIXELS = 40_000_000
 """Largest image or video frame an emulator will produce; emulators work on small inputs."""
@@ -40,12 +40,16 @@ def open_image(data: bytes) -> Image.Image:
 
     ``format`` of the result is the input's format (``"PNG"``, ``"JPEG"``...).
     """
+    if not data:
+        raise MediaError("the input is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data))
         if image.width * image.height > MAX_OUTPUT_PIXELS:
             raise MediaError(f"a {image.width}x{image.height} input is too large for the emulator")
         image.load()
         upright = ImageOps.exif_transpose(image)
+    except UnidentifiedImageError as exc:  # its text names a BytesIO object: say it plainly
+        raise MediaError("the input is not an image (its format is not one we can read)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MediaError(f"the input is not a readable image ({exc})") from exc
     upright.format = image.format

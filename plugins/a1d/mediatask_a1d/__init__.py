@@ -53,11 +53,22 @@ OPERATIONS = (
                 "scale", "int", default=2, choices=(2, 4, 8, 16), description="enlargement factor"
             ),
         ),
+        input_kinds=_IMAGE,
     ),
-    Operation("remove-bg", "Remove the background (PNG with transparency)", _IMAGE),
-    Operation("video-upscaler", "Upscale a video", ("video",), output_kind="video"),
-    Operation("image-vectorization", "Turn an image into SVG", _IMAGE, output_kind="vector"),
-    Operation("image-extends", "Extend an image beyond its borders", _IMAGE),
+    Operation(
+        "remove-bg", "Remove the background (PNG with transparency)", _IMAGE, input_kinds=_IMAGE
+    ),
+    Operation(
+        "video-upscaler", "Upscale a video", ("video",), output_kind="video", input_kinds="video"
+    ),
+    Operation(
+        "image-vectorization",
+        "Turn an image into SVG",
+        _IMAGE,
+        output_kind="vector",
+        input_kinds=_IMAGE,
+    ),
+    Operation("image-extends", "Extend an image beyond its borders", _IMAGE, input_kinds=_IMAGE),
     Operation(
         "image-generator",
         "Generate an image from a text prompt",
@@ -70,6 +81,7 @@ OPERATIONS = (
         _IMAGE,
         _SPEEDPAINTER_PARAMS,
         output_kind="video",
+        input_kinds=_IMAGE,
     ),
 )
 

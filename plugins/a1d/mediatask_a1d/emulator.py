@@ -7,8 +7,9 @@ Where the vendor's behaviour is UNKNOWN the emulator makes a documented choice:
   (ASSUMPTION).
 - Numbers must be JSON numbers (``"scale": "4"`` is a 400); ``source`` is not checked.
 - An input URL is fetched while the task runs, as a queue worker would: if it cannot be
-  downloaded or decoded the task ends ``FAILED`` (``ERROR`` with ``error`` for the
-  speedpainter in the "clients" vocabulary); the submit itself succeeded.
+  downloaded or decoded the task ends ``FAILED`` (``ERROR`` for the speedpainter in the
+  "clients" vocabulary) with the reason in ``error``, the field A1D's own speedpainter client
+  reads (ASSUMPTION for ``FAILED``: the docs show no reason field); the submit itself succeeded.
 - Speedpainter: only ``imageUrl`` is required; the other fields get the client's defaults
   (``sketchDuration`` and ``colorFillDuration`` 3 s, ``fps`` 24) and are type-checked when
   present. Its submit always answers just ``{"taskId"}``, even with ``finish_on_submit``.
@@ -242,8 +243,8 @@ class A1DEmulator(Emulator):
             payload["progress"] = state.progress
         elif state.phase is Phase.SUCCEEDED:
             payload.update(state.fields)
-        elif word == "ERROR":
-            payload["error"] = state.error
+        elif state.phase is Phase.FAILED:
+            payload["error"] = state.error or "Task failed to process"
         return payload
 
     # -- the work ----------------------------------------------------------------------------

@@ -236,8 +236,13 @@ async def test_an_unreadable_input_fails_the_task_not_the_submit(api: Api) -> No
     with trio.fail_after(20):
         missing = await api.run("remove-bg", {"imageUrl": api.input("missing.png")})
         not_an_image = await api.run("remove-bg", {"imageUrl": api.input("notes.txt")})
-    assert missing == {"taskId": missing["taskId"], "status": "FAILED"}
+    assert missing == {
+        "taskId": missing["taskId"],
+        "status": "FAILED",
+        "error": f"input URL {api.input('missing.png')} answered HTTP 404",
+    }
     assert not_an_image["status"] == "FAILED"
+    assert not_an_image["error"]  # the reason, as A1D's own client reads it
 
 
 async def test_clients_words_wait_init_and_report_speedpainter_errors(
@@ -256,7 +261,7 @@ async def test_clients_words_wait_init_and_report_speedpainter_errors(
     assert upscale["status"] == "WAITING"
     assert upscaled["status"] == "FINISHED"
     assert painted["status"] == "ERROR"
-    assert "not a readable image" in painted["error"]
+    assert "the input is not an image" in painted["error"]
 
 
 async def test_failure_rate_one_fails_every_task(api: Api, emulator: A1DEmulator) -> None:

@@ -67,9 +67,24 @@ OPERATIONS = (
             *_WEBHOOK,
         ),
         output_kind="video",
+        input_kinds="image",
     ),
-    Operation("talking-photo", "Make a photo talk", ("image",), _TALKING, output_kind="video"),
-    Operation("talking-video", "Make a video talk", ("video",), _TALKING, output_kind="video"),
+    Operation(
+        "talking-photo",
+        "Make a photo talk",
+        ("image",),
+        _TALKING,
+        output_kind="video",
+        input_kinds="image",
+    ),
+    Operation(
+        "talking-video",
+        "Make a video talk",
+        ("video",),
+        _TALKING,
+        output_kind="video",
+        input_kinds="video",
+    ),
     Operation(
         "face-swap",
         "Put a face onto a video (userFaceSwapTask)",
@@ -81,6 +96,7 @@ OPERATIONS = (
             *_WEBHOOK,
         ),
         output_kind="video",
+        input_kinds=("image", "video"),
     ),
     Operation(
         "dubbing",
@@ -95,6 +111,7 @@ OPERATIONS = (
             *_WEBHOOK,
         ),
         output_kind="video",
+        input_kinds="video",
     ),
     Operation(
         "caption-removal",
@@ -102,6 +119,7 @@ OPERATIONS = (
         ("video",),
         (_NAME, *_WEBHOOK),
         output_kind="video",
+        input_kinds="video",
     ),
     Operation(
         "avatar-video",
@@ -126,6 +144,7 @@ OPERATIONS = (
             *_WEBHOOK,
         ),
         output_kind="video",
+        input_kinds="audio",
     ),
     Operation(
         "tts",

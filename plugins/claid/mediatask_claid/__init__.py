@@ -68,6 +68,7 @@ INFO = ProviderInfo(
                 Param("output", description="output options, e.g. -p output.format=png"),
             ),
             open_params=True,
+            input_kinds=("image",),  # BMP, GIF, JPEG, PNG, TIFF, WEBP, AVIF, HEIC (image-i-o)
         ),
     ),
     capabilities=Capabilities(local_files=LocalFiles.INLINE),
