@@ -20,19 +20,19 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults
+from mediatask.emulator.injection import ADMIN_PREFIX, STORAGE_PREFIX, FaultInjection
 from mediatask.emulator.media import MediaError
+from mediatask.emulator.submissions import SubmitLedger, current_submission
 from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
 
 T = TypeVar("T")
 Work = Callable[[], Awaitable[WorkResult]]
 """A task's work: fetch inputs, make the outputs, return them (raise WorkError to fail)."""
 
-STORAGE_PREFIX = "/storage/"
-ADMIN_PREFIX = "/_emulator/"
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +58,10 @@ class Emulator:
 
     The app serves the provider's API plus, without auth, ``/storage/<key>`` (result files,
     expiring ``faults.result_ttl_seconds`` after completion) and ``/_emulator/...`` admin
-    endpoints. Every other path counts as an API request: injected faults apply there.
+    endpoints. Every other path counts as an API request. Faults (``faults.error_status`` and
+    ``faults.random_faults``) are injected around every route by
+    :class:`~mediatask.emulator.injection.FaultInjection`, which also records each submit by
+    job identity in :attr:`submits`; ``GET /_emulator/stats`` shows both counters.
     Background work runs in a nursery opened by the app's ASGI lifespan.
     """
 
@@ -67,7 +70,9 @@ class Emulator:
     accepted_key: str | None = attrs.field(default=None, repr=False)
     """``None``: any non-empty key is accepted; else only this one."""
     stats: Counter[str] = attrs.field(factory=Counter)
-    """Counts of what happened: requests, submissions, polls, streams, downloads, ..."""
+    """Counts of what happened: requests, submissions, polls, streams, downloads, faults..."""
+    submits: SubmitLedger = attrs.field(factory=SubmitLedger)
+    """Per job identity: submit requests received, and those that created a task."""
     hold_queue: bool = False
     """Tasks started while set stay queued until :meth:`release` (for tests of early states)."""
     hold_work: bool = False
@@ -111,7 +116,7 @@ class Emulator:
             storage = Route(STORAGE_PREFIX + "{key:path}", self._download, methods=["GET"])
             self._app = Starlette(
                 routes=[*self.api_routes(), storage, *admin],
-                middleware=[Middleware(_FaultInjection, emulator=self)],
+                middleware=[Middleware(FaultInjection, emulator=self)],
                 lifespan=self._run,
             )
         return self._app
@@ -163,6 +168,9 @@ class Emulator:
             params=params or {},
         )
         self._tasks[task.task_id] = task
+        self.stats["tasks_created"] += 1
+        if (submission := current_submission.get()) is not None:
+            self.submits.task_created(submission)
         return task
 
     def find_task(self, task_id: str) -> EmulatedTask | None:
@@ -193,6 +201,12 @@ class Emulator:
         """Do ``task``'s work at once and make it final (a provider answering synchronously)."""
         result, error = await self._attempt(work)
         self._finish(task, result, error)
+
+    def expire_file(self, key: str) -> None:
+        """Make the result file ``key`` expired now, as if its link's lifetime had passed."""
+        stored = self._files.get(key)
+        if stored is not None:
+            self._files[key] = attrs.evolve(stored, expires_at=self.clock.now())
 
     async def run_media(self, function: Callable[..., T], *args: Any) -> T:
         """Run a media function in a worker thread; a :class:`MediaError` fails the task."""
@@ -260,7 +274,9 @@ class Emulator:
         return Response(stored.data, media_type=stored.mime_type)
 
     async def _admin_stats(self, request: Request) -> Response:
-        return JSONResponse({"stats": dict(self.stats), "now": self.clock.now()})
+        return JSONResponse(
+            {"stats": dict(self.stats), "submits": self.submits.to_json(), "now": self.clock.now()}
+        )
 
     async def _admin_advance(self, request: Request) -> Response:
         try:
@@ -278,7 +294,10 @@ class Emulator:
                 self.faults = attrs.evolve(self.faults, **changes)  # validated, all or nothing
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, 400)
-        return JSONResponse(attrs.asdict(self.faults))
+        knobs = attrs.asdict(self.faults, recurse=False)
+        chaos = self.faults.random_faults
+        knobs["random_faults"] = chaos.spec() if chaos is not None else None
+        return JSONResponse(knobs)
 
 
 class EventStreamResponse(Response):
@@ -314,28 +333,3 @@ class EventStreamResponse(Response):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             nursery.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-@attrs.define
-class _FaultInjection:
-    """ASGI middleware: counts API requests and answers injected errors (``Faults.error_*``)."""
-
-    app: ASGIApp
-    emulator: Emulator
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith((STORAGE_PREFIX, ADMIN_PREFIX)):
-            await self.app(scope, receive, send)
-            return
-        self.emulator.stats["requests"] += 1
-        status = self.emulator.faults.take_injected_error()
-        if status is None:
-            await self.app(scope, receive, send)
-            return
-        self.emulator.stats["injected_errors"] += 1
-        response = self.emulator.error_response(status, f"injected fault (HTTP {status})")
-        retry_after = self.emulator.faults.retry_after
-        if retry_after is not None:
-            response.headers["Retry-After"] = f"{retry_after:g}"
-        await response(scope, receive, send)
