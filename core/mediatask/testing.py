@@ -329,9 +329,12 @@ def standalone_emulator(
 
 
 def mediatask_command(
-    *args: str, env: Mapping[str, str], stdin: str | None = None
+    *args: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m mediatask ARGS`` in a new process with ``env`` added to ours."""
+    """Run ``python -m mediatask ARGS`` in a new process with ``env`` added to ours.
+
+    ``timeout``: seconds before the process is killed and ``TimeoutExpired`` raised.
+    """
     import os
     import sys
 
@@ -341,7 +344,7 @@ def mediatask_command(
         text=True,
         input=stdin,
         env={**os.environ, **env},
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
