@@ -270,3 +270,46 @@ def test_rerun_expired_creates_no_second_task_when_no_result_expired(chaos: Chao
     again = sorted(job for job, count in after.items() if before[job] and count > before[job])
     assert not again, f"--rerun-expired created a second task for {len(again)} jobs: {again[:5]}"
     assert not any(chaos.created_twice().values()), chaos.created_twice()
+
+
+def test_rerun_expired_pays_again_only_for_expired_results(tmp_path: Path) -> None:
+    """Results that expire before download are re-run once each by ``--rerun-expired``; a job
+    whose submit's answer was lost (its task may be alive) is never touched."""
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "home").mkdir()
+    with ExitStack() as stack:
+        inputs_url = stack.enter_context(serving_folder(tmp_path / "inputs"))
+        a1d = stack.enter_context(
+            standalone_emulator(
+                "a1d",
+                f"sk-chaos-{secrets.token_hex(6)}",
+                TASK_SECONDS,
+                faults=f"expired=1,reset-after=0.3,seed={SEED}",
+            )
+        )
+        lines, identities = [], {}
+        for n in range(12):
+            (tmp_path / "inputs" / f"in-{n:03d}.png").write_bytes(small_png(n))
+            line = job_line("a1d", n, f"{inputs_url}/in-{n:03d}.png")
+            lines.append(json.dumps(line))
+            identities[line["id"]] = ("a1d", f"url:{line['input']}")
+        manifest = tmp_path / "jobs.jsonl"
+        manifest.write_text("\n".join(lines) + "\n")
+        chaos = Chaos({"a1d": a1d}, manifest, tmp_path / "out", tmp_path / "home", identities)
+        chaos.batch()
+        records = {record["job"]: record for record in chaos.records()}
+        expired = sorted(job for job, record in records.items() if record["state"] == "expired")
+        alive = sorted(job for job, record in records.items() if not record["handle"])
+        assert expired, records  # every download found its link expired
+        assert alive, records  # reset-after: tasks whose id never arrived
+        before = chaos.created()
+        a1d.set_faults(None)
+
+        done = chaos.batch("--rerun-expired")
+
+        assert "No such option" not in done.stderr, done.stderr
+        after = chaos.created()
+        paid_again = sorted(job for job in after if after[job] > before[job])
+        assert paid_again == expired
+        assert all(after[job] == before[job] + 1 for job in expired)
+        assert not set(paid_again) & set(alive)

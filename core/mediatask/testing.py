@@ -282,6 +282,19 @@ class Standalone:
         """The job identities for which more than one submit created a task."""
         return sorted(key for key, seen in self.submits().items() if seen["created"] > 1)
 
+    def set_faults(self, spec: str | None) -> None:
+        """Replace the emulator's random faults (``None``: none from now on)."""
+        import urllib.request
+
+        request = urllib.request.Request(  # noqa: S310  # loopback http
+            f"{self.base_url}/_emulator/faults",
+            data=jsonlib.dumps({"random_faults": spec}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310  # loopback http
+            pass
+
     def _admin_stats(self) -> dict[str, Any]:
         import urllib.request
 
