@@ -25,6 +25,7 @@ from mediatask.emulator.submissions import job_identity
 from mediatask.errors import ConfigError
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import SANDBOX_FAULTS_ENV, open_sandbox
+from mediatask.testing import standalone_emulator
 from mediatask_a1d.emulator import A1DEmulator
 
 KEY = "fault-test-key"
@@ -466,3 +467,28 @@ async def test_the_sandbox_takes_faults_as_an_option_or_from_the_environment(
     with pytest.raises(ConfigError, match="rate must be a number"):
         async with open_sandbox(plugins, ["a1d"]):
             pass
+
+
+def test_a_standalone_emulator_takes_faults_and_reports_submits_per_job() -> None:
+    job = json.dumps({"imageUrl": "http://inputs.test/one.png", "scale": 2}).encode()
+    headers = {"Authorization": "KEY standalone-key", "Content-Type": "application/json"}
+    with (
+        standalone_emulator("a1d", "standalone-key", 0.1, faults="reset-after=1") as emulator,
+        urllib3.PoolManager(retries=False) as pool,
+    ):
+        for _ in range(2):
+            with pytest.raises(urllib3.exceptions.ProtocolError):
+                pool.request(
+                    "POST", f"{emulator.base_url}/api/image-upscaler", body=job, headers=headers
+                )
+
+        assert emulator.submits() == {
+            "url:http://inputs.test/one.png": {"received": 2, "created": 2}
+        }
+        assert emulator.created_twice() == ["url:http://inputs.test/one.png"]
+        assert emulator.stats()["fault reset-after"] == 2
+        emulator.set_faults(None)
+        answer = pool.request(
+            "POST", f"{emulator.base_url}/api/image-upscaler", body=job, headers=headers
+        )
+        assert answer.status == 200
