@@ -1,4 +1,14 @@
-"""The base class of every provider emulator: state, fault injection, storage and lifecycle."""
+"""The base class of every provider emulator: state, fault injection, storage and lifecycle.
+
+Faults come from :class:`~mediatask.emulator.faults.Faults`: fixed knobs (``error_status``,
+``drop_stream_after``, ...) and ``random_faults``, faults drawn per request at a rate per kind
+from a seeded generator, written as a spec such as ``rate=0.1,seed=11`` or
+``5xx=0.02,reset-after=0.01,stall-seconds=1`` (``mediatask emulate --faults SPEC``,
+``MEDIATASK_SANDBOX_FAULTS``; the kinds are listed on
+:class:`~mediatask.emulator.faults.RandomFaults`). The middleware in
+:mod:`mediatask.emulator.injection` applies them around every route, so a provider emulator
+gets them without code of its own.
+"""
 
 from __future__ import annotations
 
