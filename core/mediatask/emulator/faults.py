@@ -25,7 +25,7 @@ class RequestKind(enum.Enum):
     """What a request asks of an emulator, as far as random faults are concerned."""
 
     SUBMIT = "submit"
-    """Any other POST, PUT or PATCH to the API: it may create a task."""
+    """A POST, PUT or PATCH to the API (not a stream, not a download): it may create a task."""
     STATUS = "status"
     """Any other API request (a poll, a list, a delete)."""
     STREAM = "stream"
