@@ -25,6 +25,9 @@ from mediatask.plugins import PluginManager
 
 ASGIReceive = Any
 ASGISend = Any
+SANDBOX_FAULTS_ENV = "MEDIATASK_SANDBOX_FAULTS"
+"""Random faults for every sandbox emulator when ``open_sandbox`` is given none, e.g.
+``rate=0.1,seed=11`` (the spec of ``mediatask emulate --faults``)."""
 
 
 @attrs.define
@@ -140,18 +143,33 @@ def require_serving() -> Any:
     return serving
 
 
+def random_faults(spec: str) -> Any:
+    """Parse a fault spec (``rate=0.1,seed=11``); :class:`ConfigError` if it is wrong."""
+    from mediatask.emulator.faults import RandomFaults  # optional extra, after require_serving
+
+    try:
+        return RandomFaults.parse(spec)
+    except ValueError as exc:
+        raise ConfigError(f"bad fault spec {spec!r}: {exc}") from None
+
+
 @asynccontextmanager
 async def open_sandbox(
     plugins: PluginManager,
     providers: Iterable[str] | None = None,
     *,
     max_in_progress: int | None = None,
+    faults: str | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Serve the emulators of ``providers`` (default: all that have one) and a file host.
 
     ``max_in_progress``: each emulator answers 429 to submits beyond this many tasks in progress.
+    ``faults``: random faults for every emulator, as ``mediatask emulate --faults`` takes them
+    (default: ``$MEDIATASK_SANDBOX_FAULTS``, else none).
     """
     serving = require_serving()
+    spec = faults if faults is not None else os.environ.get(SANDBOX_FAULTS_ENV, "").strip()
+    chaos = random_faults(spec) if spec else None
     names = list(providers) if providers is not None else sorted(plugins.providers)
     async with AsyncExitStack() as stack:
         file_host = FileHost()
@@ -165,6 +183,7 @@ async def open_sandbox(
             key = "sandbox-" + secrets.token_hex(8)
             emulator.accepted_key = key
             emulator.limit.max_in_progress = max_in_progress
+            emulator.faults.random_faults = chaos
             base_url = await stack.enter_async_context(serving(emulator.app))
             settings[name] = ProviderSettings(base_url=base_url, key=key)
             emulators[name] = emulator

@@ -271,16 +271,45 @@ class Standalone:
 
     def stats(self) -> dict[str, int]:
         """The emulator's counters (submissions, polls, 429s…) from ``/_emulator/stats``."""
+        return dict(self._admin_stats()["stats"])
+
+    def submits(self) -> dict[str, dict[str, int]]:
+        """Per job identity: ``{"received": n, "created": m}`` submit requests (see
+        :mod:`mediatask.emulator.submissions`; a URL input's identity is ``url:`` + the URL)."""
+        return dict(self._admin_stats()["submits"])
+
+    def created_twice(self) -> list[str]:
+        """The job identities for which more than one submit created a task."""
+        return sorted(key for key, seen in self.submits().items() if seen["created"] > 1)
+
+    def set_faults(self, spec: str | None) -> None:
+        """Replace the emulator's random faults (``None``: none from now on)."""
+        import urllib.request
+
+        request = urllib.request.Request(  # noqa: S310  # loopback http
+            f"{self.base_url}/_emulator/faults",
+            data=jsonlib.dumps({"random_faults": spec}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310  # loopback http
+            pass
+
+    def _admin_stats(self) -> dict[str, Any]:
         import urllib.request
 
         url = f"{self.base_url}/_emulator/stats"
         with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310  # loopback http
-            return dict(jsonlib.load(answer)["stats"])
+            return dict(jsonlib.load(answer))
 
 
 @contextmanager
-def standalone_emulator(provider: str, key: str, seconds: float) -> Iterator[Standalone]:
+def standalone_emulator(
+    provider: str, key: str, seconds: float, *, faults: str | None = None
+) -> Iterator[Standalone]:
     """Run ``mediatask emulate PROVIDER`` (accepting only ``key``, tasks of ``seconds``).
+
+    ``faults``: a spec for ``--faults`` (e.g. ``rate=0.1,seed=11``).
 
     Stops it with SIGINT at the end and checks that it exits cleanly.
     """
@@ -290,6 +319,8 @@ def standalone_emulator(provider: str, key: str, seconds: float) -> Iterator[Sta
     import sys
 
     command = ["emulate", provider, "--key", key, "--processing-seconds", str(seconds)]
+    if faults is not None:
+        command += ["--faults", faults]
     with subprocess.Popen(  # noqa: S603  # our own command, no shell
         [sys.executable, "-m", "mediatask", *command],
         stdout=subprocess.PIPE,
@@ -311,9 +342,12 @@ def standalone_emulator(provider: str, key: str, seconds: float) -> Iterator[Sta
 
 
 def mediatask_command(
-    *args: str, env: Mapping[str, str], stdin: str | None = None
+    *args: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m mediatask ARGS`` in a new process with ``env`` added to ours."""
+    """Run ``python -m mediatask ARGS`` in a new process with ``env`` added to ours.
+
+    ``timeout``: seconds before the process is killed and ``TimeoutExpired`` raised.
+    """
     import os
     import sys
 
@@ -323,7 +357,7 @@ def mediatask_command(
         text=True,
         input=stdin,
         env={**os.environ, **env},
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

@@ -8,7 +8,7 @@ import trio
 from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.interrupt import run_cancellable
 from mediatask.errors import UsageError
-from mediatask.sandbox import require_serving
+from mediatask.sandbox import random_faults, require_serving
 
 
 @cli.command("emulate")
@@ -34,6 +34,13 @@ from mediatask.sandbox import require_serving
     default=None,
     help="Answer 429 (with Retry-After) to submits beyond this many tasks in progress per key.",
 )
+@click.option(
+    "--faults",
+    "fault_spec",
+    default=None,
+    metavar="SPEC",
+    help="Inject random faults, e.g. rate=0.1,seed=11 or 5xx=0.02,reset-after=0.01.",
+)
 def emulate_command(
     provider: str,
     host: str,
@@ -41,12 +48,21 @@ def emulate_command(
     key: str | None,
     processing_seconds: float | None,
     max_in_flight: int | None,
+    fault_spec: str | None,
 ) -> None:
     """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C.
+
+    --faults SPEC faults requests at random: NAME=VALUE pairs, comma-separated. rate=R faults
+    a share R of all requests (kinds drawn evenly), KIND=R sets one kind's rate, seed=N makes
+    the draws reproducible, stall-seconds=S bounds stalls and slow downloads, retry-after=S goes
+    with each 429. Kinds: 5xx, 429, reset-before, reset-after, truncated, malformed,
+    html, stall, stream-cut, stream-stall, stream-duplicate, slow-download, expired.
+    GET /_emulator/stats counts requests, faults and, per job, submits and tasks created.
 
     \b
     Examples:
       mediatask emulate a1d --port 8080 --key secret
+      mediatask emulate claid --faults rate=0.1,seed=11,expired=0
       MEDIATASK_A1D_BASE_URL=http://127.0.0.1:8080 MEDIATASK_A1D_KEY=secret \\
         mediatask run a1d image-upscaler --input URL -p scale=4 -o out
     """
@@ -57,6 +73,8 @@ def emulate_command(
         emulator = plugins.emulator(info.name)
         if emulator is None:
             raise UsageError(f"the {info.name} plugin ships no emulator")
+        if fault_spec is not None:
+            emulator.faults.random_faults = random_faults(fault_spec)
     emulator.accepted_key = key
     if processing_seconds is not None:
         emulator.faults.processing_seconds = processing_seconds
@@ -67,6 +85,8 @@ def emulate_command(
             accepts = "only the key given with --key" if key else "any key"
             click.echo(f"{info.title} emulator listening on {base_url} (accepts {accepts})")
             click.echo(f"  export {info.base_url_env}={base_url}")
+            if emulator.faults.random_faults is not None:
+                click.echo(f"  faults: {emulator.faults.random_faults.spec()}")
             await trio.sleep_forever()
 
     with user_errors():

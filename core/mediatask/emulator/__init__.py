@@ -5,7 +5,7 @@ live in :mod:`mediatask.emulator.media`.
 """
 
 from mediatask.emulator.clock import EmulatorClock
-from mediatask.emulator.faults import Faults
+from mediatask.emulator.faults import Faults, RandomFaults
 from mediatask.emulator.fetch import InputFetchError, fetch_input
 from mediatask.emulator.mediatypes import MediaError, MediaFile, SpeedPaint
 from mediatask.emulator.serve import serve_forever, serving
@@ -30,6 +30,7 @@ __all__ = [
     "MediaFile",
     "Phase",
     "Produced",
+    "RandomFaults",
     "SpeedPaint",
     "StoredFile",
     "TaskState",

@@ -1,4 +1,14 @@
-"""The base class of every provider emulator: state, fault injection, storage and lifecycle."""
+"""The base class of every provider emulator: state, fault injection, storage and lifecycle.
+
+Faults come from :class:`~mediatask.emulator.faults.Faults`: fixed knobs (``error_status``,
+``drop_stream_after``, ...) and ``random_faults``, faults drawn per request at a rate per kind
+from a seeded generator, written as a spec such as ``rate=0.1,seed=11`` or
+``5xx=0.02,reset-after=0.01,stall-seconds=1`` (``mediatask emulate --faults SPEC``,
+``MEDIATASK_SANDBOX_FAULTS``; the kinds are listed on
+:class:`~mediatask.emulator.faults.RandomFaults`). The middleware in
+:mod:`mediatask.emulator.injection` applies them around every route, so a provider emulator
+gets them without code of its own.
+"""
 
 from __future__ import annotations
 
@@ -20,20 +30,20 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults
+from mediatask.emulator.injection import ADMIN_PREFIX, STORAGE_PREFIX, FaultInjection
 from mediatask.emulator.limits import TaskLimit
 from mediatask.emulator.media import MediaError
+from mediatask.emulator.submissions import SubmitLedger, current_submission
 from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
 
 T = TypeVar("T")
 Work = Callable[[], Awaitable[WorkResult]]
 """A task's work: fetch inputs, make the outputs, return them (raise WorkError to fail)."""
 
-STORAGE_PREFIX = "/storage/"
-ADMIN_PREFIX = "/_emulator/"
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +69,10 @@ class Emulator:
 
     The app serves the provider's API plus, without auth, ``/storage/<key>`` (result files,
     expiring ``faults.result_ttl_seconds`` after completion) and ``/_emulator/...`` admin
-    endpoints. Every other path counts as an API request: injected faults apply there.
+    endpoints. Every other path counts as an API request. Faults (``faults.error_status`` and
+    ``faults.random_faults``) are injected around every route by
+    :class:`~mediatask.emulator.injection.FaultInjection`, which also records each submit by
+    job identity in :attr:`submits`; ``GET /_emulator/stats`` shows both counters.
     Background work runs in a nursery opened by the app's ASGI lifespan.
     """
 
@@ -68,7 +81,9 @@ class Emulator:
     accepted_key: str | None = attrs.field(default=None, repr=False)
     """``None``: any non-empty key is accepted; else only this one."""
     stats: Counter[str] = attrs.field(factory=Counter)
-    """Counts of what happened: requests, submissions, polls, streams, downloads, ..."""
+    """Counts of what happened: requests, submissions, polls, streams, downloads, faults..."""
+    submits: SubmitLedger = attrs.field(factory=SubmitLedger)
+    """Per job identity: submit requests received, and those that created a task."""
     limit: TaskLimit = attrs.field(factory=TaskLimit)
     """Tasks in progress per key; submits beyond it get 429 (see :meth:`busy`)."""
     hold_queue: bool = False
@@ -114,7 +129,7 @@ class Emulator:
             storage = Route(STORAGE_PREFIX + "{key:path}", self._download, methods=["GET"])
             self._app = Starlette(
                 routes=[*self.api_routes(), storage, *admin],
-                middleware=[Middleware(_FaultInjection, emulator=self)],
+                middleware=[Middleware(FaultInjection, emulator=self)],
                 lifespan=self._run,
             )
         return self._app
@@ -167,6 +182,9 @@ class Emulator:
         )
         self._tasks[task.task_id] = task
         self.limit.track(task)
+        self.stats["tasks_created"] += 1
+        if (submission := current_submission.get()) is not None:
+            self.submits.task_created(submission)
         return task
 
     def busy(self, request: Request) -> Response | None:
@@ -209,6 +227,12 @@ class Emulator:
         """Do ``task``'s work at once and make it final (a provider answering synchronously)."""
         result, error = await self._attempt(work)
         self._finish(task, result, error)
+
+    def expire_file(self, key: str) -> None:
+        """Make the result file ``key`` expired now, as if its link's lifetime had passed."""
+        stored = self._files.get(key)
+        if stored is not None:
+            self._files[key] = attrs.evolve(stored, expires_at=self.clock.now())
 
     async def run_media(self, function: Callable[..., T], *args: Any) -> T:
         """Run a media function in a worker thread; a :class:`MediaError` fails the task."""
@@ -276,7 +300,9 @@ class Emulator:
         return Response(stored.data, media_type=stored.mime_type)
 
     async def _admin_stats(self, request: Request) -> Response:
-        return JSONResponse({"stats": dict(self.stats), "now": self.clock.now()})
+        return JSONResponse(
+            {"stats": dict(self.stats), "submits": self.submits.to_json(), "now": self.clock.now()}
+        )
 
     async def _admin_advance(self, request: Request) -> Response:
         try:
@@ -294,7 +320,10 @@ class Emulator:
                 self.faults = attrs.evolve(self.faults, **changes)  # validated, all or nothing
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, 400)
-        return JSONResponse(attrs.asdict(self.faults))
+        knobs = attrs.asdict(self.faults, recurse=False)
+        chaos = self.faults.random_faults
+        knobs["random_faults"] = chaos.spec() if chaos is not None else None
+        return JSONResponse(knobs)
 
 
 class EventStreamResponse(Response):
@@ -330,28 +359,3 @@ class EventStreamResponse(Response):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             nursery.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-@attrs.define
-class _FaultInjection:
-    """ASGI middleware: counts API requests and answers injected errors (``Faults.error_*``)."""
-
-    app: ASGIApp
-    emulator: Emulator
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith((STORAGE_PREFIX, ADMIN_PREFIX)):
-            await self.app(scope, receive, send)
-            return
-        self.emulator.stats["requests"] += 1
-        status = self.emulator.faults.take_injected_error()
-        if status is None:
-            await self.app(scope, receive, send)
-            return
-        self.emulator.stats["injected_errors"] += 1
-        response = self.emulator.error_response(status, f"injected fault (HTTP {status})")
-        retry_after = self.emulator.faults.retry_after
-        if retry_after is not None:
-            response.headers["Retry-After"] = f"{retry_after:g}"
-        await response(scope, receive, send)
