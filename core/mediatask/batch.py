@@ -34,7 +34,8 @@ from mediatask.errors import (
     NotFoundError,
     TaskFailedError,
 )
-from mediatask.journal import JobRecord, JobState, Journal
+from mediatask.journal import JobRecord, JobState
+from mediatask.journal_backend import JournalBackend
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -116,6 +117,7 @@ def result_line(record: JobRecord) -> dict[str, Any]:
         "status": record.state.value,
         "outputs": outputs,
         "error": record.error,
+        "worker": record.worker,
     }
 
 
@@ -135,7 +137,7 @@ class Batch:
     """One run of a manifest against a client, recorded in a journal."""
 
     client: Client
-    journal: Journal
+    journal: JournalBackend
     options: BatchOptions
     observer: Observer
     _results: IO[str] | None = attrs.field(init=False, default=None)

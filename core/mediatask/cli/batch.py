@@ -26,6 +26,8 @@ from mediatask.display import next_steps, open_display, summary_table
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
+from mediatask.journal_backend import JournalBackend
+from mediatask.journal_postgres import PostgresJournal, is_database_url
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
 
@@ -210,28 +212,40 @@ def jobs_group() -> None:
 
 
 def journal_option(function: click.decorators.FC) -> click.decorators.FC:
-    """``--journal FILE|DIR``: which journal to read (default: the user's)."""
+    """``--journal FILE|DIR|URL``: which journal to read (default: the user's)."""
     return click.option(
         "--journal",
         "where",
-        type=click.Path(exists=True, path_type=Path),
         default=None,
-        help="A journal file or a batch's output folder (default: your own journal).",
+        metavar="FILE|DIR|URL",
+        help="A journal file, a batch's output folder, or a shared ledger's postgresql:// URL "
+        "(default: your own journal).",
     )(function)
+
+
+def _open_any(where: str | None) -> JournalBackend:
+    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder."""
+    if where is not None and is_database_url(where):
+        return PostgresJournal(where)
+    if where is not None and not Path(where).exists():
+        raise UsageError(f"no journal at {where}")
+    path = Path(where) if where is not None else None
+    return open_journal(journal_path(path), create=where is None)
 
 
 def _line(record: JobRecord) -> str:
     status = record.raw_status or record.status or ""
-    return (
+    line = (
         f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
         f"{record.job.provider} {record.job.operation}"
     )
+    return line + (f"  by {record.worker}" if record.worker else "")
 
 
 @jobs_group.command("list")
 @journal_option
 @json_option
-def jobs_list(where: Path | None, as_json: bool) -> None:
+def jobs_list(where: str | None, as_json: bool) -> None:
     """List the journal's jobs: id, state, handle, provider status, operation.
 
     \b
@@ -239,7 +253,7 @@ def jobs_list(where: Path | None, as_json: bool) -> None:
       mediatask jobs list
       mediatask jobs list --journal out --json
     """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
+    with user_errors(), _open_any(where) as journal:
         records = list(journal.records())
     if as_json:
         echo_json([record.to_json() for record in records])
@@ -252,7 +266,7 @@ def jobs_list(where: Path | None, as_json: bool) -> None:
 @click.argument("name", metavar="ID|HANDLE")
 @journal_option
 @json_option
-def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
+def jobs_show(name: str, where: str | None, as_json: bool) -> None:
     """Show one job (by id or task handle): its spec, state, outputs and history.
 
     \b
@@ -260,10 +274,10 @@ def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
       mediatask jobs show a1d:task_abc123
       mediatask jobs show line-7 --journal out --json
     """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
+    with user_errors(), _open_any(where) as journal:
         record = journal.find(name)
         if record is None:
-            raise click.ClickException(f"the journal {journal.path} has no job {name!r}")
+            raise click.ClickException(f"the journal {journal.where} has no job {name!r}")
         events = journal.events(record.id)
     if as_json:
         history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
@@ -275,4 +289,5 @@ def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
     for output in record.outputs:
         click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
     for event in events:
-        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}")
+        by = f"  [{event.worker}]" if event.worker else ""
+        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")
