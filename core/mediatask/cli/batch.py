@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.batch import Batch, BatchOptions, Summary
 from mediatask.cli.base import (
     cli,
     echo_json,
@@ -17,12 +17,12 @@ from mediatask.cli.base import (
     max_in_flight_option,
     sandbox_option,
     stderr_console,
-    stdout_console,
     user_errors,
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import journal_path, open_cli_client, open_journal
-from mediatask.display import next_steps, open_display, summary_table
+from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
+from mediatask.display import open_display
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
@@ -81,6 +81,15 @@ from mediatask.plugins import PluginManager
     is_flag=True,
     help="Ask the provider to cancel a task that outran --timeout, where it can.",
 )
+@click.option(
+    "--journal",
+    "journal_url",
+    metavar="URL",
+    default=None,
+    help="A shared ledger (postgresql://…) instead of OUT/.mediatask: several batch or worker "
+    "processes, on several machines, finish the batch together.",
+)
+@lease_option
 @max_in_flight_option
 @sandbox_option
 @json_option
@@ -94,6 +103,8 @@ def batch_command(
     resubmit_uncertain: bool,
     timeout_text: str | None,
     cancel_on_timeout: bool,
+    journal_url: str | None,
+    lease_text: str,
     sandbox: bool,
     as_json: bool,
 ) -> None:
@@ -115,6 +126,7 @@ def batch_command(
       mediatask batch jobs.jsonl -o out --timeout 20m --cancel-on-timeout
       mediatask batch jobs.jsonl -o out --retry-failed
       mediatask batch jobs.jsonl -o out --sandbox
+      mediatask batch jobs.jsonl -o /mnt/out --journal postgresql://media@db/ledger
     """
     plugins = load_plugins()
     with user_errors():
@@ -134,28 +146,36 @@ def batch_command(
         manifest = read_manifest(manifest_path)
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
-        journal_file = batch_journal_path(out_dir)
-        with exclusive(journal_file.with_name(LOCK_FILE)), open_journal(journal_file) as journal:
-            batch, outcome = _run(plugins, manifest, journal, options, sandbox)
-            summary = batch.summary(manifest) if batch is not None else None
+        shared = None
+        if journal_url is not None:
+            with open_ledger(journal_url, lease_text) as ledger:
+                batch, _, outcome = run_shared(plugins, ledger, options, manifest, sandbox=sandbox)
+                summary = batch.summary(manifest) if batch is not None else None
+                shared = ledger.where
+        else:
+            journal_file = batch_journal_path(out_dir)
+            lock = journal_file.with_name(LOCK_FILE)
+            with exclusive(lock), open_journal(journal_file) as journal:
+                batch, outcome = _run(plugins, manifest, journal, options, sandbox)
+                summary = batch.summary(manifest) if batch is not None else None
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary)
         return
-    command = _command(manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text)
-    if as_json:
-        echo_json({**summary.to_json(command), "results": str(out_dir / RESULTS_FILE)})
-    else:
-        console = stdout_console()
-        console.print(summary_table(summary))
-        for line in next_steps(summary, command):
-            console.print(line, highlight=False, soft_wrap=True)
+    command = _command(
+        manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text, journal=shared
+    )
+    print_summary(summary, command, out_dir, as_json=as_json)
     if not summary.ok:
         sys.exit(1)
 
 
-def _command(manifest: Path, out_dir: Path, *, sandbox: bool, timeout: str | None) -> str:
+def _command(
+    manifest: Path, out_dir: Path, *, sandbox: bool, timeout: str | None, journal: str | None
+) -> str:
     """The batch's own command line, as the summary's recovery commands start."""
     words = ["mediatask", "batch", str(manifest), "-o", str(out_dir)]
+    if journal is not None:
+        words += ["--journal", journal]
     if timeout is not None:
         words += ["--timeout", timeout]
     if sandbox:

@@ -1,0 +1,97 @@
+"""Workers on a shared ledger: many processes, on many machines, finishing one batch together.
+
+Each worker claims open jobs from a :class:`~mediatask.journal_postgres.PostgresJournal` (no two
+workers ever hold the same job), renews its leases while it works, and decides about each job
+exactly as a re-run of the batch on one machine would (:meth:`mediatask.batch.Batch.decide`):
+a pending job is submitted, with the intent journalled as the request goes on the wire; a
+submitted one is followed and downloaded, never submitted again; one left ``submitting`` by a
+worker that died is uncertain (looked up in the provider's list where it has one). A worker
+stops when no job in the ledger is open, waiting for other workers' leases to run out first.
+"""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from mediatask.batch import Action, Batch
+from mediatask.journal import JobRecord, JobState
+from mediatask.journal_postgres import OPEN_STATES, PostgresJournal
+from mediatask.manifest import Manifest
+
+POLL_SECONDS = 1.0
+"""How often a worker with room looks for new or abandoned jobs."""
+
+
+@attrs.define
+class Worker:
+    """One process's share of the work in a ledger, run through ``batch``'s decisions."""
+
+    batch: Batch
+    ledger: PostgresJournal
+    poll_seconds: float = POLL_SECONDS
+    _running: set[str] = attrs.field(init=False, factory=set)
+    _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    async def load(self, manifest: Manifest) -> None:
+        """Put the manifest's jobs in the ledger (once, by id and content) and make a re-run's
+        decisions about the ones no worker is working on.
+
+        A job left unfinished or timed out is followed again; one a flag asks for is reset to be
+        submitted again; an uncertain one is looked up in its provider's list. Open jobs are
+        left to the claims.
+        """
+        uncertain: list[JobRecord] = []
+        for entry in manifest.entries:
+            record = self.batch.register(entry)
+            if record is None or record.state in OPEN_STATES or self.ledger.held(record.id):
+                continue
+            action = self.batch.decide(record)
+            if action is Action.FOLLOW:
+                self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
+            elif action is Action.SETTLE:
+                uncertain.append(record)
+        if uncertain:
+            await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+
+    async def run(self) -> None:
+        """Claim and run jobs until no job in the ledger is open; returns when all have ended."""
+        limit = trio.CapacityLimiter(self.batch.options.concurrency)
+        counts = self.ledger.counts()
+        still = sum(counts.get(state.value, 0) for state in OPEN_STATES)
+        self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._renew)
+            while True:
+                room = self.batch.options.concurrency - len(self._running)
+                claimed = self.ledger.claim(room) if room > 0 else []
+                for record in claimed:
+                    self._running.add(record.id)
+                    nursery.start_soon(self._one, record, limit)
+                wait = self.poll_seconds
+                if not claimed and not self._running:
+                    expiry = self.ledger.next_expiry()
+                    if expiry is None:
+                        break  # nothing open anywhere: every job has ended
+                    wait = min(max(expiry, 0.05), wait)
+                with trio.move_on_after(wait):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+            nursery.cancel_scope.cancel()  # the lease renewal
+
+    async def _renew(self) -> None:
+        while True:
+            await trio.sleep(self.ledger.lease_seconds / 3)
+            self.ledger.renew()
+
+    async def _one(self, record: JobRecord, limit: trio.CapacityLimiter) -> None:
+        try:
+            action = self.batch.decide(record)
+            if action is Action.SETTLE:
+                settled = await self.batch.settle([record])
+                action = settled.get(record.id, Action.SKIP)
+            await self.batch.run_one(record, action, limit)
+        finally:
+            self.ledger.release(record.id)  # even when cancelled: another worker may go on
+            self._running.discard(record.id)
+            self._wake.set()
