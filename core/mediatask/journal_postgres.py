@@ -74,6 +74,13 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_job ON events (job_id)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS rate_log (
+        id BIGSERIAL PRIMARY KEY,
+        scope TEXT NOT NULL,
+        counted_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
+    "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
 )
 OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
@@ -226,6 +233,64 @@ class PostgresJournal(JournalBackend):
         if row is None or not row["open"]:
             return None
         return max(float(row["wait"]), 0.0)
+
+    # -- shared rate limits (see mediatask.shared_limits) -------------------------------------
+
+    def rate_admit(
+        self, scope: str, windows: Sequence[tuple[int, float]], count_within: float
+    ) -> tuple[int | None, float]:
+        """Log one more request of ``scope`` if it fits every window now, for every worker.
+
+        One worker at a time decides for a scope (an advisory lock for the transaction). Each
+        request is logged at the latest moment the provider can have counted it (now plus
+        ``count_within``, lowered to its answer's time by :meth:`rate_answered`).
+
+        :returns: the request's log entry and 0, or ``None`` and the seconds to wait first.
+        """
+        longest = max(seconds for _, seconds in windows)
+        most = max(limit for limit, _ in windows)
+        with self._db.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (scope,))
+            now_row = self._one(f"SELECT {_NOW} AS now")  # the clock is ours
+            now = float(now_row["now"]) if now_row else 0.0
+            self._execute(
+                "DELETE FROM rate_log WHERE scope = ? AND counted_at <= ?", (scope, now - longest)
+            )
+            latest = [
+                float(row["counted_at"])
+                for row in self._rows(
+                    "SELECT counted_at FROM rate_log WHERE scope = ? "
+                    "ORDER BY counted_at DESC LIMIT ?",
+                    (scope, most),
+                )
+            ]
+            paused = self._one("SELECT until FROM rate_pause WHERE scope = ?", (scope,))
+            wait = float(paused["until"]) - now if paused else 0.0
+            for limit, seconds in windows:
+                if len(latest) >= limit:
+                    wait = max(wait, latest[limit - 1] + seconds - now)
+            if wait > 0:
+                return None, wait
+            row = self._one(
+                "INSERT INTO rate_log (scope, counted_at) VALUES (?, ?) RETURNING id",
+                (scope, now + count_within),
+            )
+            return (int(row["id"]) if row else 0), 0.0
+
+    def rate_answered(self, entry: int) -> None:
+        """The request logged as ``entry`` got its answer: it was counted by now at the latest."""
+        self._execute(
+            f"UPDATE rate_log SET counted_at = LEAST(counted_at, {_NOW}) WHERE id = ?",  # noqa: S608
+            (entry,),
+        )
+
+    def rate_pause(self, scope: str, seconds: float) -> None:
+        """No worker sends a request of ``scope`` for ``seconds`` (a 429, a reset header)."""
+        self._execute(
+            f"INSERT INTO rate_pause (scope, until) VALUES (?, {_NOW} + ?) "  # noqa: S608
+            "ON CONFLICT (scope) DO UPDATE SET until = GREATEST(rate_pause.until, EXCLUDED.until)",
+            (scope, seconds),
+        )
 
     def submitting(self, job_id: str, marker: str | None = None) -> None:
         """Renew this worker's lease on the job, then record the intent to submit.

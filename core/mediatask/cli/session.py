@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,10 @@ from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
 from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, make_home
-from mediatask.model import TaskRef
+from mediatask.model import ProviderInfo, TaskRef
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import open_sandbox
+from mediatask.sending import Throttle
 
 MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
 """Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
@@ -62,13 +63,18 @@ async def open_cli_client(
     sandbox: bool,
     providers: Iterable[str] | None = None,
     settings: Settings | None = None,
+    throttles: Callable[[ProviderInfo], Throttle] | None = None,
 ) -> AsyncIterator[Client]:
-    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
+    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators.
+
+    :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
+    """
     settings = settings if settings is not None else Settings()
     context = click.get_current_context(silent=True)
     ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
     options: dict[str, Any] = {
-        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()}
+        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()},
+        "throttles": throttles,
     }
     async with AsyncExitStack() as stack:
         if sandbox:

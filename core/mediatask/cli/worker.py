@@ -21,12 +21,14 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client
+from mediatask.config import Settings
 from mediatask.display import next_steps, open_display, summary_table
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.journal_postgres import LEASE_SECONDS, PostgresJournal, is_database_url
 from mediatask.manifest import Entry, Manifest
 from mediatask.plugins import PluginManager
+from mediatask.shared_limits import shared_throttles
 from mediatask.workers import Worker
 
 
@@ -75,7 +77,10 @@ def run_shared(
 
     async def main() -> None:
         providers = sorted(known & set(plugins.providers))
-        async with open_cli_client(plugins, sandbox=sandbox, providers=providers) as client:
+        throttles = shared_throttles(ledger, Settings())
+        async with open_cli_client(
+            plugins, sandbox=sandbox, providers=providers, throttles=throttles
+        ) as client:
             with open_display(stderr_console()) as display:
                 batch = Batch(client, ledger, options, display)
                 started.append(batch)
