@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ import trio
 
 from mediatask.journal_postgres import PostgresJournal
 from mediatask.shared_limits import SharedRateLimiter
-from mediatask.testing import standalone_emulator
+from mediatask.testing import Standalone, standalone_emulator
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock in the asserts
@@ -86,3 +90,51 @@ def test_two_workers_on_claids_default_windows_draw_no_429(
         assert worker.returncode == 0, err.decode()[-2000:]
     assert stats.get("submissions", 0) + stats.get("uploads", 0) == 24
     assert stats.get("rate_limited", 0) == 0  # the emulator answers 429 beyond 4/s or 120/min
+
+
+@contextlib.contextmanager
+def a1d_allowing(in_flight: int, key: str) -> Iterator[Standalone]:
+    """``mediatask emulate a1d`` answering 429 beyond ``in_flight`` tasks in progress per key."""
+    command = [sys.executable, "-m", "mediatask", "emulate", "a1d", "--key", key]
+    command += ["--processing-seconds", "0.5", "--max-in-flight", str(in_flight)]
+    with subprocess.Popen(  # our own command, no shell
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        found = re.search(r"listening on (\S+)", process.stdout.readline())
+        assert found is not None
+        try:
+            yield Standalone("a1d", found.group(1), key)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_in_flight_ceiling(
+    postgres_url: str, tmp_path: Path, mediatask_home: Path
+) -> None:
+    lines = [
+        {"id": f"f{n:02d}", "provider": "a1d", "operation": "image-generator",
+         "params": {"prompt": f"sky {n}"}}
+        for n in range(12)
+    ]  # fmt: skip
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    key = "pg-flight-a1d-key"
+    with a1d_allowing(2, key) as a1d:
+        env = {**os.environ, "MEDIATASK_HOME": str(mediatask_home), **a1d.env}
+        command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
+        command += ["--journal", postgres_url, "--max-in-flight", "a1d=2", "--json"]
+        workers = [
+            subprocess.Popen(  # our own command, no shell
+                command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outcomes = [worker.communicate(timeout=180) for worker in workers]
+        counted = a1d.stats()
+    print(f"a1d emulator: {counted}")
+    for worker, (_, err) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, err.decode()[-2000:]
+    assert counted["submissions"] == 12
+    assert counted.get("busy_refusals", 0) == 0  # together never more than 2 in progress

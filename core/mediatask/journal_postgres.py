@@ -81,6 +81,11 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
     "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
+    """CREATE TABLE IF NOT EXISTS flight (
+        job_id TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        worker TEXT NOT NULL
+    )""",
 )
 OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
@@ -291,6 +296,36 @@ class PostgresJournal(JournalBackend):
             "ON CONFLICT (scope) DO UPDATE SET until = GREATEST(rate_pause.until, EXCLUDED.until)",
             (scope, seconds),
         )
+
+    # -- a shared in-flight ceiling (see mediatask.workers) -------------------------------------
+
+    def flight_take(self, scope: str, job_id: str, ceiling: int) -> bool:
+        """Take one of ``ceiling`` slots of ``scope`` (a provider and key) for ``job_id``.
+
+        Slots are shared by every worker; one whose worker no longer holds the job's lease (it
+        died, or let go) is freed here. False when all are taken.
+        """
+        with self._db.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"flight:{scope}",))
+            self._execute(
+                f"""DELETE FROM flight WHERE scope = ? AND NOT EXISTS (
+                    SELECT 1 FROM jobs WHERE jobs.id = flight.job_id
+                    AND jobs.worker = flight.worker AND jobs.lease_until >= {_NOW})""",  # noqa: S608
+                (scope,),
+            )
+            row = self._one("SELECT COUNT(*) AS n FROM flight WHERE scope = ?", (scope,))
+            if row is not None and row["n"] >= ceiling:
+                return False
+            self._execute(
+                "INSERT INTO flight (job_id, scope, worker) VALUES (?, ?, ?) ON CONFLICT (job_id) "
+                "DO UPDATE SET scope = EXCLUDED.scope, worker = EXCLUDED.worker",
+                (job_id, scope, self.worker),
+            )
+            return True
+
+    def flight_release(self, job_id: str) -> None:
+        """Give back the slot this worker took for ``job_id``."""
+        self._execute("DELETE FROM flight WHERE job_id = ? AND worker = ?", (job_id, self.worker))
 
     def submitting(self, job_id: str, marker: str | None = None) -> None:
         """Renew this worker's lease on the job, then record the intent to submit.

@@ -7,20 +7,31 @@ a pending job is submitted, with the intent journalled as the request goes on th
 submitted one is followed and downloaded, never submitted again; one left ``submitting`` by a
 worker that died is uncertain (looked up in the provider's list where it has one). A worker
 stops when no job in the ledger is open, waiting for other workers' leases to run out first.
+
+A provider's in-flight ceiling (``--max-in-flight``, or a documented ``max_concurrency``) is
+shared the same way as its rate windows (:mod:`mediatask.shared_limits`): per provider and key
+digest, every worker together holds at most that many of its jobs.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 import attrs
 import trio
 
 from mediatask.batch import Action, Batch
+from mediatask.concurrency import key_label
+from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_postgres import OPEN_STATES, PostgresJournal
 from mediatask.manifest import Manifest
 
 POLL_SECONDS = 1.0
 """How often a worker with room looks for new or abandoned jobs."""
+FLIGHT_RECHECK_SECONDS = 0.1
+"""How often a job waiting for a shared in-flight slot asks again."""
 
 
 @attrs.define
@@ -79,6 +90,28 @@ class Worker:
                 self._wake = trio.Event()
             nursery.cancel_scope.cancel()  # the lease renewal
 
+    @contextlib.asynccontextmanager
+    async def _in_flight(self, record: JobRecord) -> AsyncIterator[None]:
+        """Hold one of the provider's slots shared by all workers, when it has a ceiling."""
+        client = self.batch.client
+        try:
+            info = client.provider(record.job.provider)
+            ceiling = client.slot(info.name).ceiling
+        except MediataskError:
+            ceiling = None  # the batch reports the unknown provider
+        if ceiling is None:
+            yield
+            return
+        scope = f"{info.name}:{key_label(client.settings.key(info))}"
+        while True:  # another process frees a slot: nothing here to wait on but time
+            if self.ledger.flight_take(scope, record.id, ceiling):
+                break
+            await trio.sleep(FLIGHT_RECHECK_SECONDS)
+        try:
+            yield
+        finally:
+            self.ledger.flight_release(record.id)
+
     async def _renew(self) -> None:
         while True:
             await trio.sleep(self.ledger.lease_seconds / 3)
@@ -90,7 +123,8 @@ class Worker:
             if action is Action.SETTLE:
                 settled = await self.batch.settle([record])
                 action = settled.get(record.id, Action.SKIP)
-            await self.batch.run_one(record, action, limit)
+            async with self._in_flight(record):
+                await self.batch.run_one(record, action, limit)
         finally:
             self.ledger.release(record.id)  # even when cancelled: another worker may go on
             self._running.discard(record.id)
