@@ -154,3 +154,47 @@ def test_two_batch_processes_share_one_manifest(
     assert all(r["status"] == "succeeded" and r["worker"] for r in results)
     listed = mediatask_command("jobs", "list", "--journal", postgres_url, "--json", env=env)
     assert {job["state"] for job in json.loads(listed.stdout)} == {"succeeded"}
+
+
+def test_a_worker_runs_what_another_service_put_in_the_ledger(
+    postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
+) -> None:
+    with PostgresJournal(postgres_url) as service:
+        for n in range(3):
+            service.register(f"s{n}", Job("a1d", "image-generator", (), {"prompt": f"x {n}"}))
+        service.register("gone", JOB)
+        service.ended("gone", JobState.FAILED, "refused by the provider")
+    env = {**os.environ, **standalone_a1d.env}
+    result = mediatask_command(
+        "worker", "--journal", postgres_url, "-o", str(tmp_path / "out"), "--json", env=env
+    )
+    summary = json.loads(result.stdout)
+    assert summary["counts"]["succeeded"] == 3
+    assert summary["counts"]["failed"] == 1  # left as it was: the worker runs open jobs only
+    assert result.returncode == 1
+    assert standalone_a1d.stats()["submissions"] == 3
+    assert "--journal postgresql://" in summary["next"][0]["command"]
+
+
+def test_batch_retry_failed_resubmits_only_jobs_no_worker_holds(
+    postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
+) -> None:
+    prompts = {f"r{n}": {"prompt": f"r {n}"} for n in range(2)}
+    lines = [
+        {"id": job_id, "provider": "a1d", "operation": "image-generator", "params": params}
+        for job_id, params in prompts.items()
+    ]
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with PostgresJournal(postgres_url) as other:
+        for n, (job_id, params) in enumerate(prompts.items()):
+            other.register(job_id, Job("a1d", "image-generator", (), params), line=n + 1)
+            other.ended(job_id, JobState.FAILED, "refused by the provider")
+        other._execute("UPDATE jobs SET lease_until = 1e12, worker = ? WHERE id = 'r1'", ("x",))
+    env = {**os.environ, **standalone_a1d.env}
+    result = mediatask_command(
+        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(tmp_path / "out"), "--journal",
+        postgres_url, "--retry-failed", "--json", env=env,
+    )  # fmt: skip
+    counts = json.loads(result.stdout)["counts"]
+    assert (counts["succeeded"], counts["failed"]) == (1, 1)  # r1 is held by a live worker "x"
+    assert standalone_a1d.stats()["submissions"] == 1
