@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from mediatask import Job, JobState, TaskRef
 from mediatask.cli import cli
-from mediatask.journal_postgres import LeaseLostError, PostgresJournal, safe_url
+from mediatask.journal_postgres import LeaseLostError, LedgerError, PostgresJournal, safe_url
 from mediatask.testing import Standalone, mediatask_command
 
 JOB_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -198,3 +198,13 @@ def test_batch_retry_failed_resubmits_only_jobs_no_worker_holds(
     counts = json.loads(result.stdout)["counts"]
     assert (counts["succeeded"], counts["failed"]) == (1, 1)  # r1 is held by a live worker "x"
     assert standalone_a1d.stats()["submissions"] == 1
+
+
+def test_a_ledger_that_goes_away_is_a_one_line_error(postgres_url: str) -> None:
+    with PostgresJournal(postgres_url) as ledger:
+        (row,) = ledger._rows("SELECT pg_backend_pid() AS pid")
+        with PostgresJournal(postgres_url) as admin:
+            admin._rows("SELECT pg_terminate_backend(?)", (row["pid"],))
+        with pytest.raises(LedgerError, match=r"^the ledger postgresql://\S+ failed: ") as caught:
+            ledger.get("j0")
+        assert "\n" not in str(caught.value)

@@ -20,9 +20,10 @@ SQLite: each is one round trip on an open connection, short next to a provider's
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mediatask.config import Settings
@@ -96,6 +97,10 @@ class LeaseLostError(MediataskError):
     """Another worker took the job (this one's lease ran out): this one must not write it."""
 
 
+class LedgerError(MediataskError):
+    """The ledger could not be read or written (the database went away, or refused)."""
+
+
 def is_database_url(where: str) -> bool:
     """True when ``where`` names a PostgreSQL database rather than a file."""
     return where.startswith(URL_SCHEMES)
@@ -164,12 +169,23 @@ class PostgresJournal(JournalBackend):
         self._db.close()
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
-        cursor = self._db.execute(sql.replace("?", "%s"), params)
-        return list(cursor.fetchall()) if cursor.description else []
+        with self._failing():
+            cursor = self._db.execute(sql.replace("?", "%s"), params)
+            return list(cursor.fetchall()) if cursor.description else []
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        count: int = self._db.execute(sql.replace("?", "%s"), params).rowcount
-        return count
+        with self._failing():
+            count: int = self._db.execute(sql.replace("?", "%s"), params).rowcount
+            return count
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        """A database error as a :class:`LedgerError` of one line, without the password."""
+        try:
+            yield
+        except _driver().Error as exc:
+            said = self._redactor.scrub(str(exc).strip().splitlines()[0] if str(exc) else "")
+            raise LedgerError(f"the ledger {self.where} failed: {said}") from None
 
     def _writable(self) -> tuple[str, tuple[Any, ...]]:
         return f" AND (worker = ? OR lease_until IS NULL OR lease_until < {_NOW})", (self.worker,)
