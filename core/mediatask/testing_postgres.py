@@ -96,7 +96,8 @@ def running_server() -> Iterator[PostgresServer]:
         owner = pwd.getpwnam(SYSTEM_USER)
         os.chown(root, owner.pw_uid, owner.pw_gid)
     port = _free_port()
-    quiet = {"check": True, "capture_output": True, "text": True}
+    # Run in the cluster's folder: the caller's may be closed to the server's user (/root).
+    quiet = {"check": True, "capture_output": True, "text": True, "cwd": root}
     try:
         subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
             _as_server_user(
@@ -134,6 +135,7 @@ def running_server() -> Iterator[PostgresServer]:
             _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             check=False,
             capture_output=True,
+            cwd=root,
         )
         shutil.rmtree(root, ignore_errors=True)
 
