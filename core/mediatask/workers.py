@@ -27,6 +27,7 @@ from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_postgres import OPEN_STATES, PostgresJournal
 from mediatask.manifest import Manifest
+from mediatask.uncertain import advice, when
 
 POLL_SECONDS = 1.0
 """How often a worker with room looks for new or abandoned jobs."""
@@ -117,8 +118,28 @@ class Worker:
             await trio.sleep(self.ledger.lease_seconds / 3)
             self.ledger.renew()
 
+    def _orphaned(self, record: JobRecord) -> JobRecord:
+        """A claimed job left ``submitting``: its worker died while the submit was on the wire."""
+        client = self.batch.client
+        try:
+            info = client.provider(record.job.provider)
+        except MediataskError:
+            return record  # decided (and reported) as after a crash on one machine
+        sent = [e.worker for e in self.ledger.events(record.id) if e.kind == "submitting"]
+        who = f"worker {sent[-1]}" if sent and sent[-1] else "its worker"
+        error = (
+            f"job {record.id}: {who} stopped (its lease ran out) while its submit to "
+            f"{info.title} of {when(record)} was on the wire, so no answer was read: a task may "
+            "have been created. " + advice(client, record)
+        )
+        reason = f"its worker stopped while its submit to {info.title} was on the wire"
+        self.ledger.ended(record.id, JobState.UNCERTAIN, error, reason)
+        return self.ledger.get(record.id) or record
+
     async def _one(self, record: JobRecord, limit: trio.CapacityLimiter) -> None:
         try:
+            if record.state is JobState.SUBMITTING:
+                record = self._orphaned(record)
             action = self.batch.decide(record)
             if action is Action.SETTLE:
                 settled = await self.batch.settle([record])
