@@ -218,3 +218,18 @@ def test_without_the_binaries_the_test_server_says_what_to_install(
     with pytest.raises(RuntimeError) as caught, running_server():
         pytest.fail("a server started without its binaries")
     assert str(caught.value) == f"PostgreSQL 15 is not installed at {tmp_path}: {INSTALL}"
+
+
+def test_a_bad_manifest_line_counts_against_a_shared_batch(
+    postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
+) -> None:
+    good = {"id": "g", "provider": "a1d", "operation": "image-generator", "params": {"prompt": "g"}}
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(good) + "\n{not json\n")
+    result = mediatask_command(
+        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(tmp_path / "out"), "--journal",
+        postgres_url, "--json", env=standalone_a1d.env,
+    )  # fmt: skip
+    assert result.returncode == 1  # the invalid line is not ok
+    assert json.loads(result.stdout)["counts"]["invalid"] == 1
+    written = (tmp_path / "out/results.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["status"] for line in written) == ["invalid", "succeeded"]

@@ -186,6 +186,15 @@ class Batch:
 
     # -- shared ledgers (see mediatask.workers) ------------------------------------------------
 
+    def begin(self, manifest: Manifest) -> None:
+        """Start a run of ``manifest`` on a shared ledger: its unreadable lines are invalid."""
+        self._invalid = list(manifest.errors)
+
+    def write_invalid(self) -> None:
+        """Write a results line for each invalid manifest line (unreadable, or refused)."""
+        for error in self._invalid:
+            self._write(_error_line(error))
+
     def register(self, entry: Entry) -> JobRecord | None:
         """Put ``entry`` in the journal once; ``None`` (and an invalid line) if it cannot be."""
         try:

@@ -53,6 +53,7 @@ class Worker:
         submitted again; an uncertain one is looked up in its provider's list. Open jobs are
         left to the claims.
         """
+        self.batch.begin(manifest)
         uncertain: list[JobRecord] = []
         for entry in manifest.entries:
             record = self.batch.register(entry)
@@ -63,6 +64,7 @@ class Worker:
                 self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
             elif action is Action.SETTLE:
                 uncertain.append(record)
+        self.batch.write_invalid()
         if uncertain:
             await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
 

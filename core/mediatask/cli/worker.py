@@ -85,9 +85,9 @@ def run_shared(
                 batch = Batch(client, ledger, options, display)
                 started.append(batch)
                 worker = Worker(batch, ledger)
-                if manifest is not None:
-                    await worker.load(manifest)
                 with batch.results("a"):
+                    if manifest is not None:
+                        await worker.load(manifest)
                     await worker.run()
 
     outcome = run_cancellable(main)
