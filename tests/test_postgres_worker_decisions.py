@@ -6,11 +6,14 @@ import io
 from pathlib import Path
 from typing import Any
 
+import trio
+import trio.lowlevel
 from rich.console import Console
 
 from mediatask import Job, JobState
 from mediatask.batch import Batch, BatchOptions
 from mediatask.display import PlainDisplay
+from mediatask.journal import JobRecord
 from mediatask.journal_postgres import PostgresJournal
 from mediatask.workers import Worker
 
@@ -41,3 +44,49 @@ async def test_a_submit_left_on_the_wire_by_a_dead_worker_is_uncertain_and_not_s
     assert f"worker {dead.worker} stopped (its lease ran out)" in (gone.error or "")
     assert fresh.state is JobState.SUCCEEDED
     assert box.emulators["a1d"].stats["submissions"] == 1  # only the fresh job
+
+
+class Ended(PlainDisplay):
+    """A quiet display that tells the test when a job has ended."""
+
+    def __init__(self) -> None:
+        super().__init__(Console(file=io.StringIO()))
+        self.event = trio.Event()
+
+    def ended(self, record: JobRecord) -> None:
+        super().ended(record)
+        self.event.set()
+
+
+class Watched(PostgresJournal):
+    """A ledger that tells the test when a worker found nothing open."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.idle = trio.Event()
+
+    def next_expiry(self) -> float | None:
+        expiry = super().next_expiry()
+        if expiry is None:
+            self.idle.set()
+        return expiry
+
+
+async def test_a_staying_worker_runs_a_job_added_while_it_waits(
+    postgres_url: str, mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    with Watched(postgres_url) as ledger, PostgresJournal(postgres_url) as service:
+        ended = Ended()
+        worker = Worker(Batch(client, ledger, BatchOptions(tmp_path), ended), ledger, stay=True)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(worker.run)  # nothing open: without stay it would return
+                await trio.lowlevel.checkpoint()
+                service.register("late", JOB)  # another service adds a job while it runs
+                await ended.event.wait()
+                nursery.cancel_scope.cancel()
+        late = service.get("late")
+    assert late is not None
+    assert late.state is JobState.SUCCEEDED
+    assert box.emulators["a1d"].stats["submissions"] == 1

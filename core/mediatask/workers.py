@@ -42,6 +42,8 @@ class Worker:
     batch: Batch
     ledger: PostgresJournal
     poll_seconds: float = POLL_SECONDS
+    stay: bool = False
+    """Keep looking for new jobs when none is open (until cancelled), instead of returning."""
     _running: set[str] = attrs.field(init=False, factory=set)
     _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
 
@@ -69,7 +71,8 @@ class Worker:
             await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
 
     async def run(self) -> None:
-        """Claim and run jobs until no job in the ledger is open; returns when all have ended."""
+        """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
+        cancelled); returns when all have ended."""
         limit = trio.CapacityLimiter(self.batch.options.concurrency)
         counts = self.ledger.counts()
         still = sum(counts.get(state.value, 0) for state in OPEN_STATES)
@@ -85,9 +88,10 @@ class Worker:
                 wait = self.poll_seconds
                 if not claimed and not self._running:
                     expiry = self.ledger.next_expiry()
-                    if expiry is None:
+                    if expiry is None and not self.stay:
                         break  # nothing open anywhere: every job has ended
-                    wait = min(max(expiry, 0.05), wait)
+                    if expiry is not None:
+                        wait = min(max(expiry, 0.05), wait)
                 with trio.move_on_after(wait):
                     await self._wake.wait()
                 self._wake = trio.Event()

@@ -65,6 +65,7 @@ def run_shared(
     manifest: Manifest | None,
     *,
     sandbox: bool = False,
+    stay: bool = False,
 ) -> tuple[Batch | None, Manifest, Interrupted | None]:
     """Load ``manifest`` (if any) into ``ledger``, then work on it until nothing is open.
 
@@ -84,7 +85,7 @@ def run_shared(
             with open_display(stderr_console()) as display:
                 batch = Batch(client, ledger, options, display)
                 started.append(batch)
-                worker = Worker(batch, ledger)
+                worker = Worker(batch, ledger, stay=stay)
                 with batch.results("a"):
                     if manifest is not None:
                         await worker.load(manifest)
@@ -138,6 +139,11 @@ def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: boo
     default=None,
     help="Give up following a job's task after this long (per job): 90, 30s, 5m, 1h30m.",
 )
+@click.option(
+    "--stay",
+    is_flag=True,
+    help="Keep looking for new jobs (every second) when none is open, until Ctrl-C or SIGTERM.",
+)
 @lease_option
 @max_in_flight_option
 @json_option
@@ -146,6 +152,7 @@ def worker_command(
     out_dir: Path,
     concurrency: int,
     timeout_text: str | None,
+    stay: bool,
     lease_text: str,
     as_json: bool,
 ) -> None:
@@ -155,19 +162,21 @@ def worker_command(
     request goes on the wire), follows and downloads the submitted ones, and adopts the jobs of
     a worker that stopped renewing its leases (a dead machine): their tasks are followed, never
     submitted again. Jobs get into the ledger with `mediatask batch MANIFEST -o OUT --journal
-    URL`. Exit 1 if any job in the ledger did not succeed, 130 if interrupted.
+    URL` (or by another service). With --stay it keeps looking for new jobs until stopped.
+    Exit 1 if any job in the ledger did not succeed, 130 if interrupted.
 
     \b
     Examples:
       mediatask worker --journal postgresql://media@db/ledger -o /mnt/out
       mediatask worker --journal postgresql://media@db/ledger -o out --concurrency 16
+      mediatask worker --journal postgresql://media@db/ledger -o /mnt/out --stay
     """
     plugins = load_plugins()
     with user_errors():
         timeout = parse_duration(timeout_text) if timeout_text is not None else None
         options = BatchOptions(out_dir, concurrency, timeout=timeout)
         with open_ledger(url, lease_text) as ledger:
-            batch, jobs, outcome = run_shared(plugins, ledger, options, None)
+            batch, jobs, outcome = run_shared(plugins, ledger, options, None, stay=stay)
             summary = batch.summary(jobs) if batch is not None else None
             where = ledger.where
     if isinstance(outcome, Interrupted) or summary is None:
