@@ -13,6 +13,8 @@ import pytest
 from mediatask import PluginManager
 from mediatask.testing import FakePlugin, Standalone, mediatask_command, standalone_emulator
 
+pytest_plugins = ["mediatask.testing_postgres"]  # postgres_server, postgres_url
+
 
 @pytest.fixture(autouse=True)
 def isolated(mediatask_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mediatask import Job, JobState, Journal, Output, Result, Status, TaskRef, Update, UsageError
+from mediatask.journal_backend import JournalBackend
+from mediatask.journal_postgres import PostgresJournal
+from mediatask.testing_postgres import PostgresServer
 
 JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
 TASK = TaskRef("a1d", "task_1", datetime(2026, 1, 1, tzinfo=UTC), "image-generator")
 
 
-def test_a_job_goes_from_pending_to_succeeded_with_its_history(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., JournalBackend]:
+    """Opens a journal called ``name`` on the backend under test (the same one when asked again).
+
+    Every test using it runs against both backends, so neither drifts.
+    """
+    if request.param == "sqlite":
+        return lambda name="j": Journal(tmp_path / f"{name}.sqlite")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    urls: dict[str, str] = {}
+
+    def open_postgres(name: str = "j") -> JournalBackend:
+        if name not in urls:
+            urls[name] = server.create_database(f"j_{name}_{secrets.token_hex(4)}")
+        return PostgresJournal(urls[name])
+
+    return open_postgres
+
+
+def test_a_job_goes_from_pending_to_succeeded_with_its_history(
+    opener: Callable[..., JournalBackend], tmp_path: Path
+) -> None:
+    with opener() as journal:
         assert journal.register("j1", JOB, line=3).state is JobState.PENDING
         journal.submitting("j1")
         assert journal.get("j1").state is JobState.SUBMITTING  # type: ignore[union-attr]
@@ -29,7 +55,7 @@ def test_a_job_goes_from_pending_to_succeeded_with_its_history(tmp_path: Path) -
         result = Result(TASK, [output], datetime(2026, 1, 1, tzinfo=UTC), files=[tmp_path / "o"])
         journal.succeeded("j1", result)
 
-    with Journal(tmp_path / "j.sqlite") as journal:  # reopened: everything is on disk
+    with opener() as journal:  # reopened: everything is on disk
         record = journal.find("a1d:task_1")
         assert record is not None
         assert (record.id, record.line, record.state) == ("j1", 3, JobState.SUCCEEDED)
@@ -41,22 +67,24 @@ def test_a_job_goes_from_pending_to_succeeded_with_its_history(tmp_path: Path) -
         assert journal.counts() == {"succeeded": 1}
 
 
-def test_registering_again_returns_the_earlier_record(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+def test_registering_again_returns_the_earlier_record(
+    opener: Callable[..., JournalBackend],
+) -> None:
+    with opener() as journal:
         journal.register("j1", JOB)
         journal.submitting("j1")
         assert journal.register("j1", JOB).state is JobState.SUBMITTING
 
 
-def test_a_changed_job_under_a_known_id_is_refused(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+def test_a_changed_job_under_a_known_id_is_refused(opener: Callable[..., JournalBackend]) -> None:
+    with opener() as journal:
         journal.register("j1", JOB)
         with pytest.raises(UsageError, match="j1 differs from the one the journal recorded"):
             journal.register("j1", Job("a1d", "image-generator", (), {"prompt": "other"}))
 
 
-def test_ended_and_reset_record_the_reason(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+def test_ended_and_reset_record_the_reason(opener: Callable[..., JournalBackend]) -> None:
+    with opener() as journal:
         journal.register("j1", JOB)
         journal.ended("j1", JobState.UNCERTAIN, "may exist")
         record = journal.get("j1")
@@ -80,8 +108,8 @@ def test_a_new_journal_is_private_and_takes_a_str_path(tmp_path: Path) -> None:
     assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
 
 
-def test_a_marker_names_one_submit_of_one_job(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+def test_a_marker_names_one_submit_of_one_job(opener: Callable[..., JournalBackend]) -> None:
+    with opener() as journal:
         journal.register("j1", JOB)
         journal.register("j2", JOB)
         first = journal.marker("j1")
@@ -96,7 +124,7 @@ def test_a_marker_names_one_submit_of_one_job(tmp_path: Path) -> None:
         journal.ended("j1", JobState.UNCERTAIN, "no answer", "no answer")
         journal.reset("j1", JobState.PENDING, "resubmitting on request")
         assert journal.marker("j1") != first
-    with Journal(tmp_path / "other.sqlite") as other:
+    with opener("other") as other:
         other.register("j1", JOB)
         assert other.marker("j1") != first  # another journal, another marker
 
@@ -123,11 +151,27 @@ def test_an_older_journal_gains_the_new_columns(tmp_path: Path) -> None:
         assert journal.get("j1").reason == "the result link expired"  # type: ignore[union-attr]
 
 
-def test_unsent_puts_the_job_back_to_pending(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite") as journal:
+def test_unsent_puts_the_job_back_to_pending(opener: Callable[..., JournalBackend]) -> None:
+    with opener() as journal:
         journal.register("j1", JOB)
         journal.submitting("j1", journal.marker("j1"))
         journal.unsent("j1")
         record = journal.get("j1")
         assert record is not None
         assert (record.state, record.marker) == (JobState.PENDING, None)
+
+
+def test_each_change_says_which_worker_wrote_it(opener: Callable[..., JournalBackend]) -> None:
+    with opener() as journal:
+        journal.register("j1", JOB)
+        journal.submitting("j1", journal.marker("j1"))
+        journal.submitted("j1", TASK)
+        record = journal.get("j1")
+        assert record is not None
+        assert record.worker == journal.worker
+        assert record.to_json()["worker"] == journal.worker
+        assert re.fullmatch(r".+:\d+:[0-9a-f]{6}", journal.worker)
+        assert {event.worker for event in journal.events("j1")} == {journal.worker}
+    with opener() as later:
+        later.ended("j1", JobState.FAILED, "refused")
+        assert later.get("j1").worker == later.worker != journal.worker  # type: ignore[union-attr]

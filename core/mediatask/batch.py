@@ -15,10 +15,11 @@ Ctrl-C (or a kill) comes stays pending.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,8 @@ from mediatask.errors import (
     NotFoundError,
     TaskFailedError,
 )
-from mediatask.journal import JobRecord, JobState, Journal
+from mediatask.journal import JobRecord, JobState
+from mediatask.journal_backend import JournalBackend
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -116,6 +118,7 @@ def result_line(record: JobRecord) -> dict[str, Any]:
         "status": record.state.value,
         "outputs": outputs,
         "error": record.error,
+        "worker": record.worker,
     }
 
 
@@ -135,7 +138,7 @@ class Batch:
     """One run of a manifest against a client, recorded in a journal."""
 
     client: Client
-    journal: Journal
+    journal: JournalBackend
     options: BatchOptions
     observer: Observer
     _results: IO[str] | None = attrs.field(init=False, default=None)
@@ -156,8 +159,7 @@ class Batch:
         plan = [(entry, self._plan(entry)) for entry in manifest.entries]
         settled = await self._settle([entry for entry, action in plan if action is Action.SETTLE])
         plan = [(entry, settled.get(entry.id, action)) for entry, action in plan]
-        with (self.options.out_dir / RESULTS_FILE).open("w", encoding="utf-8") as results:
-            self._results = results
+        with self.results("w"):
             for error in self._invalid:
                 self._write(_error_line(error))
             done = len(self._invalid)
@@ -172,6 +174,54 @@ class Batch:
                 for entry, action in plan:
                     if action is Action.SUBMIT or action is Action.FOLLOW:
                         nursery.start_soon(self._job, entry, action, limit)
+
+    @contextlib.contextmanager
+    def results(self, mode: str) -> Iterator[None]:
+        """Write finished jobs' lines to ``OUT/results.jsonl`` while the block runs.
+
+        :param mode: ``w`` (a run's own file) or ``a`` (workers sharing a folder add their lines).
+        """
+        self.options.out_dir.mkdir(parents=True, exist_ok=True)
+        with (self.options.out_dir / RESULTS_FILE).open(mode, encoding="utf-8") as results:
+            self._results = results
+            try:
+                yield
+            finally:
+                self._results = None
+
+    # -- shared ledgers (see mediatask.workers) ------------------------------------------------
+
+    def begin(self, manifest: Manifest) -> None:
+        """Start a run of ``manifest`` on a shared ledger: its unreadable lines are invalid."""
+        self._invalid = list(manifest.errors)
+
+    def write_invalid(self) -> None:
+        """Write a results line for each invalid manifest line (unreadable, or refused)."""
+        for error in self._invalid:
+            self._write(_error_line(error))
+
+    def register(self, entry: Entry) -> JobRecord | None:
+        """Put ``entry`` in the journal once; ``None`` (and an invalid line) if it cannot be."""
+        try:
+            return self.journal.register(entry.id, entry.job, line=entry.line)
+        except MediataskError as exc:
+            self._invalid.append(ManifestError(entry.line, str(exc)))
+            return None
+
+    def decide(self, record: JobRecord) -> Action:
+        """What to do with ``record``: the decisions of a re-run (see the module's docstring)."""
+        return self._decide(record)
+
+    async def settle(self, records: list[JobRecord]) -> dict[str, Action]:
+        """Look uncertain jobs up in their providers' lists (see :meth:`decide`'s ``SETTLE``)."""
+        return await self._settle([Entry(r.line or 0, r.id, r.job) for r in records])
+
+    async def run_one(self, record: JobRecord, action: Action, limit: trio.CapacityLimiter) -> None:
+        """Submit or follow one job (as :meth:`run` does each), or report one skipped."""
+        if action is Action.SUBMIT or action is Action.FOLLOW:
+            await self._job(Entry(record.line or 0, record.id, record.job), action, limit)
+        else:
+            self._finished(record.id)
 
     def summary(self, manifest: Manifest) -> Summary:
         """Count the manifest's jobs by state, with grouped reasons, from the journal."""
@@ -202,8 +252,11 @@ class Batch:
         E.g. the journal holds a different job under its id, or an uncertain job's provider is
         no longer installed.
         """
+        record = self.register(entry)
+        if record is None:
+            return None
         try:
-            return self._decide(self.journal.register(entry.id, entry.job, line=entry.line))
+            return self._decide(record)
         except MediataskError as exc:
             self._invalid.append(ManifestError(entry.line, str(exc), entry.id))
             return None

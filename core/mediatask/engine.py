@@ -47,7 +47,7 @@ from mediatask.model import (
 )
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
-from mediatask.sending import Sender
+from mediatask.sending import Sender, Throttle
 from mediatask.transport import Transport
 from mediatask.validate import (
     check_concurrency,
@@ -106,13 +106,20 @@ class Client:
         factory=dict, converter=_ceilings, on_setattr=_fixed
     )
     """Per provider name: at most this many of its tasks in flight (else learned)."""
+    throttles: Callable[[ProviderInfo], Throttle] | None = attrs.field(
+        default=None, on_setattr=_fixed
+    )
+    """Makes each provider's rate limiter (default: one in this process; a shared ledger's
+    workers share theirs, see :mod:`mediatask.shared_limits`)."""
     _sender: Sender = attrs.field(init=False)
     _follower: Follower = attrs.field(init=False)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
     _slots: Slots = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._sender = Sender(self.plugins, self.settings, self.transport, self.retry)
+        self._sender = Sender(
+            self.plugins, self.settings, self.transport, self.retry, self.throttles
+        )
         self._follower = Follower(
             self.plugins, self._sender, self.transport, self.retry, lambda: self.clock()
         )

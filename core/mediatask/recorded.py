@@ -11,13 +11,16 @@ import trio
 
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, PluginError, SubmitUncertainError
-from mediatask.journal import JobState, Journal
+from mediatask.journal import JobState
+from mediatask.journal_backend import JournalBackend
 from mediatask.model import Job, TaskRef
 from mediatask.summary import short_reason
 from mediatask.uncertain import advice
 
 
-async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Job) -> TaskRef:
+async def submit_recorded(
+    client: Client, journal: JournalBackend, job_id: str, job: Job
+) -> TaskRef:
     """Submit ``job`` with the intent journalled as it goes on the wire and the handle after.
 
     Only the exchange on the wire is shielded from cancellation (by the client). Cancelled
@@ -66,6 +69,6 @@ async def submit_recorded(client: Client, journal: Journal, job_id: str, job: Jo
     return task
 
 
-def _advice(client: Client, journal: Journal, job_id: str) -> str:
+def _advice(client: Client, journal: JournalBackend, job_id: str) -> str:
     record = journal.get(job_id)
     return advice(client, record) if record else ""

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import attrs
 import trio
@@ -139,6 +140,19 @@ def default_error(info: ProviderInfo, response: Response, key: str | None) -> Me
     return RejectedError(f"{info.name} rejected the request (HTTP {status}){said}", status=status)
 
 
+class Throttle(Protocol):
+    """What keeps requests under a provider's rate limits (:class:`RateLimiter`, or one shared
+    by several processes, :class:`mediatask.shared_limits.SharedRateLimiter`)."""
+
+    def request(self) -> AbstractAsyncContextManager[None]:
+        """Wait until one more request fits every window; held while it is in flight."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing more for ``seconds``."""
+        ...
+
+
 @attrs.define
 class Sender:
     """Sends plugin-built requests for a client: one rate limiter per provider, shared by all."""
@@ -147,7 +161,9 @@ class Sender:
     settings: Settings
     transport: Transport
     retry: RetryPolicy
-    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    throttles: Callable[[ProviderInfo], Throttle] | None = None
+    """Makes a provider's rate limiter (default: a :class:`RateLimiter` in this process)."""
+    _limiters: dict[str, Throttle] = attrs.field(init=False, factory=dict)
     _redactor: Redactor | None = attrs.field(init=False, default=None)
 
     @property
@@ -185,7 +201,8 @@ class Sender:
             return contextlib.nullcontext()
         limiter = self._limiters.get(info.name)
         if limiter is None:
-            limiter = self._limiters[info.name] = RateLimiter(info.rate_limits)
+            made = self.throttles(info) if self.throttles else RateLimiter(info.rate_limits)
+            limiter = self._limiters[info.name] = made
         return limiter.request()
 
     def observe(self, info: ProviderInfo, response: Response) -> None:

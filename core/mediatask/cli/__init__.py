@@ -2,7 +2,7 @@
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
 ``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``keys``, ``emulate``.
+(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from mediatask.cli import (  # noqa: F401  # importing registers the commands
     providers,
     run,
     tasks,
+    worker,
 )
 from mediatask.cli.base import cli, main
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.batch import Batch, BatchOptions, Summary
 from mediatask.cli.base import (
     cli,
     echo_json,
@@ -17,15 +17,17 @@ from mediatask.cli.base import (
     max_in_flight_option,
     sandbox_option,
     stderr_console,
-    stdout_console,
     user_errors,
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import journal_path, open_cli_client, open_journal
-from mediatask.display import next_steps, open_display, summary_table
+from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
+from mediatask.display import open_display
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
+from mediatask.journal_backend import JournalBackend
+from mediatask.journal_postgres import PostgresJournal, is_database_url
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
 from mediatask.validate import check_out_dir
@@ -80,6 +82,15 @@ from mediatask.validate import check_out_dir
     is_flag=True,
     help="Ask the provider to cancel a task that outran --timeout, where it can.",
 )
+@click.option(
+    "--journal",
+    "journal_url",
+    metavar="URL",
+    default=None,
+    help="A shared ledger (postgresql://…) instead of OUT/.mediatask: several batch or worker "
+    "processes, on several machines, finish the batch together.",
+)
+@lease_option
 @max_in_flight_option
 @sandbox_option
 @json_option
@@ -93,6 +104,8 @@ def batch_command(
     resubmit_uncertain: bool,
     timeout_text: str | None,
     cancel_on_timeout: bool,
+    journal_url: str | None,
+    lease_text: str,
     sandbox: bool,
     as_json: bool,
 ) -> None:
@@ -114,6 +127,7 @@ def batch_command(
       mediatask batch jobs.jsonl -o out --timeout 20m --cancel-on-timeout
       mediatask batch jobs.jsonl -o out --retry-failed
       mediatask batch jobs.jsonl -o out --sandbox
+      mediatask batch jobs.jsonl -o /mnt/out --journal postgresql://media@db/ledger
     """
     plugins = load_plugins()
     with user_errors():
@@ -134,30 +148,38 @@ def batch_command(
         check_out_dir(out_dir)  # before anything is submitted
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
-        journal_file = batch_journal_path(out_dir)
-        with exclusive(journal_file.with_name(LOCK_FILE)), open_journal(journal_file) as journal:
-            batch, outcome = _run(plugins, manifest, journal, options, sandbox)
-            summary = batch.summary(manifest) if batch is not None else None
+        shared = None
+        if journal_url is not None:
+            with open_ledger(journal_url, lease_text) as ledger:
+                batch, _, outcome = run_shared(plugins, ledger, options, manifest, sandbox=sandbox)
+                summary = batch.summary(manifest) if batch is not None else None
+                shared = ledger.where
+        else:
+            journal_file = batch_journal_path(out_dir)
+            lock = journal_file.with_name(LOCK_FILE)
+            with exclusive(lock), open_journal(journal_file) as journal:
+                batch, outcome = _run(plugins, manifest, journal, options, sandbox)
+                summary = batch.summary(manifest) if batch is not None else None
         for error in batch.invalid[len(manifest.errors) :] if batch is not None else ():
             click.echo(f"{manifest_path}: {error}", err=True)  # e.g. a changed job's id
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary)
         return
-    command = _command(manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text)
-    if as_json:
-        echo_json({**summary.to_json(command), "results": str(out_dir / RESULTS_FILE)})
-    else:
-        console = stdout_console()
-        console.print(summary_table(summary))
-        for line in next_steps(summary, command):
-            console.print(line, highlight=False, soft_wrap=True)
+    command = _command(
+        manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text, journal=shared
+    )
+    print_summary(summary, command, out_dir, as_json=as_json)
     if not summary.ok:
         sys.exit(1)
 
 
-def _command(manifest: Path, out_dir: Path, *, sandbox: bool, timeout: str | None) -> str:
+def _command(
+    manifest: Path, out_dir: Path, *, sandbox: bool, timeout: str | None, journal: str | None
+) -> str:
     """The batch's own command line, as the summary's recovery commands start."""
     words = ["mediatask", "batch", str(manifest), "-o", str(out_dir)]
+    if journal is not None:
+        words += ["--journal", journal]
     if timeout is not None:
         words += ["--timeout", timeout]
     if sandbox:
@@ -214,28 +236,40 @@ def jobs_group() -> None:
 
 
 def journal_option(function: click.decorators.FC) -> click.decorators.FC:
-    """``--journal FILE|DIR``: which journal to read (default: the user's)."""
+    """``--journal FILE|DIR|URL``: which journal to read (default: the user's)."""
     return click.option(
         "--journal",
         "where",
-        type=click.Path(exists=True, path_type=Path),
         default=None,
-        help="A journal file or a batch's output folder (default: your own journal).",
+        metavar="FILE|DIR|URL",
+        help="A journal file, a batch's output folder, or a shared ledger's postgresql:// URL "
+        "(default: your own journal).",
     )(function)
+
+
+def _open_any(where: str | None) -> JournalBackend:
+    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder."""
+    if where is not None and is_database_url(where):
+        return PostgresJournal(where)
+    if where is not None and not Path(where).exists():
+        raise UsageError(f"no journal at {where}")
+    path = Path(where) if where is not None else None
+    return open_journal(journal_path(path), create=where is None)
 
 
 def _line(record: JobRecord) -> str:
     status = record.raw_status or record.status or ""
-    return (
+    line = (
         f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
         f"{record.job.provider} {record.job.operation}"
     )
+    return line + (f"  by {record.worker}" if record.worker else "")
 
 
 @jobs_group.command("list")
 @journal_option
 @json_option
-def jobs_list(where: Path | None, as_json: bool) -> None:
+def jobs_list(where: str | None, as_json: bool) -> None:
     """List the journal's jobs: id, state, handle, provider status, operation.
 
     \b
@@ -243,7 +277,7 @@ def jobs_list(where: Path | None, as_json: bool) -> None:
       mediatask jobs list
       mediatask jobs list --journal out --json
     """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
+    with user_errors(), _open_any(where) as journal:
         records = list(journal.records())
     if as_json:
         echo_json([record.to_json() for record in records])
@@ -256,7 +290,7 @@ def jobs_list(where: Path | None, as_json: bool) -> None:
 @click.argument("name", metavar="ID|HANDLE")
 @journal_option
 @json_option
-def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
+def jobs_show(name: str, where: str | None, as_json: bool) -> None:
     """Show one job (by id or task handle): its spec, state, outputs and history.
 
     \b
@@ -264,10 +298,10 @@ def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
       mediatask jobs show a1d:task_abc123
       mediatask jobs show line-7 --journal out --json
     """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
+    with user_errors(), _open_any(where) as journal:
         record = journal.find(name)
         if record is None:
-            raise click.ClickException(f"the journal {journal.path} has no job {name!r}")
+            raise click.ClickException(f"the journal {journal.where} has no job {name!r}")
         events = journal.events(record.id)
     if as_json:
         history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
@@ -279,4 +313,5 @@ def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
     for output in record.outputs:
         click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
     for event in events:
-        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}")
+        by = f"  [{event.worker}]" if event.worker else ""
+        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")

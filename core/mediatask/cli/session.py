@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +23,11 @@ from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
 from mediatask.journal import JOURNAL_FILE, JobRecord, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, make_home
-from mediatask.model import Output, Status, TaskRef, Update
+from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import RetryPolicy
 from mediatask.sandbox import open_sandbox
+from mediatask.sending import Throttle
 
 MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
 """Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
@@ -65,13 +66,18 @@ async def open_cli_client(
     providers: Iterable[str] | None = None,
     settings: Settings | None = None,
     retry: RetryPolicy | None = None,
+    throttles: Callable[[ProviderInfo], Throttle] | None = None,
 ) -> AsyncIterator[Client]:
-    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators."""
+    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators.
+
+    :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
+    """
     settings = settings if settings is not None else Settings()
     context = click.get_current_context(silent=True)
     ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
     options: dict[str, Any] = {
-        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()}
+        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()},
+        "throttles": throttles,
     }
     if retry is not None:
         options["retry"] = retry

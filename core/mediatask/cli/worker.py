@@ -1,0 +1,188 @@
+"""``mediatask worker``: work on a shared PostgreSQL ledger (what ``batch --journal URL`` runs)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.cli.base import (
+    cli,
+    echo_json,
+    json_option,
+    load_plugins,
+    max_in_flight_option,
+    stderr_console,
+    stdout_console,
+    user_errors,
+)
+from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.session import open_cli_client
+from mediatask.config import Settings
+from mediatask.display import next_steps, open_display, summary_table
+from mediatask.durations import parse_duration
+from mediatask.errors import UsageError
+from mediatask.journal_postgres import LEASE_SECONDS, PostgresJournal, is_database_url
+from mediatask.manifest import Entry, Manifest
+from mediatask.plugins import PluginManager
+from mediatask.shared_limits import shared_throttles
+from mediatask.workers import Worker
+
+
+def lease_option(function: click.decorators.FC) -> click.decorators.FC:
+    """``--lease DURATION``: how long a worker's claim holds without renewal."""
+    return click.option(
+        "--lease",
+        "lease_text",
+        metavar="DURATION",
+        default=f"{LEASE_SECONDS:g}s",
+        show_default=True,
+        help="With a shared ledger: how long a dead worker's jobs wait before another worker "
+        "adopts them (leases are renewed at a third of it).",
+    )(function)
+
+
+def open_ledger(url: str, lease_text: str) -> PostgresJournal:
+    """The shared ledger ``--journal`` names; anything but a ``postgresql://`` URL is refused."""
+    lease = parse_duration(lease_text)
+    if lease <= 0:
+        raise UsageError("--lease must be longer than 0s")
+    if not is_database_url(url):
+        raise UsageError(
+            f"--journal takes a shared ledger's postgresql:// URL, not {url!r} (a batch on one "
+            "machine keeps its journal in OUT/.mediatask)"
+        )
+    return PostgresJournal(url, lease_seconds=lease)
+
+
+def run_shared(
+    plugins: PluginManager,
+    ledger: PostgresJournal,
+    options: BatchOptions,
+    manifest: Manifest | None,
+    *,
+    sandbox: bool = False,
+    stay: bool = False,
+) -> tuple[Batch | None, Manifest, Interrupted | None]:
+    """Load ``manifest`` (if any) into ``ledger``, then work on it until nothing is open.
+
+    :returns: the batch (``None`` if interrupted before it began), the jobs to summarise (the
+        manifest's, else the whole ledger's) and the interruption, if any.
+    """
+    started: list[Batch] = []
+    wanted = manifest.entries if manifest is not None else ()
+    known = {e.job.provider for e in wanted} | {r.job.provider for r in ledger.records()}
+
+    async def main() -> None:
+        providers = sorted(known & set(plugins.providers))
+        throttles = shared_throttles(ledger, Settings())
+        async with open_cli_client(
+            plugins, sandbox=sandbox, providers=providers, throttles=throttles
+        ) as client:
+            with open_display(stderr_console()) as display:
+                batch = Batch(client, ledger, options, display)
+                started.append(batch)
+                worker = Worker(batch, ledger, stay=stay)
+                with batch.results("a"):
+                    if manifest is not None:
+                        await worker.load(manifest)
+                    await worker.run()
+
+    outcome = run_cancellable(main)
+    if manifest is None:
+        entries = tuple(Entry(r.line or 0, r.id, r.job) for r in ledger.records())
+        manifest = Manifest(entries, ())
+    return (started[0] if started else None), manifest, outcome
+
+
+def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: bool) -> None:
+    """The batch's summary (and its recovery commands), as ``batch`` prints it."""
+    if as_json:
+        echo_json({**summary.to_json(command), "results": str(out_dir / RESULTS_FILE)})
+        return
+    console = stdout_console()
+    console.print(summary_table(summary))
+    for line in next_steps(summary, command):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@cli.command("worker")
+@click.option(
+    "--journal",
+    "url",
+    required=True,
+    metavar="URL",
+    help="The shared ledger: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where outputs and results.jsonl go (a shared mount when workers share outputs).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Jobs this worker holds at once.",
+)
+@click.option(
+    "--timeout",
+    "timeout_text",
+    metavar="DURATION",
+    default=None,
+    help="Give up following a job's task after this long (per job): 90, 30s, 5m, 1h30m.",
+)
+@click.option(
+    "--stay",
+    is_flag=True,
+    help="Keep looking for new jobs (every second) when none is open, until Ctrl-C or SIGTERM.",
+)
+@lease_option
+@max_in_flight_option
+@json_option
+def worker_command(
+    url: str,
+    out_dir: Path,
+    concurrency: int,
+    timeout_text: str | None,
+    stay: bool,
+    lease_text: str,
+    as_json: bool,
+) -> None:
+    """Work on the jobs of a shared ledger until none is open; run one per machine or more.
+
+    Claims jobs no other worker holds, submits the pending ones (the intent journalled as each
+    request goes on the wire), follows and downloads the submitted ones, and adopts the jobs of
+    a worker that stopped renewing its leases (a dead machine): their tasks are followed, never
+    submitted again. Jobs get into the ledger with `mediatask batch MANIFEST -o OUT --journal
+    URL` (or by another service). With --stay it keeps looking for new jobs until stopped.
+    Exit 1 if any job in the ledger did not succeed, 130 if interrupted.
+
+    \b
+    Examples:
+      mediatask worker --journal postgresql://media@db/ledger -o /mnt/out
+      mediatask worker --journal postgresql://media@db/ledger -o out --concurrency 16
+      mediatask worker --journal postgresql://media@db/ledger -o /mnt/out --stay
+    """
+    plugins = load_plugins()
+    with user_errors():
+        timeout = parse_duration(timeout_text) if timeout_text is not None else None
+        options = BatchOptions(out_dir, concurrency, timeout=timeout)
+        with open_ledger(url, lease_text) as ledger:
+            batch, jobs, outcome = run_shared(plugins, ledger, options, None, stay=stay)
+            summary = batch.summary(jobs) if batch is not None else None
+            where = ledger.where
+    if isinstance(outcome, Interrupted) or summary is None:
+        click.echo("\ninterrupted: this worker's jobs are left to the others", err=True)
+        sys.exit(130)
+    command = shlex.join(["mediatask", "batch", "MANIFEST", "-o", str(out_dir), "--journal", where])
+    print_summary(summary, command, out_dir, as_json=as_json)
+    if not summary.ok:
+        sys.exit(1)

@@ -1,0 +1,437 @@
+"""What every journal backend shares: the job states, the records, and every statement, once.
+
+A backend (:class:`~mediatask.journal.Journal`, a SQLite file; :class:`~mediatask.journal_postgres.
+PostgresJournal`, a PostgreSQL database several workers share) supplies a connection through three
+small methods; the statements, the states and the decisions they record are written here once, so
+the two cannot drift. Statements use ``?`` placeholders; a backend translates them if it must.
+
+No key is ever written here: rows hold jobs, handles, provider status words, our own error
+messages (scrubbed of the user's keys) and output URLs and paths.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import hashlib
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from mediatask.errors import UsageError
+from mediatask.model import Job, Output, Result, Status, TaskRef, Update
+from mediatask.redact import Redactor
+
+MARKER_PREFIX = "mediatask-"
+
+
+def worker_id() -> str:
+    """A name for this process as a journal writer: ``HOST:PID:RANDOM`` (unique across restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class JobState(enum.Enum):
+    """Where a job stands in the journal."""
+
+    PENDING = "pending"
+    """Known, never submitted."""
+    SUBMITTING = "submitting"
+    """The submit request is (or was) under way; after a crash this means uncertain."""
+    SUBMITTED = "submitted"
+    """The provider gave a task handle; follow it, never submit again."""
+    SUCCEEDED = "succeeded"
+    """The task succeeded and its outputs were downloaded."""
+    FAILED = "failed"
+    """No task is alive: the provider failed or canceled it, or refused (or never got) the job."""
+    EXPIRED = "expired"
+    """The task succeeded but its result link expired before the outputs were saved."""
+    UNFINISHED = "unfinished"
+    """The task exists but following or downloading it failed here: a re-run follows it again."""
+    TIMED_OUT = "timed-out"
+    """The task outran the batch's ``--timeout``: a re-run follows it again."""
+    UNCERTAIN = "uncertain"
+    """A submit may or may not have created a task: check before submitting again."""
+    LOST = "lost"
+    """The provider no longer knows the task (deleted, expired, or a fresh sandbox)."""
+
+    @property
+    def is_final(self) -> bool:
+        """True when a re-run leaves the job alone unless asked otherwise."""
+        return self in _FINAL
+
+    @property
+    def task_may_be_alive(self) -> bool:
+        """True when a task may exist at the provider that has not ended there."""
+        return self in (
+            JobState.SUBMITTING,
+            JobState.SUBMITTED,
+            JobState.UNFINISHED,
+            JobState.TIMED_OUT,
+            JobState.UNCERTAIN,
+        )
+
+
+_FINAL = frozenset(
+    (JobState.SUCCEEDED, JobState.FAILED, JobState.EXPIRED, JobState.UNCERTAIN, JobState.LOST)
+)
+
+
+@attrs.frozen
+class JobRecord:
+    """One job as the journal knows it."""
+
+    id: str
+    job: Job
+    state: JobState
+    line: int | None = None
+    """The manifest line the job came from, for a batch."""
+    task: TaskRef | None = None
+    status: str | None = None
+    """The last :class:`~mediatask.model.Status` value seen, e.g. ``running``."""
+    raw_status: str | None = None
+    progress: float | None = None
+    error: str | None = None
+    reason: str | None = None
+    """Why the job ended as it did, in a few words shared by jobs that ended alike."""
+    marker: str | None = None
+    """The marker its latest submit carried (see :meth:`Journal.marker`)."""
+    sent_at: str | None = None
+    """When its latest submit went on the wire (ISO 8601, UTC)."""
+    outputs: tuple[Mapping[str, Any], ...] = ()
+    """Each output: its JSON form plus ``path`` once downloaded."""
+    updated_at: str = ""
+    worker: str | None = None
+    """The worker that wrote the job's latest change (see :func:`worker_id`)."""
+
+    @property
+    def handle(self) -> str | None:
+        """The task's ``PROVIDER:TASK_ID``, once submitted."""
+        return self.task.handle if self.task else None
+
+    def known_result(self) -> Result | None:
+        """The task's successful Result as journalled (outputs not yet saved), if it is known.
+
+        A task seen succeeding need not be followed again: a re-run downloads its outputs from
+        here, which matters where the task cannot be asked again (an edit done at once).
+        """
+        if self.task is None or self.status != Status.SUCCEEDED.value or not self.outputs:
+            return None
+        outputs = [_output(data) for data in self.outputs]
+        return Result(self.task, outputs, datetime.now(UTC))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form ``jobs --json`` and the results file use."""
+        return {
+            "job": self.id,
+            "line": self.line,
+            "handle": self.handle,
+            "state": self.state.value,
+            "status": self.status,
+            "raw_status": self.raw_status,
+            "progress": self.progress,
+            "error": self.error,
+            "reason": self.reason,
+            "marker": self.marker,
+            "sent_at": self.sent_at,
+            "outputs": [dict(o) for o in self.outputs],
+            "spec": self.job.to_json(),
+            "task": self.task.to_json() if self.task else None,
+            "updated_at": self.updated_at,
+            "worker": self.worker,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
+        """The record a backend's ``jobs`` row holds (columns by name)."""
+        return cls(
+            id=row["id"],
+            job=Job.from_json(json.loads(row["job"])),
+            state=JobState(row["state"]),
+            line=row["line"],
+            task=TaskRef.from_json(json.loads(row["task"])) if row["task"] else None,
+            status=row["status"],
+            raw_status=row["raw_status"],
+            progress=row["progress"],
+            error=row["error"],
+            reason=row["reason"],
+            marker=row["marker"],
+            sent_at=row["sent_at"],
+            outputs=tuple(json.loads(row["outputs"])),
+            updated_at=row["updated_at"],
+            worker=row.get("worker"),
+        )
+
+
+@attrs.frozen
+class JournalEvent:
+    """One line of a job's history."""
+
+    at: str
+    kind: str
+    detail: str
+    worker: str = ""
+    """The worker that wrote it (empty in a journal older than workers)."""
+
+
+class JournalBackend(abc.ABC):
+    """A journal, open: the jobs, their history, and the writes that record each step.
+
+    Use as a context manager (or call :meth:`close`). Subclasses give :meth:`_rows`,
+    :meth:`_execute` and :meth:`close`, set :attr:`id` and :attr:`worker`, and may narrow
+    which rows a write may touch (:meth:`_writable`).
+    """
+
+    id: str
+    """This journal's own random id, fixed when it was made (markers derive from it)."""
+    worker: str
+    """Who writes through this connection (see :func:`worker_id`)."""
+    where: str
+    """The file or database, for messages (never with a password)."""
+    _redactor: Redactor
+
+    @abc.abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        """Run one statement and return its rows as mappings by column name."""
+
+    @abc.abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def _writable(self) -> tuple[str, tuple[Any, ...]]:
+        """An extra condition (and its parameters) every job write must meet; none by default."""
+        return "", ()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Mapping[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job called ``job_id``, if the journal has it."""
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return JobRecord.from_row(row) if row else None
+
+    def find(self, name: str) -> JobRecord | None:
+        """The job with this id or task handle (the latest, for a handle)."""
+        row = self._one(
+            "SELECT * FROM jobs WHERE id = ? OR handle = ? ORDER BY updated_at DESC LIMIT 1",
+            (name, name),
+        )
+        return JobRecord.from_row(row) if row else None
+
+    def records(self) -> Iterator[JobRecord]:
+        """Every job, in the order they were first recorded."""
+        for row in self._rows("SELECT * FROM jobs ORDER BY created_at, line, id"):
+            yield JobRecord.from_row(row)
+
+    def events(self, job_id: str) -> list[JournalEvent]:
+        """The history of one job, oldest first."""
+        rows = self._rows(
+            "SELECT at, kind, detail, worker FROM events WHERE job_id = ? ORDER BY seq", (job_id,)
+        )
+        return [JournalEvent(r["at"], r["kind"], r["detail"], r["worker"] or "") for r in rows]
+
+    def marker(self, job_id: str) -> str:
+        """The marker for the job's next submit: ``mediatask-`` and 16 hex digits.
+
+        Derived from this journal's id, the job id and how often the job was reset to be
+        submitted again, so it names one submit of one job and nothing else, and is the same
+        whenever it is asked for until the job is reset.
+        """
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM events WHERE job_id = ? AND kind = 'reset'", (job_id,)
+        )
+        resets = row["n"] if row else 0
+        digest = hashlib.sha256(f"{self.id}/{job_id}/{resets}".encode()).hexdigest()
+        return MARKER_PREFIX + digest[:16]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        rows = self._rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        return {row["state"]: row["n"] for row in rows}
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def register(self, job_id: str, job: Job, *, line: int | None = None) -> JobRecord:
+        """Record ``job`` as pending, or return the record a previous run (or worker) left.
+
+        Idempotent across processes: the insert is skipped when the id exists.
+
+        :raises UsageError: the journal has a different job under this id (the manifest changed).
+        """
+        now = timestamp()
+        added = self._execute(
+            "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+            (
+                job_id,
+                line,
+                json.dumps(job.to_json()),
+                JobState.PENDING.value,
+                now,
+                now,
+                self.worker,
+            ),
+        )
+        if added:
+            self._event(job_id, "registered", f"{job.provider} {job.operation}", now)
+        known = self.get(job_id)
+        if known is None:
+            raise UsageError(f"job {job_id} vanished from the journal {self.where}")
+        if known.job.to_json() != job.to_json():
+            raise UsageError(
+                f"job {job_id} differs from the one the journal recorded for it; give the "
+                "changed job a new id, or write to a new output folder"
+            )
+        return known
+
+    def _update(self, job_id: str, kind: str, detail: str, **columns: Any) -> bool:
+        """Change the job's ``columns`` and log the event; False when the job may not be written."""
+        now = timestamp()
+        columns = {**self._redactor.row(columns), "updated_at": now, "worker": self.worker}
+        names = ", ".join(f"{name} = ?" for name in columns)
+        condition, params = self._writable()
+        changed = self._execute(
+            f"UPDATE jobs SET {names} WHERE id = ?{condition}",  # noqa: S608  # names are ours
+            (*columns.values(), job_id, *params),
+        )
+        if changed:
+            self._event(job_id, kind, detail, now)
+        return bool(changed)
+
+    def _event(self, job_id: str, kind: str, detail: str, at: str) -> None:
+        self._execute(
+            "INSERT INTO events (job_id, at, kind, detail, worker) VALUES (?,?,?,?,?)",
+            (job_id, at, kind, self._redactor.scrub(detail), self.worker),
+        )
+
+    def submitting(self, job_id: str, marker: str | None = None) -> None:
+        """Record the intent to submit, as the request goes on the wire, with its marker."""
+        self._update(
+            job_id,
+            "submitting",
+            marker or "",
+            state=JobState.SUBMITTING.value,
+            error=None,
+            reason=None,
+            marker=marker,
+            sent_at=timestamp(),
+        )
+
+    def unsent(self, job_id: str) -> None:
+        """Record that a submit was stopped with no task created: the job is pending again."""
+        self._update(job_id, "unsent", "", state=JobState.PENDING.value, marker=None)
+
+    def submitted(self, job_id: str, task: TaskRef) -> None:
+        """Record the task the provider created for the job."""
+        self._update(
+            job_id,
+            "submitted",
+            task.handle,
+            state=JobState.SUBMITTED.value,
+            handle=task.handle,
+            task=json.dumps(task.to_json()),
+            **_FRESH,
+        )
+
+    def observed(self, job_id: str, update: Update) -> None:
+        """Record an update; a change of status word is also a history event."""
+        known = self.get(job_id)
+        changed = known is None or known.raw_status != update.raw_status
+        columns: dict[str, Any] = {
+            "status": update.status.value,
+            "raw_status": update.raw_status,
+            "progress": update.progress,
+        }
+        if update.status is Status.SUCCEEDED and update.outputs:
+            columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
+        if changed:
+            self._update(job_id, "status", update.raw_status or update.status.value, **columns)
+        else:
+            names = ", ".join(f"{name} = ?" for name in columns)
+            condition, params = self._writable()
+            self._execute(
+                f"UPDATE jobs SET {names} WHERE id = ?{condition}",  # noqa: S608  # names are ours
+                (*columns.values(), job_id, *params),
+            )
+
+    def succeeded(self, job_id: str, result: Result) -> None:
+        """Record the downloaded outputs of a job that succeeded."""
+        outputs = [
+            {**output.to_json(), "path": str(path) if path else None}
+            for output, path in zip(result.outputs, _padded(result), strict=True)
+        ]
+        self._update(
+            job_id,
+            "downloaded",
+            f"{len(result.files)} file(s)",
+            state=JobState.SUCCEEDED.value,
+            outputs=json.dumps(outputs),
+            error=None,
+            reason=None,
+        )
+
+    def ended(self, job_id: str, state: JobState, error: str, reason: str | None = None) -> None:
+        """Record that the job ended in ``state`` (failed, uncertain, lost…) because of ``error``.
+
+        :param reason: the cause in a few words that jobs which ended alike share (the summary
+            groups by it); ``None`` keeps ``error`` as the reason.
+        """
+        self._update(job_id, state.value, error, state=state.value, error=error, reason=reason)
+
+    def reset(self, job_id: str, state: JobState, reason: str) -> None:
+        """Put the job back to ``state`` (pending: submitted again; submitted: followed again).
+
+        Going back to pending gives the job a new :meth:`marker`.
+        """
+        fresh = _FRESH if state is JobState.PENDING else {}
+        self._update(job_id, "reset", reason, state=state.value, error=None, reason=None, **fresh)
+
+
+def timestamp() -> str:
+    """Now, in UTC, as the journal writes times (ISO 8601, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_FRESH: Mapping[str, Any] = {"status": None, "raw_status": None, "progress": None, "outputs": "[]"}
+"""What a new task starts from: nothing seen of it yet."""
+
+
+def _output(data: Mapping[str, Any]) -> Output:
+    expires = data.get("expires_at")
+    return Output(
+        url=data["url"],
+        role=data.get("role", "output"),
+        kind=data.get("kind", "file"),
+        mime_type=data.get("mime_type"),
+        size=data.get("size"),
+        width=data.get("width"),
+        height=data.get("height"),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+    )
+
+
+def _padded(result: Result) -> list[Path | None]:
+    files: list[Path | None] = list(result.files)
+    return files + [None] * (len(result.outputs) - len(files))

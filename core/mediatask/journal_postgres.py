@@ -1,0 +1,365 @@
+"""The journal in PostgreSQL: one ledger that workers on several machines share.
+
+Same states, records and statements as the SQLite file (:mod:`mediatask.journal_backend`), plus
+what sharing needs:
+
+- **Claims.** A worker takes jobs with ``FOR UPDATE SKIP LOCKED`` (two workers never take the
+  same row) and holds each under a *lease* that it renews while it works (:meth:`claim`,
+  :meth:`renew`, :meth:`release`). Leases are timed on the database's clock, so the workers'
+  clocks need not agree.
+- **Adoption.** A job whose lease ran out (its worker died or lost the database) is claimable
+  again: a submitted task is followed by the next worker, never submitted again; a job left
+  ``submitting`` is uncertain, as after a crash on one machine.
+- **Fencing.** Every write is refused on a job another worker holds a live lease on, and the
+  intent to submit (:meth:`submitting`) also renews the writer's own lease and fails with
+  :class:`LeaseLostError` when another worker has taken the job: the request is then not sent.
+
+Needs the optional extra ``mediatask[postgres]`` (psycopg 3). Statements are synchronous, as for
+SQLite: each is one round trip on an open connection, short next to a provider's answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mediatask.config import Settings
+from mediatask.errors import ConfigError, MediataskError, UsageError
+from mediatask.journal_backend import JobRecord, JobState, JournalBackend, timestamp, worker_id
+from mediatask.redact import Redactor
+
+if TYPE_CHECKING:
+    import psycopg
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+INSTALL_HINT = "pip install 'mediatask[postgres]'"
+LEASE_SECONDS = 30.0
+"""How long a claim holds without renewal; workers renew at a third of it."""
+
+_NOW = "extract(epoch from clock_timestamp())::float8"
+"""The database's clock, in seconds: leases are timed on it alone."""
+_SCHEMA_LOCK = 0x6D6564696174  # any fixed number: serialises the first workers' CREATE TABLEs
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        line INTEGER,
+        job TEXT NOT NULL,
+        state TEXT NOT NULL,
+        handle TEXT,
+        task TEXT,
+        status TEXT,
+        raw_status TEXT,
+        progress DOUBLE PRECISION,
+        error TEXT,
+        reason TEXT,
+        marker TEXT,
+        sent_at TEXT,
+        outputs TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        worker TEXT,
+        lease_until DOUBLE PRECISION
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_handle ON jobs (handle)",
+    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state, lease_until)",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq BIGSERIAL PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        worker TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_job ON events (job_id)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS rate_log (
+        id BIGSERIAL PRIMARY KEY,
+        scope TEXT NOT NULL,
+        counted_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
+    "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
+    """CREATE TABLE IF NOT EXISTS flight (
+        job_id TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        worker TEXT NOT NULL
+    )""",
+)
+OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
+"""The states a worker claims: work that no run has finished (or given up on) yet."""
+_OPEN = ", ".join(f"'{state.value}'" for state in OPEN_STATES)
+
+
+class LeaseLostError(MediataskError):
+    """Another worker took the job (this one's lease ran out): this one must not write it."""
+
+
+class LedgerError(MediataskError):
+    """The ledger could not be read or written (the database went away, or refused)."""
+
+
+def is_database_url(where: str) -> bool:
+    """True when ``where`` names a PostgreSQL database rather than a file."""
+    return where.startswith(URL_SCHEMES)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError(
+            f"a postgresql:// journal needs the PostgreSQL driver: {INSTALL_HINT}"
+        ) from None
+    return psycopg
+
+
+class PostgresJournal(JournalBackend):
+    """A PostgreSQL ledger, open; its tables are made if missing.
+
+    :param url: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`` (libpq's form; options such
+        as ``?sslmode=require`` pass through).
+    :param lease_seconds: how long a claim holds unless renewed.
+    :raises UsageError: psycopg is not installed.
+    :raises ConfigError: the database cannot be reached or written.
+    """
+
+    def __init__(self, url: str, *, lease_seconds: float = LEASE_SECONDS) -> None:
+        driver = _driver()
+        from psycopg.rows import dict_row
+
+        self.where = safe_url(url)
+        self.worker = worker_id()
+        self.lease_seconds = lease_seconds
+        self._claimed: set[str] = set()
+        password = urllib.parse.urlsplit(url).password
+        self._redactor = Redactor((*Settings().secrets(), *([password] if password else [])))
+        try:
+            self._db: psycopg.Connection[dict[str, Any]] = driver.connect(
+                url, autocommit=True, row_factory=dict_row, connect_timeout=10
+            )
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('id', %s) ON CONFLICT DO NOTHING",
+                    (uuid.uuid4().hex,),
+                )
+        except driver.Error as exc:
+            error = self._redactor.scrub(str(exc).strip().splitlines()[0] if str(exc) else "")
+            raise ConfigError(f"cannot open the journal {self.where}: {error}") from None
+        row = self._one("SELECT value FROM meta WHERE name = 'id'")
+        self.id = row["value"] if row else ""
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        with self._failing():
+            cursor = self._db.execute(sql.replace("?", "%s"), params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._failing():
+            count: int = self._db.execute(sql.replace("?", "%s"), params).rowcount
+            return count
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        """A database error as a :class:`LedgerError` of one line, without the password."""
+        try:
+            yield
+        except _driver().Error as exc:
+            said = self._redactor.scrub(str(exc).strip().splitlines()[0] if str(exc) else "")
+            raise LedgerError(f"the ledger {self.where} failed: {said}") from None
+
+    def _writable(self) -> tuple[str, tuple[Any, ...]]:
+        return f" AND (worker = ? OR lease_until IS NULL OR lease_until < {_NOW})", (self.worker,)
+
+    # -- claims --------------------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[JobRecord]:
+        """Take up to ``limit`` open jobs nobody holds (oldest first), each under a fresh lease.
+
+        A job another worker held until its lease ran out is *adopted*: its history says from
+        whom.
+        """
+        rows = self._rows(
+            f"""WITH picked AS (
+                SELECT id, worker AS was, lease_until AS held FROM jobs
+                WHERE state IN ({_OPEN}) AND (lease_until IS NULL OR lease_until < {_NOW})
+                ORDER BY created_at, line, id LIMIT ? FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs SET worker = ?, lease_until = {_NOW} + ?
+            FROM picked WHERE jobs.id = picked.id
+            RETURNING jobs.*, picked.was, picked.held""",  # noqa: S608  # states are ours
+            (limit, self.worker, self.lease_seconds),
+        )
+        records = []
+        for row in rows:
+            record = JobRecord.from_row(row)
+            if row["held"] is not None and record.state is not JobState.PENDING:
+                self._event(record.id, "adopted", f"lease of {row['was']} ran out", timestamp())
+            records.append(record)
+            self._claimed.add(record.id)
+        records.sort(key=lambda r: (r.line is None, r.line or 0, r.id))
+        return records
+
+    def renew(self) -> int:
+        """Extend every lease this worker holds; how many it holds."""
+        return self._execute(
+            f"UPDATE jobs SET lease_until = {_NOW} + ? WHERE worker = ? AND lease_until IS NOT NULL",  # noqa: S608, E501
+            (self.lease_seconds, self.worker),
+        )
+
+    def release(self, job_id: str) -> None:
+        """Let go of the job (done with it for this run); a no-op if another worker holds it."""
+        self._claimed.discard(job_id)
+        self._execute(
+            "UPDATE jobs SET lease_until = NULL WHERE id = ? AND worker = ?", (job_id, self.worker)
+        )
+
+    def held(self, job_id: str) -> bool:
+        """True when another worker holds a live lease on the job."""
+        row = self._one(
+            f"SELECT 1 AS held FROM jobs WHERE id = ? AND worker <> ? AND lease_until >= {_NOW}",  # noqa: S608
+            (job_id, self.worker),
+        )
+        return row is not None
+
+    def next_expiry(self) -> float | None:
+        """Seconds until the first lease on an open job runs out (0: one is claimable now).
+
+        ``None`` when no job is open: nothing is left for any worker to do.
+        """
+        row = self._one(
+            f"""SELECT COUNT(*) AS open,
+                MIN(CASE WHEN lease_until IS NULL THEN 0 ELSE lease_until - {_NOW} END) AS wait
+            FROM jobs WHERE state IN ({_OPEN})"""  # noqa: S608  # states are ours
+        )
+        if row is None or not row["open"]:
+            return None
+        return max(float(row["wait"]), 0.0)
+
+    # -- shared rate limits (see mediatask.shared_limits) -------------------------------------
+
+    def rate_admit(
+        self, scope: str, windows: Sequence[tuple[int, float]], count_within: float
+    ) -> tuple[int | None, float]:
+        """Log one more request of ``scope`` if it fits every window now, for every worker.
+
+        One worker at a time decides for a scope (an advisory lock for the transaction). Each
+        request is logged at the latest moment the provider can have counted it (now plus
+        ``count_within``, lowered to its answer's time by :meth:`rate_answered`).
+
+        :returns: the request's log entry and 0, or ``None`` and the seconds to wait first.
+        """
+        longest = max(seconds for _, seconds in windows)
+        most = max(limit for limit, _ in windows)
+        with self._db.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (scope,))
+            now_row = self._one(f"SELECT {_NOW} AS now")  # the clock is ours
+            now = float(now_row["now"]) if now_row else 0.0
+            self._execute(
+                "DELETE FROM rate_log WHERE scope = ? AND counted_at <= ?", (scope, now - longest)
+            )
+            latest = [
+                float(row["counted_at"])
+                for row in self._rows(
+                    "SELECT counted_at FROM rate_log WHERE scope = ? "
+                    "ORDER BY counted_at DESC LIMIT ?",
+                    (scope, most),
+                )
+            ]
+            paused = self._one("SELECT until FROM rate_pause WHERE scope = ?", (scope,))
+            wait = float(paused["until"]) - now if paused else 0.0
+            for limit, seconds in windows:
+                if len(latest) >= limit:
+                    wait = max(wait, latest[limit - 1] + seconds - now)
+            if wait > 0:
+                return None, wait
+            row = self._one(
+                "INSERT INTO rate_log (scope, counted_at) VALUES (?, ?) RETURNING id",
+                (scope, now + count_within),
+            )
+            return (int(row["id"]) if row else 0), 0.0
+
+    def rate_answered(self, entry: int) -> None:
+        """The request logged as ``entry`` got its answer: it was counted by now at the latest."""
+        self._execute(
+            f"UPDATE rate_log SET counted_at = LEAST(counted_at, {_NOW}) WHERE id = ?",  # noqa: S608
+            (entry,),
+        )
+
+    def rate_pause(self, scope: str, seconds: float) -> None:
+        """No worker sends a request of ``scope`` for ``seconds`` (a 429, a reset header)."""
+        self._execute(
+            f"INSERT INTO rate_pause (scope, until) VALUES (?, {_NOW} + ?) "  # noqa: S608
+            "ON CONFLICT (scope) DO UPDATE SET until = GREATEST(rate_pause.until, EXCLUDED.until)",
+            (scope, seconds),
+        )
+
+    # -- a shared in-flight ceiling (see mediatask.workers) -------------------------------------
+
+    def flight_take(self, scope: str, job_id: str, ceiling: int) -> bool:
+        """Take one of ``ceiling`` slots of ``scope`` (a provider and key) for ``job_id``.
+
+        Slots are shared by every worker; one whose worker no longer holds the job's lease (it
+        died, or let go) is freed here. False when all are taken.
+        """
+        with self._db.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"flight:{scope}",))
+            self._execute(
+                f"""DELETE FROM flight WHERE scope = ? AND NOT EXISTS (
+                    SELECT 1 FROM jobs WHERE jobs.id = flight.job_id
+                    AND jobs.worker = flight.worker AND jobs.lease_until >= {_NOW})""",  # noqa: S608
+                (scope,),
+            )
+            row = self._one("SELECT COUNT(*) AS n FROM flight WHERE scope = ?", (scope,))
+            if row is not None and row["n"] >= ceiling:
+                return False
+            self._execute(
+                "INSERT INTO flight (job_id, scope, worker) VALUES (?, ?, ?) ON CONFLICT (job_id) "
+                "DO UPDATE SET scope = EXCLUDED.scope, worker = EXCLUDED.worker",
+                (job_id, scope, self.worker),
+            )
+            return True
+
+    def flight_release(self, job_id: str) -> None:
+        """Give back the slot this worker took for ``job_id``."""
+        self._execute("DELETE FROM flight WHERE job_id = ? AND worker = ?", (job_id, self.worker))
+
+    def submitting(self, job_id: str, marker: str | None = None) -> None:
+        """Renew this worker's lease on the job, then record the intent to submit.
+
+        :raises LeaseLostError: another worker took the job (or holds it, for a job this worker
+            never claimed): the request must not be sent.
+        """
+        if job_id in self._claimed:
+            taken = not self._execute(
+                f"UPDATE jobs SET lease_until = {_NOW} + ? "  # noqa: S608  # the clock is ours
+                "WHERE id = ? AND worker = ? AND lease_until IS NOT NULL",
+                (self.lease_seconds, job_id, self.worker),
+            )
+        else:
+            taken = self.held(job_id)
+        if taken:
+            raise LeaseLostError(
+                f"job {job_id}: another worker has taken it over (this worker's lease ran "
+                "out); not submitted here"
+            )
+        super().submitting(job_id, marker)

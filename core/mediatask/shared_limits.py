@@ -1,0 +1,69 @@
+"""Rate limits shared by every worker of a ledger that uses the same key.
+
+A provider's request-rate windows (all of them at once, e.g. Claid's 4 per second and 120 per
+minute) are per key at the provider, so N workers using one key must together stay within what
+one would: each request is admitted against one log in the shared PostgreSQL ledger
+(:meth:`~mediatask.journal_postgres.PostgresJournal.rate_admit`), kept per provider and key. The
+key is named there by a short digest (:func:`~mediatask.concurrency.key_label`), never itself.
+A 429 or an exhausted ``RateLimit-Remaining`` pauses every worker, not only the one that saw it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import attrs
+import trio
+
+from mediatask.concurrency import key_label
+from mediatask.config import Settings
+from mediatask.journal_postgres import PostgresJournal
+from mediatask.model import ProviderInfo
+from mediatask.sending import Throttle
+
+RECHECK_SECONDS = 0.05
+"""The longest a waiting request sleeps before asking the ledger again (answers free room)."""
+
+
+@attrs.define
+class SharedRateLimiter:
+    """Keeps requests of one provider and key under its windows, across every worker."""
+
+    ledger: PostgresJournal
+    scope: str
+    """``PROVIDER:KEY-DIGEST``."""
+    windows: tuple[tuple[int, float], ...]
+    count_within: float = 0.5
+    """Seconds after sending by which a provider is assumed to have counted a request."""
+    _lock: trio.Lock = attrs.field(init=False, factory=trio.Lock)
+
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        """Wait until one more request fits every window, for all workers; held while sent."""
+        async with self._lock:  # first come, first served within this worker
+            while True:
+                entry, wait = self.ledger.rate_admit(self.scope, self.windows, self.count_within)
+                if entry is not None:
+                    break
+                await trio.sleep(min(wait, RECHECK_SECONDS))
+        try:
+            yield
+        finally:
+            self.ledger.rate_answered(entry)
+
+    def pause(self, seconds: float) -> None:
+        """No worker sends a request of this provider and key for ``seconds``."""
+        self.ledger.rate_pause(self.scope, seconds)
+
+
+def shared_throttles(
+    ledger: PostgresJournal, settings: Settings
+) -> Callable[[ProviderInfo], Throttle]:
+    """What makes each provider's rate limiter for a client working on ``ledger``."""
+
+    def make(info: ProviderInfo) -> Throttle:
+        scope = f"{info.name}:{key_label(settings.key(info))}"
+        return SharedRateLimiter(ledger, scope, info.rate_limits)
+
+    return make

@@ -1,0 +1,158 @@
+"""Workers on a shared ledger: many processes, on many machines, finishing one batch together.
+
+Each worker claims open jobs from a :class:`~mediatask.journal_postgres.PostgresJournal` (no two
+workers ever hold the same job), renews its leases while it works, and decides about each job
+exactly as a re-run of the batch on one machine would (:meth:`mediatask.batch.Batch.decide`):
+a pending job is submitted, with the intent journalled as the request goes on the wire; a
+submitted one is followed and downloaded, never submitted again; one left ``submitting`` by a
+worker that died is uncertain (looked up in the provider's list where it has one). A worker
+stops when no job in the ledger is open, waiting for other workers' leases to run out first.
+
+A provider's in-flight ceiling (``--max-in-flight``, or a documented ``max_concurrency``) is
+shared the same way as its rate windows (:mod:`mediatask.shared_limits`): per provider and key
+digest, every worker together holds at most that many of its jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import attrs
+import trio
+
+from mediatask.batch import Action, Batch
+from mediatask.concurrency import key_label
+from mediatask.errors import MediataskError
+from mediatask.journal import JobRecord, JobState
+from mediatask.journal_postgres import OPEN_STATES, PostgresJournal
+from mediatask.manifest import Manifest
+from mediatask.uncertain import advice, when
+
+POLL_SECONDS = 1.0
+"""How often a worker with room looks for new or abandoned jobs."""
+FLIGHT_RECHECK_SECONDS = 0.1
+"""How often a job waiting for a shared in-flight slot asks again."""
+
+
+@attrs.define
+class Worker:
+    """One process's share of the work in a ledger, run through ``batch``'s decisions."""
+
+    batch: Batch
+    ledger: PostgresJournal
+    poll_seconds: float = POLL_SECONDS
+    stay: bool = False
+    """Keep looking for new jobs when none is open (until cancelled), instead of returning."""
+    _running: set[str] = attrs.field(init=False, factory=set)
+    _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    async def load(self, manifest: Manifest) -> None:
+        """Put the manifest's jobs in the ledger (once, by id and content) and make a re-run's
+        decisions about the ones no worker is working on.
+
+        A job left unfinished or timed out is followed again; one a flag asks for is reset to be
+        submitted again; an uncertain one is looked up in its provider's list. Open jobs are
+        left to the claims.
+        """
+        self.batch.begin(manifest)
+        uncertain: list[JobRecord] = []
+        for entry in manifest.entries:
+            record = self.batch.register(entry)
+            if record is None or record.state in OPEN_STATES or self.ledger.held(record.id):
+                continue
+            action = self.batch.decide(record)
+            if action is Action.FOLLOW:
+                self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
+            elif action is Action.SETTLE:
+                uncertain.append(record)
+        self.batch.write_invalid()
+        if uncertain:
+            await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+
+    async def run(self) -> None:
+        """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
+        cancelled); returns when all have ended."""
+        limit = trio.CapacityLimiter(self.batch.options.concurrency)
+        counts = self.ledger.counts()
+        still = sum(counts.get(state.value, 0) for state in OPEN_STATES)
+        self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._renew)
+            while True:
+                room = self.batch.options.concurrency - len(self._running)
+                claimed = self.ledger.claim(room) if room > 0 else []
+                for record in claimed:
+                    self._running.add(record.id)
+                    nursery.start_soon(self._one, record, limit)
+                wait = self.poll_seconds
+                if not claimed and not self._running:
+                    expiry = self.ledger.next_expiry()
+                    if expiry is None and not self.stay:
+                        break  # nothing open anywhere: every job has ended
+                    if expiry is not None:
+                        wait = min(max(expiry, 0.05), wait)
+                with trio.move_on_after(wait):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+            nursery.cancel_scope.cancel()  # the lease renewal
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self, record: JobRecord) -> AsyncIterator[None]:
+        """Hold one of the provider's slots shared by all workers, when it has a ceiling."""
+        client = self.batch.client
+        try:
+            info = client.provider(record.job.provider)
+            ceiling = client.slot(info.name).ceiling
+        except MediataskError:
+            ceiling = None  # the batch reports the unknown provider
+        if ceiling is None:
+            yield
+            return
+        scope = f"{info.name}:{key_label(client.settings.key(info))}"
+        while True:  # another process frees a slot: nothing here to wait on but time
+            if self.ledger.flight_take(scope, record.id, ceiling):
+                break
+            await trio.sleep(FLIGHT_RECHECK_SECONDS)
+        try:
+            yield
+        finally:
+            self.ledger.flight_release(record.id)
+
+    async def _renew(self) -> None:
+        while True:
+            await trio.sleep(self.ledger.lease_seconds / 3)
+            self.ledger.renew()
+
+    def _orphaned(self, record: JobRecord) -> JobRecord:
+        """A claimed job left ``submitting``: its worker died while the submit was on the wire."""
+        client = self.batch.client
+        try:
+            info = client.provider(record.job.provider)
+        except MediataskError:
+            return record  # decided (and reported) as after a crash on one machine
+        sent = [e.worker for e in self.ledger.events(record.id) if e.kind == "submitting"]
+        who = f"worker {sent[-1]}" if sent and sent[-1] else "its worker"
+        error = (
+            f"job {record.id}: {who} stopped (its lease ran out) while its submit to "
+            f"{info.title} of {when(record)} was on the wire, so no answer was read: a task may "
+            "have been created. " + advice(client, record)
+        )
+        reason = f"its worker stopped while its submit to {info.title} was on the wire"
+        self.ledger.ended(record.id, JobState.UNCERTAIN, error, reason)
+        return self.ledger.get(record.id) or record
+
+    async def _one(self, record: JobRecord, limit: trio.CapacityLimiter) -> None:
+        try:
+            if record.state is JobState.SUBMITTING:
+                record = self._orphaned(record)
+            action = self.batch.decide(record)
+            if action is Action.SETTLE:
+                settled = await self.batch.settle([record])
+                action = settled.get(record.id, Action.SKIP)
+            async with self._in_flight(record):
+                await self.batch.run_one(record, action, limit)
+        finally:
+            self.ledger.release(record.id)  # even when cancelled: another worker may go on
+            self._running.discard(record.id)
+            self._wake.set()

@@ -1,0 +1,140 @@
+"""Rate limits shared through the ledger: N workers with one key stay within what one would."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from mediatask.journal_postgres import PostgresJournal
+from mediatask.shared_limits import SharedRateLimiter
+from mediatask.testing import Standalone, standalone_emulator
+
+SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
+HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock in the asserts
+
+
+def test_every_window_counts_every_workers_requests(postgres_url: str) -> None:
+    with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
+        for ledger in (one, two, one, two):
+            entry, wait = ledger.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+            assert entry is not None
+            assert wait == 0
+        entry, wait = two.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+        assert entry is None  # the fifth in the first window, whoever asks
+        assert 3000 < wait <= 3600.5
+        other, _ = one.rate_admit("claid:other-key", HOUR_WINDOWS, 0.5)
+        assert other is not None  # another key has windows of its own
+
+
+def test_a_pause_holds_every_worker(postgres_url: str) -> None:
+    with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
+        one.rate_pause("a1d:abc", 3600)
+        entry, wait = two.rate_admit("a1d:abc", HOUR_WINDOWS, 0.5)
+        assert entry is None
+        assert wait > 3000
+
+
+async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None:
+    with PostgresJournal(postgres_url) as ledger:
+        limiter = SharedRateLimiter(ledger, "claid:abc", HOUR_WINDOWS, count_within=3600.0)
+        async with limiter.request():
+            pass  # answered: logged at the answer, not an hour from now
+        rows = ledger._rows("SELECT counted_at, extract(epoch from now()) AS now FROM rate_log")
+        assert rows[0]["counted_at"] < float(rows[0]["now"]) + 60
+        for _ in range(3):
+            async with limiter.request():
+                pass
+        with trio.move_on_after(0.2) as waited:
+            async with limiter.request():
+                pytest.fail("a fifth request in the hour's window was admitted")
+        assert waited.cancelled_caught
+
+
+@pytest.mark.slow
+def test_two_workers_on_claids_default_windows_draw_no_429(
+    postgres_url: str, tmp_path: Path, mediatask_home: Path
+) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    resize = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
+    lines = [
+        {"id": f"r{n:02d}", "provider": "claid", "operation": "edit", "input": "in.png",
+         "params": resize}
+        for n in range(24)
+    ]  # fmt: skip
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with standalone_emulator("claid", "pg-limits-claid-key", 0.3) as claid:
+        env = {**os.environ, "MEDIATASK_HOME": str(mediatask_home), **claid.env}
+        command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
+        command += ["--journal", postgres_url, "--concurrency", "8", "--json"]
+        workers = [
+            subprocess.Popen(  # our own command, no shell
+                command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outcomes = [worker.communicate(timeout=180) for worker in workers]
+        stats = claid.stats()
+    print(f"claid emulator: {stats}")
+    for worker, (_, err) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, err.decode()[-2000:]
+    assert stats.get("submissions", 0) + stats.get("uploads", 0) == 24
+    assert stats.get("rate_limited", 0) == 0  # the emulator answers 429 beyond 4/s or 120/min
+
+
+@contextlib.contextmanager
+def a1d_allowing(in_flight: int, key: str) -> Iterator[Standalone]:
+    """``mediatask emulate a1d`` answering 429 beyond ``in_flight`` tasks in progress per key."""
+    command = [sys.executable, "-m", "mediatask", "emulate", "a1d", "--key", key]
+    command += ["--processing-seconds", "0.5", "--max-in-flight", str(in_flight)]
+    with subprocess.Popen(  # our own command, no shell
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        found = re.search(r"listening on (\S+)", process.stdout.readline())
+        assert found is not None
+        try:
+            yield Standalone("a1d", found.group(1), key)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_in_flight_ceiling(
+    postgres_url: str, tmp_path: Path, mediatask_home: Path
+) -> None:
+    lines = [
+        {"id": f"f{n:02d}", "provider": "a1d", "operation": "image-generator",
+         "params": {"prompt": f"sky {n}"}}
+        for n in range(12)
+    ]  # fmt: skip
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    key = "pg-flight-a1d-key"
+    with a1d_allowing(2, key) as a1d:
+        env = {**os.environ, "MEDIATASK_HOME": str(mediatask_home), **a1d.env}
+        command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
+        command += ["--journal", postgres_url, "--max-in-flight", "a1d=2", "--json"]
+        workers = [
+            subprocess.Popen(  # our own command, no shell
+                command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(2)
+        ]
+        outcomes = [worker.communicate(timeout=180) for worker in workers]
+        counted = a1d.stats()
+    print(f"a1d emulator: {counted}")
+    for worker, (_, err) in zip(workers, outcomes, strict=True):
+        assert worker.returncode == 0, err.decode()[-2000:]
+    assert counted["submissions"] == 12
+    assert counted.get("busy_refusals", 0) == 0  # together never more than 2 in progress
