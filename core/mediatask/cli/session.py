@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from mediatask.cli.base import SANDBOX_SECONDS_ENV
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
@@ -23,9 +24,6 @@ from mediatask.keys import HOME_ENV, home_dir
 from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import open_sandbox
-
-SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
-"""How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
 
 
 def _sandbox_seconds() -> float | None:
