@@ -8,7 +8,7 @@ detection latency are counted by the server. Each run has a time bound: a conten
 finish is reported as ``timeout`` (still moving) or ``deadlock`` (the server saw no request for
 ``STALL_SECONDS``), never waited for.
 
-Environment: ``BENCH_SCALE`` (``full``, the default, or ``small``), ``BENCH_ONLY`` (comma-separated
+Environment: ``BENCH_SCALE`` (``full``, the default, ``small``, or ``tiny`` for the test), ``BENCH_ONLY`` (comma-separated
 scenario names), ``BENCH_OUT`` (the JSON file; default ``out/bench.json``).
 
 The machine may be shared: compare the ratios within one run, not absolute numbers across runs.
@@ -52,6 +52,15 @@ SCALES: dict[str, dict[str, Any]] = {
         "naive": 10,
         "big_mb": 256,
         "startup_runs": 7,
+    },
+    "tiny": {  # for the test that the bench runs at all
+        "jobs": 6,
+        "concurrency": 3,
+        "mean": 0.05,
+        "many": 20,
+        "naive": 1,
+        "big_mb": 1,
+        "startup_runs": 1,
     },
     "small": {
         "jobs": 200,
