@@ -8,8 +8,9 @@ detection latency are counted by the server. Each run has a time bound: a conten
 finish is reported as ``timeout`` (still moving) or ``deadlock`` (the server saw no request for
 ``STALL_SECONDS``), never waited for.
 
-Environment: ``BENCH_SCALE`` (``full``, the default, ``small``, or ``tiny`` for the test), ``BENCH_ONLY`` (comma-separated
-scenario names), ``BENCH_OUT`` (the JSON file; default ``out/bench.json``).
+Environment: ``BENCH_SCALE`` (``full``, the default, ``small``, or ``tiny`` for the test),
+``BENCH_ONLY`` (comma-separated scenario names), ``BENCH_OUT`` (the JSON file; default
+``out/bench.json``).
 
 The machine may be shared: compare the ratios within one run, not absolute numbers across runs.
 """
