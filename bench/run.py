@@ -17,6 +17,7 @@ The machine may be shared: compare the ratios within one run, not absolute numbe
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
@@ -190,11 +191,20 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def ideal_seconds(count: int, concurrency: int, mean: float) -> float:
-    """The wall time of a client with no overhead: waves of ``concurrency`` tasks; one wave
-    takes its slowest task."""
+    """Roughly the wall time of a client with no overhead (before a run, for its time bound):
+    waves of ``concurrency`` tasks; one wave takes its slowest task."""
     if count <= concurrency:
         return mean * (1 + JITTER)
     return count / concurrency * mean
+
+
+def simulated_ideal(durations: Sequence[float], concurrency: int) -> float:
+    """The wall time of a client with no overhead, for these task durations (in submit order):
+    each task starts the moment one of ``concurrency`` slots is free and is noticed at once."""
+    slots = [0.0] * min(concurrency, len(durations))
+    for duration in durations:
+        heapq.heapreplace(slots, slots[0] + duration)
+    return max(slots, default=0.0)
 
 
 def task_row(
@@ -286,7 +296,10 @@ class Bench:
         out = self.out_dir(f"{scenario}-{contender}".replace(" ", "_"))
         print(f"  {contender} ...", end="", flush=True, file=sys.stderr)
         child = run_child(argv(out), self.env, timeout, self.server)
-        row = task_row(scenario, contender, child, self.server.call("/_bench/stats"), count, ideal)
+        stats = self.server.call("/_bench/stats")
+        if len(stats["durations"]) >= count:  # the durations this run's tasks really had
+            ideal = simulated_ideal(stats["durations"][:count], concurrency)
+        row = task_row(scenario, contender, child, stats, count, ideal)
         row["reference"] = reference
         print(f" {row['status']} {row['done']}/{count} in {child.seconds:.1f} s", file=sys.stderr)
         self.rows.append(row)

@@ -114,6 +114,7 @@ class Run:
             "first_final_answer": first_answer,
             "download_seconds": downloads,
             "output_bytes": self.output_bytes,
+            "durations": [t.finish_at - t.created for t in tasks],  # in submit order
         }
 
 
