@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import shutil
 import signal
@@ -113,8 +114,9 @@ class BenchServer:
             return json.load(answer)
 
     def configure(self, mean: float, jitter: float = JITTER, output_bytes: int = 0) -> None:
-        """Start a new run: fresh counters, task durations ``mean`` ± ``jitter``."""
-        self.call("/_bench/config", {"mean": mean, "jitter": jitter, "output_bytes": output_bytes})
+        """Start a new run: fresh counters, task durations ``mean`` ± ``jitter`` (seed 1)."""
+        config = {"mean": mean, "jitter": jitter, "output_bytes": output_bytes, "seed": 1}
+        self.call("/_bench/config", config)
 
     def close(self) -> None:
         assert self.process.stdin is not None
@@ -193,12 +195,11 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def ideal_seconds(count: int, concurrency: int, mean: float) -> float:
-    """Roughly the wall time of a client with no overhead (before a run, for its time bound):
-    waves of ``concurrency`` tasks; one wave takes its slowest task."""
-    if count <= concurrency:
-        return mean * (1 + JITTER)
-    return count / concurrency * mean
+def planned_durations(count: int, mean: float, seed: int = 1) -> list[float]:
+    """The durations the bench server gives a run's first ``count`` tasks, in submit order
+    (it draws them with the same generator and seed)."""
+    rng = random.Random(seed)
+    return [max(mean * (1 + rng.uniform(-JITTER, JITTER)), 0.0) for _ in range(count)]
 
 
 def simulated_ideal(durations: Sequence[float], concurrency: int) -> float:
@@ -291,7 +292,7 @@ class Bench:
     ) -> None:
         """Run one contender through ``count`` tasks and add its row."""
         mean = self.scale["mean"]
-        ideal = ideal_seconds(count, concurrency, mean)
+        ideal = simulated_ideal(planned_durations(count, mean), concurrency)
         # Five times the ideal; at least a minute for 10,000 at once, where even the plain
         # contender takes several times its ideal on a 2-core machine.
         timeout = max(60.0 if count >= 5000 else 30.0, 5 * ideal)
@@ -300,8 +301,6 @@ class Bench:
         print(f"  {contender} ...", end="", flush=True, file=sys.stderr)
         child = run_child(argv(out), self.env, timeout, self.server)
         stats = self.server.call("/_bench/stats")
-        if len(stats["durations"]) >= count:  # the durations this run's tasks really had
-            ideal = simulated_ideal(stats["durations"][:count], concurrency)
         row = task_row(scenario, contender, child, stats, count, ideal)
         row["reference"] = reference
         print(f" {row['status']} {row['done']}/{count} in {child.seconds:.1f} s", file=sys.stderr)
