@@ -70,6 +70,12 @@ def test_start_up_commands_do_not_import_the_engine(tmp_path: Path, args: list[s
     assert heavy_modules(modules) == []
 
 
+@pytest.mark.parametrize("command", ["run", "batch", "status"])
+def test_commands_without_sandbox_do_not_import_the_sandbox(tmp_path: Path, command: str) -> None:
+    _, modules = run_cli(tmp_path, command, "--help")
+    assert [m for m in modules if "sandbox" in m or "emulator" in m] == []
+
+
 def test_help_lists_every_command_without_importing_it(tmp_path: Path) -> None:
     stdout, modules = run_cli(tmp_path, "--help")
     listed = {line.split()[0] for line in stdout.split("Commands:")[1].splitlines() if line.strip()}

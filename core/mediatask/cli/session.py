@@ -23,7 +23,6 @@ from mediatask.journal import JOURNAL_FILE, Journal, batch_journal_path
 from mediatask.keys import HOME_ENV, home_dir
 from mediatask.model import TaskRef
 from mediatask.plugins import PluginManager
-from mediatask.sandbox import open_sandbox
 
 
 def _sandbox_seconds() -> float | None:
@@ -62,6 +61,8 @@ async def open_cli_client(
     options: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         if sandbox:
+            from mediatask.sandbox import open_sandbox  # only with --sandbox
+
             seconds = _sandbox_seconds()
             box = await stack.enter_async_context(open_sandbox(plugins, providers))
             for emulator in box.emulators.values():
