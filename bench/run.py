@@ -9,8 +9,9 @@ finish is reported as ``timeout`` (still moving) or ``deadlock`` (the server saw
 ``STALL_SECONDS``), never waited for.
 
 Environment: ``BENCH_SCALE`` (``full``, the default, ``small``, or ``tiny`` for the test),
-``BENCH_ONLY`` (comma-separated scenario names), ``BENCH_OUT`` (the JSON file; default
-``out/bench.json``).
+``BENCH_ONLY`` (comma-separated scenario names: ``a1d``, ``claid``, ``many``, ``download``,
+``startup``, and ``many-a1d``, 10,000 open event streams, which runs only when named),
+``BENCH_OUT`` (the JSON file; default ``out/bench.json``).
 
 The machine may be shared: compare the ratios within one run, not absolute numbers across runs.
 """
@@ -117,6 +118,11 @@ class BenchServer:
         """Start a new run: fresh counters, task durations ``mean`` ± ``jitter`` (seed 1)."""
         config = {"mean": mean, "jitter": jitter, "output_bytes": output_bytes, "seed": 1}
         self.call("/_bench/config", config)
+
+    def cpu_seconds(self) -> float:
+        """The server's user + system CPU time so far (it shares the machine's cores)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         assert self.process.stdin is not None
@@ -299,9 +305,11 @@ class Bench:
         self.server.configure(mean)
         out = self.out_dir(f"{scenario}-{contender}".replace(" ", "_"))
         print(f"  {contender} ...", end="", flush=True, file=sys.stderr)
+        server_cpu = self.server.cpu_seconds()
         child = run_child(argv(out), self.env, timeout, self.server)
         stats = self.server.call("/_bench/stats")
         row = task_row(scenario, contender, child, stats, count, ideal)
+        row["server_cpu_s"] = round(self.server.cpu_seconds() - server_cpu, 2)
         row["reference"] = reference
         print(f" {row['status']} {row['done']}/{count} in {child.seconds:.1f} s", file=sys.stderr)
         self.rows.append(row)
@@ -369,14 +377,18 @@ class Bench:
         naive = self.scale["naive"]
         self.tasks(name, f"naive loop ({naive} jobs)", self.naive(shape, naive), naive, 1)
 
-    def many_scenario(self) -> None:
-        """10,000 tasks in flight at once (Claid's shape: polling)."""
+    def many_scenario(self, shape: str) -> None:
+        """10,000 tasks in flight at once: Claid's shape (polling) or A1D's (10,000 streams)."""
         many = self.scale["many"]
-        name = f"claid: {many} in flight"
+        name = f"{shape}: {many} in flight"
         print(name, file=sys.stderr)
-        self.tasks(name, "mediatask run_many", self.library("claid", many, many), many, many)
-        polls = self.aiohttp("claid", "poll", 0.5, many, many)
-        self.tasks(name, "aiohttp 0.5 s polls", polls, many, many, reference=True)
+        self.tasks(name, "mediatask run_many", self.library(shape, many, many), many, many)
+        if shape == "a1d":
+            streams = self.aiohttp("a1d", "sse", 0, many, many)
+            self.tasks(name, "aiohttp SSE", streams, many, many, reference=True)
+        else:
+            polls = self.aiohttp("claid", "poll", 0.5, many, many)
+            self.tasks(name, "aiohttp 0.5 s polls", polls, many, many, reference=True)
 
     def download_scenario(self) -> None:
         """One output of BIG_MB: mediatask's download against curl's (and aiohttp's)."""
@@ -529,10 +541,13 @@ def main() -> None:
     scenarios = {
         "a1d": lambda bench: bench.shape_scenario("a1d"),
         "claid": lambda bench: bench.shape_scenario("claid"),
-        "many": Bench.many_scenario,
+        "many": lambda bench: bench.many_scenario("claid"),
         "download": Bench.download_scenario,
         "startup": Bench.startup_scenario,
+        # Not run by default (it adds a minute or two): 10,000 open event streams.
+        "many-a1d": lambda bench: bench.many_scenario("a1d"),
     }
+    default = ["a1d", "claid", "many", "download", "startup"]
     only = [s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()]
     if unknown := set(only) - set(scenarios):
         raise SystemExit(f"BENCH_ONLY: unknown scenarios {sorted(unknown)}; know {list(scenarios)}")
@@ -544,7 +559,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="mediatask-bench-") as work:
             bench = Bench(scale, server, Path(work))
             for name, scenario in scenarios.items():
-                if not only or name in only:
+                if name in (only or default):
                     scenario(bench)
     finally:
         server.close()
