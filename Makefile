@@ -44,7 +44,12 @@ lint: install
 	$(BIN)/mypy core/mediatask tests
 	set -e; for p in $(PLUGINS); do $(BIN)/mypy $$p; done
 
-bench: install
+# BENCH_SCALE=small for a quick try; BENCH_ONLY=a1d,claid,many,download,startup for some.
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
+	$(BIN)/python -m pip install -q --config-settings editable_mode=compat -e '.[bench]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 
 clean:

@@ -14,7 +14,10 @@ DOCS = Path(__file__).parent.parent / "docs"
 
 
 def command_paths(group: click.Group, prefix: str = "mediatask") -> Iterator[str]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the CLI's commands are imported on first lookup
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         yield path
         if isinstance(command, click.Group):
@@ -34,7 +37,9 @@ def test_every_command_has_help_with_examples() -> None:
         command: click.Command = cli
         for name in path.split()[1:]:
             assert isinstance(command, click.Group)
-            command = command.commands[name]
+            found = command.get_command(ctx, name)
+            assert found is not None, path
+            command = found
         help_text = command.get_help(ctx)
         assert help_text.strip(), path
         assert "Examples:" in help_text, path

@@ -2,21 +2,13 @@
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
 ``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``.
+(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``. Each is imported
+when one of its commands is used (``base.COMMANDS``), so ``mediatask --help`` does not import
+the engine.
 """
 
 from __future__ import annotations
 
-from mediatask.cli import (  # noqa: F401  # importing registers the commands
-    account,
-    batch,
-    emulate,
-    keys,
-    providers,
-    run,
-    tasks,
-    worker,
-)
 from mediatask.cli.base import cli, main
 
 __all__ = ["cli", "main"]

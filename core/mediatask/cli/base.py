@@ -9,21 +9,96 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
 
-from mediatask.cli.session import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
+from mediatask.cli.lazy import LazyCommand, LazyGroup
 from mediatask.config import Settings
 from mediatask.errors import MediataskError
 from mediatask.keys import KeyStoreWarning, exposed
-from mediatask.plugins import PluginLoadWarning, PluginManager
 from mediatask.redact import RedactingFilter, Redactor, one_line
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mediatask.plugins import PluginManager
+
+# What is imported here is paid by every command, `--help` included: rich, the plugin manager
+# and the engine are imported inside the functions that need them.
+
+SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
+"""How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
+MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
+"""Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
 KEY_META = "mediatask.key"
 """Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
+
+COMMANDS = {
+    "batch": LazyCommand(
+        "mediatask.cli.batch",
+        "Run every job of MANIFEST (JSON Lines or .csv) concurrently; re-run to resume.",
+    ),
+    "cancel": LazyCommand(
+        "mediatask.cli.tasks",
+        "Ask the provider to cancel (or delete) the task HANDLE, where it has a way to.",
+    ),
+    "credits": LazyCommand(
+        "mediatask.cli.account",
+        "Show the account's remaining credits with PROVIDER (where the provider reports them).",
+    ),
+    "download": LazyCommand(
+        "mediatask.cli.tasks",
+        "Download the outputs of the task HANDLE (waiting for it first if it is still running).",
+    ),
+    "emulate": LazyCommand(
+        "mediatask.cli.emulate", "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C."
+    ),
+    "jobs": LazyCommand(
+        "mediatask.cli.batch", "The local journal: jobs recorded by run, submit and batch."
+    ),
+    "keys": LazyCommand(
+        "mediatask.cli.keys",
+        "Store provider keys (file mode 0600 under your mediatask folder, or $MEDIATASK_HOME).",
+    ),
+    "list": LazyCommand(
+        "mediatask.cli.account",
+        "List PROVIDER's own records of recent tasks (where the provider keeps such a list).",
+    ),
+    "plugins": LazyCommand(
+        "mediatask.cli.providers",
+        "List the installed plugins: version, providers, hooks, and those that failed to load.",
+    ),
+    "providers": LazyCommand(
+        "mediatask.cli.providers",
+        "List the installed providers, their operations and capabilities, and whether a key is "
+        "set.",
+    ),
+    "run": LazyCommand(
+        "mediatask.cli.run", "Submit a job, follow it to the end, and download its outputs."
+    ),
+    "status": LazyCommand(
+        "mediatask.cli.tasks",
+        "Ask the provider once for the state of the task HANDLE (PROVIDER:TASK_ID).",
+    ),
+    "submit": LazyCommand(
+        "mediatask.cli.run",
+        "Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.",
+    ),
+    "wait": LazyCommand(
+        "mediatask.cli.tasks",
+        "Wait quietly until the task HANDLE ends; print its outputs (exit 1 if it failed).",
+    ),
+    "worker": LazyCommand(
+        "mediatask.cli.worker",
+        "Work on the jobs of a shared ledger until none is open; run one per machine or more.",
+    ),
+    "watch": LazyCommand(
+        "mediatask.cli.tasks",
+        "Print each change of the task HANDLE until it ends (exit 1 if it failed).",
+    ),
+}
+"""Every command: the module that defines it (imported on first use) and its one-line help."""
 
 
 @contextlib.contextmanager
@@ -54,6 +129,8 @@ def _leaves(group: BaseExceptionGroup[MediataskError]) -> Iterator[MediataskErro
 
 def load_plugins() -> PluginManager:
     """Load the installed plugins; a plugin that fails to load is one warning line on stderr."""
+    from mediatask.plugins import PluginLoadWarning, PluginManager
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginLoadWarning)
         with user_errors():
@@ -68,7 +145,11 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="mediatask")
 @click.option("-v", "--verbose", count=True, help="Log each HTTP exchange (keys redacted).")
 @click.pass_context
@@ -101,6 +182,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
 def _log_handler() -> logging.Handler:
     """On a terminal, log through rich so lines print above a live display; else plain lines."""
     if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
         return RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
     return logging.StreamHandler(sys.stderr)
 
@@ -202,9 +285,13 @@ def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def stderr_console() -> Console:
     """A rich console on stderr (progress, logs); honours ``NO_COLOR``."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
 def stdout_console() -> Console:
     """A rich console on stdout (tables)."""
+    from rich.console import Console
+
     return Console(highlight=False)

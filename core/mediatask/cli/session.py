@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from mediatask.cli.base import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
@@ -26,13 +27,7 @@ from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import RetryPolicy
-from mediatask.sandbox import open_sandbox
 from mediatask.sending import Throttle
-
-MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
-"""Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
-SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
-"""How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
 
 
 def _sandbox_seconds() -> float | None:
@@ -83,6 +78,8 @@ async def open_cli_client(
         options["retry"] = retry
     async with AsyncExitStack() as stack:
         if sandbox:
+            from mediatask.sandbox import open_sandbox  # only with --sandbox
+
             seconds = _sandbox_seconds()
             box = await stack.enter_async_context(open_sandbox(plugins, providers))
             for emulator in box.emulators.values():

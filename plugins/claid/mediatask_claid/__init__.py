@@ -46,7 +46,6 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
-from mediatask.policy import parse_rate_limit_reset, parse_retry_after
 from mediatask.validate import is_url
 from mediatask_claid.contract import UPLOAD, assemble, plain, problems
 
@@ -239,6 +238,9 @@ def _envelope(response: Response) -> Mapping[str, Any]:
 
 def reset_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (or ``Retry-After``)."""
+    # Imported here: mediatask.policy imports trio, which `mediatask providers` must not pay for.
+    from mediatask.policy import parse_rate_limit_reset, parse_retry_after
+
     reset = parse_rate_limit_reset(headers)
     if reset is None:
         reset = parse_retry_after(headers)

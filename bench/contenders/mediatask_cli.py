@@ -1,0 +1,21 @@
+"""Contender: the ``mediatask`` command line (e.g. ``batch``), with the bench's Claid patch.
+
+Usage: mediatask_cli.py ARGS... — the same as ``mediatask ARGS...``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+
+from common import raise_open_files_limit, report, rss_kib
+from patches import apply_bench_patches
+
+from mediatask.cli import main
+
+if __name__ == "__main__":
+    raise_open_files_limit()
+    apply_bench_patches()
+    atexit.register(report, rss_before_kib=rss_kib())
+    sys.argv = ["mediatask", *sys.argv[1:]]
+    main()
