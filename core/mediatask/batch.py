@@ -205,7 +205,7 @@ class Batch:
         try:
             return self.journal.register(entry.id, entry.job, line=entry.line)
         except MediataskError as exc:
-            self._invalid.append(ManifestError(entry.line, str(exc)))
+            self._invalid.append(ManifestError(entry.line, str(exc), entry.id))
             return None
 
     def decide(self, record: JobRecord) -> Action:
