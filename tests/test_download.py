@@ -18,10 +18,10 @@ import trio.testing
 
 from mediatask import Client, ExpiredError, Job, PluginManager, RetryPolicy, Settings
 from mediatask.download import fetch_to_file
-from mediatask.errors import LocalWriteError, ResultExpiredError, UnavailableError
+from mediatask.errors import LocalWriteError, ResultExpiredError, UnavailableError, UsageError
 from mediatask.http import Request, Response
 from mediatask.model import Output
-from mediatask.testing import reply
+from mediatask.testing import FakePlugin, reply
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 DATA = bytes(range(256)) * 4  # 1 KiB
@@ -321,19 +321,15 @@ async def test_run_many_with_one_unwritable_file_fails_that_job_only(
     assert (tmp_path / "c-image.png").read_bytes() == b"png"
 
 
-async def test_run_many_into_an_unusable_folder_ends_every_job(
-    fake_plugins: PluginManager, tmp_path: Path
+async def test_run_many_into_an_unusable_folder_is_refused_before_any_submit(
+    fake_plugins: PluginManager, fake_plugin: FakePlugin, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")
-    async with (
-        provider_client(fake_plugins) as client,
-        client.run_many(many_jobs(["a", "b", "c"]), blocker / "out") as outcomes,
-    ):
-        ended = [outcome async for outcome in outcomes]
-    assert len(ended) == 3
-    assert all(isinstance(outcome.error, LocalWriteError) for outcome in ended)
-    assert "\n" not in str(ended[0].error)
+    async with provider_client(fake_plugins) as client:
+        with pytest.raises(UsageError, match="is a file, not a folder"):
+            client.run_many(many_jobs(["a", "b", "c"]), blocker / "out")
+    assert not [call for call in fake_plugin.calls if call.startswith("submit")]
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")

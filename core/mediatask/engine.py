@@ -359,15 +359,14 @@ class Client:
         result = await self.wait(task, on_update)
         return await self.download(result, out_dir) if out_dir is not None else result
 
-    @trio.as_safe_channel
-    async def run_many(
+    def run_many(
         self,
         jobs: Iterable[Job],
         out_dir: Path | None = None,
         *,
         concurrency: int = 8,
         on_update: UpdateCallback | None = None,
-    ) -> AsyncGenerator[Outcome, None]:
+    ) -> contextlib.AbstractAsyncContextManager[trio.abc.ReceiveChannel[Outcome]]:
         """Run ``jobs`` concurrently; yields an :class:`Outcome` per job, in the order they end.
 
         At most ``concurrency`` jobs run at once, and of each provider's as many as it takes
@@ -375,10 +374,24 @@ class Client:
         go on.
         Use as ``async with client.run_many(jobs, out) as outcomes: async for o in outcomes``;
         leaving the block early cancels the jobs still running.
+
+        :raises UsageError: at once, before anything is sent, for a ``concurrency`` below 1
+            or an ``out_dir`` that cannot be created or written.
         """
         check_concurrency(concurrency)
         if out_dir is not None:
-            await trio.to_thread.run_sync(check_out_dir, out_dir)
+            check_out_dir(out_dir)  # a quick local check, made before any job is paid for
+        return self._outcomes(jobs, out_dir, concurrency=concurrency, on_update=on_update)
+
+    @trio.as_safe_channel
+    async def _outcomes(
+        self,
+        jobs: Iterable[Job],
+        out_dir: Path | None,
+        *,
+        concurrency: int,
+        on_update: UpdateCallback | None,
+    ) -> AsyncGenerator[Outcome, None]:
         send, receive = trio.open_memory_channel[Outcome](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
