@@ -26,6 +26,28 @@ KEY_META = "mediatask.key"
 """Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
 
+QUIET_META = "mediatask.quiet"
+"""Set by ``-q/--quiet``: no progress display, stdout only the results."""
+JSON_META = "mediatask.json"
+"""Set by ``--json``: errors are printed as a JSON object on stdout too."""
+
+
+class CommandError(click.ClickException):
+    """A one-line error of a command (exit 1); under ``--json`` also a JSON object on stdout:
+    ``{"error": {"type": "UsageError", "message": "..."}}``."""
+
+    def __init__(self, message: str, kind: str = "UsageError") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    def show(self, file: Any = None) -> None:
+        """Print the message on stderr, and the JSON object on stdout under ``--json``."""
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and ctx.meta.get(JSON_META):
+            echo_json({"error": {"type": self.kind, "message": self.format_message()}})
+        super().show(file)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Show our own errors as one line (exit 1); anything else is a bug and keeps its traceback."""
@@ -33,8 +55,9 @@ def user_errors() -> Iterator[None]:
         yield
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
-        messages = dict.fromkeys(one_line(scrub(str(e))) for e in _leaves(group))
-        raise click.ClickException("; ".join(messages)) from None
+        leaves = list(_leaves(group))
+        messages = dict.fromkeys(one_line(scrub(str(e))) for e in leaves)
+        raise CommandError("; ".join(messages), type(leaves[0]).__name__) from None
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
@@ -68,11 +91,87 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
+    """``-v``: log each HTTP exchange, keys redacted (``-vv``: everything, at debug level)."""
+    if not verbose or ctx.meta.get(_LOGGING_META):
+        return
+    ctx.meta[_LOGGING_META] = True
+    handler = _log_handler()
+    handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
+    logging.basicConfig(
+        handlers=[handler],
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(name)s: %(message)s",
+    )
+    logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
+
+
+_LOGGING_META = "mediatask.logging"
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
+    if quiet:
+        ctx.meta[QUIET_META] = True
+
+
+def _json(ctx: click.Context, param: click.Parameter, as_json: bool) -> bool:
+    if as_json:
+        ctx.meta[JSON_META] = True
+    return as_json
+
+
+def _common_options() -> list[click.Option]:
+    """``-v`` and ``-q``, accepted after any command as well as before it."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            callback=_verbose,
+            expose_value=False,
+            help="Log each HTTP exchange (keys redacted); -vv for more.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            callback=_quiet,
+            expose_value=False,
+            help="No progress display: stdout has only the results, stderr only errors.",
+        ),
+    ]
+
+
+class MediataskGroup(click.Group):
+    """The command group: each command it registers also takes ``-v`` and ``-q`` after its
+    name (``mediatask run ... -v``), unless it already has options of those names."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, adding the options every command shares."""
+        if not isinstance(cmd, click.Group):
+            taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+            cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=MediataskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediatask")
-@click.option("-v", "--verbose", count=True, help="Log each HTTP exchange (keys redacted).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    callback=_verbose,
+    expose_value=False,
+    help="Log each HTTP exchange (keys redacted); -vv for more.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    callback=_quiet,
+    expose_value=False,
+    help="No progress display: stdout has only the results, stderr only errors.",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context) -> None:
     """Run jobs on asynchronous AI media APIs: one model, one engine, one CLI.
 
     \b
@@ -83,19 +182,12 @@ def cli(ctx: click.Context, verbose: int) -> None:
       mediatask wait a1d:task_abc123 && mediatask download a1d:task_abc123 -o out
       mediatask batch jobs.jsonl -o out --concurrency 16
       mediatask keys set a1d
+      mediatask run a1d remove-bg --input photo.jpg --dry-run
+      _MEDIATASK_COMPLETE=bash_source mediatask > ~/.mediatask-complete.bash
     """
     warnings.simplefilter("ignore", KeyStoreWarning)  # said once, below, as a line with its fix
     for exposure in exposed():
         click.echo(f"warning: {exposure}", err=True)
-    if verbose:
-        handler = _log_handler()
-        handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
-        logging.basicConfig(
-            handlers=[handler],
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            format="%(name)s: %(message)s",
-        )
-        logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
 
 
 def _log_handler() -> logging.Handler:
@@ -112,9 +204,13 @@ def main() -> None:
 
 def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--json`` flag every command that prints data has."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
-        function
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_json,
+        help="Print JSON instead of text (errors too: an object with an error key).",
+    )(function)
 
 
 def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -200,9 +296,15 @@ def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def is_quiet() -> bool:
+    """True under ``-q/--quiet``: print no progress, only results and errors."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET_META))
+
+
 def stderr_console() -> Console:
-    """A rich console on stderr (progress, logs); honours ``NO_COLOR``."""
-    return Console(stderr=True, highlight=False)
+    """A rich console on stderr (progress, logs); honours ``NO_COLOR``; silent under ``-q``."""
+    return Console(stderr=True, highlight=False, quiet=is_quiet())
 
 
 def stdout_console() -> Console:
