@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from mediatask import Client, Job, PluginManager
 from mediatask.cli import cli
 from mediatask.config import ProviderSettings, Settings
+from mediatask.engine import FileHost
 from mediatask.errors import UsageError
+from mediatask.http import Request
 from mediatask.model import Operation, Param
 from mediatask.testing import FAKE, FakePlugin, reply, scripted
 
@@ -60,14 +62,14 @@ WITH_URL_PARAM = attrs.evolve(
 )
 
 
-def _client(host: object = None) -> tuple[Client, list[object]]:
+def _client(host: FileHost | None = None) -> tuple[Client, list[Request]]:
     transport = scripted([reply(json={"id": "t1"})])
     plugins = PluginManager.from_plugins({"fake": FakePlugin(WITH_URL_PARAM)})
     settings = Settings(
         overrides={"fake": ProviderSettings(base_url=FAKE.base_url, key="k")}, environ={}
     )
     client = Client(plugins=plugins, settings=settings, transport=transport, file_host=host)
-    return client, transport.sent  # type: ignore[return-value]
+    return client, transport.sent
 
 
 async def test_a_url_only_provider_refuses_a_file_parameter_with_the_fix() -> None:
@@ -87,7 +89,7 @@ async def test_a_file_host_serves_a_file_parameter() -> None:
     client, sent = _client(_Host())
     await client.submit(Job("fake", "draw", params={"ref_url": f"@{SAMPLE}"}))
     (request,) = sent
-    assert request.json["ref_url"] == "http://files.test/lighthouse.png"  # type: ignore[attr-defined]
+    assert request.json["ref_url"] == "http://files.test/lighthouse.png"
 
 
 def test_input_from_standard_input_named_by_its_format(quick_sandbox: None, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
 ``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``keys``, ``emulate``.
+(batch, jobs), ``keys``, ``emulate``, ``install`` (install, uninstall).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from mediatask.cli import (  # noqa: F401  # importing registers the commands
     account,
     batch,
     emulate,
+    install,
     keys,
     providers,
     run,

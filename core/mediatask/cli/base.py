@@ -28,24 +28,20 @@ KEY_META = "mediatask.key"
 
 QUIET_META = "mediatask.quiet"
 """Set by ``-q/--quiet``: no progress display, stdout only the results."""
-JSON_META = "mediatask.json"
-"""Set by ``--json``: errors are printed as a JSON object on stdout too."""
 
 
 class CommandError(click.ClickException):
-    """A one-line error of a command (exit 1); under ``--json`` also a JSON object on stdout:
-    ``{"error": {"type": "UsageError", "message": "..."}}``."""
+    """A one-line error of a command (exit 1), with the type of the library error behind it."""
 
     def __init__(self, message: str, kind: str = "UsageError") -> None:
         super().__init__(message)
         self.kind = kind
 
-    def show(self, file: Any = None) -> None:
-        """Print the message on stderr, and the JSON object on stdout under ``--json``."""
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None and ctx.meta.get(JSON_META):
-            echo_json({"error": {"type": self.kind, "message": self.format_message()}})
-        super().show(file)
+
+def error_json(exc: click.ClickException) -> dict[str, Any]:
+    """The object ``--json`` prints on stdout for an error: ``{"error": {"type", "message"}}``."""
+    kind = getattr(exc, "kind", "UsageError" if isinstance(exc, click.UsageError) else "Error")
+    return {"error": {"type": kind, "message": exc.format_message()}}
 
 
 @contextlib.contextmanager
@@ -114,12 +110,6 @@ def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
         ctx.meta[QUIET_META] = True
 
 
-def _json(ctx: click.Context, param: click.Parameter, as_json: bool) -> bool:
-    if as_json:
-        ctx.meta[JSON_META] = True
-    return as_json
-
-
 def _common_options() -> list[click.Option]:
     """``-v`` and ``-q``, accepted after any command as well as before it."""
     return [
@@ -150,6 +140,16 @@ class MediataskGroup(click.Group):
             taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
             cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
         super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; under ``--json`` an error is also a JSON object on stdout."""
+        wants_json = "--json" in ctx.args
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if wants_json:
+                echo_json(error_json(exc))
+            raise
 
 
 @click.group(cls=MediataskGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -208,7 +208,6 @@ def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "--json",
         "as_json",
         is_flag=True,
-        callback=_json,
         help="Print JSON instead of text (errors too: an object with an error key).",
     )(function)
 
