@@ -139,3 +139,32 @@ def test_docs_example_runs(line: str, tmp_path: Path, isolated: Path) -> None:
         line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, f"{line}\n{result.stderr}"
+
+
+def test_providers_show_claid_prints_the_edit_document_as_a_tree() -> None:
+    shown = CliRunner().invoke(cli, ["providers", "show", "claid"], env={"COLUMNS": "120"})
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "operations           object" in out
+    assert "fields of operations" in out
+    assert "── resizing  object" in out
+    assert "exposure  int; >= -100; <= 100" in out
+    assert "category  str; one of general, cars, products" in out
+    assert "format  object  one of jpeg, png, webp, avif, tiff" in out
+
+
+def test_providers_json_keeps_the_nested_fields_and_the_local_files_value() -> None:
+    data = json.loads(CliRunner().invoke(cli, ["providers", "show", "claid", "--json"]).stdout)
+    assert data["capabilities"]["local_files"] == "inline"
+    operations = data["operations"][0]["params"][0]
+    assert operations["type"] == "object"
+    resizing = next(f for f in operations["fields"] if f["name"] == "resizing")
+    assert {f["name"] for f in resizing["fields"]} == {"width", "height", "fit"}
+
+
+def test_providers_says_how_local_files_are_taken_in_plain_words() -> None:
+    out = CliRunner().invoke(cli, ["providers"]).stdout
+    assert "local files: uploaded first" in out  # A2E
+    assert "local files: sent with the request" in out  # Claid
+    assert "local files: URLs only" in out  # A1D
+    assert "local files: none" not in out
