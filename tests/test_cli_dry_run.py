@@ -99,3 +99,14 @@ def test_batch_dry_run_prints_each_job_and_sends_nothing(a2e: Standalone, tmp_pa
     assert [job["id"] for job in jobs] == ["j0", "j1"]
     assert a2e.stats().get("requests", 0) == 0
     assert not (out / ".mediatask").exists()
+
+
+def test_url_only_provider_local_file_dry_run_needs_the_sandbox(isolated: Path) -> None:
+    args = ["run", "a1d", "remove-bg", "-i", str(SAMPLE), "--dry-run", "--key", KEY]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1
+    assert "by URL only" in refused.stderr
+    served = CliRunner().invoke(cli, [*args, "--sandbox"])
+    assert served.exit_code == 0, served.output
+    assert "<URL of lighthouse.png on the sandbox's file host>" in served.stdout
+    assert not (isolated / JOURNAL_FILE).exists()

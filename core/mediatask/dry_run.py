@@ -16,7 +16,6 @@ from typing import Any
 import attrs
 
 from mediatask.engine import Client, file_params
-from mediatask.errors import UsageError
 from mediatask.http import Request, redact_headers
 from mediatask.model import Job, LocalFiles, Operation, ProviderInfo
 from mediatask.redact import Redactor, scrub_url_secrets
@@ -53,6 +52,15 @@ class Step:
         return "\n".join(lines)
 
 
+@attrs.frozen
+class PlaceholderHost:
+    """The file host of a dry run with ``--sandbox``: names the URL a file would have."""
+
+    def publish(self, path: Path) -> str:
+        """A stand-in for the URL the sandbox's file host would give ``path``."""
+        return f"<URL of {path.name} on the sandbox's file host>"
+
+
 def _file(path: Path) -> str:
     return f"<file {path.name}, {path.stat().st_size} bytes>"
 
@@ -83,36 +91,27 @@ def describe(client: Client, provider: str, request: Request) -> Step:
 
 
 def _reachable(
-    client: Client, info: ProviderInfo, item: str, *, inline: bool, file_host: bool
+    client: Client, info: ProviderInfo, item: str, *, inline: bool
 ) -> tuple[str, list[Step]]:
     """What a local file would become in the request, and the steps that make it so."""
     path = Path(item).expanduser()
-    local_files = info.capabilities.local_files
-    if local_files is LocalFiles.INLINE and inline:
+    way = client.reach(info, item, inline=inline)
+    if way is LocalFiles.INLINE:
         return str(path.resolve()), []
-    if local_files is LocalFiles.UPLOAD:
-        first = client.plugins.upload(info.name, path, [])
-        if isinstance(first, str):
-            return first, []
-        size = path.stat().st_size
-        later = Step(note=f"upload {path.name} ({size} bytes) as the provider's answer directs")
-        return f"<URL of {path.name} once uploaded>", [describe(client, info.name, first), later]
-    if file_host:
-        return f"<URL of {path.name} on the sandbox's file host>", []
-    raise UsageError(
-        f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
-        "URL, or add --sandbox to try it against the emulator"
-    )
+    if way is LocalFiles.NONE and client.file_host is not None:
+        return client.file_host.publish(path), []
+    first = client.plugins.upload(info.name, path, [])
+    if isinstance(first, str):
+        return first, []
+    size = path.stat().st_size
+    later = Step(note=f"upload {path.name} ({size} bytes) as the provider's answer directs")
+    return f"<URL of {path.name} once uploaded>", [describe(client, info.name, first), later]
 
 
-def plan(
-    client: Client, job: Job, out_dir: Path | None = None, *, file_host: bool = False
-) -> tuple[Job, list[Step]]:
+def plan(client: Client, job: Job, out_dir: Path | None = None) -> tuple[Job, list[Step]]:
     """Check ``job`` (and ``out_dir``) and return it typed with the steps its submit would
-    take, sending nothing.
-
-    ``file_host``: local files of URL-only providers would be served (``--sandbox``).
-    """
+    take, sending nothing. Local files of URL-only providers are served when ``client`` has a
+    file host (``--sandbox``)."""
     checked = client.check(job, out_dir)
     info = client.provider(checked.provider)
     operation: Operation = find_operation(info, checked.operation)
@@ -122,12 +121,12 @@ def plan(
         if is_url(item):
             inputs.append(item)
             continue
-        reachable, before = _reachable(client, info, item, inline=True, file_host=file_host)
+        reachable, before = _reachable(client, info, item, inline=True)
         inputs.append(reachable)
         steps += before
     params = dict(checked.params)
     for name, path in file_params(operation, checked.params).items():
-        params[name], before = _reachable(client, info, path, inline=False, file_host=file_host)
+        params[name], before = _reachable(client, info, path, inline=False)
         steps += before
     sent = attrs.evolve(checked, inputs=inputs, params=params)
     steps.append(describe(client, info.name, client.plugins.submit(info.name, sent, "")))

@@ -201,25 +201,17 @@ class Client:
         """``request`` as it would go on the wire: its full URL, with the provider's key."""
         return self._sender.prepare(self.provider(provider), request)
 
-    async def _local_input(
-        self,
-        info: ProviderInfo,
-        operation: Operation,
-        index: int,
-        item: str,
-        *,
-        inline: bool = True,
-    ) -> str:
-        """Make a local file reachable: the path itself (inline providers, for inputs), an
-        uploaded file's URL, or (URL-only providers) a URL of the file host."""
-        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
+    def reach(self, info: ProviderInfo, item: str, *, inline: bool = True) -> LocalFiles:
+        """How the local file ``item`` will reach ``info``: INLINE (sent with the request; only
+        for inputs, ``inline``), UPLOAD (uploaded first), or NONE (by the file host's URL).
+
+        :raises UsageError: the provider takes URLs only and there is no file host.
+        """
         local_files = info.capabilities.local_files
-        if local_files is LocalFiles.INLINE and inline:
-            return str(await trio.Path(path).resolve())
-        if info.capabilities.local_files is LocalFiles.UPLOAD:
-            return await self._upload(info, path)
+        if local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline):
+            return local_files
         if self.file_host is not None:
-            return self.file_host.publish(path)
+            return LocalFiles.NONE
         if local_files is LocalFiles.INLINE:
             raise UsageError(
                 f"{info.name} takes local files as inputs only and @{item} is a parameter: "
@@ -229,6 +221,26 @@ class Client:
             f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
             "URL, or add --sandbox to try it against the emulator"
         )
+
+    async def _local_input(
+        self,
+        info: ProviderInfo,
+        operation: Operation,
+        index: int,
+        item: str,
+        *,
+        inline: bool = True,
+    ) -> str:
+        """Make a local file reachable, as :meth:`reach` says: its path, an uploaded file's URL,
+        or a URL of the file host."""
+        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
+        way = self.reach(info, item, inline=inline)
+        if way is LocalFiles.INLINE:
+            return str(await trio.Path(path).resolve())
+        if way is LocalFiles.UPLOAD:
+            return await self._upload(info, path)
+        assert self.file_host is not None  # noqa: S101  # reach() said so
+        return self.file_host.publish(path)
 
     async def _upload(self, info: ProviderInfo, path: Path) -> str:
         history: list[Response] = []

@@ -42,7 +42,7 @@ from mediatask.cli.session import (
     open_journal,
 )
 from mediatask.display import TaskLine
-from mediatask.dry_run import plan, plan_json, plan_text
+from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
 from mediatask.journal import JobState, Journal
@@ -141,9 +141,10 @@ def print_dry_run(
         for label, job in jobs:
             provider_key = key if key is not None or not sandbox else "sandbox-key"
             settings = cli_settings(plugins, job.provider, provider_key)
-            client = Client(plugins=plugins, settings=settings)
+            host = PlaceholderHost() if sandbox else None
+            client = Client(plugins=plugins, settings=settings, file_host=host)
             try:
-                checked, steps = plan(client, job, out_dir, file_host=sandbox)
+                checked, steps = plan(client, job, out_dir)
             except MediataskError as exc:
                 if not label:
                     raise
