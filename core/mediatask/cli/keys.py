@@ -51,7 +51,7 @@ def keys_set(provider: str, value: str | None) -> None:
     with user_errors():
         info = plugins.provider(provider)
         if value is not None and not value.strip():
-            raise UsageError("--value is empty: pass the key, e.g. --value \"$KEY\"")
+            raise UsageError('--value is empty: pass the key, e.g. --value "$KEY"')
         key = value.strip() if value is not None else _read_key(info.title, info.name)
         store = KeyStore.default()
         store.set(info.name, key)
