@@ -87,6 +87,10 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+_LOGGING_META = "mediatask.logging"
+"""Set once ``-v`` has set up logging (given before and after the command, it is set up once)."""
+
+
 def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
     """``-v``: log each HTTP exchange, keys redacted (``-vv``: everything, at debug level)."""
     if not verbose or ctx.meta.get(_LOGGING_META):
@@ -100,9 +104,6 @@ def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
         format="%(name)s: %(message)s",
     )
     logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
-
-
-_LOGGING_META = "mediatask.logging"
 
 
 def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
@@ -154,24 +155,7 @@ class MediataskGroup(click.Group):
 
 @click.group(cls=MediataskGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediatask")
-@click.option(
-    "-v",
-    "--verbose",
-    count=True,
-    callback=_verbose,
-    expose_value=False,
-    help="Log each HTTP exchange (keys redacted); -vv for more.",
-)
-@click.option(
-    "-q",
-    "--quiet",
-    is_flag=True,
-    callback=_quiet,
-    expose_value=False,
-    help="No progress display: stdout has only the results, stderr only errors.",
-)
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli() -> None:
     """Run jobs on asynchronous AI media APIs: one model, one engine, one CLI.
 
     \b
@@ -188,6 +172,9 @@ def cli(ctx: click.Context) -> None:
     warnings.simplefilter("ignore", KeyStoreWarning)  # said once, below, as a line with its fix
     for exposure in exposed():
         click.echo(f"warning: {exposure}", err=True)
+
+
+cli.params.extend(_common_options())  # -v and -q before the command, as after it
 
 
 def _log_handler() -> logging.Handler:
