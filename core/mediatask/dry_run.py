@@ -9,7 +9,7 @@ the wire and nothing is journalled. Keys and signed URLs are redacted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import attrs
 
 from mediatask.engine import Client, file_params
 from mediatask.http import Request, redact_headers
-from mediatask.model import Job, LocalFiles, Operation, ProviderInfo
+from mediatask.model import Job, LocalFiles, Operation, ProviderInfo, frozen_map
 from mediatask.redact import Redactor, scrub_url_secrets
 from mediatask.transport import full_url
 from mediatask.validate import find_operation, is_url
@@ -30,7 +30,7 @@ class Step:
 
     method: str = ""
     url: str = ""
-    headers: dict[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map)
     body: Any = None
     """A JSON body as data; a file, form or bytes body as a description of what it holds."""
     note: str = ""
@@ -39,7 +39,8 @@ class Step:
         """The form ``--dry-run --json`` prints."""
         if self.note:
             return {"note": self.note}
-        return {"method": self.method, "url": self.url, "headers": self.headers, "body": self.body}
+        headers = dict(self.headers)
+        return {"method": self.method, "url": self.url, "headers": headers, "body": self.body}
 
     def text(self) -> str:
         """The step as text: ``METHOD URL``, its headers, a blank line, its body."""
