@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -71,6 +71,19 @@ class FileHost(Protocol):
     def publish(self, path: Path) -> str:
         """Return a URL from which ``path`` can be fetched."""
         ...
+
+
+FILE_PREFIX = "@"
+"""A URL-valued parameter whose value starts so names a local file: ``-p audio_url=@a.mp3``."""
+
+
+def file_params(operation: Operation, params: Mapping[str, Any]) -> dict[str, str]:
+    """The URL-valued parameters given as ``@PATH``: parameter name to local path."""
+    return {
+        param.name: str(params[param.name])[len(FILE_PREFIX) :]
+        for param in operation.params
+        if param.type == "url" and str(params.get(param.name) or "").startswith(FILE_PREFIX)
+    }
 
 
 def utcnow() -> datetime:
@@ -162,6 +175,8 @@ class Client:
         for index, item in enumerate(checked.inputs):
             if not is_url(item):
                 self._check_local(info, operation, index, item)
+        for path in file_params(operation, checked.params).values():
+            self._check_local(info, operation, len(operation.input_kinds), path)
         if out_dir is not None:
             check_out_dir(out_dir)
         return checked
@@ -189,20 +204,50 @@ class Client:
 
     # -- the task lifecycle ------------------------------------------------------------------
 
-    async def _local_input(
-        self, info: ProviderInfo, operation: Operation, index: int, item: str
-    ) -> str:
-        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
-        if info.capabilities.local_files is LocalFiles.INLINE:
-            return str(await trio.Path(path).resolve())
-        if info.capabilities.local_files is LocalFiles.UPLOAD:
-            return await self._upload(info, path)
+    def prepared(self, provider: str, request: Request) -> Request:
+        """``request`` as it would go on the wire: its full URL, with the provider's key."""
+        return self._sender.prepare(self.provider(provider), request)
+
+    def reach(self, info: ProviderInfo, item: str, *, inline: bool = True) -> LocalFiles:
+        """How the local file ``item`` will reach ``info``: INLINE (sent with the request; only
+        for inputs, ``inline``), UPLOAD (uploaded first), or NONE (by the file host's URL).
+
+        :raises UsageError: the provider takes URLs only and there is no file host.
+        """
+        local_files = info.capabilities.local_files
+        if local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline):
+            return local_files
         if self.file_host is not None:
-            return self.file_host.publish(path)
+            return LocalFiles.NONE
+        if local_files is LocalFiles.INLINE:
+            raise UsageError(
+                f"{info.name} takes local files as inputs only and @{item} is a parameter: "
+                "pass an http(s) URL"
+            )
         raise UsageError(
             f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
             "URL, or add --sandbox to try it against the emulator"
         )
+
+    async def _local_input(
+        self,
+        info: ProviderInfo,
+        operation: Operation,
+        index: int,
+        item: str,
+        *,
+        inline: bool = True,
+    ) -> str:
+        """Make a local file reachable, as :meth:`reach` says: its path, an uploaded file's URL,
+        or a URL of the file host."""
+        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
+        way = self.reach(info, item, inline=inline)
+        if way is LocalFiles.INLINE:
+            return str(await trio.Path(path).resolve())
+        if way is LocalFiles.UPLOAD:
+            return await self._upload(info, path)
+        assert self.file_host is not None  # noqa: S101  # reach() said so
+        return self.file_host.publish(path)
 
     async def _upload(self, info: ProviderInfo, path: Path) -> str:
         history: list[Response] = []
@@ -230,7 +275,13 @@ class Client:
             item if is_url(item) else await self._local_input(info, operation, index, item)
             for index, item in enumerate(job.inputs)
         ]
-        job = attrs.evolve(job, inputs=inputs)
+        files = {
+            name: await self._local_input(
+                info, operation, len(operation.input_kinds), path, inline=False
+            )
+            for name, path in file_params(operation, job.params).items()
+        }
+        job = attrs.evolve(job, inputs=inputs, params={**job.params, **files})
         response = await self._send_submit(info, job, marker, on_wire)
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(

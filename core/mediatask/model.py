@@ -302,7 +302,8 @@ class Result:
         }
 
 
-PARAM_TYPES = ("str", "int", "float", "bool", "url")
+PARAM_TYPES = ("str", "int", "float", "bool", "url", "object")
+"""``object``: a nested document (of an ``open_params`` operation), its ``fields`` documented."""
 
 
 @attrs.frozen
@@ -317,6 +318,9 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     description: str = ""
+    fields: tuple[Param, ...] = attrs.field(default=(), converter=_params)
+    """An ``object`` parameter's own fields, for documentation (``providers show`` prints them
+    as a tree); the plugin's ``mediatask_validate`` checks them."""
 
 
 @attrs.frozen

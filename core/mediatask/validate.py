@@ -58,8 +58,8 @@ def _convert(param: Param, value: Any) -> Any:
     if kind in ("int", "float"):
         return _number(kind, value)
     text = str(value)
-    if kind == "url" and not is_url(text):
-        raise ValueError("must be an http(s) URL")
+    if kind == "url" and not is_url(text) and not text.startswith("@"):  # @PATH: a local file
+        raise ValueError("must be an http(s) URL or @PATH (a local file)")
     return text
 
 

@@ -2,9 +2,9 @@
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
 ``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``. Each is imported
-when one of its commands is used (``base.COMMANDS``), so ``mediatask --help`` does not import
-the engine.
+(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``, ``install``
+(install, uninstall). Each is imported when one of its commands is used (``base.COMMANDS``), so
+``mediatask --help`` does not import the engine.
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ COMMANDS = {
     "emulate": LazyCommand(
         "mediatask.cli.emulate", "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C."
     ),
+    "install": LazyCommand(
+        "mediatask.cli.install",
+        "Install packages (plugins) into mediatask's own environment, with its pip.",
+    ),
     "jobs": LazyCommand(
         "mediatask.cli.batch", "The local journal: jobs recorded by run, submit and batch."
     ),
@@ -85,6 +89,10 @@ COMMANDS = {
         "mediatask.cli.run",
         "Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.",
     ),
+    "uninstall": LazyCommand(
+        "mediatask.cli.install",
+        "Remove packages (plugins) from mediatask's own environment, with its pip.",
+    ),
     "wait": LazyCommand(
         "mediatask.cli.tasks",
         "Wait quietly until the task HANDLE ends; print its outputs (exit 1 if it failed).",
@@ -101,6 +109,24 @@ COMMANDS = {
 """Every command: the module that defines it (imported on first use) and its one-line help."""
 
 
+QUIET_META = "mediatask.quiet"
+"""Set by ``-q/--quiet``: no progress display, stdout only the results."""
+
+
+class CommandError(click.ClickException):
+    """A one-line error of a command (exit 1), with the type of the library error behind it."""
+
+    def __init__(self, message: str, kind: str = "UsageError") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def error_json(exc: click.ClickException) -> dict[str, Any]:
+    """The object ``--json`` prints on stdout for an error: ``{"error": {"type", "message"}}``."""
+    kind = getattr(exc, "kind", "UsageError" if isinstance(exc, click.UsageError) else "Error")
+    return {"error": {"type": kind, "message": exc.format_message()}}
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Show our own errors as one line (exit 1); anything else is a bug and keeps its traceback."""
@@ -108,8 +134,9 @@ def user_errors() -> Iterator[None]:
         yield
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
-        messages = dict.fromkeys(one_line(scrub(str(e))) for e in _leaves(group))
-        raise click.ClickException("; ".join(messages)) from None
+        leaves = list(_leaves(group))
+        messages = dict.fromkeys(one_line(scrub(str(e))) for e in leaves)
+        raise CommandError("; ".join(messages), type(leaves[0]).__name__) from None
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
@@ -145,15 +172,79 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+_LOGGING_META = "mediatask.logging"
+"""Set once ``-v`` has set up logging (given before and after the command, it is set up once)."""
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
+    """``-v``: log each HTTP exchange, keys redacted (``-vv``: everything, at debug level)."""
+    if not verbose or ctx.meta.get(_LOGGING_META):
+        return
+    ctx.meta[_LOGGING_META] = True
+    handler = _log_handler()
+    handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
+    logging.basicConfig(
+        handlers=[handler],
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(name)s: %(message)s",
+    )
+    logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
+    if quiet:
+        ctx.meta[QUIET_META] = True
+
+
+def _common_options() -> list[click.Option]:
+    """``-v`` and ``-q``, accepted after any command as well as before it."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            callback=_verbose,
+            expose_value=False,
+            help="Log each HTTP exchange (keys redacted); -vv for more.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            callback=_quiet,
+            expose_value=False,
+            help="No progress display: stdout has only the results, stderr only errors.",
+        ),
+    ]
+
+
+class MediataskGroup(LazyGroup):
+    """The command group: each command it registers also takes ``-v`` and ``-q`` after its
+    name (``mediatask run ... -v``), unless it already has options of those names."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, adding the options every command shares."""
+        if not isinstance(cmd, click.Group):
+            taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+            cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+        super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; under ``--json`` an error is also a JSON object on stdout."""
+        wants_json = "--json" in ctx.args
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if wants_json:
+                echo_json(error_json(exc))
+            raise
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=MediataskGroup,
     lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="mediatask")
-@click.option("-v", "--verbose", count=True, help="Log each HTTP exchange (keys redacted).")
-@click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli() -> None:
     """Run jobs on asynchronous AI media APIs: one model, one engine, one CLI.
 
     \b
@@ -164,19 +255,15 @@ def cli(ctx: click.Context, verbose: int) -> None:
       mediatask wait a1d:task_abc123 && mediatask download a1d:task_abc123 -o out
       mediatask batch jobs.jsonl -o out --concurrency 16
       mediatask keys set a1d
+      mediatask run a1d remove-bg --input photo.jpg --dry-run
+      _MEDIATASK_COMPLETE=bash_source mediatask > ~/.mediatask-complete.bash
     """
     warnings.simplefilter("ignore", KeyStoreWarning)  # said once, below, as a line with its fix
     for exposure in exposed():
         click.echo(f"warning: {exposure}", err=True)
-    if verbose:
-        handler = _log_handler()
-        handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
-        logging.basicConfig(
-            handlers=[handler],
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            format="%(name)s: %(message)s",
-        )
-        logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
+
+
+cli.params.extend(_common_options())  # -v and -q before the command, as after it
 
 
 def _log_handler() -> logging.Handler:
@@ -195,9 +282,12 @@ def main() -> None:
 
 def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--json`` flag every command that prints data has."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
-        function
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print JSON instead of text (errors too: an object with an error key).",
+    )(function)
 
 
 def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -283,11 +373,17 @@ def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def is_quiet() -> bool:
+    """True under ``-q/--quiet``: print no progress, only results and errors."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET_META))
+
+
 def stderr_console() -> Console:
-    """A rich console on stderr (progress, logs); honours ``NO_COLOR``."""
+    """A rich console on stderr (progress, logs); honours ``NO_COLOR``; silent under ``-q``."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, quiet=is_quiet())
 
 
 def stdout_console() -> Console:

@@ -91,6 +91,9 @@ from mediatask.validate import check_out_dir
     "processes, on several machines, finish the batch together.",
 )
 @lease_option
+@click.option(
+    "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
+)
 @max_in_flight_option
 @sandbox_option
 @json_option
@@ -106,6 +109,7 @@ def batch_command(
     cancel_on_timeout: bool,
     journal_url: str | None,
     lease_text: str,
+    dry_run: bool,
     sandbox: bool,
     as_json: bool,
 ) -> None:
@@ -128,7 +132,11 @@ def batch_command(
       mediatask batch jobs.jsonl -o out --retry-failed
       mediatask batch jobs.jsonl -o out --sandbox
       mediatask batch jobs.jsonl -o /mnt/out --journal postgresql://media@db/ledger
+      mediatask batch jobs.jsonl -o out --dry-run
     """
+    if dry_run:
+        _dry_run(manifest_path, out_dir, sandbox, as_json)
+        return
     plugins = load_plugins()
     with user_errors():
         timeout = parse_duration(timeout_text) if timeout_text is not None else None
@@ -185,6 +193,16 @@ def _command(
     if sandbox:
         words.append("--sandbox")
     return shlex.join(words)
+
+
+def _dry_run(manifest_path: Path, out_dir: Path, sandbox: bool, as_json: bool) -> None:
+    from mediatask.cli.run import print_dry_run
+
+    with user_errors():
+        manifest = read_manifest(manifest_path)
+        for error in manifest.errors:
+            raise UsageError(f"{manifest_path}: {error}")
+    print_dry_run([(e.id, e.job) for e in manifest.entries], None, sandbox, as_json, out_dir)
 
 
 def _run(

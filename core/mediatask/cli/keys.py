@@ -31,18 +31,28 @@ def keys_group() -> None:
 
 @keys_group.command("set")
 @click.argument("provider")
-def keys_set(provider: str) -> None:
-    """Store the key for PROVIDER, read without echo (or from standard input).
+@click.option(
+    "--value",
+    default=None,
+    metavar="KEY",
+    help="The key itself, for scripts (other local users may see it in the process list: "
+    "piping it on standard input is safer).",
+)
+def keys_set(provider: str, value: str | None) -> None:
+    """Store the key for PROVIDER, read without echo (or from standard input, or --value).
 
     \b
     Examples:
       mediatask keys set a1d
       printf %s "$KEY" | mediatask keys set a1d
+      mediatask keys set a1d --value "$KEY"
     """
     plugins = load_plugins()
     with user_errors():
         info = plugins.provider(provider)
-        key = _read_key(info.title, info.name)
+        if value is not None and not value.strip():
+            raise UsageError('--value is empty: pass the key, e.g. --value "$KEY"')
+        key = value.strip() if value is not None else _read_key(info.title, info.name)
         store = KeyStore.default()
         store.set(info.name, key)
     click.echo(f"stored the {info.name} key in {store.path}", err=True)

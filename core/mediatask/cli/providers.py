@@ -5,10 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.padding import Padding
+from rich.text import Text
+from rich.tree import Tree
 
-from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
+from mediatask.cli.base import (
+    cli,
+    echo_json,
+    json_option,
+    load_plugins,
+    stdout_console,
+    user_errors,
+)
 from mediatask.config import Settings
-from mediatask.model import Operation, Param, ProviderInfo
+from mediatask.model import LocalFiles, Operation, Param, ProviderInfo
+
+LOCAL_FILES = {
+    LocalFiles.NONE: "local files: URLs only (--sandbox serves them)",
+    LocalFiles.INLINE: "local files: sent with the request",
+    LocalFiles.UPLOAD: "local files: uploaded first",
+}
+"""How each way of taking local files reads in ``providers`` (``--json`` keeps the value)."""
+
+
+def param_json(p: Param) -> dict[str, Any]:
+    """The JSON form of a parameter, with its fields when it is a nested document."""
+    return {
+        "name": p.name,
+        "type": p.type,
+        "required": p.required,
+        "default": p.default,
+        "choices": list(p.choices),
+        "minimum": p.minimum,
+        "maximum": p.maximum,
+        "description": p.description,
+        "fields": [param_json(field) for field in p.fields],
+    }
 
 
 def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
@@ -34,19 +66,7 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
                 "name": op.name,
                 "title": op.title,
                 "inputs": list(op.inputs),
-                "params": [
-                    {
-                        "name": p.name,
-                        "type": p.type,
-                        "required": p.required,
-                        "default": p.default,
-                        "choices": list(p.choices),
-                        "minimum": p.minimum,
-                        "maximum": p.maximum,
-                        "description": p.description,
-                    }
-                    for p in op.params
-                ],
+                "params": [param_json(p) for p in op.params],
             }
             for op in info.operations
         ],
@@ -60,7 +80,7 @@ def _flags(info: ProviderInfo) -> str:
         for name, on in (("stream", caps.stream), ("cancel", caps.cancel), ("list", caps.list))
         if on
     ]
-    flags.append(f"local files: {caps.local_files.value}")
+    flags.append(LOCAL_FILES[caps.local_files])
     return ", ".join(flags)
 
 
@@ -106,16 +126,41 @@ def providers_command(ctx: click.Context, as_json: bool) -> None:
             click.echo(_brief(op))
 
 
-def _param_line(p: Param) -> str:
-    parts = [p.type, "required" if p.required else f"default {p.default!r}"]
+def _facts(p: Param) -> str:
+    parts = [p.type]
+    if p.required:
+        parts.append("required")
+    elif p.default is not None:
+        parts.append(f"default {p.default!r}")
     if p.choices:
         parts.append("one of " + ", ".join(map(str, p.choices)))
     if p.minimum is not None:
         parts.append(f">= {p.minimum:g}")
     if p.maximum is not None:
         parts.append(f"<= {p.maximum:g}")
+    return "; ".join(parts)
+
+
+def _param_line(p: Param) -> str:
     described = f"  {p.description}" if p.description else ""
-    return f"      {p.name:<20} {'; '.join(parts)}{described}"
+    return f"      {p.name:<20} {_facts(p)}{described}"
+
+
+def _grow(tree: Tree, fields: tuple[Param, ...]) -> None:
+    """Add each field (and its own fields) under ``tree``: name, type, allowed values."""
+    for field in fields:
+        label = Text(field.name, style="bold")
+        label.append(f"  {_facts(field)}")
+        if field.description:
+            label.append(f"  {field.description}", style="dim")
+        _grow(tree.add(label), field.fields)
+
+
+def _document_tree(p: Param) -> Padding:
+    """A nested document's fields as a tree, indented under its parameter's line."""
+    tree = Tree(Text("fields of " + p.name, style="italic"), guide_style="dim")
+    _grow(tree, p.fields)
+    return Padding(tree, (0, 0, 0, 8))
 
 
 @providers_command.command("show")
@@ -128,6 +173,7 @@ def providers_show(name: str, as_json: bool) -> None:
     Examples:
       mediatask providers show a1d
       mediatask providers show a1d --json
+      mediatask providers show claid     # the edit document's fields as a tree
     """
     manager = load_plugins()
     settings = Settings()
@@ -147,6 +193,8 @@ def providers_show(name: str, as_json: bool) -> None:
         click.echo(f"  {op.name}: {op.title} (output: {op.output_kind}){inputs}")
         for param in op.params:
             click.echo(_param_line(param))
+            if param.fields:
+                stdout_console().print(_document_tree(param), soft_wrap=False)
 
 
 @cli.command("plugins")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -18,7 +19,9 @@ import click
 from mediatask.batch import submit_recorded
 from mediatask.cli.base import (
     cli,
+    command_redactor,
     echo_json,
+    is_quiet,
     json_option,
     key_option,
     load_plugins,
@@ -39,11 +42,13 @@ from mediatask.cli.session import (
     open_journal,
 )
 from mediatask.display import TaskLine
+from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError
+from mediatask.errors import MediataskError, NotFoundError, UsageError
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
+from mediatask.validate import sniff
 
 T = TypeVar("T")
 
@@ -80,6 +85,82 @@ def read_params_file(
     return document
 
 
+STDIN = "-"
+"""``-i -``: the input is read from standard input."""
+
+
+def read_inputs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``--input`` values, with ``-`` replaced by a temporary copy of standard input.
+
+    The copy is named for its format (``stdin.png``), so the provider is told the right type,
+    and is removed when the command ends.
+    """
+    if STDIN not in values:
+        return values
+    if values.count(STDIN) > 1:
+        raise click.BadParameter("standard input can be only one of the inputs", ctx, param)
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise click.BadParameter("-i -: standard input is empty", ctx, param)
+    found = sniff(data[:32])
+    suffix = "." + found[0].split("/")[0] if found else ""
+    folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix="mediatask-stdin-")))
+    path = folder / f"stdin{suffix}"
+    path.write_bytes(data)
+    return tuple(str(path) if value == STDIN else value for value in values)
+
+
+def dry_run_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dry-run``: check everything and print the requests, sending and journalling nothing."""
+    return click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Check the job and print the requests it would send (keys redacted); "
+        "send nothing, journal nothing.",
+    )(function)
+
+
+def print_dry_run(
+    jobs: list[tuple[str, Job]],
+    key: str | None,
+    sandbox: bool,
+    as_json: bool,
+    out_dir: Path | None = None,
+) -> None:
+    """Check each (label, job) and print the requests its submit would send; send nothing.
+
+    With ``sandbox`` the requests are shown as the real API would get them (the key a
+    placeholder), and local files of URL-only providers would be served by the sandbox.
+    """
+    plugins = load_plugins()
+    redactor = command_redactor()
+    plans: list[dict[str, Any]] = []
+    with user_errors():
+        for label, job in jobs:
+            provider_key = key if key is not None or not sandbox else "sandbox-key"
+            settings = cli_settings(plugins, job.provider, provider_key)
+            host = PlaceholderHost() if sandbox else None
+            client = Client(plugins=plugins, settings=settings, file_host=host)
+            try:
+                checked, steps = plan(client, job, out_dir)
+            except MediataskError as exc:
+                if not label:
+                    raise
+                raise UsageError(f"job {label}: {exc}") from None
+            if as_json:
+                plans.append({"id": label, **plan_json(checked, steps, redactor)})
+            else:
+                heading = f"# {label}: " if label else "# "
+                click.echo(f"{heading}{checked.provider} {checked.operation}")
+                click.echo(plan_text(steps, redactor) + "\n")
+    if as_json:
+        echo_json({"dry_run": True, "jobs": plans})
+    elif not is_quiet():
+        click.echo("dry run: nothing was sent or journalled", err=True)
+
+
 def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """PROVIDER OPERATION, --input, --param and --params-file, shared by ``run`` and ``submit``.
 
@@ -106,15 +187,17 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="NAME=VALUE",
         callback=parse_params,
-        help="An operation parameter (repeatable).",
+        help="An operation parameter (repeatable); a URL parameter takes @PATH for a local file.",
     )(function)
     function = click.option(
         "-i",
         "--input",
         "inputs",
         multiple=True,
-        metavar="PATH|URL",
-        help="An input file or http(s) URL (repeat for operations with several inputs).",
+        metavar="PATH|URL|-",
+        callback=read_inputs,
+        help="An input file, http(s) URL, or - for standard input (repeat for operations with "
+        "several inputs).",
     )(function)
     function = click.argument("operation")(function)
     return click.argument("provider")(function)
@@ -190,6 +273,13 @@ def _interrupted(task: list[TaskRef]) -> NoReturn:
 @job_options
 @max_in_flight_option
 @out_option
+@click.option(
+    "--name",
+    default=None,
+    metavar="NAME",
+    help="Name the output files NAME-ROLE.EXT instead of TASK_ID-ROLE.EXT.",
+)
+@dry_run_option
 @timeout_options
 @retry_budget_option
 @key_option
@@ -201,6 +291,8 @@ def run_command(
     inputs: tuple[str, ...],
     params: dict[str, Any],
     out_dir: Path,
+    name: str | None,
+    dry_run: bool,
     deadline: Deadline,
     retry: RetryPolicy | None,
     key: str | None,
@@ -209,8 +301,9 @@ def run_command(
 ) -> None:
     """Submit a job, follow it to the end, and download its outputs.
 
-    Prints the paths of the files written (TASK_ID-ROLE.EXT); progress goes to stderr. With
-    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
+    Prints the paths of the files written (TASK_ID-ROLE.EXT, or NAME-ROLE.EXT with --name);
+    progress goes to stderr (none with -q). With --timeout, gives up waiting after that long
+    (exit 124) and names the task to collect later. With --dry-run, prints the requests instead.
 
     \b
     Examples:
@@ -219,13 +312,20 @@ def run_command(
       mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
       mediatask run claid edit --input photo.jpg --params-file edit.json -o out
       mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
+      mediatask run a2e talking-photo -i face.png -p prompt=hi -p audio_url=@speech.mp3
+      cat photo.png | mediatask run a1d remove-bg -i - --name cat -q
+      mediatask run a1d remove-bg --input photo.jpg --dry-run
     """
 
     async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
-        click.echo(f"submitted {task.handle}", err=True)
-        return await _follow(client, journal, job_id, task, out_dir)
+        if not is_quiet():
+            click.echo(f"submitted {task.handle}", err=True)
+        return await _follow(client, journal, job_id, task, out_dir, name)
 
     job = Job(provider, operation, inputs, params)
+    if dry_run:
+        print_dry_run([("", job)], key, sandbox, as_json, out_dir)
+        return
     _, outcome = _submit_journalled(
         job, key, sandbox, follow, out_dir, deadline=deadline, retry=retry
     )
@@ -237,7 +337,12 @@ def run_command(
 
 
 async def _follow(
-    client: Client, journal: Journal, job_id: str, task: TaskRef, out_dir: Path
+    client: Client,
+    journal: Journal,
+    job_id: str,
+    task: TaskRef,
+    out_dir: Path,
+    name: str | None = None,
 ) -> Result:
     """Wait for ``task`` and download its outputs, journalling what happens."""
 
@@ -250,7 +355,7 @@ async def _follow(
         paid: Result | None = None
         try:
             paid = result = await client.wait(task, on_update)
-            result = await client.download(result, out_dir)
+            result = await client.download(result, out_dir, stem=name)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
             raise
@@ -269,6 +374,7 @@ async def _follow(
 
 @cli.command("submit")
 @job_options
+@dry_run_option
 @max_in_flight_option
 @key_option
 @sandbox_option
@@ -278,6 +384,7 @@ def submit_command(
     operation: str,
     inputs: tuple[str, ...],
     params: dict[str, Any],
+    dry_run: bool,
     key: str | None,
     sandbox: bool,
     as_json: bool,
@@ -291,14 +398,18 @@ def submit_command(
       mediatask submit a1d image-upscaler --input https://example.com/cat.jpg -p scale=4
       handle=$(mediatask submit a1d remove-bg --input https://example.com/cat.jpg)
       mediatask wait "$handle" && mediatask download "$handle" -o out
+      mediatask submit a1d remove-bg --input photo.jpg --dry-run --json
     """
 
     async def submitted(client: Client, journal: Journal, job_id: str, task: TaskRef) -> TaskRef:
         return task
 
     job = Job(provider, operation, inputs, params)
+    if dry_run:
+        print_dry_run([("", job)], key, sandbox, as_json)
+        return
     job_id, outcome = _submit_journalled(job, key, sandbox, submitted)
-    if sandbox:
+    if sandbox and not is_quiet():
         click.echo("note: the --sandbox emulators stopped with this command", err=True)
     if as_json:
         echo_json({"handle": outcome.handle, "job": job_id, "task": outcome.to_json()})

@@ -39,7 +39,6 @@ from mediatask.model import (
     LocalFiles,
     Operation,
     Output,
-    Param,
     ProviderInfo,
     Status,
     Submitted,
@@ -47,7 +46,8 @@ from mediatask.model import (
     Update,
 )
 from mediatask.validate import is_url
-from mediatask_claid.contract import UPLOAD, assemble, plain, problems
+from mediatask_claid.contract import OPERATIONS, OUTPUT, UPLOAD, assemble, plain, problems
+from mediatask_claid.schema import as_param
 
 INFO = ProviderInfo(
     name="claid",
@@ -60,11 +60,14 @@ INFO = ProviderInfo(
             "Edit an image: restore, resize, adjust, cut out or recolour the background, convert",
             ("image",),
             (
-                Param(
-                    "operations",
+                attrs.evolve(
+                    as_param("operations", OPERATIONS),
                     description="the edit operations, e.g. -p operations.resizing.width=1000",
                 ),
-                Param("output", description="output options, e.g. -p output.format=png"),
+                attrs.evolve(
+                    as_param("output", OUTPUT),
+                    description="output options, e.g. -p output.format=png",
+                ),
             ),
             open_params=True,
             input_kinds=("image",),  # BMP, GIF, JPEG, PNG, TIFF, WEBP, AVIF, HEIC (image-i-o)

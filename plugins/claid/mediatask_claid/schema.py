@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import attrs
 
+from mediatask.model import Param
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 REQUIRED = "field required"
@@ -317,3 +319,36 @@ class OneOf:
             ):
                 return value
         return text
+
+
+def as_param(name: str, node: Node, *, required: bool = False) -> Param:
+    """``node`` as a documented parameter, for ``providers show``: objects with their fields
+    (a union's object variants too), enums with their values, numbers with their bounds."""
+    if isinstance(node, Obj):
+        fields = [
+            as_param(key, child, required=key in node.required)
+            for key, child in node.fields.items()
+        ]
+        return Param(name, "object", required=required, fields=fields)
+    if isinstance(node, Enum):
+        return Param(name, required=required, choices=node.values)
+    if isinstance(node, Boolean):
+        return Param(name, "bool", required=required)
+    if isinstance(node, Number):
+        kind = "int" if node.integer else "float"
+        return Param(name, kind, required=required, minimum=node.minimum, maximum=node.maximum)
+    if isinstance(node, OneOf):
+        fields = [
+            field
+            for option in node.options
+            if isinstance(option, Obj)
+            for field in as_param(name, option).fields
+        ]
+        fields += [  # each variant's own fields; its "type" is the tag itself
+            attrs.evolve(variant, fields=[f for f in variant.fields if f.name != "type"])
+            for variant in (as_param(f"type: {tag}", obj) for tag, obj in node.tagged.items())
+            if len(variant.fields) > 1
+        ]
+        kind = "object" if fields else "str"
+        return Param(name, kind, required=required, description=node.describe(), fields=fields)
+    return Param(name, required=required, description=node.describe())
