@@ -29,14 +29,15 @@ test: install lint
 test-fast: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
-# One pass against a non-editable install: catches missing entry points, package data, py.typed.
+# One more pass against a non-editable install: catches missing entry points, package data,
+# py.typed. The slow end-to-end tests ran once already in `make test`; here the fast ones suffice.
 test-dist:
 	rm -rf $(DIST)
 	$(PYTHON) -m venv $(DIST)
 	$(DIST)/bin/python -m pip install -q --upgrade pip
 	$(DIST)/bin/python -m pip install -q '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
 	rm -rf build $(foreach p,$(PLUGINS),$(p)/build)
-	$(DIST)/bin/python -m pytest -q -p no:cacheprovider
+	$(DIST)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
