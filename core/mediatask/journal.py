@@ -212,6 +212,25 @@ class JobRecord:
 
 
 @attrs.frozen
+class JobQuery:
+    """Which jobs :meth:`Journal.search` returns: every filter given must match.
+
+    Text matches case-insensitively anywhere in the job id, task handle, the job's spec (inputs
+    and params) or its error.
+    """
+
+    states: tuple[JobState, ...] = ()
+    """Any of these states (none: any state)."""
+    provider: str | None = None
+    operation: str | None = None
+    since: datetime | None = None
+    """Recorded at or after this moment."""
+    text: str | None = None
+    limit: int = 0
+    """At most this many, the newest; 0 for all."""
+
+
+@attrs.frozen
 class JournalEvent:
     """One line of a job's history."""
 
@@ -316,6 +335,33 @@ class Journal:
         """Every job, in the order they were first recorded."""
         for row in self._db.execute("SELECT * FROM jobs ORDER BY created_at, line, id"):
             yield JobRecord._from_row(row)
+
+    def search(self, query: JobQuery) -> list[JobRecord]:
+        """The jobs ``query`` selects, in the order they were first recorded (newest last)."""
+        where, args = ["1 = 1"], list[Any]()
+        if query.states:
+            where.append(f"state IN ({', '.join('?' * len(query.states))})")
+            args += [state.value for state in query.states]
+        for field, value in (("provider", query.provider), ("operation", query.operation)):
+            if value is not None:
+                where.append(f"json_extract(job, '$.{field}') = ?")
+                args.append(value)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            args.append(query.since.astimezone(UTC).isoformat(timespec="milliseconds"))
+        if query.text:
+            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%")
+            pattern = pattern.replace("_", "\\_") + "%"
+            columns = ("id", "handle", "job", "error")
+            where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+            args += [pattern] * len(columns)
+        order = "ORDER BY created_at DESC, line DESC, id DESC"
+        sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} {order}"  # noqa: S608  # values are ?
+        if query.limit > 0:
+            sql += " LIMIT ?"
+            args.append(query.limit)
+        rows = self._db.execute(sql, args).fetchall()
+        return [JobRecord._from_row(row) for row in reversed(rows)]
 
     def events(self, job_id: str) -> list[JournalEvent]:
         """The history of one job, oldest first."""

@@ -1,8 +1,8 @@
 """The ``mediatask`` command line: thin commands that parse, call the library, and print.
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
-``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``keys``, ``emulate``.
+``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``,
+``jobs`` (the journal), ``keys``, ``emulate``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from mediatask.cli import (  # noqa: F401  # importing registers the commands
     account,
     batch,
     emulate,
+    jobs,
     keys,
     providers,
     run,

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from mediatask.cli.session import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
+from mediatask.cli.session import MAX_IN_FLIGHT_META, NO_LOG_META, SANDBOX_SECONDS_ENV
 from mediatask.config import Settings
 from mediatask.errors import MediataskError
 from mediatask.keys import KeyStoreWarning, exposed
@@ -115,6 +115,22 @@ def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(
         function
     )
+
+
+def no_log_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-log``: keep this command's job out of the user's journal."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        ctx.meta[NO_LOG_META] = value
+
+    return click.option(
+        "--no-log",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Do not record this job in your journal (its handle then works only with "
+        "commands that need nothing but the handle).",
+    )(function)
 
 
 def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:

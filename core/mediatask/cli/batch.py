@@ -1,4 +1,4 @@
-"""``mediatask batch`` (a manifest of jobs, journalled, resumable) and ``mediatask jobs``."""
+"""``mediatask batch``: a manifest of jobs, journalled, resumable."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
-from mediatask.cli.session import journal_path, open_cli_client, open_journal
+from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.display import next_steps, open_display, summary_table
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
-from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
+from mediatask.journal import LOCK_FILE, Journal, batch_journal_path, exclusive
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
 from mediatask.validate import check_out_dir
@@ -199,84 +199,3 @@ def _report_interrupt(summary: Summary | None) -> None:
             err=True,
         )
     sys.exit(130)
-
-
-@cli.group("jobs")
-def jobs_group() -> None:
-    """The local journal: jobs recorded by run, submit and batch.
-
-    \b
-    Examples:
-      mediatask jobs list
-      mediatask jobs list --journal out          # a batch's output folder
-      mediatask jobs show a1d:task_abc123 --json
-    """
-
-
-def journal_option(function: click.decorators.FC) -> click.decorators.FC:
-    """``--journal FILE|DIR``: which journal to read (default: the user's)."""
-    return click.option(
-        "--journal",
-        "where",
-        type=click.Path(exists=True, path_type=Path),
-        default=None,
-        help="A journal file or a batch's output folder (default: your own journal).",
-    )(function)
-
-
-def _line(record: JobRecord) -> str:
-    status = record.raw_status or record.status or ""
-    return (
-        f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
-        f"{record.job.provider} {record.job.operation}"
-    )
-
-
-@jobs_group.command("list")
-@journal_option
-@json_option
-def jobs_list(where: Path | None, as_json: bool) -> None:
-    """List the journal's jobs: id, state, handle, provider status, operation.
-
-    \b
-    Examples:
-      mediatask jobs list
-      mediatask jobs list --journal out --json
-    """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
-        records = list(journal.records())
-    if as_json:
-        echo_json([record.to_json() for record in records])
-        return
-    for record in records:
-        click.echo(_line(record))
-
-
-@jobs_group.command("show")
-@click.argument("name", metavar="ID|HANDLE")
-@journal_option
-@json_option
-def jobs_show(name: str, where: Path | None, as_json: bool) -> None:
-    """Show one job (by id or task handle): its spec, state, outputs and history.
-
-    \b
-    Examples:
-      mediatask jobs show a1d:task_abc123
-      mediatask jobs show line-7 --journal out --json
-    """
-    with user_errors(), open_journal(journal_path(where), create=where is None) as journal:
-        record = journal.find(name)
-        if record is None:
-            raise click.ClickException(f"the journal {journal.path} has no job {name!r}")
-        events = journal.events(record.id)
-    if as_json:
-        history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
-        echo_json({**record.to_json(), "history": history})
-        return
-    click.echo(_line(record))
-    if record.error:
-        click.echo(f"  error: {record.error}")
-    for output in record.outputs:
-        click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
-    for event in events:
-        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}")
