@@ -17,6 +17,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import shutil
 import struct
 import sys
@@ -29,6 +30,8 @@ import pyte
 import pytest
 
 ROOT = Path(__file__).parent.parent
+DOCS_CLI = ROOT / "docs" / "cli.md"
+MARKER = "<!-- screenshot: batch-80"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 SAMPLE = ROOT / "samples" / "lighthouse.png"
 UPDATE_ENV = "MEDIATASK_UPDATE_SCREENSHOTS"
@@ -59,13 +62,28 @@ def manifest(folder: Path) -> Path:
     return path
 
 
-def spawn(columns: int, argv: list[str], env: dict[str, str]) -> tuple[int, int]:
-    """Start ``argv`` on a new pty of ``columns`` x ROWS; (pid, the pty's master end)."""
+def spawn(columns: int, argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
+    """Start ``argv`` in ``cwd`` on a new pty of ``columns`` x ROWS; (pid, the pty's master)."""
     pid, master = pty.fork()
     if pid == 0:  # the child: size its terminal before anything reads it, then exec
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
+        os.chdir(cwd)
         os.execve(argv[0], argv, env)  # noqa: S606  # our own entry point, no shell wanted
     return pid, master
+
+
+def docs_section() -> str:
+    text = DOCS_CLI.read_text()
+    start = text.index("### The live display")
+    return text[start : text.index("\n#", start + 1)]
+
+
+def docs_example() -> tuple[dict[str, str], list[str]]:
+    """The example command of the docs' live display section: (its environment, its argv)."""
+    (line,) = re.findall(r"```sh\n(.*?)\n```", docs_section())
+    words = shlex.split(line)
+    start = words.index("mediatask")
+    return dict(word.split("=", 1) for word in words[:start]), words[start:]
 
 
 def chunks(master: int) -> Iterator[bytes]:
@@ -105,19 +123,16 @@ def is_screenshot(lines: list[str]) -> bool:
 
 def run_batch(tmp_path: Path, columns: int) -> tuple[list[str], list[str]]:
     """(the screenshot, the screen after Ctrl-C) of a 50-job sandbox batch on a pty."""
-    jobs = manifest(tmp_path)
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        # Quick tasks for the checks; task times like a real API's for the docs' screenshots.
-        "MEDIATASK_SANDBOX_SECONDS": "6" if UPDATE else "0.5",
-        "MEDIATASK_HOME": str(tmp_path / "home"),
-    }
+    manifest(tmp_path)
+    example_env, words = docs_example()
+    assert words == ["mediatask", "batch", "jobs.jsonl", "-o", "out", "--sandbox"], words
+    env = {**os.environ, "TERM": "xterm-256color", "MEDIATASK_HOME": str(tmp_path / "home")}
+    # Quick tasks for the checks; the docs' (like a real API's) for their screenshots.
+    env.update(example_env if UPDATE else {"MEDIATASK_SANDBOX_SECONDS": "0.5"})
     for name in ("COLUMNS", "LINES", "NO_COLOR"):
         env.pop(name, None)
-    mediatask = str(Path(sys.executable).parent / "mediatask")
-    argv = [mediatask, "batch", str(jobs), "-o", str(tmp_path / "out"), "--sandbox"]
-    pid, master = spawn(columns, argv, env)
+    argv = [str(Path(sys.executable).parent / "mediatask"), *words[1:]]
+    pid, master = spawn(columns, argv, env, tmp_path)
     screen = pyte.Screen(columns, ROWS)
     stream = pyte.ByteStream(screen)
     shot: list[str] = []
@@ -151,14 +166,30 @@ def skeleton(lines: list[str]) -> list[str]:
 
 
 def check_against_checked_in(columns: int, shot: list[str]) -> None:
+    """The checked-in screenshot (and, at 80 columns, the docs' copy) has the capture's layout."""
     path = SCREENSHOTS / f"batch-{columns}.txt"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(shot) + "\n")
+        if columns == 80:
+            docs = DOCS_CLI.read_text()
+            start = docs.index(docs_block(), docs.index(MARKER))
+            end = start + len(docs_block())
+            DOCS_CLI.write_text(docs[:start] + "\n".join(shot) + docs[end:])
         return
     kept = path.read_text().splitlines()
     assert skeleton(kept)[:3] == skeleton(shot)[:3], f"{path} is stale: set {UPDATE_ENV}=1"
     assert all(len(line) <= columns for line in kept)
+    if columns == 80:
+        assert docs_block() == "\n".join(kept), f"docs/cli.md is stale: set {UPDATE_ENV}=1"
+
+
+def docs_block() -> str:
+    """The screenshot in docs/cli.md's live display section."""
+    (block,) = re.findall(
+        r"<!-- screenshot: batch-80 .*?-->\n```text\n(.*?)\n```", docs_section(), re.S
+    )
+    return str(block)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="pty end-of-output is EIO on Linux")
