@@ -118,8 +118,11 @@ def test_on_a_narrow_terminal_the_counts_wrap_and_are_never_cut() -> None:
 
 def test_rows_stop_at_the_terminals_height_and_say_how_many_more() -> None:
     lines = frame(busy(40), 120, height=24)
-    assert len(lines) <= 24
+    assert len(lines) == 23  # a line spare: a frame as tall as the screen would scroll
     assert lines[-1] == "  … and 20 more in flight"
+    narrow = frame(busy(40), 44, height=12)  # the counts take two lines here
+    assert len(narrow) == 11
+    assert narrow[-1] == "  … and 33 more in flight"
 
 
 def test_plain_display_is_one_line_per_event() -> None:

@@ -168,8 +168,10 @@ class LiveDisplay:
         """The frame as it stands, fitted to the terminal (rich calls it on every redraw)."""
         width = max(self.console.width - EDGE_MARGIN, 20)
         with self._lock:
-            parts: list[RenderableType] = [self._head(), self._states(width)]
-            rows = self._rows()
+            states = self._states(width)
+            above = 2 + states.plain.count("\n")  # the head line and the states' lines
+            parts: list[RenderableType] = [self._head(), states]
+            rows = self._rows(self.console.height - above - 2)  # a line for "more", one spare
             if rows is not None:
                 parts.append(rows)
         return Constrain(Group(*parts), width)
@@ -220,11 +222,10 @@ class LiveDisplay:
             used += len(text)
         return line
 
-    def _rows(self) -> RenderableType | None:
+    def _rows(self, room: int) -> RenderableType | None:
         if not self.rows:
             return None
-        room = max(self.console.height - 4, 1)
-        shown = list(self.rows.items())[:room]
+        shown = list(self.rows.items())[: max(room, 1)]
         table = Table.grid(padding=(0, 1), expand=True)
         table.add_column(no_wrap=True, overflow="ellipsis", max_width=24)
         table.add_column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=1)
