@@ -36,6 +36,7 @@ from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
 
 _ORDER = ("submitting", "queued", "running", "downloading", "succeeded", "failed", "other")
+_IN_FLIGHT = _ORDER[:4]
 
 
 def _bucket(state: str) -> str:
@@ -57,10 +58,6 @@ class _Tally:
         self.done = 0
         self.finished_here = 0
         self.began = now()
-
-    def counts(self) -> str:
-        counted = Counter(_bucket(state) for state in self.states.values())
-        return "  ".join(f"{name} {counted[name]}" for name in _ORDER if counted[name])
 
     def rate(self) -> str:
         minutes = max(self.now() - self.began, 1e-6) / 60
@@ -203,11 +200,13 @@ class LiveDisplay:
 
     def _states(self, width: int) -> Text:
         counted = Counter(_bucket(state) for state in self.tally.states.values())
-        in_flight = sum(counted[name] for name in _ORDER[:4])
-        waiting = self.tally.total - self.tally.done - in_flight
+        waiting = self.tally.total - self.tally.done - sum(counted[name] for name in _IN_FLIGHT)
         items = [(f"waiting {waiting}", "dim")] if waiting > 0 else []
-        items += [(f"{name} {counted[name]}", _STATE_STYLES.get(name, "")) for name in _ORDER]
-        items = [(text, style) for text, style in items if not text.endswith(" 0")]
+        items += [
+            (f"{name} {counted[name]}", _STATE_STYLES.get(name, ""))
+            for name in _ORDER
+            if counted[name]
+        ]
         elapsed = self.tally.now() - self.tally.began
         items += [(self.tally.rate(), "dim"), (f"elapsed {clock(elapsed)}", "dim")]
         line, used = Text(overflow="fold"), 0
