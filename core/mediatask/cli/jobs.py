@@ -18,9 +18,10 @@ from mediatask.errors import UsageError
 from mediatask.journal import JobQuery, JobRecord, JobState
 
 LOST_WHEN_OFF = (
-    "their jobs are not in `jobs list` or `jobs show`, their handles can no longer be found "
-    "by job id, and later status/wait/download get nothing the journal would have kept (an A2E "
-    "task needs --operation again; a result that was final at once cannot be fetched again)"
+    "jobs that run and submit make from now on are not in `jobs list` or `jobs show`, their "
+    "handles can no longer be found by job id, and status/wait/download get nothing the "
+    "journal would have kept (an A2E task needs --operation again; a result that was final at "
+    "once cannot be fetched again)"
 )
 """What turning recording off loses, said by ``jobs off`` and in the docs."""
 
@@ -212,8 +213,7 @@ def jobs_off() -> None:
         marker = recording_off_path()
         marker.touch()
     click.echo(
-        f"recording is off ({marker}): from now on, for jobs of run and submit, "
-        f"{LOST_WHEN_OFF}; `mediatask jobs on` turns it back on",
+        f"recording is off ({marker}): {LOST_WHEN_OFF}. `mediatask jobs on` turns it back on",
         err=True,
     )
 
