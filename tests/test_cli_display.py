@@ -245,3 +245,14 @@ def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
     with LiveDisplay(console) as live:
         live.notice(text)
     assert text in file.getvalue()
+
+
+def test_stdout_stays_for_data_while_the_live_display_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    console, file = terminal()
+    with LiveDisplay(console) as display:
+        display.started(1, 0)
+        print('{"job": "j1"}')  # e.g. a result line a script reads
+    assert capsys.readouterr().out == '{"job": "j1"}\n'
+    assert '{"job"' not in file.getvalue()

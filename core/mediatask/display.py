@@ -150,7 +150,8 @@ class LiveDisplay:
         """Jobs in flight: id -> (handle, state, progress)."""
         self._lock = threading.Lock()  # rich redraws from its own thread
         self._spinner = Spinner("dots", style="cyan")
-        self.live = Live(console=console, get_renderable=self.render, transient=False)
+        # stdout is for data (the summary, results): only stderr's lines go above the frame.
+        self.live = Live(console=console, get_renderable=self.render, redirect_stdout=False)
 
     def __enter__(self) -> LiveDisplay:
         self.live.start()
