@@ -68,7 +68,7 @@ def spawn(columns: int, argv: list[str], env: dict[str, str], cwd: Path) -> tupl
     if pid == 0:  # the child: size its terminal before anything reads it, then exec
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
         os.chdir(cwd)
-        os.execve(argv[0], argv, env)  # noqa: S606  # our own entry point, no shell wanted
+        os.execve(argv[0], argv, env)  # noqa: S606  # this Python, no shell wanted
     return pid, master
 
 
@@ -131,7 +131,7 @@ def run_batch(tmp_path: Path, columns: int) -> tuple[list[str], list[str]]:
     env.update(example_env if UPDATE else {"MEDIATASK_SANDBOX_SECONDS": "0.5"})
     for name in ("COLUMNS", "LINES", "NO_COLOR"):
         env.pop(name, None)
-    argv = [str(Path(sys.executable).parent / "mediatask"), *words[1:]]
+    argv = [sys.executable, "-m", "mediatask", *words[1:]]
     pid, master = spawn(columns, argv, env, tmp_path)
     screen = pyte.Screen(columns, ROWS)
     stream = pyte.ByteStream(screen)
