@@ -40,20 +40,89 @@ def play(display: LiveDisplay | PlainDisplay) -> None:
     display.ended(FAILED)
 
 
+def frame(display: LiveDisplay, width: int, height: int = 24) -> list[str]:
+    """The display's current frame as a terminal of that size shows it, without colour."""
+    console = Console(
+        file=io.StringIO(), width=width, height=height, force_terminal=True, no_color=True
+    )
+    display.console = console
+    with console.capture() as captured:
+        console.print(display.render())
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", captured.get())
+    return [line.rstrip() for line in plain.splitlines()]
+
+
 def test_live_display_shows_bar_counts_throughput_and_per_task_progress() -> None:
+    # Updated for issue 14: the display is a rich Live laid out from the terminal's width (it was
+    # a Progress with fixed columns); frames are rendered at a chosen size instead of refreshed.
     console, file = terminal()
     with open_display(console) as display:
         assert isinstance(display, LiveDisplay)
-        play(display)
-        display.progress.refresh()
-        screen = file.getvalue()
-    assert "j1 a1d:task_1 running" in screen
-    assert "40%" in screen  # the provider's progress for that task
-    assert "batch 0/3" in screen
-    assert "running 1" in screen  # counts per state
-    assert "batch 2/3" in file.getvalue()
-    assert "jobs/min" in file.getvalue()
+        display.started(3, 0)
+        assert "batch 0/3" in frame(display, 140)[0]
+        display.changed("j1", "submitting")
+        display.changed("j1", "running", handle="a1d:task_1", progress=0.4)
+        display.changed("j2", "queued", handle="a1d:task_2")
+        screen = frame(display, 140)
+        display.console = console
+        display.ended(DONE)
+        display.ended(FAILED)
+        after = frame(display, 140)
+    assert re.search(r"j1 +a1d:task_1 +running .* 40%$", screen[2])  # the provider's progress
+    assert re.search(r"j2 +a1d:task_2 +queued\b", screen[3])
+    assert "running 1" in screen[1]  # counts per state
+    assert "waiting 1  queued 1  running 1" in screen[1]
+    assert "batch 2/3" in after[0]
+    assert "67%" in after[0]
+    assert "jobs/min" in after[1]
+    assert "succeeded 1  failed 1" in after[1]
+    assert len(after) == 2  # no job in flight: no rows
     assert "a1d:task_2 failed: boom" in file.getvalue()
+
+
+def busy(in_flight: int) -> LiveDisplay:
+    moments = iter([0.0])  # the display's clock: it starts at 0, then reads 600 s forever
+    display = LiveDisplay(Console(file=io.StringIO()), now=lambda: next(moments, 600.0))
+    display.started(1000, 0)  # ten minutes in: 40 jobs/min
+    for n in range(400):
+        display.ended(JobRecord(f"done{n}", JOB, JobState.SUCCEEDED))
+    for n in range(in_flight):
+        handle = f"a1d:task_{n:04d}{'f' * 40}"
+        display.changed(f"job-{n:04d}", "downloading", handle=handle, progress=0.5)
+    return display
+
+
+def test_at_80_columns_every_number_is_whole_and_rows_show_what_fits() -> None:
+    lines = frame(busy(3), 80)
+    assert all(len(line) <= 78 for line in lines)  # a margin for the ^C the terminal echoes
+    assert re.fullmatch(r"\S batch 400/1000 [━╸╺ ]+ 40% ETA 0:15:00", lines[0])
+    assert re.fullmatch(
+        r"waiting 597  downloading 3  succeeded 400  40\.0 jobs/min  elapsed 0:10:00",
+        lines[1],
+    )
+    row = lines[2]
+    assert row.startswith("  job-0000 a1d:task_0000")
+    assert "…" in row  # the long handle is shortened, first
+    assert re.search(r" downloading +[━╸╺ ]+ +50%$", row)  # state, bar and percent stay whole
+
+
+def test_on_a_narrow_terminal_the_counts_wrap_and_are_never_cut() -> None:
+    lines = frame(busy(1), 44)
+    text = "\n".join(lines)
+    assert "batch 400/1000" in lines[0]
+    assert "ETA" in lines[0]
+    assert "succeeded 400" in text
+    assert "jobs/min" in text
+    assert "…" not in "\n".join(lines[:3])
+
+
+def test_rows_stop_at_the_terminals_height_and_say_how_many_more() -> None:
+    lines = frame(busy(40), 120, height=24)
+    assert len(lines) == 23  # a line spare: a frame as tall as the screen would scroll
+    assert lines[-1] == "  … and 20 more in flight"
+    narrow = frame(busy(40), 44, height=12)  # the counts take two lines here
+    assert len(narrow) == 11
+    assert narrow[-1] == "  … and 33 more in flight"
 
 
 def test_plain_display_is_one_line_per_event() -> None:
@@ -176,3 +245,14 @@ def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
     with LiveDisplay(console) as live:
         live.notice(text)
     assert text in file.getvalue()
+
+
+def test_stdout_stays_for_data_while_the_live_display_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    console, file = terminal()
+    with LiveDisplay(console) as display:
+        display.started(1, 0)
+        print('{"job": "j1"}')  # e.g. a result line a script reads
+    assert capsys.readouterr().out == '{"job": "j1"}\n'
+    assert '{"job"' not in file.getvalue()

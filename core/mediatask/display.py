@@ -2,16 +2,21 @@
 
 Both implement :class:`mediatask.batch.Observer`. The live display has an overall progress bar,
 counts per state, throughput and ETA, and one row per running job with the provider's progress
-when it reports one. Colour follows rich, which honours ``NO_COLOR``.
+when it reports one, laid out from the terminal's width and height. Colour follows rich, which
+honours ``NO_COLOR``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.constrain import Constrain
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     Progress,
@@ -20,8 +25,9 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
+from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +36,7 @@ from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
 
 _ORDER = ("submitting", "queued", "running", "downloading", "succeeded", "failed", "other")
+_IN_FLIGHT = _ORDER[:4]
 
 
 def _bucket(state: str) -> str:
@@ -44,19 +51,16 @@ def _bucket(state: str) -> str:
 class _Tally:
     """Counts per state and throughput, shared by both displays."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
         self.states: dict[str, str] = {}
         self.total = 0
         self.done = 0
         self.finished_here = 0
-        self.began = time.monotonic()
-
-    def counts(self) -> str:
-        counted = Counter(_bucket(state) for state in self.states.values())
-        return "  ".join(f"{name} {counted[name]}" for name in _ORDER if counted[name])
+        self.began = now()
 
     def rate(self) -> str:
-        minutes = max(time.monotonic() - self.began, 1e-6) / 60
+        minutes = max(self.now() - self.began, 1e-6) / 60
         return f"{self.finished_here / minutes:.1f} jobs/min"
 
 
@@ -105,77 +109,171 @@ class PlainDisplay:
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-class LiveDisplay:
-    """A rich live display: overall bar, counts, throughput, ETA, a row per running job."""
+EDGE_MARGIN = 2
+"""Columns the live display leaves free at the right edge.
 
-    def __init__(self, console: Console) -> None:
-        self.tally = _Tally()
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.overall: TaskID | None = None
-        self.rows: dict[str, TaskID] = {}
+A frame whose last line filled the terminal would leave the cursor in the last column; the
+``^C`` the terminal echoes there wraps to a new line, rich's next redraw then climbs one line
+short, and the frame's top line stays on screen twice.
+"""
+_STATE_STYLES = {
+    "submitting": "yellow",
+    "queued": "blue",
+    "running": "cyan",
+    "downloading": "magenta",
+    "succeeded": "green",
+    "failed": "red",
+}
+
+
+def clock(seconds: float | None) -> str:
+    """``H:MM:SS`` for a number of seconds, ``-:--:--`` for unknown."""
+    if seconds is None:
+        return "-:--:--"
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class LiveDisplay:
+    """A rich live display laid out from the terminal's width.
+
+    The first lines always show every number that matters — done/total, a bar that takes the
+    width left, percent, ETA, then counts per state, throughput and elapsed time (wrapped, never
+    cut). Below, one row per job in flight (id, handle, state, its progress), as many as the
+    terminal's height allows; columns that do not fit are shortened, the handle first.
+    """
+
+    def __init__(self, console: Console, *, now: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.tally = _Tally(now)
+        self.rows: dict[str, tuple[str, str, float | None]] = {}
+        """Jobs in flight: id -> (handle, state, progress)."""
+        self._lock = threading.Lock()  # rich redraws from its own thread
+        self._spinner = Spinner("dots", style="cyan")
+        # stdout is for data (the summary, results): only stderr's lines go above the frame.
+        self.live = Live(console=console, get_renderable=self.render, redirect_stdout=False)
 
     def __enter__(self) -> LiveDisplay:
-        self.progress.start()
+        self.live.start()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.progress.stop()
+        self.live.stop()
 
-    def _refresh(self) -> None:
-        if self.overall is not None:
-            self.progress.update(
-                self.overall,
-                description=f"batch {self.tally.done}/{self.tally.total}",
-                completed=self.tally.done,
-                counts=self.tally.counts(),
-                rate=self.tally.rate(),
+    def render(self) -> RenderableType:
+        """The frame as it stands, fitted to the terminal (rich calls it on every redraw)."""
+        width = max(self.console.width - EDGE_MARGIN, 20)
+        with self._lock:
+            states = self._states(width)
+            above = 2 + states.plain.count("\n")  # the head line and the states' lines
+            parts: list[RenderableType] = [self._head(), states]
+            rows = self._rows(self.console.height - above - 2)  # a line for "more", one spare
+            if rows is not None:
+                parts.append(rows)
+        return Constrain(Group(*parts), width)
+
+    def _eta(self) -> float | None:
+        if not self.tally.finished_here:
+            return None
+        elapsed = self.tally.now() - self.tally.began
+        remaining = max(self.tally.total - self.tally.done, 0)
+        return remaining * elapsed / self.tally.finished_here
+
+    def _head(self) -> Table:
+        done, total = self.tally.done, self.tally.total
+        head = Table.grid(padding=(0, 1), expand=True)
+        head.add_column(no_wrap=True)
+        head.add_column(no_wrap=True)
+        head.add_column(ratio=1, min_width=4)
+        head.add_column(no_wrap=True, justify="right")
+        head.add_column(no_wrap=True)
+        percent = f"{done / total:.0%}" if total else "0%"
+        head.add_row(
+            self._spinner,
+            Text(f"batch {done}/{total}", style="bold"),
+            ProgressBar(total=max(total, 1), completed=done),
+            percent,
+            f"ETA {clock(self._eta())}",
+        )
+        return head
+
+    def _states(self, width: int) -> Text:
+        counted = Counter(_bucket(state) for state in self.tally.states.values())
+        waiting = self.tally.total - self.tally.done - sum(counted[name] for name in _IN_FLIGHT)
+        items = [(f"waiting {waiting}", "dim")] if waiting > 0 else []
+        items += [
+            (f"{name} {counted[name]}", _STATE_STYLES.get(name, ""))
+            for name in _ORDER
+            if counted[name]
+        ]
+        elapsed = self.tally.now() - self.tally.began
+        items += [(self.tally.rate(), "dim"), (f"elapsed {clock(elapsed)}", "dim")]
+        line, used = Text(overflow="fold"), 0
+        for text, style in items:  # wrapped between items, never inside one
+            if used and used + 2 + len(text) > width:
+                line.append("\n")
+                used = 0
+            elif used:
+                line.append("  ")
+                used += 2
+            line.append(text, style=style)
+            used += len(text)
+        return line
+
+    def _rows(self, room: int) -> RenderableType | None:
+        if not self.rows:
+            return None
+        shown = list(self.rows.items())[: max(room, 1)]
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(no_wrap=True, overflow="ellipsis", max_width=24)
+        table.add_column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=1)
+        table.add_column(no_wrap=True, min_width=len("downloading"))
+        table.add_column(ratio=1, min_width=4)
+        table.add_column(no_wrap=True, justify="right", width=4)
+        for job_id, (handle, state, progress) in shown:
+            style = _STATE_STYLES.get(_bucket(state), "")
+            table.add_row(
+                f"  {job_id}",
+                Text(handle, style="dim"),
+                Text(state, style=style),
+                ProgressBar(total=1.0, completed=progress or 0.0),
+                f"{progress:.0%}" if progress is not None else "",
             )
+        more = len(self.rows) - len(shown)
+        if more <= 0:
+            return table
+        return Group(table, Text(f"  … and {more} more in flight", style="dim"))
 
     def started(self, total: int, done: int) -> None:
-        """Add the overall bar."""
-        self.tally.total, self.tally.done = total, done
-        self.overall = self.progress.add_task("batch", total=total, counts="", rate="")
-        self._refresh()
+        """Set the totals."""
+        with self._lock:
+            self.tally.total, self.tally.done = total, done
 
     def changed(
         self, job_id: str, state: str, *, handle: str | None = None, progress: float | None = None
     ) -> None:
         """Update the job's row (added on its first change)."""
-        self.tally.states[job_id] = state
-        label = f"  {job_id} {handle or ''} {state}"
-        row = self.rows.get(job_id)
-        if row is None:
-            row = self.rows[job_id] = self.progress.add_task(label, total=1.0, counts="", rate="")
-        self.progress.update(row, description=label, completed=progress or 0.0)
-        self._refresh()
+        with self._lock:
+            self.tally.states[job_id] = state
+            known = self.rows.get(job_id)
+            handle = handle or (known[0] if known else "")
+            self.rows[job_id] = (handle, state, progress)
 
     def notice(self, text: str) -> None:
         """Print ``text`` above the live rows."""
-        self.progress.console.print(text, highlight=False, markup=False)
+        self.console.print(text, highlight=False, markup=False)
 
     def ended(self, record: JobRecord) -> None:
-        """Drop the job's row and advance the overall bar."""
-        self.tally.states[record.id] = record.state.value
-        self.tally.done += 1
-        self.tally.finished_here += 1
-        row = self.rows.pop(record.id, None)
-        if row is not None:
-            self.progress.remove_task(row)
+        """Drop the job's row and count it."""
+        with self._lock:
+            self.tally.states[record.id] = record.state.value
+            self.tally.done += 1
+            self.tally.finished_here += 1
+            self.rows.pop(record.id, None)
         if record.error is not None:
-            self.progress.console.print(f"{record.id}: {record.error}", markup=False)
-        self._refresh()
+            self.console.print(f"{record.id}: {record.error}", markup=False, highlight=False)
 
 
 def open_display(console: Console, *, live: bool | None = None) -> LiveDisplay | PlainDisplay:

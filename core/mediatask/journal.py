@@ -33,6 +33,7 @@ from mediatask.config import Settings
 from mediatask.errors import UsageError
 from mediatask.journal_backend import (
     MARKER_PREFIX,
+    JobQuery,
     JobRecord,
     JobState,
     JournalBackend,
@@ -46,6 +47,7 @@ __all__ = [
     "JOURNAL_FILE",
     "LOCK_FILE",
     "MARKER_PREFIX",
+    "JobQuery",
     "JobRecord",
     "JobState",
     "Journal",

@@ -110,6 +110,8 @@ class JobRecord:
     updated_at: str = ""
     worker: str | None = None
     """The worker that wrote the job's latest change (see :func:`worker_id`)."""
+    created_at: str = attrs.field(default="", eq=False)
+    """When the job was first recorded (ISO 8601, UTC)."""
 
     @property
     def handle(self) -> str | None:
@@ -167,7 +169,46 @@ class JobRecord:
             outputs=tuple(json.loads(row["outputs"])),
             updated_at=row["updated_at"],
             worker=row.get("worker"),
+            created_at=row.get("created_at") or "",
         )
+
+
+@attrs.frozen
+class JobQuery:
+    """Which jobs :meth:`JournalBackend.search` returns: every filter given must match.
+
+    Text matches case-insensitively anywhere in the job id, task handle, the job's spec (inputs
+    and params) or its error.
+    """
+
+    states: tuple[JobState, ...] = ()
+    """Any of these states (none: any state)."""
+    provider: str | None = None
+    operation: str | None = None
+    since: datetime | None = None
+    """Recorded at or after this moment."""
+    text: str | None = None
+    limit: int = 0
+    """At most this many, the newest; 0 for all."""
+
+    def matches(self, record: JobRecord) -> bool:
+        """Whether ``record`` passes every filter (``limit`` aside)."""
+        if self.states and record.state not in self.states:
+            return False
+        if self.provider is not None and record.job.provider != self.provider:
+            return False
+        if self.operation is not None and record.job.operation != self.operation:
+            return False
+        if self.since is not None and (
+            not record.created_at or datetime.fromisoformat(record.created_at) < self.since
+        ):
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            haystack = (record.id, record.handle or "", json.dumps(record.job.to_json()))
+            fields = (*haystack, record.error or "")
+            return any(needle in field.casefold() for field in fields)
+        return True
 
 
 @attrs.frozen
@@ -244,6 +285,11 @@ class JournalBackend(abc.ABC):
         """Every job, in the order they were first recorded."""
         for row in self._rows("SELECT * FROM jobs ORDER BY created_at, line, id"):
             yield JobRecord.from_row(row)
+
+    def search(self, query: JobQuery) -> list[JobRecord]:
+        """The jobs ``query`` selects, in the order they were first recorded (newest last)."""
+        found = [record for record in self.records() if query.matches(record)]
+        return found[-query.limit :] if query.limit > 0 else found
 
     def events(self, job_id: str) -> list[JournalEvent]:
         """The history of one job, oldest first."""

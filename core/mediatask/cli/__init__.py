@@ -1,8 +1,8 @@
 """The ``mediatask`` command line: thin commands that parse, call the library, and print.
 
 One module per command group: ``providers`` (providers, plugins), ``run`` (run, submit),
-``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``
-(batch, jobs), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``, ``install``
+``tasks`` (status, watch, wait, download, cancel), ``account`` (list, credits), ``batch``,
+``jobs`` (the journal), ``worker`` (a shared ledger's worker), ``keys``, ``emulate``, ``install``
 (install, uninstall). Each is imported when one of its commands is used (``base.COMMANDS``), so
 ``mediatask --help`` does not import the engine.
 """

@@ -94,6 +94,9 @@ def list_command(
     if as_json:
         echo_json([{"handle": task.handle, "status": status} for task, status in rows])
         return
+    if not rows:
+        which = f" of operation {operation}" if operation else ""
+        click.echo(f"{provider} lists no recent tasks{which}", err=True)
     for task, status in rows:
         click.echo(f"{task.handle}  {status}".rstrip())
 

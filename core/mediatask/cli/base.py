@@ -31,6 +31,8 @@ SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
 """How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
 MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
 """Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
+NO_LOG_META = "mediatask.no_log"
+"""Set by ``--no-log``: the command does not write to the user's journal."""
 KEY_META = "mediatask.key"
 """Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
@@ -59,7 +61,7 @@ COMMANDS = {
         "Install packages (plugins) into mediatask's own environment, with its pip.",
     ),
     "jobs": LazyCommand(
-        "mediatask.cli.batch", "The local journal: jobs recorded by run, submit and batch."
+        "mediatask.cli.jobs", "The local journal: jobs recorded by run, submit and batch."
     ),
     "keys": LazyCommand(
         "mediatask.cli.keys",
@@ -287,6 +289,22 @@ def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
         "as_json",
         is_flag=True,
         help="Print JSON instead of text (errors too: an object with an error key).",
+    )(function)
+
+
+def no_log_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-log``: keep this command's job out of the user's journal."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        ctx.meta[NO_LOG_META] = value
+
+    return click.option(
+        "--no-log",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Do not record this job in your journal (its handle then works only with "
+        "commands that need nothing but the handle).",
     )(function)
 
 

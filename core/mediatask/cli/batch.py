@@ -1,4 +1,4 @@
-"""``mediatask batch`` (a manifest of jobs, journalled, resumable) and ``mediatask jobs``."""
+"""``mediatask batch``: a manifest of jobs, journalled, resumable."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import click
 from mediatask.batch import Batch, BatchOptions, Summary
 from mediatask.cli.base import (
     cli,
-    echo_json,
     json_option,
     load_plugins,
     max_in_flight_option,
@@ -20,14 +19,12 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.interrupt import Interrupted, run_cancellable
-from mediatask.cli.session import journal_path, open_cli_client, open_journal
+from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
 from mediatask.display import open_display
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
-from mediatask.journal import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
-from mediatask.journal_backend import JournalBackend
-from mediatask.journal_postgres import PostgresJournal, is_database_url
+from mediatask.journal import LOCK_FILE, Journal, batch_journal_path, exclusive
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.plugins import PluginManager
 from mediatask.validate import check_out_dir
@@ -239,97 +236,3 @@ def _report_interrupt(summary: Summary | None) -> None:
             err=True,
         )
     sys.exit(130)
-
-
-@cli.group("jobs")
-def jobs_group() -> None:
-    """The local journal: jobs recorded by run, submit and batch.
-
-    \b
-    Examples:
-      mediatask jobs list
-      mediatask jobs list --journal out          # a batch's output folder
-      mediatask jobs show a1d:task_abc123 --json
-    """
-
-
-def journal_option(function: click.decorators.FC) -> click.decorators.FC:
-    """``--journal FILE|DIR|URL``: which journal to read (default: the user's)."""
-    return click.option(
-        "--journal",
-        "where",
-        default=None,
-        metavar="FILE|DIR|URL",
-        help="A journal file, a batch's output folder, or a shared ledger's postgresql:// URL "
-        "(default: your own journal).",
-    )(function)
-
-
-def _open_any(where: str | None) -> JournalBackend:
-    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder."""
-    if where is not None and is_database_url(where):
-        return PostgresJournal(where)
-    if where is not None and not Path(where).exists():
-        raise UsageError(f"no journal at {where}")
-    path = Path(where) if where is not None else None
-    return open_journal(journal_path(path), create=where is None)
-
-
-def _line(record: JobRecord) -> str:
-    status = record.raw_status or record.status or ""
-    line = (
-        f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
-        f"{record.job.provider} {record.job.operation}"
-    )
-    return line + (f"  by {record.worker}" if record.worker else "")
-
-
-@jobs_group.command("list")
-@journal_option
-@json_option
-def jobs_list(where: str | None, as_json: bool) -> None:
-    """List the journal's jobs: id, state, handle, provider status, operation.
-
-    \b
-    Examples:
-      mediatask jobs list
-      mediatask jobs list --journal out --json
-    """
-    with user_errors(), _open_any(where) as journal:
-        records = list(journal.records())
-    if as_json:
-        echo_json([record.to_json() for record in records])
-        return
-    for record in records:
-        click.echo(_line(record))
-
-
-@jobs_group.command("show")
-@click.argument("name", metavar="ID|HANDLE")
-@journal_option
-@json_option
-def jobs_show(name: str, where: str | None, as_json: bool) -> None:
-    """Show one job (by id or task handle): its spec, state, outputs and history.
-
-    \b
-    Examples:
-      mediatask jobs show a1d:task_abc123
-      mediatask jobs show line-7 --journal out --json
-    """
-    with user_errors(), _open_any(where) as journal:
-        record = journal.find(name)
-        if record is None:
-            raise click.ClickException(f"the journal {journal.where} has no job {name!r}")
-        events = journal.events(record.id)
-    if as_json:
-        history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
-        echo_json({**record.to_json(), "history": history})
-        return
-    click.echo(_line(record))
-    if record.error:
-        click.echo(f"  error: {record.error}")
-    for output in record.outputs:
-        click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
-    for event in events:
-        by = f"  [{event.worker}]" if event.worker else ""
-        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")

@@ -26,6 +26,7 @@ from mediatask.cli.base import (
     key_option,
     load_plugins,
     max_in_flight_option,
+    no_log_option,
     out_option,
     retry_budget_option,
     sandbox_option,
@@ -36,10 +37,9 @@ from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_o
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import (
     cli_settings,
-    journal_path,
     new_job_id,
     open_cli_client,
-    open_journal,
+    open_user_journal,
 )
 from mediatask.display import TaskLine
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
@@ -225,7 +225,7 @@ def _submit_journalled(
         settings = cli_settings(plugins, job.provider, key)
         # Fail fast, before any network: the job, its input files and the output folder.
         Client(plugins=plugins, settings=settings).check(job, out_dir)
-        with open_journal(journal_path(None)) as journal:
+        with open_user_journal() as journal:
             job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 
@@ -272,6 +272,7 @@ def _interrupted(task: list[TaskRef]) -> NoReturn:
 @cli.command("run")
 @job_options
 @max_in_flight_option
+@no_log_option
 @out_option
 @click.option(
     "--name",
@@ -376,6 +377,7 @@ async def _follow(
 @job_options
 @dry_run_option
 @max_in_flight_option
+@no_log_option
 @key_option
 @sandbox_option
 @json_option

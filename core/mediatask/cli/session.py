@@ -7,10 +7,12 @@ process find the task's operation and provider details from its handle alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import click
 
-from mediatask.cli.base import MAX_IN_FLIGHT_META, SANDBOX_SECONDS_ENV
+from mediatask.cli.base import MAX_IN_FLIGHT_META, NO_LOG_META, SANDBOX_SECONDS_ENV
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
@@ -116,6 +118,36 @@ def open_journal(path: Path, *, create: bool = True) -> Journal:
         return Journal(path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the journal {path}: {exc} (set {HOME_ENV})") from None
+
+
+RECORDING_OFF_FILE = "journal-off"
+"""A file of this name in the mediatask home means ``run`` and ``submit`` journal nothing."""
+
+
+def recording_off_path() -> Path:
+    """The marker file ``jobs off`` writes (``jobs on`` removes it)."""
+    return make_home() / RECORDING_OFF_FILE
+
+
+@contextlib.contextmanager
+def open_user_journal() -> Iterator[Journal]:
+    """The user's journal for ``run``/``submit``: a throw-away one if recording is off.
+
+    Off means ``jobs off`` (the marker file) or ``--no-log`` on the command. The throw-away
+    journal lives in a temporary folder removed when the command ends, so the command works
+    the same and nothing of the job stays on disk.
+    """
+    context = click.get_current_context(silent=True)
+    off = bool(context and context.meta.get(NO_LOG_META)) or recording_off_path().exists()
+    if not off:
+        with open_journal(journal_path(None)) as journal:
+            yield journal
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="mediatask-") as folder,
+        open_journal(Path(folder) / JOURNAL_FILE) as journal,
+    ):
+        yield journal
 
 
 def resolve_task(plugins: PluginManager, handle: str, journal: Journal) -> TaskRef:

@@ -1,0 +1,246 @@
+"""``mediatask jobs``: the journal as a log — list and search it, show one job, turn it off.
+
+``run`` and ``submit`` record each job in the user's journal unless recording is off (``jobs
+off``, a marker file in the mediatask home) or the command has ``--no-log``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from mediatask.cli.base import cli, echo_json, json_option, user_errors
+from mediatask.cli.session import journal_path, open_journal, recording_off_path
+from mediatask.durations import parse_duration
+from mediatask.errors import UsageError
+from mediatask.journal import JobQuery, JobRecord, JobState
+from mediatask.journal_backend import JournalBackend
+from mediatask.journal_postgres import PostgresJournal, is_database_url
+
+LOST_WHEN_OFF = (
+    "jobs that run and submit make from now on are not in `jobs list` or `jobs show`, their "
+    "handles can no longer be found by job id, and status/wait/download get nothing the "
+    "journal would have kept (an A2E task needs --operation again; a result that was final at "
+    "once cannot be fetched again)"
+)
+"""What turning recording off loses, said by ``jobs off`` and in the docs."""
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """The local journal: jobs recorded by run, submit and batch.
+
+    \b
+    Examples:
+      mediatask jobs list -n 5
+      mediatask jobs list --state failed --since 2h
+      mediatask jobs list --journal out          # a batch's output folder
+      mediatask jobs show a1d:task_abc123 --json
+      mediatask jobs path
+    """
+
+
+def journal_option(function: click.decorators.FC) -> click.decorators.FC:
+    """``--journal FILE|DIR|URL``: which journal to read (default: the user's)."""
+    return click.option(
+        "--journal",
+        "where",
+        default=None,
+        metavar="FILE|DIR|URL",
+        help="A journal file, a batch's output folder, or a shared ledger's postgresql:// URL "
+        "(default: your own journal).",
+    )(function)
+
+
+def _open_any(where: str | None) -> JournalBackend:
+    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder."""
+    if where is not None and is_database_url(where):
+        return PostgresJournal(where)
+    if where is not None and not Path(where).exists():
+        raise UsageError(f"no journal at {where}")
+    path = Path(where) if where is not None else None
+    return open_journal(journal_path(path), create=where is None)
+
+
+def _line(record: JobRecord) -> str:
+    status = record.raw_status or record.status or ""
+    line = (
+        f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
+        f"{record.job.provider} {record.job.operation}"
+    )
+    return line + (f"  by {record.worker}" if record.worker else "")
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """The moment ``--since`` names: a duration back from now (``2h``), or an ISO date or time.
+
+    A date or time without a zone is local time.
+    """
+    now = now if now is not None else datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return now - timedelta(seconds=parse_duration(text))
+        except UsageError:
+            raise UsageError(
+                f"--since {text!r} is neither a duration (e.g. 30m, 2h, 1h30m) nor an ISO date "
+                "(e.g. 2026-11-29 or 2026-11-29T14:00)"
+            ) from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+@jobs_group.command("list")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Show the newest N jobs (0: all).",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([state.value for state in JobState]),
+    help="Only jobs in this state (repeat for several).",
+)
+@click.option("--provider", default=None, help="Only jobs for this provider.")
+@click.option("--operation", default=None, help="Only jobs of this operation.")
+@click.option(
+    "--since", default=None, help="Only jobs recorded since: a duration back (2h) or a date."
+)
+@click.option(
+    "-q",
+    "--query",
+    "text",
+    default=None,
+    help="Only jobs with TEXT in their id, handle, inputs, params or error.",
+)
+@journal_option
+@json_option
+def jobs_list(
+    limit: int,
+    states: tuple[str, ...],
+    provider: str | None,
+    operation: str | None,
+    since: str | None,
+    text: str | None,
+    where: str | None,
+    as_json: bool,
+) -> None:
+    """List the newest jobs, oldest first: id, state, handle, provider status, operation.
+
+    Filters combine: a job is listed when it matches every one given.
+
+    \b
+    Examples:
+      mediatask jobs list
+      mediatask jobs list -n 0 --state failed --state uncertain
+      mediatask jobs list --provider a2e --since 2h
+      mediatask jobs list -q lighthouse --json
+      mediatask jobs list --journal out --since 2026-11-29
+    """
+    with user_errors():
+        query = JobQuery(
+            states=tuple(JobState(state) for state in states),
+            provider=provider,
+            operation=operation,
+            since=parse_since(since) if since is not None else None,
+            text=text,
+            limit=limit,
+        )
+        with _open_any(where) as journal:
+            records = journal.search(query)
+            path = journal.where
+    if as_json:
+        echo_json([record.to_json() for record in records])
+        return
+    if not records:
+        filtered = query != JobQuery(limit=limit)
+        click.echo(f"no jobs{' match' if filtered else ''} in the journal {path}", err=True)
+    for record in records:
+        click.echo(_line(record))
+
+
+@jobs_group.command("show")
+@click.argument("name", metavar="ID|HANDLE")
+@journal_option
+@json_option
+def jobs_show(name: str, where: str | None, as_json: bool) -> None:
+    """Show one job (by id or task handle): its spec, state, outputs and history.
+
+    \b
+    Examples:
+      mediatask jobs show a1d:task_abc123
+      mediatask jobs show line-7 --journal out --json
+    """
+    with user_errors(), _open_any(where) as journal:
+        record = journal.find(name)
+        if record is None:
+            raise click.ClickException(f"the journal {journal.where} has no job {name!r}")
+        events = journal.events(record.id)
+    if as_json:
+        history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
+        echo_json({**record.to_json(), "history": history})
+        return
+    click.echo(_line(record))
+    if record.error:
+        click.echo(f"  error: {record.error}")
+    for output in record.outputs:
+        click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
+    for event in events:
+        by = f"  [{event.worker}]" if event.worker else ""
+        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")
+
+
+@jobs_group.command("path")
+def jobs_path() -> None:
+    """Print the path of your journal (whether recording is on or off).
+
+    \b
+    Examples:
+      mediatask jobs path
+      sqlite3 "$(mediatask jobs path)" 'select id, state from jobs'
+    """
+    with user_errors():
+        click.echo(str(journal_path(None)))
+        if recording_off_path().exists():
+            click.echo("recording is off: `mediatask jobs on` turns it on", err=True)
+
+
+@jobs_group.command("off")
+def jobs_off() -> None:
+    """Stop recording: run and submit no longer write their jobs to your journal.
+
+    What is already recorded stays. Batches keep their own journal regardless (they need it to
+    resume). One command can skip recording with --no-log instead.
+
+    \b
+    Examples:
+      mediatask jobs off
+      mediatask jobs on
+    """
+    with user_errors():
+        marker = recording_off_path()
+        marker.touch()
+    click.echo(
+        f"recording is off ({marker}): {LOST_WHEN_OFF}. `mediatask jobs on` turns it back on",
+        err=True,
+    )
+
+
+@jobs_group.command("on")
+def jobs_on() -> None:
+    """Record again: run and submit write their jobs to your journal (the default).
+
+    \b
+    Examples:
+      mediatask jobs on
+    """
+    with user_errors():
+        recording_off_path().unlink(missing_ok=True)
+        click.echo(f"recording is on: run and submit write to {journal_path(None)}", err=True)
