@@ -147,3 +147,10 @@ def test_policy_keeps_the_header_parsers_it_had() -> None:
 
     assert policy.parse_rate_limit_reset is parse_rate_limit_reset
     assert policy.parse_rate_limit_reset({"ratelimit-reset": "7"}) == 7.0
+
+
+def test_error_for_status_names_a_missing_url_without_its_query() -> None:
+    error = error_for_status(INFO, 404, url="https://demo.invalid/files/1?X-Amz-Signature=s3cr3t")
+
+    assert "https://demo.invalid/files/1 " in str(error)
+    assert "s3cr3t" not in str(error)

@@ -41,7 +41,7 @@ def error_for_status(
     :param detail: a short, key-free account of what the provider said (its error message).
     :param retry_after: seconds the provider asked us to wait (``Retry-After``, ``RateLimit-Reset``:
         see :mod:`mediatask.headers`); kept on 429 and 5xx errors.
-    :param url: what was asked for, named by a 404.
+    :param url: what was asked for, named by a 404 without its query (which may be signed).
     """
     if 200 <= status < 300:
         return None
@@ -52,7 +52,8 @@ def error_for_status(
             f"{name} rejected the key (HTTP {status}){said}: check {info.key_env}", status=status
         )
     if status == 404:
-        return NotFoundError(f"{name} does not know {url or 'it'} (HTTP 404){said}", status=404)
+        where = url.split("?")[0].split("#")[0] if url else "it"
+        return NotFoundError(f"{name} does not know {where} (HTTP 404){said}", status=404)
     if status == 402:
         return InsufficientCreditsError(f"{name}: no credits left (HTTP 402){said}", status=402)
     if status == 429:
