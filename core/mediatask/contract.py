@@ -124,6 +124,9 @@ class ProviderContract:
     fixture at ``/samples/<name>``), and its parameters."""
     not_run: ClassVar[Mapping[str, str]] = {}
     """Declared operations left out of the end-to-end runs, each with the reason."""
+    plugin: ClassVar[object | None] = None
+    """The plugin object (module or instance); ``None``: the installed plugin that declares
+    :attr:`provider`, found through its entry point."""
 
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
         """A status payload (a poll body) for ``task`` that carries the status word ``word``."""
@@ -142,8 +145,18 @@ class ProviderContract:
         """The plugin's hooks alone, called directly (exceptions are not wrapped)."""
         manager = pluggy.PluginManager("mediatask")
         manager.add_hookspecs(hookspecs)
-        manager.register(plugin_object(self.provider))
+        manager.register(self.plugin or plugin_object(self.provider))
         return manager.hook
+
+    def _plugins(self, recorder: _Recorder) -> Any:
+        from mediatask.plugins import PluginManager
+
+        if self.plugin is None:
+            plugins = PluginManager.from_entry_points()
+        else:
+            plugins = PluginManager.from_plugins({self.provider: self.plugin})
+        plugins.register(recorder, name="contract-recorder")
+        return plugins
 
     def task(self, operation: str = "") -> TaskRef:
         """A task of the provider, as a submit might have named it."""
@@ -242,13 +255,11 @@ class ProviderContract:
     # -- against the emulator ------------------------------------------------------------------
 
     async def _run_all(self, inputs_url: str, tmp_path: Path, *, poll_only: bool) -> _Recorder:
-        from mediatask.plugins import PluginManager
         from mediatask.sandbox import open_sandbox
         from mediatask.testing import quick_client
 
         recorder = _Recorder(poll_only=poll_only)
-        plugins = PluginManager.from_entry_points()
-        plugins.register(recorder, name="contract-recorder")
+        plugins = self._plugins(recorder)
         async with (
             open_sandbox(plugins, [self.provider]) as box,
             quick_client(plugins, box) as client,
@@ -296,13 +307,11 @@ class ProviderContract:
         self, inputs_url: str
     ) -> None:
         """A wrong key is an ``AuthError`` naming the key variable, in the provider's words."""
-        from mediatask.plugins import PluginManager
         from mediatask.sandbox import open_sandbox
         from mediatask.testing import quick_client
 
         recorder = _Recorder(poll_only=True)
-        plugins = PluginManager.from_entry_points()
-        plugins.register(recorder, name="contract-recorder")
+        plugins = self._plugins(recorder)
         operation = next(iter(self.jobs))
         async with open_sandbox(plugins, [self.provider]) as box:
             wrong = {self.provider: attrs.evolve(box.settings[self.provider], key=CONTRACT_KEY)}
