@@ -41,6 +41,7 @@ from mediatask.errors import AuthError, MediataskError, PluginError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import Job, LocalFiles, ProviderInfo, Status, TaskRef, Update
+from mediatask.validate import KIND_FORMATS, sniff
 
 CONTRACT_KEY = "contract-key-7f3a9c"
 """The key the pure checks put on requests: no error may repeat it."""
@@ -275,6 +276,11 @@ class ProviderContract:
                 for output, path in zip(result.outputs, result.files, strict=True):
                     assert path.stat().st_size > 0, f"{operation.name}: empty {path.name}"
                     assert output.kind, f"{operation.name}: an output of no kind"
+                    if output.kind in KIND_FORMATS:  # image, video, audio: the bytes agree
+                        with path.open("rb") as file:
+                            found = sniff(file.read(64))
+                        assert found is not None, f"{operation.name}: {path.name} is no media"
+                        assert output.kind in found[1], f"{operation.name}: {path.name}"
         return recorder
 
     async def test_every_operation_runs_end_to_end_by_polling(
