@@ -125,6 +125,9 @@ class ProviderContract:
     fixture at ``/samples/<name>``), and its parameters."""
     not_run: ClassVar[Mapping[str, str]] = {}
     """Declared operations left out of the end-to-end runs, each with the reason."""
+    unreadable: ClassVar[Sequence[Mapping[str, Any]]] = ()
+    """Status payloads in the provider's own shape that cannot be read (no status, no data):
+    each must raise ``PluginError``."""
     plugin: ClassVar[object | None] = None
     """The plugin object (module or instance); ``None``: the installed plugin that declares
     :attr:`provider`, found through its entry point."""
@@ -232,6 +235,11 @@ class ProviderContract:
             assert isinstance(update, Update), payload
             if update.status is Status.SUCCEEDED:
                 assert update.outputs, f"a success without outputs from {payload!r}"
+        for payload in self.unreadable:
+            with pytest.raises(PluginError):
+                self.hooks.mediatask_parse_result(
+                    provider=self.provider, task=task, payload=payload
+                )
 
     def test_errors_carry_no_key(self) -> None:
         """Whatever the plugin makes of an error answer never repeats the key it was sent with."""

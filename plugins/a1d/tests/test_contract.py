@@ -20,6 +20,7 @@ class TestA1DContract(ProviderContract):
         "image-generator": ([], {"prompt": "a lighthouse"}),
         "speedpainter": (["photo.jpg"], {}),
     }
+    unreadable = ({"taskId": "t"}, {"taskId": "t", "status": ""})
 
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
         return {"taskId": task.task_id, "status": word, "progress": 10}

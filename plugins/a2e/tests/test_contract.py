@@ -24,6 +24,7 @@ class TestA2EContract(ProviderContract):
         "tts": ([], {"msg": "Hello from the contract", "tts_id": "en-US-1"}),
         "text-to-image": ([], {"prompt": "a lighthouse", "width": 128, "height": 96}),
     }
+    unreadable = ({"code": 0, "data": {"_id": "t"}}, {"code": 0}, {"code": 0, "data": 7})
 
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
         field = "status" if task.operation == "avatar-video" else "current_status"

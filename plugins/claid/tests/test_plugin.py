@@ -207,13 +207,6 @@ def test_errors_become_the_failure_message() -> None:
     assert update.message == "Unable to retrieve the input image; second reason"
 
 
-def test_a_payload_without_data_or_status_is_a_plugin_error() -> None:
-    with pytest.raises(PluginError):
-        claid.mediatask_parse_result({"id": 1})
-    with pytest.raises(PluginError):
-        claid.mediatask_parse_result({"data": {"id": 1}})
-
-
 REQUEST = Request("POST", "v1/image/edit/async")
 
 

@@ -12,6 +12,7 @@ from mediatask.testing import ProviderContract
 class TestEchoContract(ProviderContract):
     provider = "echo"
     jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {"mirror": (["photo.png"], {})}
+    unreadable = ({"id": "t"}, {"id": "t", "state": "done"})
 
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
         return {"id": task.task_id, "state": word}
