@@ -25,6 +25,7 @@ declares a stream) and once by polling.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 from collections.abc import Generator, Mapping, Sequence
@@ -138,13 +139,13 @@ class ProviderContract:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def info(self) -> ProviderInfo:
         """The provider's declaration."""
         declared: list[list[ProviderInfo]] = self.hooks.mediatask_providers()
         return next(i for infos in declared for i in infos if i.name == self.provider)
 
-    @property
+    @functools.cached_property
     def hooks(self) -> Any:
         """The plugin's hooks alone, called directly (exceptions are not wrapped)."""
         manager = pluggy.PluginManager("mediatask")
