@@ -115,7 +115,7 @@ class _Recorder:
 class ProviderContract:
     """Checks a provider plugin against the contract; subclass it in the plugin's tests.
 
-    Set :attr:`provider` and :attr:`jobs`, and override
+    Set :attr:`provider` and :attr:`jobs` (and :attr:`unreadable`), and override
     :meth:`status_payload`. Every check is a test method; a subclass may add its own.
     """
 
