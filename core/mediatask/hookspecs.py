@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -20,8 +20,35 @@ from mediatask.errors import MediataskError
 from mediatask.http import Request, Response
 from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 
+if TYPE_CHECKING:
+    from mediatask.emulator.faults import Faults
+    from mediatask.emulator.limits import TaskLimit
+
 hookspec = pluggy.HookspecMarker("mediatask")
 hookimpl = pluggy.HookimplMarker("mediatask")
+
+
+class ProviderEmulator(Protocol):
+    """What ``mediatask_emulator`` returns: a :class:`mediatask.emulator.Emulator` subclass is one.
+
+    The sandbox and ``mediatask emulate`` serve :attr:`app` on a loopback port, after setting the
+    key it accepts and the fault knobs.
+    """
+
+    accepted_key: str | None
+    """``None``: any non-empty key opens the API; else only this one."""
+
+    @property
+    def app(self) -> Any:
+        """The ASGI application serving the provider's API."""
+
+    @property
+    def faults(self) -> Faults:
+        """Fault knobs: processing time, error injection, random faults."""
+
+    @property
+    def limit(self) -> TaskLimit:
+        """Tasks in progress per key beyond which submits are answered 429."""
 
 
 @hookspec
@@ -170,9 +197,11 @@ def mediatask_read_credits(provider: str, response: Response) -> Credits:
 
 
 @hookspec(firstresult=True)
-def mediatask_emulator(provider: str) -> Any:
-    """Return an ASGI application that emulates the provider's API, for the sandbox and tests.
+def mediatask_emulator(provider: str) -> ProviderEmulator | None:
+    """Return an emulator of the provider's API, for the sandbox and tests.
 
+    The object (an :class:`mediatask.emulator.Emulator` subclass, see :class:`ProviderEmulator`)
+    carries the ASGI application as ``.app`` and the key it accepts as ``.accepted_key``.
     Called only when the user asks for the sandbox or ``mediatask emulate``; a plugin imports its
     emulator's dependencies (the ``mediatask[sandbox]`` extra) inside this hook, never at import
     time. ``None`` means the plugin ships no emulator.

@@ -21,9 +21,9 @@ PostgreSQL ledger (:mod:`mediatask.journal_postgres`) that workers on several ma
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -110,15 +110,28 @@ def exclusive(path: Path) -> Iterator[None]:
     _private_folder(path.parent)
     with path.open("a") as file:
         try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            _lock(file.fileno())
+        except (BlockingIOError, PermissionError):  # PermissionError: Windows' msvcrt
             raise UsageError(
                 f"another mediatask batch is using {path.parent.parent}: wait for it to end"
             ) from None
         try:
             yield
         finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+            _lock(file.fileno(), unlock=True)
+
+
+def _lock(fd: int, *, unlock: bool = False) -> None:
+    """Take (or drop) an advisory lock without waiting; imported here so that ``import mediatask``
+    works where ``fcntl`` does not exist (Windows locks the first byte with ``msvcrt``)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_UNLCK if unlock else msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN if unlock else fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def batch_journal_path(out_dir: Path) -> Path:

@@ -344,6 +344,7 @@ class PluginManager:
         credits: Credits = self._required("mediatask_read_credits", provider, value, Credits)
         return credits
 
-    def emulator(self, provider: str) -> Any:
+    def emulator(self, provider: str) -> hookspecs.ProviderEmulator | None:
         """Return the provider's emulator, or ``None`` (hook ``mediatask_emulator``)."""
-        return self._call("mediatask_emulator", provider)
+        emulator: hookspecs.ProviderEmulator | None = self._call("mediatask_emulator", provider)
+        return emulator

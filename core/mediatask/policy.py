@@ -6,17 +6,30 @@ Every wait is a trio sleep, so a deadline or Ctrl-C ends it at once.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import random
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 
 import attrs
 import trio
 
-MAX_RETRY_AFTER = 300.0
-"""Longest ``Retry-After`` (or ``RateLimit-Reset``) we wait out; a provider asking for more is
-treated as unavailable: the error is final at once."""
+from mediatask.headers import (
+    MAX_RETRY_AFTER,
+    parse_rate_limit_reset,
+    parse_retry_after,
+    rate_limit_pause,
+)
+
+__all__ = [
+    "DEFAULT_RETRY_BUDGET",
+    "MAX_RETRY_AFTER",
+    "Backoff",
+    "PollPolicy",
+    "RateLimiter",
+    "RetryPolicy",
+    "parse_rate_limit_reset",
+    "parse_retry_after",
+    "rate_limit_pause",
+]
 
 DEFAULT_RETRY_BUDGET = 600.0
 """Seconds one request keeps being retried before its error is final: 10 minutes.
@@ -132,25 +145,6 @@ class PollPolicy:
         return min(current * self.factor, self.maximum)
 
 
-def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds, or an HTTP date from ``now``); ``None``
-    when absent or unreadable. Not capped: a caller decides what a long wait means."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
-
-
 @attrs.define
 class RateLimiter:
     """Keeps requests under every window of a provider's limits (e.g. 4 per second, 120 per minute).
@@ -213,46 +207,3 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Send nothing more for ``seconds`` (e.g. until a rate-limit window resets)."""
         self._paused_until = max(self._paused_until, trio.current_time() + seconds)
-
-
-_RATE_LIMIT_PREFIXES = ("ratelimit-", "x-ratelimit-")
-
-
-def _seconds(value: str) -> float | None:
-    """The first number of a header that may list several (``1, 120;w=60``), at least 0."""
-    try:
-        return max(float(value.split(",")[0].split(";")[0]), 0.0)
-    except ValueError:
-        return None
-
-
-def parse_rate_limit_reset(headers: Mapping[str, str]) -> float | None:
-    """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (IETF draft; the
-    ``X-`` prefixed form too); ``None`` when absent or unreadable. Not capped, like
-    :func:`parse_retry_after`."""
-    for prefix in _RATE_LIMIT_PREFIXES:
-        value = headers.get(prefix + "reset")
-        if value is not None:
-            return _seconds(value)
-    return None
-
-
-def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
-    """Seconds to hold off when ``RateLimit-Remaining`` says the window is used up.
-
-    Reads the ``RateLimit-Remaining`` / ``RateLimit-Reset`` headers (IETF draft; ``X-`` prefixed
-    forms too); a missing reset counts as one second, a longer one than
-    :data:`MAX_RETRY_AFTER` as that. ``None`` when requests may go on.
-    """
-    for prefix in _RATE_LIMIT_PREFIXES:
-        remaining = headers.get(prefix + "remaining")
-        if remaining is None:
-            continue
-        try:
-            if int(remaining.split(",")[0].split(";")[0].strip()) > 0:
-                return None
-        except ValueError:
-            return None
-        reset = _seconds(headers.get(prefix + "reset", "1"))
-        return None if reset is None else min(reset, MAX_RETRY_AFTER)
-    return None

@@ -18,14 +18,10 @@ import trio
 
 from mediatask.config import Settings
 from mediatask.errors import (
-    AuthError,
-    InsufficientCreditsError,
     MalformedPayloadError,
     MediataskError,
-    NotFoundError,
     ProviderError,
     RateLimitedError,
-    RejectedError,
     SubmitUncertainError,
     UnavailableError,
 )
@@ -40,6 +36,7 @@ from mediatask.policy import (
     rate_limit_pause,
 )
 from mediatask.redact import Redactor
+from mediatask.statuses import error_for_status
 from mediatask.transport import Transport
 
 log = logging.getLogger("mediatask")
@@ -107,37 +104,15 @@ def _detail(response: Response, key: str | None) -> str:
 
 def default_error(info: ProviderInfo, response: Response, key: str | None) -> MediataskError | None:
     """Map an answer to our error by its HTTP status alone; ``None`` for a 2xx answer."""
-    status = response.status
-    if 200 <= status < 300:
+    if response.ok:
         return None
-    detail = _detail(response, key)
-    said = f" ({detail})" if detail else ""
-    if status in (401, 403):
-        return AuthError(
-            f"{info.name} rejected the key (HTTP {status}){said}: check {info.key_env}",
-            status=status,
-        )
-    if status == 404:
-        return NotFoundError(
-            f"{info.name} does not know {response.url} (HTTP 404){said}", status=404
-        )
-    if status == 402:
-        return InsufficientCreditsError(
-            f"{info.name}: no credits left (HTTP 402){said}", status=402
-        )
-    retry_after = parse_retry_after(response.headers)
-    if status == 429:
-        return RateLimitedError(
-            f"{info.name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
-        )
-    if status >= 500:
-        return UnavailableError(
-            f"{info.name} had a server error (HTTP {status}){said}",
-            status=status,
-            retry_after=retry_after,
-            maybe_sent=status != 503,  # 503 means it turned the request away
-        )
-    return RejectedError(f"{info.name} rejected the request (HTTP {status}){said}", status=status)
+    return error_for_status(
+        info,
+        response.status,
+        _detail(response, key),
+        retry_after=parse_retry_after(response.headers),
+        url=response.url,
+    )
 
 
 class Throttle(Protocol):

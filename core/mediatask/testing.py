@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 import pytest
 
+from mediatask.contract import ProviderContract as ProviderContract  # for plugin tests
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import (
@@ -232,21 +233,36 @@ def mediatask_plugins() -> Any:
 @pytest.fixture
 async def mediatask_sandbox(mediatask_plugins: Any) -> AsyncIterator[Any]:
     """Every installed emulator on loopback with quick tasks, and a Client pointed at them."""
-    from mediatask.api import open_client
-    from mediatask.policy import PollPolicy, RetryPolicy
     from mediatask.sandbox import open_sandbox
 
-    async with open_sandbox(mediatask_plugins) as box:
-        for emulator in box.emulators.values():
-            emulator.faults.processing_seconds = 0.2
-        async with open_client(
-            plugins=mediatask_plugins,
-            settings=_settings(box.settings),
-            file_host=box.file_host,
-            polling=PollPolicy(initial=0.05, maximum=0.2),
-            retry=RetryPolicy(base_delay=0.05, max_delay=0.2),
-        ) as client:
-            yield box, client
+    async with (
+        open_sandbox(mediatask_plugins) as box,
+        quick_client(mediatask_plugins, box) as client,
+    ):
+        yield box, client
+
+
+@asynccontextmanager
+async def quick_client(
+    plugins: Any, box: Any, settings: Mapping[str, Any] | None = None
+) -> AsyncIterator[Any]:
+    """A Client on the sandbox ``box``'s emulators, their tasks quick and its waits short.
+
+    ``settings``: per provider, other settings than the sandbox's (e.g. a wrong key).
+    """
+    from mediatask.api import open_client
+    from mediatask.policy import PollPolicy, RetryPolicy
+
+    for emulator in box.emulators.values():
+        emulator.faults.processing_seconds = 0.2
+    async with open_client(
+        plugins=plugins,
+        settings=_settings({**box.settings, **(settings or {})}),
+        file_host=box.file_host,
+        polling=PollPolicy(initial=0.05, maximum=0.2),
+        retry=RetryPolicy(base_delay=0.05, max_delay=0.2),
+    ) as client:
+        yield client
 
 
 def _settings(overrides: Any) -> Any:

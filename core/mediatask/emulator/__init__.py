@@ -1,13 +1,21 @@
 """Toolkit for provider emulators: clock, fault knobs, task lifecycle, storage, serving, media.
 
-Needs the ``mediatask[sandbox]`` extra (Hypercorn, Starlette, Pillow, PyAV). Media functions
-live in :mod:`mediatask.emulator.media`.
+Needs the ``mediatask[sandbox]`` extra (Hypercorn, Starlette, Pillow, PyAV). This package is a
+plugin emulator's whole author surface: an emulator imports from ``mediatask.emulator`` only
+(media functions as ``from mediatask.emulator import media``), never from its submodules.
 """
 
+from mediatask.emulator import media
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults, RandomFaults
 from mediatask.emulator.fetch import InputFetchError, fetch_input
-from mediatask.emulator.mediatypes import MediaError, MediaFile, SpeedPaint
+from mediatask.emulator.mediatypes import (
+    MAX_OUTPUT_PIXELS,
+    MediaError,
+    MediaFile,
+    SpeedPaint,
+    open_image,
+)
 from mediatask.emulator.serve import serve_forever, serving
 from mediatask.emulator.tasks import (
     EmulatedTask,
@@ -20,6 +28,7 @@ from mediatask.emulator.tasks import (
 from mediatask.emulator.toolkit import Emulator, EventStreamResponse, StoredFile, Work
 
 __all__ = [
+    "MAX_OUTPUT_PIXELS",
     "EmulatedTask",
     "Emulator",
     "EmulatorClock",
@@ -38,6 +47,8 @@ __all__ = [
     "WorkError",
     "WorkResult",
     "fetch_input",
+    "media",
+    "open_image",
     "serve_forever",
     "serving",
 ]

@@ -12,20 +12,22 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from mediatask import hookimpl
-from mediatask.errors import PluginError
-from mediatask.http import Request, Response
-from mediatask.model import (
+from mediatask.plugin import (
     Capabilities,
     Job,
     Operation,
     Output,
     Param,
+    PluginError,
+    ProviderEmulator,
     ProviderInfo,
+    Request,
+    Response,
     Status,
     Submitted,
     TaskRef,
     Update,
+    hookimpl,
 )
 
 _IMAGE = ("image",)
@@ -231,7 +233,7 @@ def mediatask_parse_result(task: TaskRef, payload: Mapping[str, Any]) -> Update:
 
 
 @hookimpl
-def mediatask_emulator() -> Any:
+def mediatask_emulator() -> ProviderEmulator:
     from mediatask_a1d.emulator import A1DEmulator  # the sandbox extra, on demand
 
     return A1DEmulator()

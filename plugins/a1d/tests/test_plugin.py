@@ -45,7 +45,6 @@ def test_speedpainter_guesses_the_mime_type() -> None:
         ("WAITING", Status.QUEUED),
         ("INIT", Status.QUEUED),
         ("PROCESSING", Status.RUNNING),
-        ("UNKNOWN", Status.RUNNING),
         ("FINISHED", Status.SUCCEEDED),
         ("FAILED", Status.FAILED),
         ("ERROR", Status.FAILED),

@@ -19,10 +19,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mediatask import hookimpl
-from mediatask.errors import MediataskError, PluginError, UsageError
-from mediatask.http import Request, Response
-from mediatask.model import Credits, Job, Output, ProviderInfo, Status, Submitted, TaskRef, Update
+from mediatask.plugin import (
+    Credits,
+    Job,
+    MediataskError,
+    Output,
+    PluginError,
+    ProviderEmulator,
+    ProviderInfo,
+    Request,
+    Response,
+    Status,
+    Submitted,
+    TaskRef,
+    Update,
+    UsageError,
+    hookimpl,
+)
 from mediatask_a2e.families import FAMILIES, INFO, OPERATIONS, Family, family_of
 from mediatask_a2e.reading import data_of, read_error, read_record, read_records, record_of
 
@@ -272,7 +285,7 @@ def mediatask_read_credits(response: Response) -> Credits:
 
 
 @hookimpl
-def mediatask_emulator() -> Any:
+def mediatask_emulator() -> ProviderEmulator:
     from mediatask_a2e.emulator import A2EEmulator  # the sandbox extra, on demand
 
     return A2EEmulator()

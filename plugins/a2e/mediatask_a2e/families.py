@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import attrs
 
-from mediatask.errors import UsageError
-from mediatask.model import Capabilities, LocalFiles, Operation, Param, ProviderInfo, TaskRef
+from mediatask.plugin import (
+    Capabilities,
+    LocalFiles,
+    Operation,
+    Param,
+    ProviderInfo,
+    TaskRef,
+    UsageError,
+)
 
 
 @attrs.frozen

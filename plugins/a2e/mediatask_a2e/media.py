@@ -16,7 +16,7 @@ from fractions import Fraction
 import av
 from PIL import Image, ImageDraw, ImageFilter
 
-from mediatask.emulator.mediatypes import MediaError, MediaFile, open_image
+from mediatask.emulator import MediaError, MediaFile, open_image
 
 MAX_WIDTH = 320
 """Widest frame the emulator renders."""

@@ -9,18 +9,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from mediatask.errors import (
-    AuthError,
+from mediatask.plugin import (
     InsufficientCreditsError,
     MediataskError,
-    NotFoundError,
+    Output,
     PluginError,
-    RateLimitedError,
     RejectedError,
-    UnavailableError,
+    Request,
+    Response,
+    Status,
+    Update,
+    error_for_status,
 )
-from mediatask.http import Request, Response
-from mediatask.model import Output, Status, Update
+from mediatask_a2e.families import INFO
 
 RETENTION = timedelta(days=3)
 """How long A2E keeps result files (and records) after a task."""
@@ -220,20 +221,17 @@ def _classify(request: Request, http: int, code: str, text: str) -> MediataskErr
         return InsufficientCreditsError(
             f"A2E: not enough coins for this task{said}; see `mediatask credits a2e`", status=http
         )
-    if status in (401, 403):
-        return AuthError(f"A2E rejected the key{said}: check MEDIATASK_A2E_KEY", status=http)
-    if status == 404:
-        return NotFoundError(
-            f"A2E does not know this task{said} (deleted, or expired after 3 days)", status=http
-        )
     if request.method == "DELETE" and status == 400:
         return RejectedError(
             f"A2E refused to delete the task{said}: only initialized, completed or failed tasks "
             "can be deleted; wait until it has finished",
             status=http,
         )
-    if status == 429:
-        return RateLimitedError(f"A2E is rate limiting us{said}", status=http)
-    if status >= 500:
-        return UnavailableError(f"A2E had a server error (code {code}){said}", maybe_sent=True)
-    return RejectedError(f"A2E rejected the request (code {code or http}){said}", status=http)
+    notes = [text, f"code {code}" if code and code != str(status) else ""]
+    if status == 404:
+        notes.append("deleted, or expired after 3 days")
+    detail = "; ".join(note for note in notes if note)
+    ruled = error_for_status(INFO, status, detail, url="this task")
+    return ruled or RejectedError(
+        f"A2E rejected the request (code {code or http}){said}", status=http
+    )

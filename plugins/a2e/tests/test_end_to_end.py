@@ -294,4 +294,4 @@ def test_a_handle_unknown_to_the_journal_needs_its_operation(tmp_path: Path) -> 
     given = ["status", handle, "--operation", "image-to-video", "--sandbox"]
     with_operation = runner.invoke(cli, given, env=env)
     assert with_operation.exit_code == 1  # a fresh sandbox knows no such task, but it asked
-    assert "A2E does not know this task" in with_operation.output
+    assert "a2e does not know this task" in with_operation.output

@@ -80,7 +80,6 @@ def test_the_vendor_status_example_is_a_success_with_its_video_and_coins() -> No
         ("pending", Status.QUEUED),
         ("pendding", Status.QUEUED),
         ("processing", Status.RUNNING),
-        ("something-new", Status.RUNNING),
         ("completed", Status.SUCCEEDED),
         ("failed", Status.FAILED),
     ],

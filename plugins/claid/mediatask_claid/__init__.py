@@ -19,33 +19,30 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from mediatask import hookimpl
-from mediatask.errors import (
-    AuthError,
-    InsufficientCreditsError,
-    MalformedPayloadError,
-    MediataskError,
-    NotFoundError,
-    PluginError,
-    RateLimitedError,
-    RejectedError,
-    UnavailableError,
-    UsageError,
-)
-from mediatask.http import Request, Response
-from mediatask.model import (
+from mediatask.plugin import (
     Capabilities,
     Job,
     LocalFiles,
+    MalformedPayloadError,
+    MediataskError,
     Operation,
     Output,
+    PluginError,
+    ProviderEmulator,
     ProviderInfo,
+    Request,
+    Response,
     Status,
     Submitted,
     TaskRef,
     Update,
+    UsageError,
+    error_for_status,
+    hookimpl,
+    is_url,
+    parse_rate_limit_reset,
+    parse_retry_after,
 )
-from mediatask.validate import is_url
 from mediatask_claid.contract import OPERATIONS, OUTPUT, UPLOAD, assemble, plain, problems
 from mediatask_claid.schema import as_param
 
@@ -241,9 +238,6 @@ def _envelope(response: Response) -> Mapping[str, Any]:
 
 def reset_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds until the rate-limit window resets, from ``RateLimit-Reset`` (or ``Retry-After``)."""
-    # Imported here: mediatask.policy imports trio, which `mediatask providers` must not pay for.
-    from mediatask.policy import parse_rate_limit_reset, parse_retry_after
-
     reset = parse_rate_limit_reset(headers)
     if reset is None:
         reset = parse_retry_after(headers)
@@ -275,36 +269,24 @@ def describe(envelope: Mapping[str, Any]) -> str:
 
 @hookimpl
 def mediatask_read_error(request: Request, response: Response) -> MediataskError | None:
-    status = response.status
-    if 200 <= status < 300:
+    if response.ok:
         return None
     envelope = _envelope(response)
-    said = describe(envelope)
     code = envelope.get("error_code")
-    tag = f" [error {code}]" if code else ""
-    text = f"claid: {said or 'HTTP ' + str(status)}{tag} (HTTP {status})"
-    if status == 429:
-        return RateLimitedError(text, status=429, retry_after=reset_seconds(response.headers))
-    if status in (401, 403):
-        return AuthError(
-            f"{text}: check MEDIATASK_CLAID_KEY and its image_editing scope", status=status
+    detail = " ".join(
+        part for part in (describe(envelope), f"[error {code}]" if code else "") if part
+    )
+    if response.status in (401, 403):
+        detail = "; ".join(
+            part for part in (detail, "the key needs the image_editing scope") if part
         )
-    if status == 402:
-        return InsufficientCreditsError(f"{text}: top up the Claid account", status=402)
-    if status == 404:
-        return NotFoundError(text, status=404)
-    if status >= 500:
-        return UnavailableError(
-            text,
-            status=status,
-            retry_after=reset_seconds(response.headers),
-            maybe_sent=status != 503,
-        )
-    return RejectedError(text, status=status)
+    return error_for_status(
+        INFO, response.status, detail, retry_after=reset_seconds(response.headers), url=response.url
+    )
 
 
 @hookimpl
-def mediatask_emulator() -> Any:
+def mediatask_emulator() -> ProviderEmulator:
     from mediatask_claid.emulator import ClaidEmulator  # the sandbox extra, on demand
 
     return ClaidEmulator()

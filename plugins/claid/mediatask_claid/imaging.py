@@ -15,8 +15,7 @@ from typing import Any
 import attrs
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from mediatask.emulator import media
-from mediatask.emulator.mediatypes import MAX_OUTPUT_PIXELS, MediaError, open_image
+from mediatask.emulator import MAX_OUTPUT_PIXELS, MediaError, media, open_image
 
 MIME = {
     "JPEG": "image/jpeg",

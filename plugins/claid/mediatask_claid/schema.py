@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from mediatask.model import Param
+from mediatask.plugin import Param
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}

@@ -159,7 +159,6 @@ def test_an_upload_answer_is_the_final_update_at_once() -> None:
         ("DONE", Status.SUCCEEDED),
         ("ERROR", Status.FAILED),
         ("CANCELLED", Status.CANCELED),
-        ("SOMETHING_NEW", Status.RUNNING),
     ],
 )
 def test_status_words(word: str, expected: Status) -> None:
@@ -208,13 +207,6 @@ def test_errors_become_the_failure_message() -> None:
     assert update.message == "Unable to retrieve the input image; second reason"
 
 
-def test_a_payload_without_data_or_status_is_a_plugin_error() -> None:
-    with pytest.raises(PluginError):
-        claid.mediatask_parse_result({"id": 1})
-    with pytest.raises(PluginError):
-        claid.mediatask_parse_result({"data": {"id": 1}})
-
-
 REQUEST = Request("POST", "v1/image/edit/async")
 
 
@@ -231,10 +223,6 @@ def envelope(
         "error_message": message,
         "error_details": details or {},
     }
-
-
-def test_success_is_not_an_error() -> None:
-    assert error(200, {"data": {}}) is None
 
 
 def test_validation_errors_name_each_field() -> None:

@@ -1,0 +1,31 @@
+"""A2E against the provider contract suite (``mediatask.testing.ProviderContract``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from mediatask.model import TaskRef
+from mediatask.testing import ProviderContract
+
+ANCHOR = "65f1c0de0a2e000000000001"
+
+
+class TestA2EContract(ProviderContract):
+    provider = "a2e"
+    jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {
+        "image-to-video": (["photo.jpg"], {"prompt": "smiles"}),
+        "talking-photo": (["photo.jpg"], {"prompt": "talks"}),
+        "talking-video": (["clip.mp4"], {"prompt": "talks"}),
+        "face-swap": (["photo.jpg", "clip.mp4"], {}),
+        "dubbing": (["clip.mp4"], {"target_lang": "en"}),
+        "caption-removal": (["clip.mp4"], {}),
+        "avatar-video": (["speech.mp3"], {"anchor_id": ANCHOR, "title": "hello"}),
+        "tts": ([], {"msg": "Hello from the contract", "tts_id": "en-US-1"}),
+        "text-to-image": ([], {"prompt": "a lighthouse", "width": 128, "height": 96}),
+    }
+    unreadable = ({"code": 0, "data": {"_id": "t"}}, {"code": 0}, {"code": 0, "data": 7})
+
+    def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
+        field = "status" if task.operation == "avatar-video" else "current_status"
+        return {"code": 0, "data": {"_id": task.task_id, field: word}}

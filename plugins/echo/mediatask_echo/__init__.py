@@ -1,0 +1,124 @@
+"""Echo, the reference provider: the smallest complete mediatask plugin, with an emulator.
+
+Echo's API mirrors an image, asynchronously, as the real providers work:
+
+- ``POST /v1/echoes`` with ``{"image_url": URL}`` answers ``201 {"id", "state": "queued"}``;
+- ``GET /v1/echoes/{id}`` answers ``{"id", "state"}``, the state one of ``queued``, ``running``,
+  ``done`` (with ``result_url``) or ``failed`` (with ``error``);
+- an error is ``{"error": {"message": ...}}`` with its HTTP status;
+- the key goes in ``Authorization: Bearer <key>``.
+
+``docs/writing-a-provider.md`` builds this plugin step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from mediatask.plugin import (
+    Capabilities,
+    Job,
+    MediataskError,
+    Operation,
+    Output,
+    PluginError,
+    ProviderEmulator,
+    ProviderInfo,
+    Request,
+    Response,
+    Status,
+    Submitted,
+    TaskRef,
+    Update,
+    error_for_status,
+    hookimpl,
+    parse_retry_after,
+)
+
+INFO = ProviderInfo(
+    name="echo",
+    title="Echo (reference plugin)",
+    base_url="https://echo.invalid",
+    auth_scheme="Bearer",
+    operations=[
+        Operation("mirror", "Mirror an image", inputs=["image"], input_kinds=["image"]),
+    ],
+    capabilities=Capabilities(),
+)
+
+STATES = {
+    "queued": Status.QUEUED,
+    "running": Status.RUNNING,
+    "done": Status.SUCCEEDED,
+    "failed": Status.FAILED,
+}
+"""Echo's status words; a word not listed here means the task is still going."""
+
+
+@hookimpl
+def mediatask_providers() -> list[ProviderInfo]:
+    return [INFO]
+
+
+@hookimpl
+def mediatask_submit(job: Job) -> Request:
+    return Request("POST", "/v1/echoes", json={"image_url": job.inputs[0]})
+
+
+@hookimpl
+def mediatask_read_submission(response: Response) -> Submitted:
+    payload = response.json_object()
+    task_id = payload.get("id")
+    if not isinstance(task_id, str) or not task_id:
+        raise PluginError(f"Echo answered a submit without an id: {dict(payload)!r}"[:300])
+    return Submitted(task_id)
+
+
+@hookimpl
+def mediatask_poll(task: TaskRef) -> Request:
+    return Request("GET", f"/v1/echoes/{quote(task.task_id, safe='')}")
+
+
+@hookimpl
+def mediatask_parse_result(payload: Mapping[str, Any]) -> Update:
+    word = payload.get("state")
+    if not isinstance(word, str) or not word:
+        raise PluginError(f"Echo sent a task without a state: {dict(payload)!r}"[:300])
+    status = STATES.get(word, Status.RUNNING)
+    outputs = []
+    if status is Status.SUCCEEDED:
+        url = payload.get("result_url")
+        if not isinstance(url, str) or not url:
+            raise PluginError("Echo sent a finished task without its result_url")
+        outputs = [Output(url=url, role="image", kind="image", mime_type="image/png")]
+    error = payload.get("error") if status is Status.FAILED else None
+    return Update(
+        status, word, message=str(error) if error else None, outputs=outputs, payload=payload
+    )
+
+
+@hookimpl
+def mediatask_read_error(response: Response) -> MediataskError | None:
+    if response.ok:
+        return None
+    try:
+        error = response.json_object().get("error")
+    except MediataskError:  # not JSON: the status alone says it
+        error = None
+    message = error.get("message") if isinstance(error, Mapping) else None
+    return error_for_status(
+        INFO,
+        response.status,
+        str(message) if message else "",
+        retry_after=parse_retry_after(response.headers),
+        url=response.url,
+    )
+
+
+@hookimpl
+def mediatask_emulator() -> ProviderEmulator:
+    from mediatask_echo.emulator import EchoEmulator  # the sandbox extra, on demand
+
+    return EchoEmulator()

@@ -1,0 +1,18 @@
+"""Echo against the provider contract suite: all a provider needs to be checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from mediatask.plugin import TaskRef
+from mediatask.testing import ProviderContract
+
+
+class TestEchoContract(ProviderContract):
+    provider = "echo"
+    jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {"mirror": (["photo.png"], {})}
+    unreadable = ({"id": "t"}, {"id": "t", "state": "done"})
+
+    def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
+        return {"id": task.task_id, "state": word}
