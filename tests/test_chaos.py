@@ -116,7 +116,7 @@ class Chaos:
 
     def records(self) -> list[dict[str, Any]]:
         listed = mediatask_command(
-            "jobs", "list", "--journal", str(self.out), "--json", env=self.env
+            "jobs", "list", "-n", "0", "--journal", str(self.out), "--json", env=self.env
         )
         assert listed.returncode == 0, listed.stderr
         return list(json.loads(listed.stdout))
