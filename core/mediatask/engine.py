@@ -115,6 +115,8 @@ class Client:
     _follower: Follower = attrs.field(init=False)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
     _slots: Slots = attrs.field(init=False)
+    _folders: set[Path] = attrs.field(init=False, factory=set)
+    """Output folders this client has checked or made: once each, not once per task."""
 
     def __attrs_post_init__(self) -> None:
         self._sender = Sender(
@@ -313,7 +315,9 @@ class Client:
         An output that fails does not stop the others; the first failure is raised after all
         have ended, so what could be saved is saved.
         """
-        await make_folder(out_dir, label=result.task.handle)
+        if out_dir not in self._folders:
+            await make_folder(out_dir, label=result.task.handle)
+            self._folders.add(out_dir)
         names = stems(stem or result.task.task_id, result.outputs)
         files: list[Path | None] = [None] * len(result.outputs)
         errors: list[MediataskError] = []
@@ -351,8 +355,9 @@ class Client:
 
         An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
         """
-        if out_dir is not None:
+        if out_dir is not None and out_dir not in self._folders:
             await trio.to_thread.run_sync(check_out_dir, out_dir)
+            self._folders.add(out_dir)
         task = await self.submit(job)
         if on_submit is not None:
             on_submit(task)
@@ -381,6 +386,7 @@ class Client:
         check_concurrency(concurrency)
         if out_dir is not None:
             check_out_dir(out_dir)  # a quick local check, made before any job is paid for
+            self._folders.add(out_dir)
         return self._outcomes(jobs, out_dir, concurrency=concurrency, on_update=on_update)
 
     @trio.as_safe_channel
