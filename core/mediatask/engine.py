@@ -300,7 +300,11 @@ class Client:
         """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not."""
         self.slot(task.provider).accepted()  # a job resumed without a submit holds a task too
         last: Update | None = None
-        async with self.updates(task) as updates:
+        # The follower's generator is read here directly: no code of the caller's runs between
+        # its steps (``on_update`` is a plain function), so the channel of :meth:`updates` and
+        # its task are not needed.
+        follow = self._follower.updates(task, self._known.get(task.handle), self.polling)
+        async with contextlib.aclosing(follow) as updates:
             async for update in updates:
                 last = update
                 if on_update is not None:
@@ -336,9 +340,12 @@ class Client:
             except MediataskError as exc:
                 errors.append(exc)
 
-        async with trio.open_nursery() as nursery:
-            for index in range(len(result.outputs)):
-                nursery.start_soon(fetch, index)
+        if len(result.outputs) == 1:
+            await fetch(0)  # the usual case: no nursery needed
+        else:
+            async with trio.open_nursery() as nursery:
+                for index in range(len(result.outputs)):
+                    nursery.start_soon(fetch, index)
         if errors:
             raise errors[0]
         return attrs.evolve(result, files=[path for path in files if path is not None])
