@@ -227,7 +227,7 @@ class Follower:
         """Updates from polls scheduled by the durations seen; learns this task's duration."""
         durations = self.durations(task, polling)
         wait: float | None = None
-        not_yet = 0.0  # the latest age at which a poll found the task unfinished
+        not_yet: float | None = None  # the latest age at which a poll found it unfinished
         malformed = 0
         while True:
             wait = durations.next_poll(self.age(task), wait)
@@ -244,6 +244,13 @@ class Follower:
             if progress.admit(update):
                 yield update
             if update.status.is_final:
-                durations.add((not_yet + asked_at) / 2)  # it ended somewhere in between
+                # It ended somewhere in between. Done at the first poll, it ended a little
+                # before it: half the wait (as if it might have ended at once) would teach the
+                # plan polls where none ends, the poll's own time would only ever move the
+                # plan later; one step earlier lets it settle where the first tasks end.
+                if not_yet is None:
+                    durations.add(max(asked_at - polling.minimum, 0.0))
+                else:
+                    durations.add((not_yet + asked_at) / 2)
                 return
             not_yet = asked_at
