@@ -82,6 +82,29 @@ async def test_a_ceiling_is_never_passed() -> None:
     assert limit.statistics().peak == 3
 
 
+async def test_waiting_jobs_get_freed_slots_in_arrival_order() -> None:
+    limit = AdaptiveLimit(ceiling=1)
+    order: list[int] = []
+    release = [trio.Event() for _ in range(4)]
+
+    async def job(number: int) -> None:
+        async with limit:
+            order.append(number)
+            await release[number].wait()
+
+    async with trio.open_nursery() as nursery:
+        for number in range(3):
+            nursery.start_soon(job, number)
+            await trio.testing.wait_all_tasks_blocked()
+        release[0].set()
+        nursery.start_soon(job, 3)  # arrives as a slot is handed on: it must not take it
+        for number in range(1, 4):
+            await trio.testing.wait_all_tasks_blocked()
+            release[number].set()
+    assert order == [0, 1, 2, 3]
+    assert limit.statistics().in_flight == 0
+
+
 def test_slots_are_per_provider_and_key() -> None:
     slots = Slots()
     assert slots.get("a", "k1", None) is slots.get("a", "k1", None)

@@ -123,6 +123,20 @@ async def test_a_5xx_is_retried(tmp_path: Path, autojump_clock: trio.testing.Moc
     assert trio.current_time() == pytest.approx(3 + 2)  # Retry-After, then back-off 2 s
 
 
+async def test_a_folder_removed_since_it_was_checked_is_made_again(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"  # the client checks each output folder once, not per download
+    path = await fetch(FileHost([whole()]), folder)
+    assert path.parent == folder
+    assert path.read_bytes() == DATA
+
+
+async def test_a_body_of_many_chunks_is_written_whole(tmp_path: Path) -> None:
+    pieces = tuple(DATA[i : i + 7] for i in range(0, len(DATA), 7))
+    host = FileHost([Answer(200, {"content-length": str(len(DATA))}, pieces)])
+    path = await fetch(host, tmp_path)
+    assert path.read_bytes() == DATA
+
+
 async def test_a_reset_mid_body_resumes_with_a_range(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections import deque
+from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -78,6 +81,27 @@ async def test_an_unusable_stream_is_polled_at_once(
     )
     async with client(fake_plugins, transport) as c:
         assert await follow(c) == [(Status.SUCCEEDED, None)]
+
+
+async def test_a_task_done_at_its_first_poll_is_learned_as_ending_just_before_it(
+    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
+) -> None:
+    transport = ScriptedTransport(
+        [reply(200, {"id": "h"}), reply(200, {"state": "done", "url": "https://c/o"})],
+        streams=[(200, {"content-type": "text/html"}, [b"<html>"])],
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    c = attrs.evolve(
+        client(fake_plugins, transport),
+        clock=lambda: start + timedelta(seconds=trio.current_time()),
+    )
+    async with c:
+        task = await c.submit(JOB)
+        async with c.updates(task) as updates:
+            assert [u.status async for u in updates] == [Status.SUCCEEDED]
+    learned = c._follower.durations(task, c.polling)  # what the plan is fed
+    assert learned._seen == deque([c.polling.initial - c.polling.minimum])
+    # not half the first wait, as if it could have ended at once
 
 
 async def test_a_rejected_key_on_the_stream_is_raised(fake_plugins: PluginManager) -> None:

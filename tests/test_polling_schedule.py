@@ -134,6 +134,16 @@ def test_cold_start_waits_then_backs_off_and_plans_once_learned() -> None:
     assert durations.next_poll(2.5, 0.1) == pytest.approx(0.2)  # past the plan: back off
 
 
+def test_a_task_slower_than_the_plan_is_polled_again_soon() -> None:
+    durations = Durations(PollPolicy(minimum=0.05, factor=1.5, maximum=10))
+    for _ in range(8):
+        durations.add(1.0)  # one poll, at 1.0 s
+    assert durations.plan() == pytest.approx((1.0,))
+    # Not done at 1.0 s: again soon (not 1.5 times the 1 s waited), backing off as it runs late.
+    assert durations.next_poll(1.0, 1.0) == pytest.approx(0.05)
+    assert durations.next_poll(3.0, 0.05) == pytest.approx(1.0)
+
+
 def print_table() -> None:
     """The table in docs/architecture.md: ``python tests/test_polling_schedule.py``."""
     for name, spread in SPREADS.items():

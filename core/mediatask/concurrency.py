@@ -71,14 +71,11 @@ class AdaptiveLimit:
         if task in self._holders:
             raise RuntimeError("this trio task already holds a slot of this provider")
         await trio.lowlevel.checkpoint_if_cancelled()
-        parked = False
-        while len(self._holders) >= self.limit:
-            parked = True
-            await self._lot.park()
-        self._holders[task] = False
-        self._peak = max(self._peak, len(self._holders))
-        if not parked:  # a schedule point either way, as trio's own limiters make
-            await trio.lowlevel.cancel_shielded_checkpoint()
+        if len(self._holders) < self.limit and not self._lot:
+            self._hold(task)
+            await trio.lowlevel.cancel_shielded_checkpoint()  # a schedule point, as trio's own
+        else:
+            await self._lot.park()  # woken by _wake holding a slot already, in arrival order
 
     async def __aexit__(self, *exc_info: object) -> None:
         del self._holders[trio.lowlevel.current_task()]
@@ -118,10 +115,17 @@ class AdaptiveLimit:
             refusals=self._refusals,
         )
 
+    def _hold(self, task: trio.lowlevel.Task) -> None:
+        self._holders[task] = False
+        self._peak = max(self._peak, len(self._holders))
+
     def _wake(self) -> None:
+        """Hand the free slots to the jobs waiting longest (they hold them when they wake, so
+        a job arriving meanwhile cannot take them: each waiter parks once)."""
         room = self.limit - len(self._holders)
-        if room > 0:
-            self._lot.unpark(count=room)
+        if room > 0 and self._lot:
+            for task in self._lot.unpark(count=room):
+                self._hold(task)
 
 
 def key_label(key: str | None) -> str:

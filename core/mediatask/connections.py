@@ -13,6 +13,8 @@ tasks the caller runs at once, not here.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import socket
 import ssl
@@ -191,7 +193,7 @@ class Pool:
         stream: trio.abc.Stream | None = None
         try:
             with trio.fail_after(self.connect_timeout):
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await _open_tcp(host, port)
                 if scheme == "https":
                     stream = trio.SSLStream(
                         stream, self.ssl_context(), server_hostname=host, https_compatible=True
@@ -221,6 +223,31 @@ class Pool:
     def all_stats(self) -> dict[Origin, PoolStats]:
         """The bookkeeping of every origin this pool has served."""
         return {origin: pool.stats() for origin, pool in self._origins.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _address_family(host: str) -> socket.AddressFamily | None:
+    """The family of a literal IP address, None for a host name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
+
+
+async def _open_tcp(host: str, port: int) -> trio.SocketStream:
+    """``trio.open_tcp_stream``, minus its nursery and task per connection where the host is a
+    literal IP address: one address, so nothing for happy eyeballs to race."""
+    family = _address_family(host)
+    if family is None:
+        return await trio.open_tcp_stream(host, port)
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
 
 
 def connect_reason(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -131,6 +132,15 @@ async def fetch_to_file(
         raise
 
 
+def _write(file: IO[Any], chunks: list[bytes], last: bool) -> None:
+    """Write ``chunks`` to ``file`` (in a worker thread), closing it after the ``last`` ones."""
+    try:
+        file.writelines(chunks)
+    finally:
+        if last:
+            file.close()
+
+
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
         raise ResultExpiredError(
@@ -221,17 +231,44 @@ class _Part:
     async def _receive(self, body: Body, *, append: bool) -> None:
         part = self.part
         assert part is not None  # noqa: S101  # set by fetch before receiving
+        mode = "ab" if append else "wb"
         try:
-            file = await trio.open_file(part, "ab" if append else "wb")
+            try:
+                file = await trio.open_file(part, mode)
+            except FileNotFoundError:  # the folder went away since it was checked: make it again
+                await make_folder(part.parent, label=self.label)
+                file = await trio.open_file(part, mode)
         except OSError as exc:
             raise _local_error(exc, part, self.label) from None
-        async with file:
-            while chunk := await body.read(CHUNK):
+        try:
+            # Chunks are written a batch at a time, the last batch closing the file, each in one
+            # worker-thread call: a small output costs one call after the open, not three.
+            batch: list[bytes] = []
+            while True:
                 try:
-                    await file.write(chunk)
-                except OSError as exc:
-                    raise _local_error(exc, part, self.label) from None
-                self.written += len(chunk)
+                    chunk = await body.read(CHUNK)
+                except UnavailableError:
+                    await self._write(file.wrapped, batch, last=False)  # to resume after it
+                    raise
+                batch.append(chunk)
+                if chunk and sum(map(len, batch)) < CHUNK:
+                    continue
+                await self._write(file.wrapped, batch, last=not chunk)
+                if not chunk:
+                    return
+                batch = []
+        finally:
+            if not file.wrapped.closed:
+                await file.aclose()
+
+    async def _write(self, file: IO[Any], chunks: list[bytes], *, last: bool) -> None:
+        part = self.part
+        assert part is not None  # noqa: S101  # set by fetch before writing
+        try:
+            await trio.to_thread.run_sync(_write, file, chunks, last)
+        except OSError as exc:
+            raise _local_error(exc, part, self.label) from None
+        self.written += sum(map(len, chunks))
 
     async def finish(self) -> Path:
         """Rename the complete ``NAME.part`` to ``NAME``."""

@@ -128,6 +128,8 @@ class Client:
     _follower: Follower = attrs.field(init=False)
     _known: dict[str, Update] = attrs.field(init=False, factory=dict)
     _slots: Slots = attrs.field(init=False)
+    _folders: set[Path] = attrs.field(init=False, factory=set)
+    """Output folders this client has checked or made: once each, not once per task."""
 
     def __attrs_post_init__(self) -> None:
         self._sender = Sender(
@@ -349,7 +351,11 @@ class Client:
         """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not."""
         self.slot(task.provider).accepted()  # a job resumed without a submit holds a task too
         last: Update | None = None
-        async with self.updates(task) as updates:
+        # The follower's generator is read here directly: no code of the caller's runs between
+        # its steps (``on_update`` is a plain function), so the channel of :meth:`updates` and
+        # its task are not needed.
+        follow = self._follower.updates(task, self._known.get(task.handle), self.polling)
+        async with contextlib.aclosing(follow) as updates:
             async for update in updates:
                 last = update
                 if on_update is not None:
@@ -364,7 +370,9 @@ class Client:
         An output that fails does not stop the others; the first failure is raised after all
         have ended, so what could be saved is saved.
         """
-        await make_folder(out_dir, label=result.task.handle)
+        if out_dir not in self._folders:
+            await make_folder(out_dir, label=result.task.handle)
+            self._folders.add(out_dir)
         names = stems(stem or result.task.task_id, result.outputs)
         files: list[Path | None] = [None] * len(result.outputs)
         errors: list[MediataskError] = []
@@ -383,9 +391,12 @@ class Client:
             except MediataskError as exc:
                 errors.append(exc)
 
-        async with trio.open_nursery() as nursery:
-            for index in range(len(result.outputs)):
-                nursery.start_soon(fetch, index)
+        if len(result.outputs) == 1:
+            await fetch(0)  # the usual case: no nursery needed
+        else:
+            async with trio.open_nursery() as nursery:
+                for index in range(len(result.outputs)):
+                    nursery.start_soon(fetch, index)
         if errors:
             raise errors[0]
         return attrs.evolve(result, files=[path for path in files if path is not None])
@@ -402,8 +413,9 @@ class Client:
 
         An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
         """
-        if out_dir is not None:
+        if out_dir is not None and out_dir not in self._folders:
             await trio.to_thread.run_sync(check_out_dir, out_dir)
+            self._folders.add(out_dir)
         task = await self.submit(job)
         if on_submit is not None:
             on_submit(task)
@@ -432,6 +444,7 @@ class Client:
         check_concurrency(concurrency)
         if out_dir is not None:
             check_out_dir(out_dir)  # a quick local check, made before any job is paid for
+            self._folders.add(out_dir)
         return self._outcomes(jobs, out_dir, concurrency=concurrency, on_update=on_update)
 
     @trio.as_safe_channel

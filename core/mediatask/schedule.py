@@ -116,6 +116,13 @@ class Durations:
         upcoming = bisect.bisect_right(plan, age + policy.minimum / 2)
         if upcoming < len(plan):
             return plan[upcoming] - age
+        if plan:
+            # Slower than any task seen: poll again soon, then back off in proportion to how
+            # far past the plan the task is. Backing off from the last gap instead (which, for
+            # a plan of one poll, is the whole time since the submit) would make a task a bit
+            # slower than the plan wait as long again, and teach the plan that wait.
+            overshoot = age - plan[-1]
+            return min(max(overshoot * (policy.factor - 1), policy.minimum), policy.maximum)
         if previous_wait is None:
             return max(policy.initial - age, policy.minimum)
         return policy.next_interval(max(previous_wait, policy.minimum), changed=False)

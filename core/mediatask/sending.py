@@ -151,13 +151,24 @@ class Sender:
     _answered: set[str] = attrs.field(init=False, factory=set)
     """Providers that have answered this sender at least once (so their address is right)."""
 
+    _addresses: dict[str, tuple[ProviderInfo, str, str]] = attrs.field(
+        init=False, factory=dict, repr=False
+    )
+    """Per provider: its info, checked base URL and Authorization header, found at first use
+    (the settings are a value: neither changes for this sender)."""
+
     def prepare(self, info: ProviderInfo, request: Request) -> Request:
         """The request joined to the provider's base URL, with its key when it goes there."""
-        base_url = self.settings.base_url(info)
+        cached = self._addresses.get(info.name)
+        if cached is None or cached[0] is not info:
+            cached = self._addresses[info.name] = (info, self.settings.base_url(info), "")
+        _, base_url, authorization = cached
         request = request.joined(base_url)
         if request.authenticated and same_origin(request.url, base_url):
-            key = self.settings.require_key(info)
-            headers = {**request.headers, "Authorization": f"{info.auth_scheme} {key}"}
+            if not authorization:
+                authorization = f"{info.auth_scheme} {self.settings.require_key(info)}"
+                self._addresses[info.name] = (info, base_url, authorization)
+            headers = {**request.headers, "Authorization": authorization}
             request = attrs.evolve(request, headers=headers)
         return request
 
@@ -165,9 +176,9 @@ class Sender:
         self, info: ProviderInfo, request: Request, response: Response
     ) -> MediataskError | None:
         """The plugin's reading of an error answer, else :func:`default_error`'s."""
-        custom = self.plugins.read_error(info.name, request, response)
-        key = self.settings.key(info)
-        error = custom if custom is not None else default_error(info, response, key)
+        error = self.plugins.read_error(info.name, request, response)
+        if error is None and not 200 <= response.status < 300:
+            error = default_error(info, response, self.settings.key(info))
         return self.redactor.error(error) if error is not None else None  # whoever built it
 
     def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
