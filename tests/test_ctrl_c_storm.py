@@ -167,6 +167,11 @@ def test_ctrl_c_at_random_moments_never_a_traceback_never_falsely_uncertain(
             assert final.returncode == 0, (dict(states), final.stderr[-3000:])
             assert states == {"succeeded": JOBS}, dict(states)
             check_ledgers(emulators, rows, lines)
+            submits = {name: emulator.submits() for name, emulator in emulators.items()}
+            created = [
+                submits[line["provider"]]["url:" + line["input"]]["created"] for line in lines
+            ]
+            assert created == [1] * JOBS  # every job's task created once, whatever the moments
             outcomes["rounds"] += 1
     print(f"{JOBS}-job batches, Ctrl-C at random moments, all exited 130: {dict(outcomes)}")
 
