@@ -278,8 +278,11 @@ def _log_handler() -> logging.Handler:
 
 
 def main() -> None:
-    """The ``mediatask`` console script."""
-    cli(prog_name="mediatask")
+    """The ``mediatask`` console script; Ctrl-C at any moment exits 130."""
+    from mediatask.cli.interrupt import exit_130_on_ctrl_c
+
+    with exit_130_on_ctrl_c():
+        cli(prog_name="mediatask")
 
 
 def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
