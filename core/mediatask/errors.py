@@ -6,7 +6,8 @@ decided there and retry loops only read it. No message ever contains a key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from mediatask.model import Update
@@ -141,3 +142,15 @@ class StreamError(MediataskError):
     """A status stream broke or sent something unreadable; the engine falls back to polling."""
 
     retryable = True
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def leaves(group: BaseExceptionGroup[E]) -> Iterator[E]:
+    """The exceptions in ``group`` and its nested groups, depth first (not the groups)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from leaves(exc)
+        else:
+            yield exc

@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from mediatask.config import ProviderSettings
-from mediatask.errors import ConfigError
+from mediatask.errors import ConfigError, leaves
 from mediatask.plugins import PluginManager
 
 ASGIReceive = Any
@@ -106,19 +106,11 @@ def single_error(error: BaseException) -> BaseException:
     """
     if not isinstance(error, BaseExceptionGroup):
         return error
-    leaves = list(_leaves(error))
-    real = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    errors: list[BaseException] = list(leaves(error))
+    real = [leaf for leaf in errors if not isinstance(leaf, trio.Cancelled)]
     if len(real) == 1:
         return real[0]
-    return leaves[0] if not real and len(leaves) == 1 else error
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
+    return errors[0] if not real and len(errors) == 1 else error
 
 
 @attrs.frozen

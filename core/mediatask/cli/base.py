@@ -15,7 +15,7 @@ import click
 
 from mediatask.cli.lazy import LazyCommand, LazyGroup
 from mediatask.config import Settings
-from mediatask.errors import MediataskError
+from mediatask.errors import MediataskError, leaves
 from mediatask.keys import KeyStoreWarning, exposed
 from mediatask.redact import RedactingFilter, Redactor, one_line
 
@@ -136,9 +136,9 @@ def user_errors() -> Iterator[None]:
         yield
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
-        leaves = list(_leaves(group))
-        messages = dict.fromkeys(one_line(scrub(str(e))) for e in leaves)
-        raise CommandError("; ".join(messages), type(leaves[0]).__name__) from None
+        errors = list(leaves(group))
+        messages = dict.fromkeys(one_line(scrub(str(e))) for e in errors)
+        raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
@@ -146,14 +146,6 @@ def command_redactor(ctx: click.Context | None = None) -> Redactor:
     ctx = ctx if ctx is not None else click.get_current_context(silent=True)
     given = ctx.meta.get(KEY_META) if ctx is not None else None
     return Redactor(Settings().secrets() | ({given} if given else set()))
-
-
-def _leaves(group: BaseExceptionGroup[MediataskError]) -> Iterator[MediataskError]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 def load_plugins() -> PluginManager:
