@@ -7,6 +7,7 @@ import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,21 @@ def standalone_a1d(start_a1d: Callable[[str, float], Standalone]) -> Standalone:
 def mediatask_cmd() -> Callable[..., subprocess.CompletedProcess[str]]:
     """:func:`mediatask_command`, for tests (test modules cannot import each other)."""
     return mediatask_command
+
+
+def _mixed_job(prefix: str, n: int) -> dict[str, Any]:
+    provider = ("a1d", "claid", "a2e")[n % 3]
+    if provider == "a1d":
+        job: dict[str, Any] = {"operation": "image-generator", "params": {"prompt": f"sky {n}"}}
+    elif provider == "claid":
+        resize = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
+        job = {"operation": "edit", "input": "in.png", "params": resize}
+    else:
+        job = {"operation": "text-to-image", "params": {"prompt": f"sea {n}"}}
+    return {"id": f"{prefix}{n:02d}", "provider": provider, **job}
+
+
+@pytest.fixture
+def mixed_job() -> Callable[[str, int], dict[str, Any]]:
+    """Manifest line ``n`` of a batch over A1D, Claid (input ``in.png``) and A2E in turn."""
+    return _mixed_job

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,6 @@ KILLS = int(os.environ.get("MEDIATASK_CRASH_KILLS", "10"))
 JOBS = int(os.environ.get("MEDIATASK_CRASH_JOBS", "60"))
 SEED = int(os.environ.get("MEDIATASK_CRASH_SEED", "11"))
 KEYS = {"a1d": "crash-a1d-key", "claid": "crash-claid-key", "a2e": "sk_crash_a2e_key"}
-
-
-def job_line(n: int) -> dict[str, Any]:
-    provider = ("a1d", "claid", "a2e")[n % 3]
-    if provider == "a1d":
-        job: dict[str, Any] = {"operation": "image-generator", "params": {"prompt": f"sky {n}"}}
-    elif provider == "claid":
-        resize = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
-        job = {"operation": "edit", "input": "in.png", "params": resize}
-    else:
-        job = {"operation": "text-to-image", "params": {"prompt": f"sea {n}"}}
-    return {"id": f"c{n:02d}", "provider": provider, **job}
 
 
 @pytest.fixture
@@ -87,10 +75,13 @@ def journal_rows(folder: Path) -> dict[str, sqlite3.Row]:
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_the_same_command(
-    emulators: dict[str, Standalone], tmp_path: Path, mediatask_home: Path
+    emulators: dict[str, Standalone],
+    tmp_path: Path,
+    mediatask_home: Path,
+    mixed_job: Callable[[str, int], dict[str, Any]],
 ) -> None:
     shutil.copy(SAMPLE, tmp_path / "in.png")
-    lines = [job_line(n) for n in range(JOBS)]
+    lines = [mixed_job("c", n) for n in range(JOBS)]
     (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     env = {**os.environ, "MEDIATASK_HOME": str(mediatask_home)}
     for emulator in emulators.values():

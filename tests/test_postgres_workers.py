@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,6 @@ JOBS = int(os.environ.get("MEDIATASK_PG_JOBS", "45"))
 SEED = int(os.environ.get("MEDIATASK_PG_SEED", "13"))
 WORKERS = 3
 KEYS = {"a1d": "pg-a1d-key", "claid": "pg-claid-key", "a2e": "sk_pg_a2e_key"}
-
-
-def job_line(n: int) -> dict[str, Any]:
-    provider = ("a1d", "claid", "a2e")[n % 3]
-    if provider == "a1d":
-        job: dict[str, Any] = {"operation": "image-generator", "params": {"prompt": f"sky {n}"}}
-    elif provider == "claid":
-        resize = {"operations": {"resizing": {"width": 32}}, "output": {"format": "png"}}
-        job = {"operation": "edit", "input": "in.png", "params": resize}
-    else:
-        job = {"operation": "text-to-image", "params": {"prompt": f"sea {n}"}}
-    return {"id": f"w{n:02d}", "provider": provider, **job}
 
 
 @pytest.fixture
@@ -84,10 +72,14 @@ def worker(
 
 @pytest.mark.slow
 def test_a_worker_killed_again_and_again_loses_nothing_and_pays_nothing_twice(
-    emulators: dict[str, Standalone], postgres_url: str, tmp_path: Path, mediatask_home: Path
+    emulators: dict[str, Standalone],
+    postgres_url: str,
+    tmp_path: Path,
+    mediatask_home: Path,
+    mixed_job: Callable[[str, int], dict[str, Any]],
 ) -> None:
     shutil.copy(SAMPLE, tmp_path / "in.png")
-    lines = [job_line(n) for n in range(JOBS)]
+    lines = [mixed_job("w", n) for n in range(JOBS)]
     (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     env = {**os.environ, "MEDIATASK_HOME": str(mediatask_home)}
     for emulator in emulators.values():
