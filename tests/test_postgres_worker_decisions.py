@@ -15,7 +15,7 @@ from mediatask.batch import Batch, BatchOptions
 from mediatask.display import PlainDisplay
 from mediatask.journal import JobRecord
 from mediatask.journal_postgres import PostgresJournal
-from mediatask.workers import Worker
+from mediatask.workers import IDLE_POLL_SECONDS, Worker
 
 JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
 
@@ -90,3 +90,21 @@ async def test_a_staying_worker_runs_a_job_added_while_it_waits(
     assert late is not None
     assert late.state is JobState.SUCCEEDED
     assert box.emulators["a1d"].stats["submissions"] == 1
+
+
+async def test_an_idle_worker_returns_soon_after_another_workers_last_job_ends(
+    postgres_url: str, mediatask_sandbox: Any, tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    _, client = mediatask_sandbox
+    with PostgresJournal(postgres_url) as ledger, PostgresJournal(postgres_url) as other:
+        other.register("theirs", JOB)
+        other.claim(1)  # held by the other worker, under a live lease
+        idle = worker_on(ledger, client, tmp_path)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(idle.run)
+            await trio.sleep(5.5)  # trio's mock clock: the idle worker keeps looking
+            other.ended("theirs", JobState.FAILED, "done elsewhere")
+            other.release("theirs")
+            ended_at = trio.current_time()
+        # It noticed within its idle poll, not a whole POLL_SECONDS later.
+        assert trio.current_time() - ended_at <= IDLE_POLL_SECONDS + 0.01

@@ -31,6 +31,9 @@ from mediatask.uncertain import advice, when
 
 POLL_SECONDS = 1.0
 """How often a worker with room looks for new or abandoned jobs."""
+IDLE_POLL_SECONDS = 0.1
+"""How often a worker holding no job looks again while other workers still hold open ones: it
+exits as soon as the last one ends (or adopts it), not up to :data:`POLL_SECONDS` later."""
 FLIGHT_RECHECK_SECONDS = 0.1
 """How often a job waiting for a shared in-flight slot asks again."""
 
@@ -91,7 +94,7 @@ class Worker:
                     if expiry is None and not self.stay:
                         break  # nothing open anywhere: every job has ended
                     if expiry is not None:
-                        wait = min(max(expiry, 0.05), wait)
+                        wait = min(max(expiry, 0.05), IDLE_POLL_SECONDS, wait)
                 with trio.move_on_after(wait):
                     await self._wake.wait()
                 self._wake = trio.Event()
