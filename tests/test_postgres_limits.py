@@ -10,13 +10,15 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
-from mediatask.journal_postgres import PostgresJournal
+from mediatask import shared_limits
+from mediatask.journal_postgres import Admission, PostgresJournal
 from mediatask.shared_limits import SharedRateLimiter
 from mediatask.testing import Standalone, standalone_emulator
 
@@ -27,22 +29,39 @@ HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock 
 def test_every_window_counts_every_workers_requests(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
         for ledger in (one, two, one, two):
-            entry, wait = ledger.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
-            assert entry is not None
-            assert wait == 0
-        entry, wait = two.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
-        assert entry is None  # the fifth in the first window, whoever asks
-        assert 3000 < wait <= 3600.5
-        other, _ = one.rate_admit("claid:other-key", HOUR_WINDOWS, 0.5)
-        assert other is not None  # another key has windows of its own
+            admitted = ledger.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+            assert admitted.entry is not None
+            assert admitted.wait == 0
+        refused = two.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+        assert refused.entry is None  # the fifth in the first window, whoever asks
+        assert 3000 < refused.wait <= 3600.5
+        other = one.rate_admit("claid:other-key", HOUR_WINDOWS, 0.5)
+        assert other.entry is not None  # another key has windows of its own
 
 
 def test_a_pause_holds_every_worker(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
         one.rate_pause("a1d:abc", 3600)
-        entry, wait = two.rate_admit("a1d:abc", HOUR_WINDOWS, 0.5)
-        assert entry is None
-        assert wait > 3000
+        refused = two.rate_admit("a1d:abc", HOUR_WINDOWS, 0.5)
+        assert refused.entry is None
+        assert refused.wait > 3000
+        assert refused.exact
+
+
+def test_a_wait_is_exact_once_the_request_it_rests_on_is_answered(postgres_url: str) -> None:
+    windows = ((1, 3600.0),)
+    with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
+        sent = one.rate_admit("claid:abc", windows, 600.0).entry
+        assert sent is not None
+        in_flight = two.rate_admit("claid:abc", windows, 600.0)
+        assert in_flight.entry is None
+        assert not in_flight.exact  # counted at its upper bound: its answer frees room sooner
+        assert in_flight.wait > 3600 + 500
+        one.rate_answered(sent)
+        answered = two.rate_admit("claid:abc", windows, 600.0)
+        assert answered.entry is None
+        assert answered.exact  # counted at its answer: room frees exactly then
+        assert 3500 < answered.wait <= 3600
 
 
 async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None:
@@ -59,6 +78,48 @@ async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None
             async with limiter.request():
                 pytest.fail("a fifth request in the hour's window was admitted")
         assert waited.cancelled_caught
+
+
+class Counting(PostgresJournal):
+    """A ledger that counts how often a limiter asks it for room."""
+
+    asked = 0
+
+    def rate_admit(
+        self, scope: str, windows: Sequence[tuple[int, float]], count_within: float
+    ) -> Admission:
+        self.asked += 1
+        return super().rate_admit(scope, windows, count_within)
+
+
+async def test_a_wait_on_an_answered_request_is_slept_whole(postgres_url: str) -> None:
+    with Counting(postgres_url) as ledger:
+        limiter = SharedRateLimiter(ledger, "claid:abc", ((1, 0.5),))
+        async with limiter.request():
+            pass
+        async with limiter.request():  # room frees 0.5 s after the answer: one sleep, not ten
+            pass
+    assert ledger.asked == 3
+
+
+async def test_a_waiting_request_wakes_on_this_workers_own_answer(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_limits, "RECHECK_SECONDS", 3600.0)  # no asking again by time
+    with PostgresJournal(postgres_url) as ledger:
+        limiter = SharedRateLimiter(ledger, "claid:abc", ((1, 0.2),), count_within=600.0)
+        admitted = trio.Event()
+
+        async def second() -> None:
+            async with limiter.request():
+                admitted.set()
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                async with limiter.request():
+                    nursery.start_soon(second)
+                    await trio.testing.wait_all_tasks_blocked()  # asked while it is in flight
+                await admitted.wait()  # woken by the answer, not an hour's recheck
 
 
 @pytest.mark.slow

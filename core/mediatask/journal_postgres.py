@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from mediatask.config import Settings
 from mediatask.errors import ConfigError, MediataskError, UsageError
 from mediatask.journal_backend import JobRecord, JobState, JournalBackend, timestamp, worker_id
@@ -78,8 +80,11 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS rate_log (
         id BIGSERIAL PRIMARY KEY,
         scope TEXT NOT NULL,
-        counted_at DOUBLE PRECISION NOT NULL
+        counted_at DOUBLE PRECISION NOT NULL,
+        answered BOOLEAN NOT NULL DEFAULT false
     )""",
+    # Ledgers made before the column existed.
+    "ALTER TABLE rate_log ADD COLUMN IF NOT EXISTS answered BOOLEAN NOT NULL DEFAULT false",
     "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
     "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
     """CREATE TABLE IF NOT EXISTS flight (
@@ -91,6 +96,19 @@ _SCHEMA = (
 OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
 _OPEN = ", ".join(f"'{state.value}'" for state in OPEN_STATES)
+
+
+@attrs.frozen
+class Admission:
+    """The ledger's answer to one more request of a scope (:meth:`PostgresJournal.rate_admit`)."""
+
+    entry: int | None
+    """The request's log entry, or ``None``: it does not fit yet."""
+    wait: float = 0.0
+    """Seconds until it can fit, on what the log knows now."""
+    exact: bool = False
+    """The wait rests only on answered requests (and pauses): no answer can shorten it, so the
+    caller may sleep all of it instead of asking again sooner."""
 
 
 class LeaseLostError(MediataskError):
@@ -259,14 +277,16 @@ class PostgresJournal(JournalBackend):
 
     def rate_admit(
         self, scope: str, windows: Sequence[tuple[int, float]], count_within: float
-    ) -> tuple[int | None, float]:
+    ) -> Admission:
         """Log one more request of ``scope`` if it fits every window now, for every worker.
 
         One worker at a time decides for a scope (an advisory lock for the transaction). Each
         request is logged at the latest moment the provider can have counted it (now plus
-        ``count_within``, lowered to its answer's time by :meth:`rate_answered`).
-
-        :returns: the request's log entry and 0, or ``None`` and the seconds to wait first.
+        ``count_within``, lowered to its answer's time by :meth:`rate_answered`). A request not
+        admitted learns how long to wait and whether that wait is exact: a request still in
+        flight is counted at its upper bound, and its answer may free room sooner, but a
+        request answered is counted at its answer's time for good (any answer still to come is
+        later than every answer already logged, so it cannot move the room that frees first).
         """
         longest = max(seconds for _, seconds in windows)
         most = max(limit for limit, _ in windows)
@@ -277,31 +297,32 @@ class PostgresJournal(JournalBackend):
             self._execute(
                 "DELETE FROM rate_log WHERE scope = ? AND counted_at <= ?", (scope, now - longest)
             )
-            latest = [
-                float(row["counted_at"])
-                for row in self._rows(
-                    "SELECT counted_at FROM rate_log WHERE scope = ? "
-                    "ORDER BY counted_at DESC LIMIT ?",
-                    (scope, most),
-                )
-            ]
+            latest = self._rows(
+                "SELECT counted_at, answered FROM rate_log WHERE scope = ? "
+                "ORDER BY counted_at DESC LIMIT ?",
+                (scope, most),
+            )
             paused = self._one("SELECT until FROM rate_pause WHERE scope = ?", (scope,))
-            wait = float(paused["until"]) - now if paused else 0.0
+            wait, exact = (float(paused["until"]) - now if paused else 0.0), True
             for limit, seconds in windows:
                 if len(latest) >= limit:
-                    wait = max(wait, latest[limit - 1] + seconds - now)
+                    counted = latest[limit - 1]
+                    free = float(counted["counted_at"]) + seconds - now
+                    if free > wait:
+                        wait, exact = free, bool(counted["answered"])
             if wait > 0:
-                return None, wait
+                return Admission(None, wait, exact)
             row = self._one(
                 "INSERT INTO rate_log (scope, counted_at) VALUES (?, ?) RETURNING id",
                 (scope, now + count_within),
             )
-            return (int(row["id"]) if row else 0), 0.0
+            return Admission(int(row["id"]) if row else 0)
 
     def rate_answered(self, entry: int) -> None:
         """The request logged as ``entry`` got its answer: it was counted by now at the latest."""
         self._execute(
-            f"UPDATE rate_log SET counted_at = LEAST(counted_at, {_NOW}) WHERE id = ?",  # noqa: S608
+            f"UPDATE rate_log SET counted_at = LEAST(counted_at, {_NOW}), answered = true "  # noqa: S608
+            "WHERE id = ?",
             (entry,),
         )
 

@@ -23,7 +23,8 @@ from mediatask.model import ProviderInfo
 from mediatask.sending import Throttle
 
 RECHECK_SECONDS = 0.05
-"""The longest a waiting request sleeps before asking the ledger again (answers free room)."""
+"""The longest a waiting request sleeps before asking the ledger again while room depends on a
+request still in flight (another worker's answer may free it sooner than its upper bound)."""
 
 
 @attrs.define
@@ -37,20 +38,32 @@ class SharedRateLimiter:
     count_within: float = 0.5
     """Seconds after sending by which a provider is assumed to have counted a request."""
     _lock: trio.Lock = attrs.field(init=False, factory=trio.Lock)
+    _answered: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[None]:
-        """Wait until one more request fits every window, for all workers; held while sent."""
+        """Wait until one more request fits every window, for all workers; held while sent.
+
+        A wait that rests on answered requests is slept whole (the room frees exactly then);
+        one that rests on a request in flight is cut short by this worker's own next answer,
+        and asked again after :data:`RECHECK_SECONDS` for another worker's.
+        """
         async with self._lock:  # first come, first served within this worker
             while True:
-                entry, wait = self.ledger.rate_admit(self.scope, self.windows, self.count_within)
-                if entry is not None:
+                admission = self.ledger.rate_admit(self.scope, self.windows, self.count_within)
+                if admission.entry is not None:
                     break
-                await trio.sleep(min(wait, RECHECK_SECONDS))
+                if admission.exact:
+                    await trio.sleep(admission.wait)
+                    continue
+                with trio.move_on_after(min(admission.wait, RECHECK_SECONDS)):
+                    await self._answered.wait()
         try:
             yield
         finally:
-            self.ledger.rate_answered(entry)
+            self.ledger.rate_answered(admission.entry)
+            self._answered.set()
+            self._answered = trio.Event()
 
     def pause(self, seconds: float) -> None:
         """No worker sends a request of this provider and key for ``seconds``."""
