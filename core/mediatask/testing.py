@@ -294,6 +294,10 @@ class Standalone:
         :mod:`mediatask.emulator.submissions`; a URL input's identity is ``url:`` + the URL)."""
         return dict(self._admin_stats()["submits"])
 
+    def request_times(self) -> list[float]:
+        """When each API request arrived at the emulator, in seconds on its own clock."""
+        return [float(t) for t in self._admin_stats()["request_times"]]
+
     def created_twice(self) -> list[str]:
         """The job identities for which more than one submit created a task."""
         return sorted(key for key, seen in self.submits().items() if seen["created"] > 1)

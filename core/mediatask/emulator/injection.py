@@ -75,6 +75,7 @@ class FaultInjection:
         kind = request_kind(scope)
         if kind is not RequestKind.DOWNLOAD:
             self.emulator.stats["requests"] += 1
+            self.emulator.request_times.append(trio.current_time())
             status = self.emulator.faults.take_injected_error()
             if status is not None:
                 await self._error(status, self.emulator.faults.retry_after)(scope, receive, send)

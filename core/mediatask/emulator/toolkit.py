@@ -84,6 +84,8 @@ class Emulator:
     """Counts of what happened: requests, submissions, polls, streams, downloads, faults..."""
     submits: SubmitLedger = attrs.field(factory=SubmitLedger)
     """Per job identity: submit requests received, and those that created a task."""
+    request_times: list[float] = attrs.field(factory=list)
+    """When each API request arrived (trio's clock, seconds): the proof of rate windows kept."""
     limit: TaskLimit = attrs.field(factory=TaskLimit)
     """Tasks in progress per key; submits beyond it get 429 (see :meth:`busy`)."""
     hold_queue: bool = False
@@ -301,7 +303,12 @@ class Emulator:
 
     async def _admin_stats(self, request: Request) -> Response:
         return JSONResponse(
-            {"stats": dict(self.stats), "submits": self.submits.to_json(), "now": self.clock.now()}
+            {
+                "stats": dict(self.stats),
+                "submits": self.submits.to_json(),
+                "request_times": self.request_times,
+                "now": self.clock.now(),
+            }
         )
 
     async def _admin_advance(self, request: Request) -> Response:
