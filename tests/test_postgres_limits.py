@@ -23,6 +23,7 @@ from mediatask.shared_limits import SharedRateLimiter
 from mediatask.testing import Standalone, standalone_emulator
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
+CLAID_WINDOWS = ((4, 1.0), (120, 60.0))  # as documented, and as its emulator enforces them
 HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock in the asserts
 
 
@@ -123,7 +124,7 @@ async def test_a_waiting_request_wakes_on_this_workers_own_answer(
 
 
 @pytest.mark.slow
-def test_two_workers_on_claids_default_windows_draw_no_429(
+def test_three_workers_on_claids_default_windows_draw_no_429(
     postgres_url: str, tmp_path: Path, mediatask_home: Path
 ) -> None:
     shutil.copy(SAMPLE, tmp_path / "in.png")
@@ -142,15 +143,25 @@ def test_two_workers_on_claids_default_windows_draw_no_429(
             subprocess.Popen(  # our own command, no shell
                 command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
-            for _ in range(2)
+            for _ in range(3)
         ]
         outcomes = [worker.communicate(timeout=180) for worker in workers]
         stats = claid.stats()
+        arrivals = claid.request_times()
     print(f"claid emulator: {stats}")
     for worker, (_, err) in zip(workers, outcomes, strict=True):
         assert worker.returncode == 0, err.decode()[-2000:]
     assert stats.get("submissions", 0) + stats.get("uploads", 0) == 24
     assert stats.get("rate_limited", 0) == 0  # the emulator answers 429 beyond 4/s or 120/min
+    # The emulator's own log of arrivals: no window ever held more than its limit.
+    assert len(arrivals) == stats["requests"]
+    for limit, seconds in CLAID_WINDOWS:
+        crowded = [
+            (arrivals[k - limit], arrivals[k])
+            for k in range(limit, len(arrivals))
+            if arrivals[k] - arrivals[k - limit] < seconds  # as the emulator counts
+        ]
+        assert not crowded, (limit, seconds, crowded)
 
 
 @contextlib.contextmanager
