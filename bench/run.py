@@ -10,7 +10,8 @@ finish is reported as ``timeout`` (still moving) or ``deadlock`` (the server saw
 
 Environment: ``BENCH_SCALE`` (``full``, the default, ``small``, or ``tiny`` for the test),
 ``BENCH_ONLY`` (comma-separated scenario names: ``a1d``, ``claid``, ``many``, ``download``,
-``startup``, and ``many-a1d``, 10,000 open event streams, which runs only when named),
+``startup``, ``many-a1d``, 10,000 open event streams, and ``pg``, 3 workers on a shared
+PostgreSQL ledger against Claid's rate windows (``bench/pg.py``), which run only when named),
 ``BENCH_OUT`` (the JSON file; default ``out/bench.json``).
 
 The machine may be shared: compare the ratios within one run, not absolute numbers across runs.
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pg  # bench/pg.py, beside this file
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 CONTENDERS = HERE / "contenders"
@@ -56,6 +59,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "naive": 10,
         "big_mb": 256,
         "startup_runs": 7,
+        "pg_jobs": 150,
     },
     "tiny": {  # for the test that the bench runs at all
         "jobs": 6,
@@ -65,6 +69,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "naive": 1,
         "big_mb": 1,
         "startup_runs": 1,
+        "pg_jobs": 8,
     },
     "small": {
         "jobs": 200,
@@ -74,6 +79,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "naive": 3,
         "big_mb": 32,
         "startup_runs": 3,
+        "pg_jobs": 60,
     },
 }
 
@@ -495,6 +501,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             result = f"{fmt(r['mb_per_s'])} MB/s (x{fmt(r.get('mb_per_s_vs_ref'))} curl)"
             growth = f"{r['peak_rss_mb']} (+{fmt(r['rss_growth_mb'])})"
             cells = [r["status"], result, "", "", fmt(r["cpu_ms_per_task"]), "", growth, ""]
+        elif "floor_s" in r:  # bench/pg.py: the wall against the rate windows' floor
+            result = f"{r['wall_s']} s vs {r['floor_s']} s floor"
+            cells = [r["status"], result, f"{r['wall_floor']}x floor", "", "", "", "", ""]
         elif "wall_ms" in r:
             wall = f"{r['wall_ms']} ms wall"
             ratio = fmt(r.get("wall_ms_vs_ref"))
@@ -546,6 +555,10 @@ def main() -> None:
         "startup": Bench.startup_scenario,
         # Not run by default (it adds a minute or two): 10,000 open event streams.
         "many-a1d": lambda bench: bench.many_scenario("a1d"),
+        # Not run by default (it needs PostgreSQL 15 and a minute or more): shared rate windows.
+        "pg": lambda bench: bench.rows.append(
+            pg.run(int(os.environ.get("BENCH_PG_JOBS", 0)) or scale["pg_jobs"])
+        ),
     }
     default = ["a1d", "claid", "many", "download", "startup"]
     only = [s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()]
