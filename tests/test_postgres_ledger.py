@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from mediatask import Job, JobState, TaskRef
 from mediatask.cli import cli
 from mediatask.journal_postgres import LeaseLostError, LedgerError, PostgresJournal, safe_url
-from mediatask.testing import Standalone, mediatask_command
+from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 from mediatask.testing_postgres import BIN_ENV, INSTALL, running_server
 
 JOB_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -233,3 +233,44 @@ def test_a_bad_manifest_line_counts_against_a_shared_batch(
     assert json.loads(result.stdout)["counts"]["invalid"] == 1
     written = (tmp_path / "out/results.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["status"] for line in written) == ["invalid", "succeeded"]
+
+
+def test_status_wait_and_watch_find_a_task_in_the_shared_ledger(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # A2E needs a task's operation to find it: only the ledger's record can give it here.
+    with standalone_emulator("a2e", "sk_ledger_a2e_key", 0.3) as a2e:
+        env = {**a2e.env, "MEDIATASK_HOME": str(tmp_path / "home")}
+        submitted = mediatask_command(
+            "submit", "a2e", "text-to-image", "-p", "prompt=sea", "--json", "--no-log", env=env
+        )
+        task = TaskRef.from_json(json.loads(submitted.stdout)["task"])
+        with PostgresJournal(postgres_url) as service:
+            service.register("shared", Job("a2e", "text-to-image", (), {"prompt": "sea"}))
+            service.submitting("shared")
+            service.submitted("shared", task)
+        alone = mediatask_command("status", task.handle, "--json", env=env)
+        assert alone.returncode == 1
+        assert "the task's operation is needed" in alone.stderr
+
+        def command(*args: str) -> subprocess.CompletedProcess[str]:
+            return mediatask_command(*args, task.handle, "--journal", postgres_url, env=env)
+
+        status = command("status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["handle"] == task.handle
+        waited = command("wait", "--json")
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["outputs"]
+        watched = command("watch")
+        assert watched.returncode == 0, watched.stderr
+        assert watched.stdout.splitlines()[-1].startswith(f"{task.handle}  ")
+        missing = mediatask_command(
+            "status", "a2e:unknown", "--journal", postgres_url + "x", env=env
+        )
+    assert missing.returncode == 1
+    assert "cannot open the journal" in missing.stderr
+    with PostgresJournal(postgres_url) as ledger:
+        record = ledger.get("shared")
+    assert record is not None
+    assert record.status == "succeeded"  # what the commands learned went to the ledger

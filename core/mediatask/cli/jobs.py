@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,11 +43,28 @@ def jobs_group() -> None:
     """
 
 
+class JournalPlace(click.ParamType[Path | str]):
+    """A ``--journal`` value: a shared ledger's ``postgresql://`` URL (kept as text), else an
+    existing journal file or batch output folder (a :class:`~pathlib.Path`)."""
+
+    name = "journal"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        """The URL as given, or the path checked to exist (click's usual error if not)."""
+        if isinstance(value, str) and is_database_url(value):
+            return value
+        path: Path = click.Path(exists=True, path_type=Path).convert(value, param, ctx)
+        return path
+
+
 def journal_option(function: click.decorators.FC) -> click.decorators.FC:
     """``--journal FILE|DIR|URL``: which journal to read (default: the user's)."""
     return click.option(
         "--journal",
         "where",
+        type=JournalPlace(),
         default=None,
         metavar="FILE|DIR|URL",
         help="A journal file, a batch's output folder, or a shared ledger's postgresql:// URL "
@@ -54,14 +72,12 @@ def journal_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)
 
 
-def _open_any(where: str | None) -> JournalBackend:
-    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder."""
-    if where is not None and is_database_url(where):
+def open_named_journal(where: Path | str | None) -> JournalBackend:
+    """The journal ``--journal`` names: a PostgreSQL ledger by URL, else a file or folder
+    (``None``: the user's own, made if missing)."""
+    if isinstance(where, str):
         return PostgresJournal(where)
-    if where is not None and not Path(where).exists():
-        raise UsageError(f"no journal at {where}")
-    path = Path(where) if where is not None else None
-    return open_journal(journal_path(path), create=where is None)
+    return open_journal(journal_path(where), create=where is None)
 
 
 def _line(record: JobRecord) -> str:
@@ -129,7 +145,7 @@ def jobs_list(
     operation: str | None,
     since: str | None,
     text: str | None,
-    where: str | None,
+    where: Path | str | None,
     as_json: bool,
 ) -> None:
     """List the newest jobs, oldest first: id, state, handle, provider status, operation.
@@ -153,7 +169,7 @@ def jobs_list(
             text=text,
             limit=limit,
         )
-        with _open_any(where) as journal:
+        with open_named_journal(where) as journal:
             records = journal.search(query)
             path = journal.where
     if as_json:
@@ -170,7 +186,7 @@ def jobs_list(
 @click.argument("name", metavar="ID|HANDLE")
 @journal_option
 @json_option
-def jobs_show(name: str, where: str | None, as_json: bool) -> None:
+def jobs_show(name: str, where: Path | str | None, as_json: bool) -> None:
     """Show one job (by id or task handle): its spec, state, outputs and history.
 
     \b
@@ -178,7 +194,7 @@ def jobs_show(name: str, where: str | None, as_json: bool) -> None:
       mediatask jobs show a1d:task_abc123
       mediatask jobs show line-7 --journal out --json
     """
-    with user_errors(), _open_any(where) as journal:
+    with user_errors(), open_named_journal(where) as journal:
         record = journal.find(name)
         if record is None:
             raise click.ClickException(f"the journal {journal.where} has no job {name!r}")

@@ -25,6 +25,7 @@ from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
 from mediatask.journal import JOURNAL_FILE, JobRecord, Journal, batch_journal_path
+from mediatask.journal_backend import JournalBackend
 from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
@@ -150,7 +151,7 @@ def open_user_journal() -> Iterator[Journal]:
         yield journal
 
 
-def resolve_task(plugins: PluginManager, handle: str, journal: Journal) -> TaskRef:
+def resolve_task(plugins: PluginManager, handle: str, journal: JournalBackend) -> TaskRef:
     """The task named by ``handle``: the journal's record of it, else one built from the name."""
     provider, task_id = parse_handle(handle)
     info = plugins.provider(provider)

@@ -1,8 +1,9 @@
 """Commands on one task named by its handle: status, watch, wait, download, cancel.
 
 A handle (``PROVIDER:TASK_ID``, as ``submit`` prints it) is looked up in a journal first (the
-user's, or ``--journal FILE|DIR``) for what the provider needs besides the id; the commands work
-in a new process. The journal's record is kept up to date with what they learn.
+user's, or ``--journal FILE|DIR|URL``, a shared PostgreSQL ledger included) for what the provider
+needs besides the id; the commands work in a new process. The journal's record is kept up to
+date with what they learn.
 """
 
 from __future__ import annotations
@@ -28,19 +29,19 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
 from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.jobs import JournalPlace, open_named_journal
 from mediatask.cli.session import (
     check_not_from_sandbox,
     cli_settings,
     final_update,
-    journal_path,
     open_cli_client,
-    open_journal,
     parse_handle,
     resolve_task,
 )
 from mediatask.engine import Client
 from mediatask.errors import NotFoundError
-from mediatask.journal import JobRecord, Journal
+from mediatask.journal import JobRecord
+from mediatask.journal_backend import JournalBackend
 from mediatask.model import Status, TaskRef, Update
 from mediatask.validate import check_out_dir, find_operation
 
@@ -53,7 +54,7 @@ SANDBOX_HINT = "; --sandbox starts fresh emulators that know no task from anothe
 class Recorder:
     """Passes what a command learns about a task on to the journal, when it knows the task."""
 
-    def __init__(self, journal: Journal, record: JobRecord | None) -> None:
+    def __init__(self, journal: JournalBackend, record: JobRecord | None) -> None:
         self.journal = journal
         self.record = record
 
@@ -85,7 +86,7 @@ def update_json(task: TaskRef, update: Update) -> dict[str, Any]:
 
 def on_task(
     handle: str,
-    where: Path | None,
+    where: Path | str | None,
     sandbox: bool,
     key: str | None,
     body: TaskBody[T],
@@ -102,7 +103,7 @@ def on_task(
     with user_errors():
         provider, _ = parse_handle(handle)
         settings = cli_settings(plugins, provider, key)
-        with open_journal(journal_path(where), create=where is None) as journal:
+        with open_named_journal(where) as journal:
             task = resolve_task(plugins, handle, journal)
             operation = click.get_current_context().meta.get(_OPERATION)
             if operation:
@@ -147,10 +148,11 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
         "--journal",
         "where",
-        type=click.Path(exists=True, path_type=Path),
+        type=JournalPlace(),
         default=None,
-        help="Look the handle up in this journal file or batch output folder "
-        "(default: your own journal).",
+        metavar="FILE|DIR|URL",
+        help="Look the handle up in this journal file, batch output folder or shared ledger "
+        "(postgresql://…; default: your own journal).",
     )(function)
     function = click.option(
         "--operation",
@@ -174,7 +176,7 @@ _OPERATION = "mediatask.operation"
 @click.argument("handle")
 @task_options
 def status_command(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+    handle: str, where: Path | str | None, sandbox: bool, key: str | None, as_json: bool
 ) -> None:
     """Ask the provider once for the state of the task HANDLE (PROVIDER:TASK_ID).
 
@@ -203,7 +205,7 @@ def status_command(
 def watch_command(
     handle: str,
     deadline: Deadline,
-    where: Path | None,
+    where: Path | str | None,
     sandbox: bool,
     key: str | None,
     as_json: bool,
@@ -244,7 +246,7 @@ def watch_command(
 def wait_command(
     handle: str,
     deadline: Deadline,
-    where: Path | None,
+    where: Path | str | None,
     sandbox: bool,
     key: str | None,
     as_json: bool,
@@ -278,7 +280,12 @@ def wait_command(
 @out_option
 @task_options
 def download_command(
-    handle: str, out_dir: Path, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+    handle: str,
+    out_dir: Path,
+    where: Path | str | None,
+    sandbox: bool,
+    key: str | None,
+    as_json: bool,
 ) -> None:
     """Download the outputs of the task HANDLE (waiting for it first if it is still running).
 
@@ -308,7 +315,7 @@ def download_command(
 @click.argument("handle")
 @task_options
 def cancel_command(
-    handle: str, where: Path | None, sandbox: bool, key: str | None, as_json: bool
+    handle: str, where: Path | str | None, sandbox: bool, key: str | None, as_json: bool
 ) -> None:
     """Ask the provider to cancel (or delete) the task HANDLE, where it has a way to.
 
