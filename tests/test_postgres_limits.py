@@ -18,7 +18,7 @@ import trio
 import trio.testing
 
 from mediatask import shared_limits
-from mediatask.journal_postgres import Admission, PostgresJournal
+from mediatask.journal_postgres import Admission, OffLoop, PostgresJournal
 from mediatask.shared_limits import SharedRateLimiter
 from mediatask.testing import Standalone, standalone_emulator
 
@@ -67,7 +67,9 @@ def test_a_wait_is_exact_once_the_request_it_rests_on_is_answered(postgres_url: 
 
 async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as ledger:
-        limiter = SharedRateLimiter(ledger, "claid:abc", HOUR_WINDOWS, count_within=3600.0)
+        limiter = SharedRateLimiter(
+            ledger, OffLoop(ledger), "claid:abc", HOUR_WINDOWS, count_within=3600.0
+        )
         async with limiter.request():
             pass  # answered: logged at the answer, not an hour from now
         rows = ledger._rows("SELECT counted_at, extract(epoch from now()) AS now FROM rate_log")
@@ -95,7 +97,7 @@ class Counting(PostgresJournal):
 
 async def test_a_wait_on_an_answered_request_is_slept_whole(postgres_url: str) -> None:
     with Counting(postgres_url) as ledger:
-        limiter = SharedRateLimiter(ledger, "claid:abc", ((1, 0.5),))
+        limiter = SharedRateLimiter(ledger, OffLoop(ledger), "claid:abc", ((1, 0.5),))
         async with limiter.request():
             pass
         async with limiter.request():  # room frees 0.5 s after the answer: one sleep, not ten
@@ -107,8 +109,10 @@ async def test_a_waiting_request_wakes_on_this_workers_own_answer(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(shared_limits, "RECHECK_SECONDS", 3600.0)  # no asking again by time
-    with PostgresJournal(postgres_url) as ledger:
-        limiter = SharedRateLimiter(ledger, "claid:abc", ((1, 0.2),), count_within=600.0)
+    with PostgresJournal(postgres_url) as ledger, ledger.sibling() as side:
+        limiter = SharedRateLimiter(
+            ledger, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
+        )
         admitted = trio.Event()
 
         async def second() -> None:

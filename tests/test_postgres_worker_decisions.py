@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ from mediatask import Job, JobState
 from mediatask.batch import Batch, BatchOptions
 from mediatask.display import PlainDisplay
 from mediatask.journal import JobRecord
-from mediatask.journal_postgres import PostgresJournal
-from mediatask.workers import IDLE_POLL_SECONDS, Worker
+from mediatask.journal_postgres import OffLoop, PostgresJournal
+from mediatask.workers import Worker
 
 JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
 
@@ -92,19 +93,71 @@ async def test_a_staying_worker_runs_a_job_added_while_it_waits(
     assert box.emulators["a1d"].stats["submissions"] == 1
 
 
+class Waiting(PostgresJournal):
+    """A ledger that tells the test (from any thread) when a worker found only others' jobs."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.waits = threading.Event()
+
+    def next_expiry(self) -> float | None:
+        expiry = super().next_expiry()
+        if expiry is not None:
+            self.waits.set()
+        return expiry
+
+
 async def test_an_idle_worker_returns_soon_after_another_workers_last_job_ends(
-    postgres_url: str, mediatask_sandbox: Any, tmp_path: Path, autojump_clock: trio.abc.Clock
+    postgres_url: str, mediatask_sandbox: Any, tmp_path: Path
 ) -> None:
     _, client = mediatask_sandbox
-    with PostgresJournal(postgres_url) as ledger, PostgresJournal(postgres_url) as other:
+    with (
+        PostgresJournal(postgres_url) as ledger,
+        Waiting(postgres_url) as side,
+        PostgresJournal(postgres_url, lease_seconds=3600) as other,
+    ):
         other.register("theirs", JOB)
-        other.claim(1)  # held by the other worker, under a live lease
-        idle = worker_on(ledger, client, tmp_path)
+        other.claim(1)  # held by the other worker for an hour
+        idle = Worker(
+            Batch(client, ledger, BatchOptions(tmp_path), Ended()),
+            ledger,
+            poll_seconds=3600,
+            side=OffLoop(side),
+        )
+        with trio.fail_after(30):  # without the idle poll: an hour (the poll, the lease)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(idle.run)
+                await trio.to_thread.run_sync(side.waits.wait)
+                other.ended("theirs", JobState.FAILED, "done elsewhere")
+                other.release("theirs")
+
+
+class Gated(PostgresJournal):
+    """A ledger whose claims wait, in the thread that runs them, until the test opens a gate."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.opened_in_time: bool | None = None
+
+    def claim(self, limit: int) -> list[JobRecord]:
+        self.entered.set()
+        self.opened_in_time = self.gate.wait(timeout=10)
+        return super().claim(limit)
+
+
+async def test_a_claim_runs_off_the_event_loop(
+    postgres_url: str, mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    _, client = mediatask_sandbox
+    with PostgresJournal(postgres_url) as ledger, Gated(postgres_url) as slow:
+        worker = Worker(
+            Batch(client, ledger, BatchOptions(tmp_path), Ended()), ledger, side=OffLoop(slow)
+        )
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(idle.run)
-            await trio.sleep(5.5)  # trio's mock clock: the idle worker keeps looking
-            other.ended("theirs", JobState.FAILED, "done elsewhere")
-            other.release("theirs")
-            ended_at = trio.current_time()
-        # It noticed within its idle poll, not a whole POLL_SECONDS later.
-        assert trio.current_time() - ended_at <= IDLE_POLL_SECONDS + 0.01
+            nursery.start_soon(worker.run)
+            # On the event loop, the claim would hold this task until its gate timed out.
+            await trio.to_thread.run_sync(slow.entered.wait)
+            slow.gate.set()
+    assert slow.opened_in_time

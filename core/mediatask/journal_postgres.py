@@ -14,19 +14,24 @@ what sharing needs:
   intent to submit (:meth:`submitting`) also renews the writer's own lease and fails with
   :class:`LeaseLostError` when another worker has taken the job: the request is then not sent.
 
-Needs the optional extra ``mediatask[postgres]`` (psycopg 3). Statements are synchronous, as for
-SQLite: each is one round trip on an open connection, short next to a provider's answer.
+Needs the optional extra ``mediatask[postgres]`` (psycopg 3). The journal's statements are
+synchronous, as for SQLite: each is one round trip on an open connection, short next to a
+provider's answer (the intent to submit must be, as it is written from the submit's own
+callback). A worker's coordination statements (claims, lease renewals, shared limits) run off
+the event loop instead, on a connection of their own (:class:`OffLoop`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
+import trio
 
 from mediatask.config import Settings
 from mediatask.errors import ConfigError, MediataskError, UsageError
@@ -40,6 +45,8 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 INSTALL_HINT = "pip install 'mediatask[postgres]'"
 LEASE_SECONDS = 30.0
 """How long a claim holds without renewal; workers renew at a third of it."""
+
+T = TypeVar("T")
 
 _NOW = "extract(epoch from clock_timestamp())::float8"
 """The database's clock, in seconds: leases are timed on it alone."""
@@ -159,6 +166,7 @@ class PostgresJournal(JournalBackend):
         from psycopg.rows import dict_row
 
         self.where = safe_url(url)
+        self._url = url
         self.worker = worker_id()
         self.lease_seconds = lease_seconds
         self._claimed: set[str] = set()
@@ -185,6 +193,14 @@ class PostgresJournal(JournalBackend):
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def sibling(self) -> PostgresJournal:
+        """A second connection to this ledger for the same worker: its claims and leases are
+        this one's (statements on it must not share this connection's transactions)."""
+        other = PostgresJournal(self._url, lease_seconds=self.lease_seconds)
+        other.worker = self.worker
+        other._claimed = self._claimed  # one worker's claims, two connections
+        return other
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
         with self._failing():
@@ -384,3 +400,34 @@ class PostgresJournal(JournalBackend):
                 "out); not submitted here"
             )
         super().submitting(job_id, marker)
+
+
+@attrs.define
+class OffLoop:
+    """A worker's coordination statements, run in a thread on a connection of their own.
+
+    Claims, lease renewals and shared-limit admissions are asked for often; on the event loop, a
+    slow database would hold every stream, download and Ctrl-C for as long as each round trip.
+    Here a cancelled caller is let go at once (``abandon_on_cancel``): the statement finishes in
+    its thread, and the next waits for it (a thread lock, not a trio one, so an abandoned
+    statement still keeps its transaction to itself). A statement abandoned after it committed
+    leaves what a worker killed at that moment would: a claim held until its lease runs out, or
+    a rate-log entry for a request never sent (counted until ``count_within`` passes).
+    """
+
+    ledger: PostgresJournal
+    """The connection the statements run on (:meth:`PostgresJournal.sibling`)."""
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    async def run(self, call: Callable[[PostgresJournal], T]) -> T:
+        """``call(ledger)`` in a thread, one at a time; cancellable at any moment."""
+
+        def locked() -> T:
+            with self._lock:
+                return call(self.ledger)
+
+        return await trio.to_thread.run_sync(locked, abandon_on_cancel=True)
+
+    def close(self) -> None:
+        """Close the connection (a statement still running in its thread fails, unheard)."""
+        self.ledger.close()

@@ -3,7 +3,8 @@
 A provider's request-rate windows (all of them at once, e.g. Claid's 4 per second and 120 per
 minute) are per key at the provider, so N workers using one key must together stay within what
 one would: each request is admitted against one log in the shared PostgreSQL ledger
-(:meth:`~mediatask.journal_postgres.PostgresJournal.rate_admit`), kept per provider and key. The
+(:meth:`~mediatask.journal_postgres.PostgresJournal.rate_admit`, run off the event loop), kept
+per provider and key. The
 key is named there by a short digest (:func:`~mediatask.concurrency.key_label`), never itself.
 A 429 or an exhausted ``RateLimit-Remaining`` pauses every worker, not only the one that saw it.
 """
@@ -18,7 +19,7 @@ import trio
 
 from mediatask.concurrency import key_label
 from mediatask.config import Settings
-from mediatask.journal_postgres import PostgresJournal
+from mediatask.journal_postgres import Admission, OffLoop, PostgresJournal
 from mediatask.model import ProviderInfo
 from mediatask.sending import Throttle
 
@@ -32,6 +33,9 @@ class SharedRateLimiter:
     """Keeps requests of one provider and key under its windows, across every worker."""
 
     ledger: PostgresJournal
+    """Where answers and pauses are written (quick, and due even when cancelled)."""
+    side: OffLoop
+    """Where admissions are asked for, off the event loop."""
     scope: str
     """``PROVIDER:KEY-DIGEST``."""
     windows: tuple[tuple[int, float], ...]
@@ -50,7 +54,7 @@ class SharedRateLimiter:
         """
         async with self._lock:  # first come, first served within this worker
             while True:
-                admission = self.ledger.rate_admit(self.scope, self.windows, self.count_within)
+                admission = await self.side.run(self._admit)
                 if admission.entry is not None:
                     break
                 if admission.exact:
@@ -65,18 +69,22 @@ class SharedRateLimiter:
             self._answered.set()
             self._answered = trio.Event()
 
+    def _admit(self, ledger: PostgresJournal) -> Admission:
+        return ledger.rate_admit(self.scope, self.windows, self.count_within)
+
     def pause(self, seconds: float) -> None:
         """No worker sends a request of this provider and key for ``seconds``."""
         self.ledger.rate_pause(self.scope, seconds)
 
 
 def shared_throttles(
-    ledger: PostgresJournal, settings: Settings
+    ledger: PostgresJournal, side: OffLoop, settings: Settings
 ) -> Callable[[ProviderInfo], Throttle]:
-    """What makes each provider's rate limiter for a client working on ``ledger``."""
+    """What makes each provider's rate limiter for a client working on ``ledger`` (admissions
+    asked for through ``side``)."""
 
     def make(info: ProviderInfo) -> Throttle:
         scope = f"{info.name}:{key_label(settings.key(info))}"
-        return SharedRateLimiter(ledger, scope, info.rate_limits)
+        return SharedRateLimiter(ledger, side, scope, info.rate_limits)
 
     return make

@@ -25,7 +25,7 @@ from mediatask.batch import Action, Batch
 from mediatask.concurrency import key_label
 from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState
-from mediatask.journal_postgres import OPEN_STATES, PostgresJournal
+from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
 from mediatask.manifest import Manifest
 from mediatask.uncertain import advice, when
 
@@ -47,6 +47,9 @@ class Worker:
     poll_seconds: float = POLL_SECONDS
     stay: bool = False
     """Keep looking for new jobs when none is open (until cancelled), instead of returning."""
+    side: OffLoop | None = None
+    """Where claims, renewals and in-flight slots are asked for, off the event loop (shared
+    with the rate limiters); ``None``: a connection of the worker's own while it runs."""
     _running: set[str] = attrs.field(init=False, factory=set)
     _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
 
@@ -76,21 +79,31 @@ class Worker:
     async def run(self) -> None:
         """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
         cancelled); returns when all have ended."""
-        limit = trio.CapacityLimiter(self.batch.options.concurrency)
         counts = self.ledger.counts()
         still = sum(counts.get(state.value, 0) for state in OPEN_STATES)
         self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
+        if self.side is not None:
+            await self._work(self.side)
+            return
+        side = OffLoop(self.ledger.sibling())
+        try:
+            await self._work(side)
+        finally:
+            side.close()
+
+    async def _work(self, side: OffLoop) -> None:
+        limit = trio.CapacityLimiter(self.batch.options.concurrency)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._renew)
+            nursery.start_soon(self._renew, side)
             while True:
                 room = self.batch.options.concurrency - len(self._running)
-                claimed = self.ledger.claim(room) if room > 0 else []
+                claimed = await self._claim(side, room)
                 for record in claimed:
                     self._running.add(record.id)
-                    nursery.start_soon(self._one, record, limit)
+                    nursery.start_soon(self._one, record, limit, side)
                 wait = self.poll_seconds
                 if not claimed and not self._running:
-                    expiry = self.ledger.next_expiry()
+                    expiry = await side.run(lambda ledger: ledger.next_expiry())
                     if expiry is None and not self.stay:
                         break  # nothing open anywhere: every job has ended
                     if expiry is not None:
@@ -100,8 +113,11 @@ class Worker:
                 self._wake = trio.Event()
             nursery.cancel_scope.cancel()  # the lease renewal
 
+    async def _claim(self, side: OffLoop, room: int) -> list[JobRecord]:
+        return await side.run(lambda ledger: ledger.claim(room)) if room > 0 else []
+
     @contextlib.asynccontextmanager
-    async def _in_flight(self, record: JobRecord) -> AsyncIterator[None]:
+    async def _in_flight(self, record: JobRecord, side: OffLoop) -> AsyncIterator[None]:
         """Hold one of the provider's slots shared by all workers, when it has a ceiling."""
         client = self.batch.client
         try:
@@ -114,7 +130,7 @@ class Worker:
             return
         scope = f"{info.name}:{key_label(client.settings.key(info))}"
         while True:  # another process frees a slot: nothing here to wait on but time
-            if self.ledger.flight_take(scope, record.id, ceiling):
+            if await side.run(lambda ledger: ledger.flight_take(scope, record.id, ceiling)):
                 break
             await trio.sleep(FLIGHT_RECHECK_SECONDS)
         try:
@@ -122,10 +138,10 @@ class Worker:
         finally:
             self.ledger.flight_release(record.id)
 
-    async def _renew(self) -> None:
+    async def _renew(self, side: OffLoop) -> None:
         while True:
             await trio.sleep(self.ledger.lease_seconds / 3)
-            self.ledger.renew()
+            await side.run(lambda ledger: ledger.renew())
 
     def _orphaned(self, record: JobRecord) -> JobRecord:
         """A claimed job left ``submitting``: its worker died while the submit was on the wire."""
@@ -145,7 +161,7 @@ class Worker:
         self.ledger.ended(record.id, JobState.UNCERTAIN, error, reason)
         return self.ledger.get(record.id) or record
 
-    async def _one(self, record: JobRecord, limit: trio.CapacityLimiter) -> None:
+    async def _one(self, record: JobRecord, limit: trio.CapacityLimiter, side: OffLoop) -> None:
         try:
             if record.state is JobState.SUBMITTING:
                 record = self._orphaned(record)
@@ -153,7 +169,7 @@ class Worker:
             if action is Action.SETTLE:
                 settled = await self.batch.settle([record])
                 action = settled.get(record.id, Action.SKIP)
-            async with self._in_flight(record):
+            async with self._in_flight(record, side):
                 await self.batch.run_one(record, action, limit)
         finally:
             self.ledger.release(record.id)  # even when cancelled: another worker may go on

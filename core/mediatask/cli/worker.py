@@ -25,7 +25,7 @@ from mediatask.config import Settings
 from mediatask.display import next_steps, open_display, summary_table
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
-from mediatask.journal_postgres import LEASE_SECONDS, PostgresJournal, is_database_url
+from mediatask.journal_postgres import LEASE_SECONDS, OffLoop, PostgresJournal, is_database_url
 from mediatask.manifest import Entry, Manifest
 from mediatask.plugins import PluginManager
 from mediatask.shared_limits import shared_throttles
@@ -78,18 +78,22 @@ def run_shared(
 
     async def main() -> None:
         providers = sorted(known & set(plugins.providers))
-        throttles = shared_throttles(ledger, Settings())
-        async with open_cli_client(
-            plugins, sandbox=sandbox, providers=providers, throttles=throttles
-        ) as client:
-            with open_display(stderr_console()) as display:
-                batch = Batch(client, ledger, options, display)
-                started.append(batch)
-                worker = Worker(batch, ledger, stay=stay)
-                with batch.results("a"):
-                    if manifest is not None:
-                        await worker.load(manifest)
-                    await worker.run()
+        side = OffLoop(ledger.sibling())  # claims, leases, shared limits: off the event loop
+        try:
+            throttles = shared_throttles(ledger, side, Settings())
+            async with open_cli_client(
+                plugins, sandbox=sandbox, providers=providers, throttles=throttles
+            ) as client:
+                with open_display(stderr_console()) as display:
+                    batch = Batch(client, ledger, options, display)
+                    started.append(batch)
+                    worker = Worker(batch, ledger, stay=stay, side=side)
+                    with batch.results("a"):
+                        if manifest is not None:
+                            await worker.load(manifest)
+                        await worker.run()
+        finally:
+            side.close()
 
     outcome = run_cancellable(main)
     if manifest is None:
