@@ -14,7 +14,13 @@ from click.testing import CliRunner
 
 from mediatask import Job, JobState, TaskRef
 from mediatask.cli import cli
-from mediatask.journal_postgres import LeaseLostError, LedgerError, PostgresJournal, safe_url
+from mediatask.journal_postgres import (
+    LeaseLostError,
+    LedgerError,
+    OffLoop,
+    PostgresJournal,
+    safe_url,
+)
 from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 from mediatask.testing_postgres import BIN_ENV, INSTALL, running_server
 
@@ -274,3 +280,17 @@ def test_status_wait_and_watch_find_a_task_in_the_shared_ledger(
         record = ledger.get("shared")
     assert record is not None
     assert record.status == "succeeded"  # what the commands learned went to the ledger
+
+
+def test_off_loop_statements_keep_their_connection_until_the_last_one_ends(
+    postgres_url: str,
+) -> None:
+    with PostgresJournal(postgres_url) as ledger:
+        side = OffLoop(ledger.sibling())
+        assert side.ledger.worker == ledger.worker  # one worker's claims, on two connections
+        side._lock.acquire()  # a statement abandoned by its caller, still running
+        side.close()  # does not pull its connection from under it
+        assert not side.ledger._db.closed
+        side._lock.release()
+        side.close()
+        assert side.ledger._db.closed

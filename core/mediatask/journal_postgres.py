@@ -402,6 +402,10 @@ class PostgresJournal(JournalBackend):
         super().submitting(job_id, marker)
 
 
+CLOSE_WAIT_SECONDS = 0.5
+"""How long closing an :class:`OffLoop` waits for a statement abandoned by a cancelled caller."""
+
+
 @attrs.define
 class OffLoop:
     """A worker's coordination statements, run in a thread on a connection of their own.
@@ -429,5 +433,10 @@ class OffLoop:
         return await trio.to_thread.run_sync(locked, abandon_on_cancel=True)
 
     def close(self) -> None:
-        """Close the connection (a statement still running in its thread fails, unheard)."""
-        self.ledger.close()
+        """Close the connection once no statement runs on it; one abandoned and still running
+        after :data:`CLOSE_WAIT_SECONDS` keeps it (the process's end closes it)."""
+        if self._lock.acquire(timeout=CLOSE_WAIT_SECONDS):  # libpq: one thread per connection
+            try:
+                self.ledger.close()
+            finally:
+                self._lock.release()
