@@ -84,7 +84,7 @@ def run(jobs: int) -> dict[str, Any]:
             **claid.env,
         }
         command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
-        command += ["--journal", url, "--json"]
+        command += ["--journal", url, "--json", "-q"]  # stderr: errors only
         started = time.monotonic()
         workers = [
             subprocess.Popen(  # our own command, no shell

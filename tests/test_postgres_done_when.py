@@ -80,7 +80,7 @@ def write_batch(
 
 def start(folder: Path, env: Mapping[str, str], *args: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "mediatask", *args, "-o", "out"]
-    command += ["--lease", LEASE, "--concurrency", "8"]
+    command += ["--lease", LEASE, "--concurrency", "8", "-q"]  # stderr: errors only (piped)
     return subprocess.Popen(  # our own command, no shell
         command,
         cwd=folder,
