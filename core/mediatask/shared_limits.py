@@ -4,8 +4,8 @@ A provider's request-rate windows (all of them at once, e.g. Claid's 4 per secon
 minute) are per key at the provider, so N workers using one key must together stay within what
 one would: each request is admitted against one log in the shared PostgreSQL ledger
 (:meth:`~mediatask.journal_postgres.PostgresJournal.rate_admit`, run off the event loop), kept
-per provider and key. The
-key is named there by a short digest (:func:`~mediatask.concurrency.key_label`), never itself.
+per provider and key. The key is named there by a short digest
+(:func:`~mediatask.concurrency.key_label`), never itself.
 A 429 or an exhausted ``RateLimit-Remaining`` pauses every worker, not only the one that saw it.
 """
 
