@@ -51,8 +51,8 @@ async def open_client(
                 from mediatask.sandbox import open_sandbox  # a command without --sandbox: never
 
                 box = await stack.enter_async_context(open_sandbox(plugins, providers))
-                for emulator in box.emulators.values():
-                    if sandbox_seconds is not None:
+                if sandbox_seconds is not None:
+                    for emulator in box.emulators.values():
                         emulator.faults.processing_seconds = sandbox_seconds
                 settings = settings.with_overrides(box.settings)
                 client_options.setdefault("file_host", box.file_host)
