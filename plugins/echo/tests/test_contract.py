@@ -11,7 +11,10 @@ from mediatask.testing import ProviderContract
 
 class TestEchoContract(ProviderContract):
     provider = "echo"
-    jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {"mirror": (["photo.png"], {})}
+    jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {
+        "mirror": (["photo.png"], {"axis": "vertical"}),
+        "draw": ([], {"prompt": "a red square", "size": 16}),
+    }
     unreadable = ({"id": "t"}, {"id": "t", "state": "done"})
 
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
