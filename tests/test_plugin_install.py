@@ -149,7 +149,7 @@ def test_a_plugin_that_raises_on_import_leaves_the_cli_working(tmp_path: Path) -
 
     listed = mediatask("providers", path=site, env={})
     assert listed.returncode == 0, listed.stderr
-    assert "a1d  A1D" in listed.stdout
+    assert "echo  Echo (reference plugin)" in listed.stdout
     assert listed.stderr.strip() == (
         "warning: mediatask plugin 'broken' (mediatask-broken) failed to load and is skipped: "
         "RuntimeError: boom at import"
