@@ -237,7 +237,7 @@ def test_plain_lines_are_never_wrapped() -> None:
 
 
 def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
-    text = "c07: submitting again to A1D; [this] may pay for a second one"
+    text = "c07: submitting again to Echo; [this] may pay for a second one"
     plain = Console(file=io.StringIO(), force_terminal=False, width=40)
     PlainDisplay(plain).notice(text)
     assert plain.file.getvalue() == text + "\n"  # type: ignore[attr-defined]  # a StringIO
