@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from functools import partial
 from typing import Any
 
@@ -139,18 +137,7 @@ class EchoEmulator(Emulator):
         if isinstance(task, Response):
             return task
         self.stats["streams"] += 1
-        return EventStreamResponse(self._events(task))
-
-    async def _events(self, task: EmulatedTask) -> AsyncGenerator[bytes, None]:
-        """The current state, then each change; closes after the final one (or drops early)."""
-        limit, sent = self.faults.drop_stream_after, 0
-        async with aclosing(task.states()) as states:
-            async for state in states:
-                if limit is not None and (sent >= limit or state.is_final):
-                    return  # a dropped stream: the final event never arrives
-                self.stats["events"] += 1
-                sent += 1
-                yield b"data: " + self.json_bytes(self._payload(task, state)) + b"\n\n"
+        return EventStreamResponse(self.task_events(task, partial(self._payload, task)))
 
     async def _cancel(self, request: Request) -> Response:
         task = self._task_or_refusal(request)
