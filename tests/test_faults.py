@@ -13,74 +13,35 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import attrs
 import pytest
 import trio
 import urllib3
 from click.testing import CliRunner
 
 from mediatask.cli import cli
-from mediatask.emulator import Faults, serving
+from mediatask.emulator import Faults
 from mediatask.emulator.faults import FAULT_KINDS, RandomFaults, RequestKind
 from mediatask.emulator.submissions import job_identity
 from mediatask.errors import ConfigError
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import SANDBOX_FAULTS_ENV, open_sandbox
-from mediatask.testing import standalone_emulator
+from mediatask.testing import RawApi, raw_api, standalone_emulator
 from mediatask_echo.emulator import EchoEmulator
 
 KEY = "fault-test-key"
-AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
 STREAM = {"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"}
 LONG_STALL = 60.0
 """A stall far beyond the client's read timeout: the timeout, not the clock, shows the stall."""
 SHORT_READ = urllib3.Timeout(connect=5, read=0.5)
 
 
-@attrs.frozen
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@attrs.define
-class Api:
-    """The emulator on loopback, and a blocking client run in worker threads."""
-
-    emulator: EchoEmulator
-    base_url: str
-    pool: urllib3.PoolManager
+class Api(RawApi):
+    """Echo's calls, and its faults switched, over :class:`RawApi` (urllib3, worker threads)."""
 
     def faults(self, spec: str) -> None:
         self.emulator.faults.random_faults = RandomFaults.parse(spec)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        read_timeout: urllib3.Timeout | None = None,
-    ) -> Answer:
-        data = json.dumps(body).encode() if body is not None else None
-        url = path if path.startswith("http") else self.base_url + path
-
-        def send() -> Answer:
-            answer = self.pool.request(
-                method,
-                url,
-                body=data,
-                headers=headers if headers is not None else AUTH,
-                timeout=read_timeout or urllib3.Timeout(connect=5, read=20),
-            )
-            lowered = {name.lower(): value for name, value in answer.headers.items()}
-            return Answer(answer.status, lowered, answer.data)
-
-        return await trio.to_thread.run_sync(send)
-
-    async def submit(self, prompt: str = "a lighthouse") -> Answer:
+    async def submit(self, prompt: str = "a lighthouse") -> urllib3.BaseHTTPResponse:
         body = {"operation": "draw", "prompt": prompt, "size": 16}
         return await self.request("POST", "/v1/echoes", body=body)
 
@@ -91,16 +52,16 @@ class Api:
             answer = await self.submit(f"finished {len(self.emulator.submits.received)}")
         finally:
             self.emulator.faults.random_faults = chaos
-        task_id = json.loads(answer.body)["id"]
+        task_id = json.loads(answer.data)["id"]
         task = self.emulator.find_task(task_id)
         assert task is not None
         async with aclosing(task.states()) as states:
             async for state in states:
                 if state.is_final:
                     break
-        return dict(json.loads((await self._quiet_poll(task_id)).body))
+        return dict(json.loads((await self._quiet_poll(task_id)).data))
 
-    async def _quiet_poll(self, task_id: str) -> Answer:
+    async def _quiet_poll(self, task_id: str) -> urllib3.BaseHTTPResponse:
         chaos, self.emulator.faults.random_faults = self.emulator.faults.random_faults, None
         try:
             return await self.request("GET", f"/v1/echoes/{task_id}")
@@ -113,10 +74,9 @@ async def api() -> AsyncIterator[Api]:
     emulator = EchoEmulator(
         faults=Faults(processing_seconds=0.3, progress_steps=3), accepted_key=KEY
     )
-    with urllib3.PoolManager(retries=False) as pool:
-        async with serving(emulator.app) as base_url:
-            with trio.fail_after(30):
-                yield Api(emulator, base_url, pool)
+    async with raw_api(Api, emulator, "", auth=f"Bearer {KEY}") as opened:
+        with trio.fail_after(30):
+            yield opened
 
 
 def no_answer(error: BaseException) -> bool:
@@ -199,7 +159,7 @@ async def test_5xx_answers_a_server_error_and_creates_no_task(api: Api) -> None:
     answer = await api.submit()
 
     assert answer.status in (500, 502, 503, 504)
-    assert json.loads(answer.body)["error"]
+    assert json.loads(answer.data)["error"]
     assert api.emulator.stats["tasks_created"] == 0
     assert api.emulator.stats["fault 5xx"] == 1
 
@@ -251,9 +211,9 @@ async def test_malformed_answers_are_unreadable_json_after_the_provider_acted(ap
     answer = await api.submit()
 
     assert answer.status == 201
-    assert answer.headers["content-length"] == str(len(answer.body))
+    assert answer.headers["content-length"] == str(len(answer.data))
     with pytest.raises(json.JSONDecodeError):
-        json.loads(answer.body)
+        json.loads(answer.data)
     assert api.emulator.stats["tasks_created"] == 1
 
 
@@ -264,14 +224,14 @@ async def test_html_answers_a_proxy_error_page(api: Api) -> None:
 
     assert answer.status == 502
     assert answer.headers["content-type"].startswith("text/html")
-    assert b"<center><h1>502 Bad Gateway</h1></center>" in answer.body
+    assert b"<center><h1>502 Bad Gateway</h1></center>" in answer.data
     assert api.emulator.stats["tasks_created"] == 0
 
 
 async def test_a_stall_holds_the_request_and_is_bounded(api: Api) -> None:
     api.faults(f"stall=1,stall-seconds={LONG_STALL}")
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        await api.request("GET", "/v1/echoes/x", read_timeout=SHORT_READ)
+        await api.request("GET", "/v1/echoes/x", http_timeout=SHORT_READ)
 
     api.faults("stall=1,stall-seconds=0.01")
     assert (await api.submit()).status == 201  # after the stall, the answer comes
@@ -309,7 +269,7 @@ async def running_task(api: Api) -> str:
     chaos, api.emulator.faults.random_faults = api.emulator.faults.random_faults, None
     answer = await api.submit("streamed")
     api.emulator.faults.random_faults = chaos
-    return str(json.loads(answer.body)["id"])
+    return str(json.loads(answer.data)["id"])
 
 
 async def test_a_cut_stream_drops_after_its_first_event(api: Api) -> None:
@@ -349,13 +309,13 @@ async def test_a_duplicating_stream_sends_every_event_twice(api: Api) -> None:
 
 async def test_a_slow_download_dribbles_the_file_and_ends_complete(api: Api) -> None:
     task = await api.finished_task()
-    whole = (await api.request("GET", task["result_url"])).body
+    whole = (await api.request("GET", task["result_url"])).data
     api.faults(f"slow-download=1,stall-seconds={LONG_STALL}")
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        await api.request("GET", task["result_url"], read_timeout=SHORT_READ)
+        await api.request("GET", task["result_url"], http_timeout=SHORT_READ)
 
     api.faults("slow-download=1,stall-seconds=0.08")
-    assert (await api.request("GET", task["result_url"])).body == whole
+    assert (await api.request("GET", task["result_url"])).data == whole
 
 
 async def test_5xx_reset_and_html_hit_downloads_too(api: Api) -> None:
@@ -412,7 +372,7 @@ async def test_the_ledger_tells_a_second_task_for_the_same_job(api: Api) -> None
     await api.request("POST", "/v1/echoes", body=first)
 
     assert api.emulator.submits.created_twice() == ["url:http://inputs.test/a.png"]
-    stats = json.loads((await api.request("GET", "/_emulator/stats")).body)
+    stats = json.loads((await api.request("GET", "/_emulator/stats")).data)
     assert stats["submits"]["url:http://inputs.test/a.png"] == {"received": 2, "created": 2}
 
 

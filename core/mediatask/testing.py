@@ -321,11 +321,13 @@ class RawApi:
         fields: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: str | bool | None = True,
+        http_timeout: urllib3.Timeout | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """Send one request; ``body`` bytes as they are, anything else as JSON.
 
         ``fields``: a multipart form instead of a body. ``auth``: ``True`` sends :attr:`auth`,
         ``False`` or ``None`` no ``Authorization``, a string that header instead.
+        ``http_timeout``: other than the pool's (5 s to connect, 10 s to read).
         """
         import functools
 
@@ -339,8 +341,9 @@ class RawApi:
             body = jsonlib.dumps(body).encode()
             sent["Content-Type"] = "application/json"
         target = url if url.startswith(("http://", "https://")) else self.base_url + url
+        options = {"timeout": http_timeout} if http_timeout is not None else {}
         send = functools.partial(
-            self.pool.request, method, target, body=body, fields=fields, headers=sent
+            self.pool.request, method, target, body=body, fields=fields, headers=sent, **options
         )
         return await trio.to_thread.run_sync(send, abandon_on_cancel=True)
 
