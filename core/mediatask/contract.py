@@ -292,6 +292,7 @@ class ProviderContract:
                         assert output.kind in found[1], f"{operation.name}: {path.name}"
         return recorder
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_polling(
         self, inputs_url: str, tmp_path: Path
     ) -> None:
@@ -300,6 +301,7 @@ class ProviderContract:
 
         assert [hook for hook, _, _ in recorder.calls if hook == "poll"]
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_stream(
         self, inputs_url: str, tmp_path: Path
     ) -> None:
@@ -308,6 +310,7 @@ class ProviderContract:
             pytest.skip(f"{self.provider} declares no stream")
         await self._run_all(inputs_url, tmp_path, poll_only=False)
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_hooks_are_deterministic(self, inputs_url: str, tmp_path: Path) -> None:
         """Called again with the same arguments, every hook gives the same answer."""
         recorder = await self._run_all(inputs_url, tmp_path, poll_only=True)
@@ -318,6 +321,7 @@ class ProviderContract:
             again = getattr(hooks, f"mediatask_{hook}")(provider=self.provider, **kwargs)
             assert again == result, hook
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_the_emulator_refuses_a_bad_key_in_its_own_envelope(
         self, inputs_url: str
     ) -> None:

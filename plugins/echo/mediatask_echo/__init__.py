@@ -1,4 +1,4 @@
-"""Echo, the reference provider: the smallest complete mediatask plugin, with an emulator.
+"""Echo (reference plugin): a mediatask provider plugin, with an emulator of its API.
 
 Echo's API mirrors an image or draws one from a prompt, asynchronously, as the real providers
 work:
@@ -13,7 +13,8 @@ work:
 - the key goes in ``Authorization: Bearer <key>``; inputs are URLs only (``--sandbox`` serves
   local files).
 
-``docs/writing-a-provider.md`` builds this plugin step by step.
+The layout of the reference plugin, as ``mediatask new-provider`` writes it:
+``docs/writing-a-provider.md`` explains each part. Change what your API spells differently.
 """
 
 from __future__ import annotations

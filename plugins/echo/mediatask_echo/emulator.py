@@ -106,7 +106,7 @@ class EchoEmulator(Emulator):
         if (refusal := self._refuse(request)) is not None:
             return refusal
         task = self.find_task(request.path_params["task_id"])
-        return self.error_response(404, "no such echo") if task is None else task
+        return self.error_response(404, "no such task") if task is None else task
 
     async def _submit(self, request: Request) -> Response:
         if (refusal := self._refuse(request)) is not None:
@@ -144,7 +144,7 @@ class EchoEmulator(Emulator):
         if isinstance(task, Response):
             return task
         if task.state.is_final:
-            return self.error_response(409, "the echo has already finished")
+            return self.error_response(409, "the task has already finished")
         self._canceled.add(task.task_id)
         self.stats["cancels"] += 1
         return JSONResponse({"id": task.task_id, "state": "canceled"})
