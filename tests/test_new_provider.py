@@ -69,6 +69,7 @@ def test_the_command_writes_a_plugin_and_refuses_a_folder_in_use(tmp_path: Path)
         "mediatask_acme/py.typed",
         "tests/conftest.py",
         "tests/test_contract.py",
+        "tests/test_emulator.py",
     }
     assert 'acme = "mediatask_acme"' in (target / "pyproject.toml").read_text()
     again = CliRunner().invoke(cli, ["new-provider", "acme", str(target)])
@@ -113,7 +114,7 @@ def test_a_new_provider_installs_is_listed_runs_and_passes_the_contract_at_once(
     assert "acme-ai  Acme Ai" in listed.stdout, listed.stderr
     assert ran.returncode == 0, ran.stderr
     assert contract.returncode == 0, contract.stdout[-2000:]
-    assert "10 passed" in contract.stdout
+    assert "18 passed" in contract.stdout
 
 
 if __name__ == "__main__":
