@@ -115,8 +115,8 @@ class _Recorder:
 class ProviderContract:
     """Checks a provider plugin against the contract; subclass it in the plugin's tests.
 
-    Set :attr:`provider` and :attr:`jobs` (and :attr:`unreadable`), and override
-    :meth:`status_payload`. Every check is a test method; a subclass may add its own.
+    Set :attr:`provider` and :attr:`jobs` (and :attr:`status_words`, :attr:`unreadable`), and
+    override :meth:`status_payload`. Every check is a test method; a subclass may add its own.
     """
 
     provider: ClassVar[str]
@@ -126,6 +126,9 @@ class ProviderContract:
     fixture at ``/samples/<name>``), and its parameters."""
     not_run: ClassVar[Mapping[str, str]] = {}
     """Declared operations left out of the end-to-end runs, each with the reason."""
+    status_words: ClassVar[Mapping[str, Status]] = {}
+    """The provider's status words (as its documents and clients spell them) and what each
+    means; each is read from :meth:`status_payload` and must give that status."""
     unreadable: ClassVar[Sequence[Mapping[str, Any]]] = ()
     """Status payloads in the provider's own shape that cannot be read (no status, no data):
     each must raise ``PluginError``."""
@@ -210,6 +213,16 @@ class ProviderContract:
                 )
                 is None
             )
+
+    def test_status_words_read_as_declared(self) -> None:
+        """Each known status word reads as the status it means, and is kept as the raw word."""
+        task = self.task()
+        for word, status in self.status_words.items():
+            update = self.hooks.mediatask_parse_result(
+                provider=self.provider, task=task, payload=self.status_payload(task, word)
+            )
+
+            assert (update.status, update.raw_status) == (status, word), word
 
     def test_unknown_status_words_are_not_final(self) -> None:
         """A status word the plugin does not know means the task is still going."""
