@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -35,14 +36,36 @@ def fake_plugins(fake_plugin: FakePlugin) -> PluginManager:
 
 
 @pytest.fixture
-def start_a1d() -> Iterator[Callable[[str, float], Standalone]]:
-    """Start A1D emulators in subprocesses (key, task seconds); all stopped after the test."""
+def start_emulator() -> Iterator[Callable[[str, str, float], Standalone]]:
+    """Start emulators in subprocesses (provider, key, task seconds); all stopped after the test."""
     with contextlib.ExitStack() as running:
 
-        def start(key: str, seconds: float) -> Standalone:
-            return running.enter_context(standalone_emulator("a1d", key, seconds))
+        def start(provider: str, key: str, seconds: float) -> Standalone:
+            return running.enter_context(standalone_emulator(provider, key, seconds))
 
         yield start
+
+
+@pytest.fixture
+def start_echo(
+    start_emulator: Callable[[str, str, float], Standalone],
+) -> Callable[[str, float], Standalone]:
+    """Start Echo emulators, the reference provider's, in subprocesses (key, task seconds)."""
+    return functools.partial(start_emulator, "echo")
+
+
+@pytest.fixture
+def standalone_echo(start_echo: Callable[[str, float], Standalone]) -> Standalone:
+    """The Echo emulator in a subprocess, quick tasks, accepting only its own key."""
+    return start_echo("sk-standalone-" + secrets.token_hex(6), 0.3)
+
+
+@pytest.fixture
+def start_a1d(
+    start_emulator: Callable[[str, str, float], Standalone],
+) -> Callable[[str, float], Standalone]:
+    """Start A1D emulators in subprocesses (key, task seconds), for tests across providers."""
+    return functools.partial(start_emulator, "a1d")
 
 
 @pytest.fixture

@@ -28,12 +28,12 @@ def write_manifest(folder: Path, count: int, *, bad_line: bool = False) -> Manif
     lines = []
     for n in range(count):
         if n % 3 == 0:
-            job: dict[str, Any] = {"operation": "image-upscaler", "input": "in.png"}
+            job: dict[str, Any] = {"operation": "mirror", "input": "in.png"}
         elif n % 3 == 1:
-            job = {"operation": "remove-bg", "input": "in.png"}
+            job = {"operation": "mirror", "input": "in.png", "params": {"axis": "vertical"}}
         else:
-            job = {"operation": "image-generator", "params": {"prompt": f"scene {n}"}}
-        lines.append(json.dumps({"provider": "a1d", "id": f"job{n:02d}", **job}))
+            job = {"operation": "draw", "params": {"prompt": f"scene {n}"}}
+        lines.append(json.dumps({"provider": "echo", "id": f"job{n:02d}", **job}))
     if bad_line:
         lines.insert(2, "{this is not json")
     path = folder / "jobs.jsonl"
@@ -105,22 +105,22 @@ async def test_a_batch_writes_every_output_and_a_results_line_per_job(
     assert set(done) == {f"job{n:02d}" for n in range(12)}
     for job_id, line in done.items():
         assert line["status"] == "succeeded"
-        assert line["handle"].startswith("a1d:")
-        assert [o["role"] for o in line["outputs"]] == ["image", "thumbnail"]
+        assert line["handle"].startswith("echo:")
+        assert [o["role"] for o in line["outputs"]] == ["image"]
         for output in line["outputs"]:
             path = Path(output["path"])
             assert path.is_file()
             assert path.name.startswith(f"{job_id}-{output['role']}.")
-    assert box.emulators["a1d"].stats["submissions"] == 12
+    assert box.emulators["echo"].stats["submissions"] == 12
 
 
 async def test_a_max_in_flight_ceiling_holds(mediatask_sandbox: Any, tmp_path: Path) -> None:
     # (The providers' guessed caps are gone; a ceiling is now the caller's, as here.)
     _, sandboxed = mediatask_sandbox
-    client = attrs.evolve(sandboxed, max_in_flight={"a1d": 3})
+    client = attrs.evolve(sandboxed, max_in_flight={"echo": 3})
     manifest = write_manifest(tmp_path, 10)
     in_flight: list[int] = []
-    seen = Seen(lambda _: in_flight.append(client.slot("a1d").statistics().in_flight))
+    seen = Seen(lambda _: in_flight.append(client.slot("echo").statistics().in_flight))
     with trio.fail_after(30), Journal(batch_journal_path(tmp_path / "out")) as journal:
         await run_batch(client, journal, manifest, tmp_path / "out", seen, concurrency=16)
     assert max(in_flight) == 3
@@ -150,7 +150,7 @@ async def test_cancelled_halfway_then_rerun_submits_each_job_exactly_once(
 
     assert summary.counts["succeeded"] + summary.counts["skipped"] == 20
     assert summary.ok
-    assert box.emulators["a1d"].stats["submissions"] == 20
+    assert box.emulators["echo"].stats["submissions"] == 20
     assert seen.count("submitting") == halfway["pending"]
     assert len(results(out)) == 20
 
@@ -160,7 +160,7 @@ def _preset(journal: Journal, manifest: Manifest, state: str) -> str:
     journal.register(entry.id, entry.job, line=entry.line)
     journal.submitting(entry.id)
     if state == "submitted":
-        task = TaskRef("a1d", "task_unknown", datetime.now(UTC), entry.job.operation)
+        task = TaskRef("echo", "task_unknown", datetime.now(UTC), entry.job.operation)
         journal.submitted(entry.id, task)
     return entry.id
 
@@ -179,11 +179,11 @@ async def test_a_job_left_submitting_is_reported_not_resubmitted(
         assert record.state is JobState.UNCERTAIN
         assert "--resubmit-uncertain" in (record.error or "")
         assert summary.counts["uncertain"] == 1
-        assert box.emulators["a1d"].stats["submissions"] == 1
+        assert box.emulators["echo"].stats["submissions"] == 1
 
         summary = await run_batch(client, journal, manifest, out, Seen(), resubmit_uncertain=True)
     assert summary.counts["succeeded"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 2
+    assert box.emulators["echo"].stats["submissions"] == 2
 
 
 async def test_a_task_the_provider_forgot_is_lost_not_resubmitted(
@@ -198,10 +198,10 @@ async def test_a_task_the_provider_forgot_is_lost_not_resubmitted(
         record = journal.get(job_id)
     assert record is not None
     assert record.state is JobState.LOST
-    assert "a1d:task_unknown is no longer known to a1d" in (record.error or "")
+    assert "echo:task_unknown is no longer known to echo" in (record.error or "")
     assert "--resubmit-lost" in (record.error or "")
     assert summary.counts["lost"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 0
+    assert box.emulators["echo"].stats["submissions"] == 0
 
 
 async def test_a_failed_task_is_recorded_and_skipped_unless_retried(
@@ -210,27 +210,27 @@ async def test_a_failed_task_is_recorded_and_skipped_unless_retried(
     box, client = mediatask_sandbox
     manifest = write_manifest(tmp_path, 3)
     out = tmp_path / "out"
-    box.emulators["a1d"].faults.failure_rate = 1.0
+    box.emulators["echo"].faults.failure_rate = 1.0
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
         summary = await run_batch(client, journal, manifest, out, Seen())
         assert summary.counts["failed"] == 3
         assert all(line["error"] for line in results(out))
-        box.emulators["a1d"].faults.failure_rate = 0.0
+        box.emulators["echo"].faults.failure_rate = 0.0
         again = await run_batch(client, journal, manifest, out, Seen())
         assert again.counts["failed"] == 3
-        assert box.emulators["a1d"].stats["submissions"] == 3
+        assert box.emulators["echo"].stats["submissions"] == 3
         retried = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
     assert retried.counts["succeeded"] == 3
-    assert box.emulators["a1d"].stats["submissions"] == 6
+    assert box.emulators["echo"].stats["submissions"] == 6
 
 
 async def test_an_invalid_job_fails_alone(mediatask_sandbox: Any, tmp_path: Path) -> None:
     _, client = mediatask_sandbox
     path = tmp_path / "jobs.jsonl"
     jobs = [
-        Job("a1d", "image-upscaler", ["missing.png"]),
+        Job("echo", "mirror", ["missing.png"]),
         Job("nope", "x"),
-        Job("a1d", "image-generator", (), {"prompt": "ok"}),
+        Job("echo", "draw", (), {"prompt": "ok"}),
     ]
     path.write_text("\n".join(json.dumps(job.to_json()) for job in jobs) + "\n")
     manifest = read_manifest(path)
@@ -274,12 +274,12 @@ async def test_a_failed_download_leaves_the_job_unfinished_and_a_plain_rerun_sav
         assert record is not None
         assert record.state is JobState.UNFINISHED
         assert "running the same command again goes on downloading it" in (record.error or "")
-        stats = box.emulators["a1d"].stats
+        stats = box.emulators["echo"].stats
         asked = stats["streams"] + stats["polls"]
         not_again = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
         assert not_again.counts["succeeded"] == 2  # not submitted again: the flag is moot
         assert stats["streams"] + stats["polls"] == asked  # seen succeeding: only downloaded
-    assert box.emulators["a1d"].stats["submissions"] == 2
+    assert box.emulators["echo"].stats["submissions"] == 2
     assert not_again.ended == 2
 
 
@@ -289,19 +289,19 @@ async def test_an_expired_result_is_rerun_only_with_rerun_expired(
     box, client = mediatask_sandbox
     manifest = write_manifest(tmp_path, 1)
     out = tmp_path / "out"
-    box.emulators["a1d"].faults.result_ttl_seconds = 0.0
+    box.emulators["echo"].faults.result_ttl_seconds = 0.0
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
         first = await run_batch(client, journal, manifest, out, Seen())
         assert first.counts["expired"] == 1
         assert first.reasons["expired"] == (("the result link expired", 1),)
         assert [s.flag for s in first.steps] == ["--rerun-expired"]
-        box.emulators["a1d"].faults.result_ttl_seconds = 3600.0
+        box.emulators["echo"].faults.result_ttl_seconds = 3600.0
         plain = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
         assert plain.counts["expired"] == 1
-        assert box.emulators["a1d"].stats["submissions"] == 1
+        assert box.emulators["echo"].stats["submissions"] == 1
         rerun = await run_batch(client, journal, manifest, out, Seen(), rerun_expired=True)
     assert rerun.counts["succeeded"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 2
+    assert box.emulators["echo"].stats["submissions"] == 2
 
 
 async def test_an_unreadable_2xx_submit_answer_is_uncertain_not_failed(
@@ -312,7 +312,7 @@ async def test_an_unreadable_2xx_submit_answer_is_uncertain_not_failed(
     out = tmp_path / "out"
 
     def unreadable(*args: Any, **kwargs: Any) -> Any:
-        raise MalformedPayloadError("a1d sent a body that is not JSON: '<html>'")
+        raise MalformedPayloadError("echo sent a body that is not JSON: '<html>'")
 
     monkeypatch.setattr(PluginManager, "read_submission", unreadable)
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
@@ -322,11 +322,11 @@ async def test_an_unreadable_2xx_submit_answer_is_uncertain_not_failed(
         again = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
     assert record.state is JobState.UNCERTAIN
     assert "accepted the submit but its answer could not be read" in (record.error or "")
-    assert "A1D has no list of tasks" in (record.error or "")
+    assert "Echo (reference plugin) has no list of tasks" in (record.error or "")
     assert summary.counts["uncertain"] == 1
     assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
     assert again.counts["uncertain"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 1  # --retry-failed did not pay again
+    assert box.emulators["echo"].stats["submissions"] == 1  # --retry-failed did not pay again
 
 
 async def test_a_submit_cancelled_before_the_wire_leaves_the_job_pending(
@@ -341,7 +341,7 @@ async def test_a_submit_cancelled_before_the_wire_leaves_the_job_pending(
             scope.cancel()  # Ctrl-C came before the job got its turn: nothing is sent
             await submit_recorded(client, journal, entry.id, client.check(entry.job))
         assert journal.counts() == {"pending": 1}
-    assert box.emulators["a1d"].stats["submissions"] == 0
+    assert box.emulators["echo"].stats["submissions"] == 0
 
 
 async def test_a_task_that_outruns_the_timeout_is_timed_out_then_followed_again(
@@ -350,7 +350,7 @@ async def test_a_task_that_outruns_the_timeout_is_timed_out_then_followed_again(
     box, client = mediatask_sandbox
     manifest = write_manifest(tmp_path, 1)
     out = tmp_path / "out"
-    box.emulators["a1d"].faults.processing_seconds = 3.0
+    box.emulators["echo"].faults.processing_seconds = 3.0
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
         first = await run_batch(client, journal, manifest, out, Seen(), timeout=0.3)
         record = journal.get("job00")
@@ -360,7 +360,7 @@ async def test_a_task_that_outruns_the_timeout_is_timed_out_then_followed_again(
         assert first.counts["timed-out"] == 1
         again = await run_batch(client, journal, manifest, out, Seen(), timeout=20)
     assert again.counts["succeeded"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 1
+    assert box.emulators["echo"].stats["submissions"] == 1
 
 
 async def test_cancel_on_timeout_cancels_the_task_where_the_provider_can(
@@ -487,4 +487,4 @@ async def test_an_older_journals_failed_download_is_followed_again(
         journal.ended(entry.id, JobState.FAILED, "downloading failed (HTTP 502)")  # no reason
         summary = await run_batch(client, journal, manifest, out, Seen())
     assert summary.counts["succeeded"] == 1
-    assert box.emulators["a1d"].stats["submissions"] == 1
+    assert box.emulators["echo"].stats["submissions"] == 1

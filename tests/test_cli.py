@@ -17,7 +17,7 @@ SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in ("MEDIATASK_A1D_KEY", "MEDIATASK_A1D_BASE_URL", "MEDIATASK_PLUGINS"):
+    for name in ("MEDIATASK_ECHO_KEY", "MEDIATASK_ECHO_BASE_URL", "MEDIATASK_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
     return CliRunner()
 
@@ -55,19 +55,19 @@ URL = "https://example.com/cat.png"
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["run", "nope", "x"], {}, "unknown provider 'nope'; installed providers: a1d"),
-        (["run", "a1d", "zoom", "-i", URL], {}, "unknown operation 'zoom' for a1d: choose one"),
+        (["run", "nope", "x"], {}, "unknown provider 'nope'; installed providers: "),
+        (["run", "echo", "zoom", "-i", URL], {}, "unknown operation 'zoom' for echo: choose one"),
         (
-            ["run", "a1d", "image-upscaler", "-i", URL, "-p", "scale=3"],
+            ["run", "echo", "draw", "-p", "prompt=x", "-p", "size=3"],
             {},
-            "scale must be one of 2, 4, 8, 16, got '3'",
+            "size must be one of 16, 32, 64, got '3'",
         ),
-        (["run", "a1d", "image-generator"], {}, "missing parameter prompt: pass -p prompt=VALUE"),
-        (["run", "a1d", "remove-bg", "-i", "missing.png"], {}, "input file not found: missing.png"),
-        (["run", "a1d", "remove-bg", "-i", URL], {}, "no API key for a1d: set MEDIATASK_A1D_KEY"),
+        (["run", "echo", "draw"], {}, "missing parameter prompt: pass -p prompt=VALUE"),
+        (["run", "echo", "mirror", "-i", "missing.png"], {}, "input file not found: missing.png"),
+        (["run", "echo", "mirror", "-i", URL], {}, "no API key for echo: set MEDIATASK_ECHO_KEY"),
         (
-            ["run", "a1d", "remove-bg", "-i", URL],
-            {"MEDIATASK_A1D_KEY": "k", "MEDIATASK_A1D_BASE_URL": "http://api.example.com"},
+            ["run", "echo", "mirror", "-i", URL],
+            {"MEDIATASK_ECHO_KEY": "k", "MEDIATASK_ECHO_BASE_URL": "http://api.example.com"},
             "refusing to send the key over plain http",
         ),
     ],
@@ -83,17 +83,20 @@ def test_bad_input_is_one_line_and_exit_1(
 
 
 def test_bad_param_syntax(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["run", "a1d", "image-upscaler", "-i", URL, "-p", "scale"])
+    result = runner.invoke(cli, ["run", "echo", "draw", "-p", "size"])
     assert result.exit_code == 2
     assert "is not NAME=VALUE" in result.output
 
 
 def test_unreachable_base_url_names_the_variable(runner: CliRunner) -> None:
-    env = {"MEDIATASK_A1D_KEY": "k", "MEDIATASK_A1D_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
-    result = runner.invoke(cli, ["run", "a1d", "remove-bg", "-i", URL], env=env)
+    env = {
+        "MEDIATASK_ECHO_KEY": "k",
+        "MEDIATASK_ECHO_BASE_URL": f"http://127.0.0.1:{closed_port()}",
+    }
+    result = runner.invoke(cli, ["run", "echo", "mirror", "-i", URL], env=env)
     assert result.exit_code == 1
     assert "connection refused" in result.output
-    assert "check MEDIATASK_A1D_BASE_URL" in result.output
+    assert "check MEDIATASK_ECHO_BASE_URL" in result.output
     assert "Traceback" not in result.output
 
 
@@ -101,61 +104,49 @@ def test_rejected_key_says_which_variable_and_not_the_key(
     runner: CliRunner, rejecting_server: str
 ) -> None:
     key = "sk-sentinel-do-not-print"
-    env = {"MEDIATASK_A1D_KEY": key, "MEDIATASK_A1D_BASE_URL": rejecting_server}
-    result = runner.invoke(cli, ["run", "a1d", "remove-bg", "-i", URL], env=env)
+    env = {"MEDIATASK_ECHO_KEY": key, "MEDIATASK_ECHO_BASE_URL": rejecting_server}
+    result = runner.invoke(cli, ["run", "echo", "mirror", "-i", URL], env=env)
     assert result.exit_code == 1
-    assert "a1d rejected the key (HTTP 401)" in result.output
-    assert "check MEDIATASK_A1D_KEY" in result.output
+    assert "echo rejected the key (HTTP 401)" in result.output
+    assert "check MEDIATASK_ECHO_KEY" in result.output
     assert key not in result.output
 
 
 def test_providers_lists_operations_and_key_status(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["providers"])
     assert result.exit_code == 0
-    assert "a1d  A1D" in result.output
-    assert "no key (set MEDIATASK_A1D_KEY)" in result.output
-    assert "image-upscaler" in result.output
-    assert "scale=2|4|8|16" in result.output
+    assert "echo  Echo (reference plugin)" in result.output
+    assert "no key (set MEDIATASK_ECHO_KEY)" in result.output
+    assert "mirror" in result.output
+    assert "prompt*, size=16|32|64" in result.output
 
 
 def test_providers_json(runner: CliRunner) -> None:
     import json
 
-    result = runner.invoke(cli, ["providers", "--json"], env={"MEDIATASK_A1D_KEY": "k"})
+    result = runner.invoke(cli, ["providers", "--json"], env={"MEDIATASK_ECHO_KEY": "k"})
     data = json.loads(result.output)
-    a1d = next(p for p in data if p["name"] == "a1d")
-    assert a1d["key_set"] is True
-    assert a1d["capabilities"]["stream"] is True
-    assert len(a1d["operations"]) == 7
+    echo = next(p for p in data if p["name"] == "echo")
+    assert echo["key_set"] is True
+    assert echo["capabilities"]["stream"] is True
+    assert [op["name"] for op in echo["operations"]] == ["mirror", "draw"]
 
 
-def test_run_in_the_sandbox_downloads_a_real_upscaled_image(
+def test_run_in_the_sandbox_downloads_a_real_mirrored_image(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    from PIL import Image
+    from PIL import Image, ImageChops, ImageOps
 
-    result = runner.invoke(
-        cli,
-        [
-            "run",
-            "a1d",
-            "image-upscaler",
-            "-i",
-            str(SAMPLE),
-            "-p",
-            "scale=4",
-            "-o",
-            str(tmp_path),
-            "--sandbox",
-        ],
-    )
+    args = ["run", "echo", "mirror", "-i", str(SAMPLE), "-p", "axis=vertical"]
+    result = runner.invoke(cli, [*args, "-o", str(tmp_path), "--sandbox"])
     assert result.exit_code == 0, result.output
     paths = [Path(line) for line in result.stdout.split()]
-    assert [p.stem.rsplit("-", 1)[-1] for p in paths] == ["image", "thumbnail"]
+    assert [p.stem.rsplit("-", 1)[-1] for p in paths] == ["image"]
     path = paths[0]
     assert path.parent == tmp_path
-    with Image.open(SAMPLE) as original, Image.open(path) as upscaled:
-        assert upscaled.size == (original.width * 4, original.height * 4)
+    with Image.open(SAMPLE) as original, Image.open(path) as mirrored:
+        expected = ImageOps.flip(original.convert("RGB"))
+        assert ImageChops.difference(expected, mirrored.convert("RGB")).getbbox() is None
 
 
 @pytest.mark.parametrize(
@@ -172,9 +163,7 @@ def test_a_bad_params_file_is_named(
     path = tmp_path / "params.json"
     if content is not None:
         path.write_text(content)
-    result = runner.invoke(
-        cli, ["run", "a1d", "image-upscaler", "-i", URL, "--params-file", str(path)]
-    )
+    result = runner.invoke(cli, ["run", "echo", "draw", "--params-file", str(path)])
     assert result.exit_code == 2
     assert "--params-file" in result.output
     assert message in result.output
@@ -187,13 +176,13 @@ def test_params_file_values_are_typed_and_p_options_override_them(
     from PIL import Image
 
     path = tmp_path / "params.json"
-    path.write_text('{"scale": 16}')
-    args = ["run", "a1d", "image-upscaler", "-i", str(SAMPLE), "--params-file", str(path)]
-    result = runner.invoke(cli, [*args, "-p", "scale=2", "-o", str(tmp_path), "--sandbox"])
+    path.write_text('{"size": 64, "prompt": "a boat"}')
+    args = ["run", "echo", "draw", "--params-file", str(path)]
+    result = runner.invoke(cli, [*args, "-p", "size=16", "-o", str(tmp_path), "--sandbox"])
     assert result.exit_code == 0, result.output
-    with Image.open(SAMPLE) as original, Image.open(result.stdout.split()[0]) as upscaled:
-        assert upscaled.size == (original.width * 2, original.height * 2)
-    path.write_text('{"scale": 3}')  # an int from the file is checked like a -p value
+    with Image.open(result.stdout.split()[0]) as drawn:
+        assert drawn.size == (16, 16)
+    path.write_text('{"size": 3, "prompt": "a boat"}')  # an int from the file is checked too
     result = runner.invoke(cli, args)
     assert result.exit_code == 1
-    assert "scale must be one of 2, 4, 8, 16, got 3" in result.output
+    assert "size must be one of 16, 32, 64, got 3" in result.output

@@ -23,12 +23,12 @@ def manifest_lines(count: int) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = []
     for n in range(count):
         if n % 3 == 0:
-            jobs.append({"operation": "image-upscaler", "input": "in.png", "params": {"scale": 2}})
+            jobs.append({"operation": "mirror", "input": "in.png", "params": {"axis": "vertical"}})
         elif n % 3 == 1:
-            jobs.append({"operation": "remove-bg", "input": "in.png"})
+            jobs.append({"operation": "mirror", "input": "in.png"})
         else:
-            jobs.append({"operation": "image-generator", "params": {"prompt": f"sky {n}"}})
-    return [{"provider": "a1d", "id": f"j{n:02d}", **job} for n, job in enumerate(jobs)]
+            jobs.append({"operation": "draw", "params": {"prompt": f"sky {n}"}})
+    return [{"provider": "echo", "id": f"j{n:02d}", **job} for n, job in enumerate(jobs)]
 
 
 def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Path) -> None:
@@ -54,10 +54,7 @@ def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Pa
         f"j{n:02d}" for n in range(50)
     ]
     for r in results[1:]:
-        assert {Path(o["path"]).name.split(".")[0] for o in r["outputs"]} == {
-            f"{r['job']}-image",
-            f"{r['job']}-thumbnail",
-        }
+        assert {Path(o["path"]).name.split(".")[0] for o in r["outputs"]} == {f"{r['job']}-image"}
         assert all(Path(o["path"]).is_file() for o in r["outputs"])
     assert (out / ".mediatask" / "journal.sqlite").is_file()
 
@@ -130,8 +127,8 @@ def test_a_50_line_batch_mixing_the_three_providers(tmp_path: Path) -> None:
 def test_a_clean_batch_exits_0_and_json_counts(tmp_path: Path) -> None:
     (tmp_path / "jobs.csv").write_text(
         "id,provider,operation,input,params\n"
-        'a,a1d,image-generator,,"{""prompt"": ""one""}"\n'
-        'b,a1d,image-generator,,"{""prompt"": ""two""}"\n'
+        'a,echo,draw,,"{""prompt"": ""one""}"\n'
+        'b,echo,draw,,"{""prompt"": ""two""}"\n'
     )
     args = ["batch", str(tmp_path / "jobs.csv"), "-o", str(tmp_path / "out"), "--sandbox"]
     result = CliRunner().invoke(cli, [*args, "--json"], env={"MEDIATASK_SANDBOX_SECONDS": "0.1"})
@@ -149,14 +146,14 @@ def test_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
-    standalone_a1d: Any, tmp_path: Path
+    standalone_echo: Any, tmp_path: Path
 ) -> None:
-    job = {"provider": "a1d", "operation": "image-generator"}
+    job = {"provider": "echo", "operation": "draw"}
     jobs = [{**job, "params": {"prompt": f"p{n}"}} for n in range(20)]
     (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(j) for j in jobs) + "\n")
     command = [sys.executable, "-m", "mediatask", "batch", str(tmp_path / "jobs.jsonl")]
     command += ["-o", str(tmp_path / "out")]
-    env = {**os.environ, **standalone_a1d.env}
+    env = {**os.environ, **standalone_echo.env}
 
     first = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -172,14 +169,14 @@ def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
     assert first.returncode == 130, rest
     assert "interrupted: " in rest
     assert "run the same command to resume" in rest
-    assert standalone_a1d.stats()["submissions"] < 20
+    assert standalone_echo.stats()["submissions"] < 20
 
     second = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert second.returncode == 0, second.stdout + second.stderr  # the summary names the state
     assert "│ total     │   20 │" in second.stdout
-    assert standalone_a1d.stats()["submissions"] == 20  # every job submitted exactly once
+    assert standalone_echo.stats()["submissions"] == 20  # every job submitted exactly once
     results = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert sorted(json.loads(r)["job"] for r in results) == sorted(
         f"line-{n}" for n in range(1, 21)
@@ -187,15 +184,14 @@ def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
 
 
 def test_jobs_list_and_show_read_a_batch_journal(
-    standalone_a1d: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
+    standalone_echo: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
 ) -> None:
     (tmp_path / "jobs.jsonl").write_text(
-        json.dumps({"provider": "a1d", "operation": "image-generator", "params": {"prompt": "x"}})
-        + "\n"
+        json.dumps({"provider": "echo", "operation": "draw", "params": {"prompt": "x"}}) + "\n"
     )
     out = tmp_path / "out"
     ran = mediatask_cmd(
-        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), env=standalone_a1d.env
+        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), env=standalone_echo.env
     )
     assert ran.returncode == 0, ran.stderr
     listed = CliRunner().invoke(cli, ["jobs", "list", "--journal", str(out), "--json"])
@@ -232,8 +228,8 @@ def test_a_bad_timeout_is_one_line(tmp_path: Path) -> None:
 def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) -> None:
     (tmp_path / "jobs.csv").write_text(
         "id,provider,operation,input,params\n"
-        'a,a1d,image-generator,,"{""prompt"": ""one""}"\n'
-        "b,a1d,image-upscaler,missing.png,\n"
+        'a,echo,draw,,"{""prompt"": ""one""}"\n'
+        "b,echo,mirror,missing.png,\n"
     )
     out = tmp_path / "out"
     args = ["batch", str(tmp_path / "jobs.csv"), "-o", str(out), "--sandbox", "--timeout", "5m"]

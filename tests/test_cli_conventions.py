@@ -27,7 +27,7 @@ def quick_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(tmp_path: Path, *extra: str) -> list[str]:
-    args = ["run", "a1d", "remove-bg", "-i", str(SAMPLE), "--sandbox", "-o", str(tmp_path)]
+    args = ["run", "echo", "mirror", "-i", str(SAMPLE), "--sandbox", "-o", str(tmp_path)]
     return [*args, *extra]
 
 
@@ -53,7 +53,7 @@ def test_name_names_the_output_files_safely(quick_sandbox: None, tmp_path: Path)
     result = CliRunner().invoke(cli, _run(tmp_path, "--name", "cat", "-q"))
     assert result.exit_code == 0, result.output
     names = sorted(Path(line).name for line in result.stdout.splitlines())
-    assert names == ["cat-image.png", "cat-thumbnail.png"]
+    assert names == ["cat-image.png"]
     odd = CliRunner().invoke(cli, _run(tmp_path, "--name", "../my cat", "-q"))
     assert odd.exit_code == 0, odd.output
     paths = [Path(line) for line in odd.stdout.splitlines()]
@@ -62,20 +62,20 @@ def test_name_names_the_output_files_safely(quick_sandbox: None, tmp_path: Path)
 
 
 def test_keys_set_value_for_scripts() -> None:
-    result = CliRunner().invoke(cli, ["keys", "set", "a1d", "--value", "sk-from-a-script"])
+    result = CliRunner().invoke(cli, ["keys", "set", "echo", "--value", "sk-from-a-script"])
     assert result.exit_code == 0, result.output
-    assert KeyStore.default().get("a1d") == "sk-from-a-script"
+    assert KeyStore.default().get("echo") == "sk-from-a-script"
     assert "sk-from-a-script" not in result.output
-    empty = CliRunner().invoke(cli, ["keys", "set", "a1d", "--value", " "])
+    empty = CliRunner().invoke(cli, ["keys", "set", "echo", "--value", " "])
     assert empty.exit_code == 1
 
 
 @pytest.mark.parametrize(
     ("args", "code", "kind"),
     [
-        (["run", "a1d", "remove-bg", "-i", "/nonexistent.png", "--json"], 1, "UsageError"),
+        (["run", "echo", "mirror", "-i", "/nonexistent.png", "--json"], 1, "UsageError"),
         (["providers", "show", "nope", "--json"], 1, "UnknownProviderError"),
-        (["run", "a1d", "remove-bg", "-p", "scale", "--json"], 2, "UsageError"),
+        (["run", "echo", "mirror", "-p", "axis", "--json"], 2, "UsageError"),
     ],
 )
 def test_errors_under_json_are_objects_on_stdout(args: list[str], code: int, kind: str) -> None:
@@ -166,5 +166,5 @@ def test_providers_says_how_local_files_are_taken_in_plain_words() -> None:
     out = CliRunner().invoke(cli, ["providers"]).stdout
     assert "local files: uploaded first" in out  # A2E
     assert "local files: sent with the request" in out  # Claid
-    assert "local files: URLs only" in out  # A1D
+    assert "local files: URLs only" in out  # Echo
     assert "local files: none" not in out

@@ -20,10 +20,10 @@ from mediatask.display import (
 )
 from mediatask.summary import short_reason, tally
 
-JOB = Job("a1d", "image-generator", (), {"prompt": "x"})
-TASK = TaskRef("a1d", "task_1", datetime(2026, 1, 1, tzinfo=UTC))
+JOB = Job("echo", "draw", (), {"prompt": "x"})
+TASK = TaskRef("echo", "task_1", datetime(2026, 1, 1, tzinfo=UTC))
 DONE = JobRecord("j1", JOB, JobState.SUCCEEDED, task=TASK, outputs=({"path": "out/j1-image.png"},))
-FAILED = JobRecord("j2", JOB, JobState.FAILED, error="a1d:task_2 failed: boom")
+FAILED = JobRecord("j2", JOB, JobState.FAILED, error="echo:task_2 failed: boom")
 
 
 def terminal(**options: object) -> tuple[Console, io.StringIO]:
@@ -34,8 +34,8 @@ def terminal(**options: object) -> tuple[Console, io.StringIO]:
 def play(display: LiveDisplay | PlainDisplay) -> None:
     display.started(3, 0)
     display.changed("j1", "submitting")
-    display.changed("j1", "running", handle="a1d:task_1", progress=0.4)
-    display.changed("j2", "queued", handle="a1d:task_2")
+    display.changed("j1", "running", handle="echo:task_1", progress=0.4)
+    display.changed("j2", "queued", handle="echo:task_2")
     display.ended(DONE)
     display.ended(FAILED)
 
@@ -61,15 +61,15 @@ def test_live_display_shows_bar_counts_throughput_and_per_task_progress() -> Non
         display.started(3, 0)
         assert "batch 0/3" in frame(display, 140)[0]
         display.changed("j1", "submitting")
-        display.changed("j1", "running", handle="a1d:task_1", progress=0.4)
-        display.changed("j2", "queued", handle="a1d:task_2")
+        display.changed("j1", "running", handle="echo:task_1", progress=0.4)
+        display.changed("j2", "queued", handle="echo:task_2")
         screen = frame(display, 140)
         display.console = console
         display.ended(DONE)
         display.ended(FAILED)
         after = frame(display, 140)
-    assert re.search(r"j1 +a1d:task_1 +running .* 40%$", screen[2])  # the provider's progress
-    assert re.search(r"j2 +a1d:task_2 +queued\b", screen[3])
+    assert re.search(r"j1 +echo:task_1 +running .* 40%$", screen[2])  # the provider's progress
+    assert re.search(r"j2 +echo:task_2 +queued\b", screen[3])
     assert "running 1" in screen[1]  # counts per state
     assert "waiting 1  queued 1  running 1" in screen[1]
     assert "batch 2/3" in after[0]
@@ -77,7 +77,7 @@ def test_live_display_shows_bar_counts_throughput_and_per_task_progress() -> Non
     assert "jobs/min" in after[1]
     assert "succeeded 1  failed 1" in after[1]
     assert len(after) == 2  # no job in flight: no rows
-    assert "a1d:task_2 failed: boom" in file.getvalue()
+    assert "echo:task_2 failed: boom" in file.getvalue()
 
 
 def busy(in_flight: int) -> LiveDisplay:
@@ -87,7 +87,7 @@ def busy(in_flight: int) -> LiveDisplay:
     for n in range(400):
         display.ended(JobRecord(f"done{n}", JOB, JobState.SUCCEEDED))
     for n in range(in_flight):
-        handle = f"a1d:task_{n:04d}{'f' * 40}"
+        handle = f"echo:task_{n:04d}{'f' * 40}"
         display.changed(f"job-{n:04d}", "downloading", handle=handle, progress=0.5)
     return display
 
@@ -101,7 +101,7 @@ def test_at_80_columns_every_number_is_whole_and_rows_show_what_fits() -> None:
         lines[1],
     )
     row = lines[2]
-    assert row.startswith("  job-0000 a1d:task_0000")
+    assert row.startswith("  job-0000 echo:task_0000")
     assert "…" in row  # the long handle is shortened, first
     assert re.search(r" downloading +[━╸╺ ]+ +50%$", row)  # state, bar and percent stay whole
 
@@ -134,10 +134,10 @@ def test_plain_display_is_one_line_per_event() -> None:
     assert lines == [
         "batch: 3 jobs, 0 already final",
         "j1 submitting",
-        "j1 a1d:task_1 running 40%",
-        "j2 a1d:task_2 queued",
-        "j1 a1d:task_1 succeeded: out/j1-image.png [1/3]",
-        "j2 - failed: a1d:task_2 failed: boom [2/3]",
+        "j1 echo:task_1 running 40%",
+        "j2 echo:task_2 queued",
+        "j1 echo:task_1 succeeded: out/j1-image.png [1/3]",
+        "j2 - failed: echo:task_2 failed: boom [2/3]",
     ]
     assert "\x1b" not in console.file.getvalue()  # type: ignore[attr-defined]  # a StringIO
 
@@ -169,18 +169,18 @@ def test_task_line_for_run() -> None:
     with TaskLine(console) as line:
         line(TASK, Update(Status.RUNNING, "PROCESSING", 0.5))
         line.progress.refresh()
-    assert "a1d:task_1 PROCESSING" in file.getvalue()
+    assert "echo:task_1 PROCESSING" in file.getvalue()
     plain = Console(file=io.StringIO(), force_terminal=False)
     with TaskLine(plain) as line:
         line(TASK, Update(Status.RUNNING, "PROCESSING", 0.5))
-    assert plain.file.getvalue() == "a1d:task_1  PROCESSING 50%\n"  # type: ignore[attr-defined]  # a StringIO
+    assert plain.file.getvalue() == "echo:task_1  PROCESSING 50%\n"  # type: ignore[attr-defined]  # a StringIO
 
 
 def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
     # Updated for issue 10: the throughput counts the jobs this run ended (5 in 2 s), not
     # succeeded + failed (which included jobs finished by earlier runs), and reasons are shown.
-    job = Job("a1d", "image-generator", (), {"prompt": "x"})
-    failed = JobRecord("f", job, JobState.FAILED, error="x", reason="a1d failed the task: NSFW")
+    job = Job("echo", "draw", (), {"prompt": "x"})
+    failed = JobRecord("f", job, JobState.FAILED, error="x", reason="echo failed the task: NSFW")
     html = "<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
     unfinished = JobRecord("u", job, JobState.UNFINISHED, error=html, task=TASK)
     records = [("skipped", DONE)] * 40 + [("succeeded", DONE)] * 3 + [("failed", failed)] * 2
@@ -195,7 +195,7 @@ def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
     assert "succeeded" in text
     assert "expired" not in text  # zero rows are left out
     assert "150 jobs/min" in text
-    assert "a1d failed the task: NSFW" in text
+    assert "echo failed the task: NSFW" in text
     assert "502 Bad Gateway nginx" in text
     assert "<" not in text
     assert "2 failed: run  mediatask batch jobs.jsonl -o out --retry-failed" in text
@@ -224,7 +224,7 @@ def test_short_reasons_are_one_line_of_plain_text() -> None:
     assert "<" not in reason
     assert "\x1b" not in reason
     assert len(reason) == 100
-    assert short_reason("a1d:task_1 failed", drop=["a1d:task_1"]) == "… failed"
+    assert short_reason("echo:task_1 failed", drop=["echo:task_1"]) == "… failed"
 
 
 def test_plain_lines_are_never_wrapped() -> None:
@@ -237,7 +237,7 @@ def test_plain_lines_are_never_wrapped() -> None:
 
 
 def test_a_notice_is_printed_as_it_is_by_both_displays() -> None:
-    text = "c07: submitting again to A1D; [this] may pay for a second one"
+    text = "c07: submitting again to Echo; [this] may pay for a second one"
     plain = Console(file=io.StringIO(), force_terminal=False, width=40)
     PlainDisplay(plain).notice(text)
     assert plain.file.getvalue() == text + "\n"  # type: ignore[attr-defined]  # a StringIO

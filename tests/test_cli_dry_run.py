@@ -102,7 +102,7 @@ def test_batch_dry_run_prints_each_job_and_sends_nothing(a2e: Standalone, tmp_pa
 
 
 def test_url_only_provider_local_file_dry_run_needs_the_sandbox(isolated: Path) -> None:
-    args = ["run", "a1d", "remove-bg", "-i", str(SAMPLE), "--dry-run", "--key", KEY]
+    args = ["run", "echo", "mirror", "-i", str(SAMPLE), "--dry-run", "--key", KEY]
     refused = CliRunner().invoke(cli, args)
     assert refused.exit_code == 1
     assert "by URL only" in refused.stderr

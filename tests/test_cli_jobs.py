@@ -149,7 +149,7 @@ def test_jobs_path_prints_the_journal() -> None:
 
 
 def submit(*extra: str) -> Result:
-    args = ["submit", "a1d", "image-generator", "-p", "prompt=x", "--sandbox", *extra]
+    args = ["submit", "echo", "draw", "-p", "prompt=x", "--sandbox", *extra]
     return invoke(*args, env=QUICK)
 
 
@@ -173,7 +173,7 @@ def test_jobs_off_stops_recording_and_says_what_is_lost_until_jobs_on() -> None:
     assert "recording is off" in invoke("jobs", "path").stderr
     ran = submit()
     assert ran.exit_code == 0, ran.output
-    assert ran.stdout.startswith("a1d:")  # the command works as before
+    assert ran.stdout.startswith("echo:")  # the command works as before
     assert journalled() == []
     on = invoke("jobs", "on")
     assert on.exit_code == 0

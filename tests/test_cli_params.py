@@ -93,13 +93,13 @@ async def test_a_file_host_serves_a_file_parameter() -> None:
 
 
 def test_input_from_standard_input_named_by_its_format(quick_sandbox: None, tmp_path: Path) -> None:
-    args = ["run", "a1d", "remove-bg", "-i", "-", "--sandbox", "-o", str(tmp_path), "--json"]
+    args = ["run", "echo", "mirror", "-i", "-", "--sandbox", "-o", str(tmp_path), "--json"]
     result = CliRunner().invoke(cli, args, input=SAMPLE.read_bytes())
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["files"]
 
 
 def test_empty_standard_input_is_one_line() -> None:
-    result = CliRunner().invoke(cli, ["run", "a1d", "remove-bg", "-i", "-"], input=b"")
+    result = CliRunner().invoke(cli, ["run", "echo", "mirror", "-i", "-"], input=b"")
     assert result.exit_code == 2
     assert "standard input is empty" in result.output

@@ -26,13 +26,13 @@ from mediatask.testing import serving_in_thread
 
 
 def test_a_handle_from_submit_works_in_new_processes(
-    standalone_a1d: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
+    standalone_echo: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
 ) -> None:
-    env = standalone_a1d.env
-    submitted = mediatask_cmd("submit", "a1d", "image-generator", "-p", "prompt=a boat", env=env)
+    env = standalone_echo.env
+    submitted = mediatask_cmd("submit", "echo", "draw", "-p", "prompt=a boat", env=env)
     assert submitted.returncode == 0, submitted.stderr
     handle = submitted.stdout.strip()
-    assert handle.startswith("a1d:task_")
+    assert handle.startswith("echo:task_")
 
     status = mediatask_cmd("status", handle, "--json", env=env)
     assert status.returncode == 0, status.stderr
@@ -40,7 +40,7 @@ def test_a_handle_from_submit_works_in_new_processes(
 
     watched = mediatask_cmd("watch", handle, env=env)
     assert watched.returncode == 0, watched.stderr
-    assert watched.stdout.strip().splitlines()[-1].startswith(f"{handle}  FINISHED")
+    assert watched.stdout.strip().splitlines()[-1].startswith(f"{handle}  done")
 
     waited = mediatask_cmd("wait", handle, "--json", env=env)
     assert waited.returncode == 0, waited.stderr
@@ -51,20 +51,20 @@ def test_a_handle_from_submit_works_in_new_processes(
     assert downloaded.returncode == 0, downloaded.stderr
     task_id = handle.split(":", 1)[1]
     files = [Path(line) for line in downloaded.stdout.split()]
-    assert [f.name.split(".")[0] for f in files] == [f"{task_id}-image", f"{task_id}-thumbnail"]
+    assert [f.name for f in files] == [f"{task_id}-image.png"]
     assert all(f.is_file() for f in files)
 
     shown = CliRunner().invoke(cli, ["jobs", "show", handle, "--json"])
     record = json.loads(shown.stdout)
     assert record["state"] == "succeeded"
-    assert record["task"]["operation"] == "image-generator"
+    assert record["task"]["operation"] == "draw"
     assert [e["kind"] for e in record["history"]][:3] == ["registered", "submitting", "submitted"]
-    assert standalone_a1d.stats()["submissions"] == 1
+    assert standalone_echo.stats()["submissions"] == 1
 
 
-def test_run_records_the_job_in_the_users_journal(standalone_a1d: Any, tmp_path: Path) -> None:
-    args = ["run", "a1d", "image-generator", "-p", "prompt=x", "-o", str(tmp_path), "--json"]
-    ran = CliRunner().invoke(cli, args, env=standalone_a1d.env)
+def test_run_records_the_job_in_the_users_journal(standalone_echo: Any, tmp_path: Path) -> None:
+    args = ["run", "echo", "draw", "-p", "prompt=x", "-o", str(tmp_path), "--json"]
+    ran = CliRunner().invoke(cli, args, env=standalone_echo.env)
     assert ran.exit_code == 0, ran.output
     handle = json.loads(ran.stdout)["handle"]
     listed = CliRunner().invoke(cli, ["jobs", "list"])
@@ -78,42 +78,43 @@ def test_run_records_the_job_in_the_users_journal(standalone_a1d: Any, tmp_path:
         (["status", "nocolon"], "'nocolon' is not a task handle: write PROVIDER:TASK_ID"),
         (["status", "nope:1"], "unknown provider 'nope'"),
         (["cancel", "a1d:1"], "a1d has no way to cancel a task"),
-        (["list", "a1d"], "a1d keeps no list of tasks that mediatask can read: `mediatask list` "),
+        (["list", "echo"], "echo keeps no list of tasks that mediatask can read: `mediatask list`"),
         (["credits", "claid"], "claid does not report remaining credits: `mediatask credits` "),
         (["jobs", "show", "zzz"], "has no job 'zzz'"),
-        (["status", "a1d:task_x", "--sandbox"], "fresh emulators that know no task"),
+        (["status", "echo:task_x", "--sandbox"], "fresh emulators that know no task"),
     ],
 )
 def test_task_commands_fail_in_one_line(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(cli, args, env={"MEDIATASK_A1D_KEY": "k"})
+    env = {"MEDIATASK_A1D_KEY": "k", "MEDIATASK_ECHO_KEY": "k"}
+    result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
-def test_key_option_beats_the_environment(standalone_a1d: Any) -> None:
-    env = {**standalone_a1d.env, "MEDIATASK_A1D_KEY": "wrong"}
-    args = ["submit", "a1d", "image-generator", "-p", "prompt=x"]
+def test_key_option_beats_the_environment(standalone_echo: Any) -> None:
+    env = {**standalone_echo.env, "MEDIATASK_ECHO_KEY": "wrong"}
+    args = ["submit", "echo", "draw", "-p", "prompt=x"]
     refused = CliRunner().invoke(cli, args, env=env)
-    assert "a1d rejected the key" in refused.output
-    accepted = CliRunner().invoke(cli, [*args, "--key", standalone_a1d.key], env=env)
+    assert "echo rejected the key" in refused.output
+    accepted = CliRunner().invoke(cli, [*args, "--key", standalone_echo.key], env=env)
     assert accepted.exit_code == 0, accepted.output
-    assert accepted.stdout.startswith("a1d:")
+    assert accepted.stdout.startswith("echo:")
 
 
 def test_providers_show_and_plugins() -> None:
-    shown = CliRunner().invoke(cli, ["providers", "show", "a1d"])
+    shown = CliRunner().invoke(cli, ["providers", "show", "echo"])
     assert shown.exit_code == 0
-    assert "scale                int; default 2; one of 2, 4, 8, 16" in shown.stdout
-    assert "key: no key (set MEDIATASK_A1D_KEY)" in shown.stdout
-    data = json.loads(CliRunner().invoke(cli, ["providers", "show", "a1d", "--json"]).stdout)
+    assert "size                 int; default 32; one of 16, 32, 64  pixels" in shown.stdout
+    assert "key: no key (set MEDIATASK_ECHO_KEY)" in shown.stdout
+    data = json.loads(CliRunner().invoke(cli, ["providers", "show", "echo", "--json"]).stdout)
     assert data["max_concurrency"] is None  # undocumented: learned, not guessed
     plugins = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).stdout)
-    a1d = next(p for p in plugins["plugins"] if p["name"] == "a1d")
-    assert a1d["distribution"] == "mediatask-a1d"
-    assert "mediatask_submit" in a1d["hooks"]
-    assert "a1d" in CliRunner().invoke(cli, ["plugins"]).stdout
+    echo = next(p for p in plugins["plugins"] if p["name"] == "echo")
+    assert echo["distribution"] == "mediatask-echo"
+    assert "mediatask_submit" in echo["hooks"]
+    assert "echo" in CliRunner().invoke(cli, ["plugins"]).stdout
 
 
 def test_a_handle_splits_on_its_first_colon() -> None:
@@ -133,13 +134,13 @@ def slow_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_past_its_timeout_exits_124_naming_the_task(slow_sandbox: None, tmp_path: Path) -> None:
-    args = ["run", "a1d", "image-generator", "-p", "prompt=x", "--sandbox", "--timeout", "1s"]
+    args = ["run", "echo", "draw", "-p", "prompt=x", "--sandbox", "--timeout", "1s"]
     result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path)])
     assert result.exit_code == 124, result.output
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("timed out after 1s: a1d:task_")
+    assert line.startswith("timed out after 1s: echo:task_")
     assert "goes on at the provider" in line
-    assert "mediatask download a1d:task_" in line
+    assert "mediatask download echo:task_" in line
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
 
@@ -147,11 +148,11 @@ def test_run_past_its_timeout_exits_124_naming_the_task(slow_sandbox: None, tmp_
 def test_cancel_on_timeout_cancels_the_task_at_the_provider(
     slow_sandbox: None, tmp_path: Path
 ) -> None:
-    args = ["run", "a2e", "text-to-image", "-p", "prompt=fog", "--sandbox", "-o", str(tmp_path)]
+    args = ["run", "echo", "draw", "-p", "prompt=fog", "--sandbox", "-o", str(tmp_path)]
     result = CliRunner().invoke(cli, [*args, "--timeout", "1", "--cancel-on-timeout"])
     assert result.exit_code == 124, result.output
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("timed out after 1s; deleted a2e:"), line
+    assert line.startswith("timed out after 1s; canceled echo:task_"), line
 
 
 def test_cancel_on_timeout_says_when_the_provider_cannot_cancel(
@@ -166,12 +167,10 @@ def test_cancel_on_timeout_says_when_the_provider_cannot_cancel(
 
 
 def test_wait_and_watch_stop_at_their_timeout(
-    start_a1d: Callable[[str, float], Any], mediatask_cmd: Callable[..., Any]
+    start_echo: Callable[[str, float], Any], mediatask_cmd: Callable[..., Any]
 ) -> None:
-    emulator = start_a1d("sk-slow-0123456789", 120)
-    submitted = mediatask_cmd(
-        "submit", "a1d", "image-generator", "-p", "prompt=x", env=emulator.env
-    )
+    emulator = start_echo("sk-slow-0123456789", 120)
+    submitted = mediatask_cmd("submit", "echo", "draw", "-p", "prompt=x", env=emulator.env)
     assert submitted.returncode == 0, submitted.stderr
     handle = submitted.stdout.strip()
     for command in ("wait", "watch"):
@@ -197,7 +196,7 @@ def test_wait_and_watch_stop_at_their_timeout(
     ],
 )
 def test_bad_deadlines_are_usage_errors(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(cli, ["run", "a1d", "image-generator", "-p", "prompt=x", *args])
+    result = CliRunner().invoke(cli, ["run", "echo", "draw", "-p", "prompt=x", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
 
@@ -248,8 +247,8 @@ def test_ctrl_c_ends_a_long_retry_after_wait() -> None:
             pass
 
     with serving_in_thread(Busy) as url:
-        env = {**os.environ, "MEDIATASK_A1D_BASE_URL": url, "MEDIATASK_A1D_KEY": "k"}
-        command = [sys.executable, "-m", "mediatask", "wait", "a1d:task_x"]
+        env = {**os.environ, "MEDIATASK_ECHO_BASE_URL": url, "MEDIATASK_ECHO_KEY": "k"}
+        command = [sys.executable, "-m", "mediatask", "wait", "echo:task_x"]
         with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as waiting:
             try:
                 assert polled.wait(timeout=30), "the command never asked"
@@ -261,5 +260,5 @@ def test_ctrl_c_ends_a_long_retry_after_wait() -> None:
             assert waiting.stderr is not None
             rest = waiting.stderr.read()
     assert code == 130
-    assert "interrupted: a1d:task_x goes on at the provider" in rest
+    assert "interrupted: echo:task_x goes on at the provider" in rest
     assert "Traceback" not in rest

@@ -141,12 +141,12 @@ async def test_a_batch_converges_on_an_emulators_limit_with_no_failed_job(
 ) -> None:
     # At most 12 jobs at once (12 open streams: the threaded transport holds 16 connections).
     policies = {"polling": PollPolicy(initial=0.05, maximum=0.2), "retry": RetryPolicy()}
-    async with open_sandbox(mediatask_plugins, ["a1d"], max_in_progress=8) as box:
-        emulator = box.emulators["a1d"]
+    async with open_sandbox(mediatask_plugins, ["echo"], max_in_progress=8) as box:
+        emulator = box.emulators["echo"]
         emulator.faults.processing_seconds = 0.3
         emulator.limit.retry_after = 0.2
         settings = Settings(overrides=box.settings, environ={})
-        jobs = [Job("a1d", "image-generator", params={"prompt": f"p{n}"}) for n in range(60)]
+        jobs = [Job("echo", "draw", params={"prompt": f"p{n}"}) for n in range(60)]
         with trio.fail_after(60):
             async with (
                 Client(plugins=mediatask_plugins, settings=settings, **policies) as client,  # type: ignore[arg-type]  # policies by name
@@ -156,22 +156,22 @@ async def test_a_batch_converges_on_an_emulators_limit_with_no_failed_job(
     assert failed == []
     assert emulator.stats["busy_refusals"] > 0  # the limit was met, and learned
     assert 4 <= emulator.limit.peak <= 8
-    assert client.slot("a1d").statistics().limit <= 12
+    assert client.slot("echo").statistics().limit <= 12
 
 
 def test_max_in_flight_option_reaches_the_client_and_names_a_provider() -> None:
-    job = ["run", "a1d", "image-generator", "-p", "prompt=x", "--sandbox"]
-    typo = CliRunner().invoke(cli, [*job, "--max-in-flight", "a1e=3"])
+    job = ["run", "echo", "draw", "-p", "prompt=x", "--sandbox"]
+    typo = CliRunner().invoke(cli, [*job, "--max-in-flight", "ecoh=3"])
     assert typo.exit_code == 1
-    assert "a1e" in typo.output
+    assert "ecoh" in typo.output
     assert "Traceback" not in typo.output
-    malformed = CliRunner().invoke(cli, [*job, "--max-in-flight", "a1d=0"])
+    malformed = CliRunner().invoke(cli, [*job, "--max-in-flight", "echo=0"])
     assert malformed.exit_code == 2
     assert "PROVIDER=N" in malformed.output
 
 
 def test_emulate_takes_a_limit_of_tasks_in_progress() -> None:
-    refused = CliRunner().invoke(cli, ["emulate", "a1d", "--max-in-flight", "0"])
+    refused = CliRunner().invoke(cli, ["emulate", "echo", "--max-in-flight", "0"])
     assert refused.exit_code == 2
     assert "--max-in-flight" in refused.output
 

@@ -11,7 +11,7 @@ import pytest
 from mediatask.errors import AuthError, MediataskError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
-from mediatask.model import Capabilities, TaskRef
+from mediatask.model import Capabilities, Status, TaskRef
 from mediatask.testing import FAKE, FakePlugin, ProviderContract
 
 
@@ -65,3 +65,14 @@ def test_a_plugin_that_declares_an_operation_without_a_sample_fails_the_suite() 
 
     with pytest.raises(AssertionError):
         checked.test_every_declared_operation_has_a_sample_job()
+
+
+def test_a_status_word_read_as_another_status_fails_the_suite() -> None:
+    # FakePlugin reads "done" as a success; a provider table saying "done" means failed is wrong.
+    words = {"queued": Status.QUEUED, "done": Status.FAILED}
+    checked = type("Checked", (_Contract,), {"plugin": FakePlugin(), "status_words": words})()
+
+    with pytest.raises(AssertionError, match="done"):
+        checked.test_status_words_read_as_declared()
+    checked.status_words = {"queued": Status.QUEUED, "running": Status.RUNNING}
+    checked.test_status_words_read_as_declared()

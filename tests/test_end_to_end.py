@@ -33,8 +33,8 @@ def samples_url() -> Iterator[str]:
 
 @pytest.fixture
 def emulator() -> Iterator[Standalone]:
-    """`mediatask emulate a1d --port 0 --key KEY` in its own process."""
-    with standalone_emulator("a1d", KEY, 0.6) as running:
+    """`mediatask emulate echo --port 0 --key KEY` in its own process."""
+    with standalone_emulator("echo", KEY, 0.6) as running:
         yield running
 
 
@@ -44,21 +44,21 @@ def test_run_against_a_standalone_emulator_follows_sse_with_progress(
     image_url = f"{samples_url}/lighthouse.png"
     ran = mediatask_command(
         "run",
-        "a1d",
-        "image-upscaler",
+        "echo",
+        "mirror",
         "--input",
         image_url,
         "-p",
-        "scale=4",
+        "axis=vertical",
         "-o",
         str(tmp_path),
         env=emulator.env,
     )
     assert ran.returncode == 0, ran.stderr
     image = Path(ran.stdout.split()[0])
-    with Image.open(SAMPLES / "lighthouse.png") as original, Image.open(image) as upscaled:
-        assert upscaled.size == (original.width * 4, original.height * 4)
-    progress = [line for line in ran.stderr.splitlines() if "PROCESSING" in line]
+    with Image.open(SAMPLES / "lighthouse.png") as original, Image.open(image) as mirrored:
+        assert mirrored.size == original.size
+    progress = [line for line in ran.stderr.splitlines() if "running" in line]
     assert progress, ran.stderr  # progress was shown as it came
     assert any("%" in line for line in progress)
     counts = emulator.stats()
@@ -68,24 +68,23 @@ def test_run_against_a_standalone_emulator_follows_sse_with_progress(
 
 
 def test_wrong_key_against_the_standalone_emulator(emulator: Standalone, samples_url: str) -> None:
-    env = {**emulator.env, "MEDIATASK_A1D_KEY": "wrong-key"}
+    env = {**emulator.env, "MEDIATASK_ECHO_KEY": "wrong-key"}
     ran = mediatask_command(
-        "run", "a1d", "remove-bg", "--input", f"{samples_url}/lighthouse.png", env=env
+        "run", "echo", "mirror", "--input", f"{samples_url}/lighthouse.png", env=env
     )
     assert ran.returncode == 1
     assert ran.stderr.strip() == (
-        "Error: a1d rejected the key (HTTP 401) (Unauthorized: Invalid or missing API key): "
-        "check MEDIATASK_A1D_KEY"
+        "Error: echo rejected the key (HTTP 401) (invalid API key): check MEDIATASK_ECHO_KEY"
     )
 
 
 def test_ctrl_c_ends_run_within_a_second_and_names_the_task(
     samples_url: str, tmp_path: Path
 ) -> None:
-    command = [sys.executable, "-m", "mediatask", "run", "a1d", "image-upscaler"]
+    command = [sys.executable, "-m", "mediatask", "run", "echo", "mirror"]
     command += ["--input", f"{samples_url}/lighthouse.png", "-o", str(tmp_path)]
     with (
-        standalone_emulator("a1d", KEY, 60) as slow,
+        standalone_emulator("echo", KEY, 60) as slow,
         subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -96,7 +95,7 @@ def test_ctrl_c_ends_run_within_a_second_and_names_the_task(
     ):
         assert run.stderr is not None
         submitted = run.stderr.readline()
-        assert submitted.startswith("submitted a1d:task_"), submitted
+        assert submitted.startswith("submitted echo:task_"), submitted
         handle = submitted.split()[1]
         run.stderr.readline()  # the first status line: the run is now reading the SSE stream
         sent = time.monotonic()

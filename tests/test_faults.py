@@ -1,6 +1,7 @@
 """Random faults in the emulators: each kind really happens, the spec, and the submit counters.
 
-The emulator here is A1D's (it has submits, polls, streams and downloads); the faults live in
+The emulator here is Echo's, the reference plugin's (it has submits, polls, streams and
+downloads); the faults live in
 middleware around every emulator, so the other providers get the same. Requests go out with
 urllib3 from a worker thread, as mediatask's own would: what the client sees is the point.
 """
@@ -12,75 +13,37 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import attrs
 import pytest
 import trio
 import urllib3
 from click.testing import CliRunner
 
 from mediatask.cli import cli
-from mediatask.emulator import Faults, serving
+from mediatask.emulator import Faults
 from mediatask.emulator.faults import FAULT_KINDS, RandomFaults, RequestKind
 from mediatask.emulator.submissions import job_identity
 from mediatask.errors import ConfigError
 from mediatask.plugins import PluginManager
 from mediatask.sandbox import SANDBOX_FAULTS_ENV, open_sandbox
-from mediatask.testing import standalone_emulator
-from mediatask_a1d.emulator import A1DEmulator
+from mediatask.testing import RawApi, raw_api, standalone_emulator
+from mediatask_echo.emulator import EchoEmulator
 
 KEY = "fault-test-key"
-AUTH = {"Authorization": f"KEY {KEY}", "Content-Type": "application/json"}
-STREAM = {"Authorization": f"KEY {KEY}", "Accept": "text/event-stream"}
+STREAM = {"Authorization": f"Bearer {KEY}", "Accept": "text/event-stream"}
 LONG_STALL = 60.0
 """A stall far beyond the client's read timeout: the timeout, not the clock, shows the stall."""
 SHORT_READ = urllib3.Timeout(connect=5, read=0.5)
 
 
-@attrs.frozen
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@attrs.define
-class Api:
-    """The emulator on loopback, and a blocking client run in worker threads."""
-
-    emulator: A1DEmulator
-    base_url: str
-    pool: urllib3.PoolManager
+class Api(RawApi):
+    """Echo's calls, and its faults switched, over :class:`RawApi` (urllib3, worker threads)."""
 
     def faults(self, spec: str) -> None:
         self.emulator.faults.random_faults = RandomFaults.parse(spec)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        read_timeout: urllib3.Timeout | None = None,
-    ) -> Answer:
-        data = json.dumps(body).encode() if body is not None else None
-        url = path if path.startswith("http") else self.base_url + path
-
-        def send() -> Answer:
-            answer = self.pool.request(
-                method,
-                url,
-                body=data,
-                headers=headers if headers is not None else AUTH,
-                timeout=read_timeout or urllib3.Timeout(connect=5, read=20),
-            )
-            lowered = {name.lower(): value for name, value in answer.headers.items()}
-            return Answer(answer.status, lowered, answer.data)
-
-        return await trio.to_thread.run_sync(send)
-
-    async def submit(self, prompt: str = "a lighthouse") -> Answer:
-        return await self.request("POST", "/api/image-generator", body={"prompt": prompt})
+    async def submit(self, prompt: str = "a lighthouse") -> urllib3.BaseHTTPResponse:
+        body = {"operation": "draw", "prompt": prompt, "size": 16}
+        return await self.request("POST", "/v1/echoes", body=body)
 
     async def finished_task(self) -> dict[str, Any]:
         """Submit with no faults and wait (on the task, not a clock) until it is final."""
@@ -89,32 +52,31 @@ class Api:
             answer = await self.submit(f"finished {len(self.emulator.submits.received)}")
         finally:
             self.emulator.faults.random_faults = chaos
-        task_id = json.loads(answer.body)["taskId"]
+        task_id = json.loads(answer.data)["id"]
         task = self.emulator.find_task(task_id)
         assert task is not None
         async with aclosing(task.states()) as states:
             async for state in states:
                 if state.is_final:
                     break
-        return dict(json.loads((await self._quiet_poll(task_id)).body))
+        return dict(json.loads((await self._quiet_poll(task_id)).data))
 
-    async def _quiet_poll(self, task_id: str) -> Answer:
+    async def _quiet_poll(self, task_id: str) -> urllib3.BaseHTTPResponse:
         chaos, self.emulator.faults.random_faults = self.emulator.faults.random_faults, None
         try:
-            return await self.request("GET", f"/api/task/{task_id}")
+            return await self.request("GET", f"/v1/echoes/{task_id}")
         finally:
             self.emulator.faults.random_faults = chaos
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    emulator = A1DEmulator(
+    emulator = EchoEmulator(
         faults=Faults(processing_seconds=0.3, progress_steps=3), accepted_key=KEY
     )
-    with urllib3.PoolManager(retries=False) as pool:
-        async with serving(emulator.app) as base_url:
-            with trio.fail_after(30):
-                yield Api(emulator, base_url, pool)
+    async with raw_api(Api, emulator, "", auth=f"Bearer {KEY}") as opened:
+        with trio.fail_after(30):
+            yield opened
 
 
 def no_answer(error: BaseException) -> bool:
@@ -197,7 +159,7 @@ async def test_5xx_answers_a_server_error_and_creates_no_task(api: Api) -> None:
     answer = await api.submit()
 
     assert answer.status in (500, 502, 503, 504)
-    assert json.loads(answer.body)["error"]
+    assert json.loads(answer.data)["error"]
     assert api.emulator.stats["tasks_created"] == 0
     assert api.emulator.stats["fault 5xx"] == 1
 
@@ -238,7 +200,7 @@ async def test_truncated_answers_stop_halfway_for_polls_and_downloads(api: Api) 
     task = await api.finished_task()
     api.faults("truncated=1")
 
-    for path in (f"/api/task/{task['taskId']}", task["imageUrl"]):
+    for path in (f"/v1/echoes/{task['id']}", task["result_url"]):
         with pytest.raises(urllib3.exceptions.ProtocolError, match="IncompleteRead"):
             await api.request("GET", path)
 
@@ -248,10 +210,10 @@ async def test_malformed_answers_are_unreadable_json_after_the_provider_acted(ap
 
     answer = await api.submit()
 
-    assert answer.status == 200
-    assert answer.headers["content-length"] == str(len(answer.body))
+    assert answer.status == 201
+    assert answer.headers["content-length"] == str(len(answer.data))
     with pytest.raises(json.JSONDecodeError):
-        json.loads(answer.body)
+        json.loads(answer.data)
     assert api.emulator.stats["tasks_created"] == 1
 
 
@@ -262,17 +224,17 @@ async def test_html_answers_a_proxy_error_page(api: Api) -> None:
 
     assert answer.status == 502
     assert answer.headers["content-type"].startswith("text/html")
-    assert b"<center><h1>502 Bad Gateway</h1></center>" in answer.body
+    assert b"<center><h1>502 Bad Gateway</h1></center>" in answer.data
     assert api.emulator.stats["tasks_created"] == 0
 
 
 async def test_a_stall_holds_the_request_and_is_bounded(api: Api) -> None:
     api.faults(f"stall=1,stall-seconds={LONG_STALL}")
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        await api.request("GET", "/api/task/x", read_timeout=SHORT_READ)
+        await api.request("GET", "/v1/echoes/x", http_timeout=SHORT_READ)
 
     api.faults("stall=1,stall-seconds=0.01")
-    assert (await api.submit()).status == 200  # after the stall, the answer comes
+    assert (await api.submit()).status == 201  # after the stall, the answer comes
 
 
 async def stream_body(
@@ -283,7 +245,7 @@ async def stream_body(
     def read() -> list[str]:
         answer = api.pool.request(
             "GET",
-            f"{api.base_url}/api/task/{task_id}/sse",
+            f"{api.base_url}/v1/echoes/{task_id}/events",
             headers=STREAM,
             preload_content=False,
             timeout=read_timeout or urllib3.Timeout(connect=5, read=20),
@@ -307,7 +269,7 @@ async def running_task(api: Api) -> str:
     chaos, api.emulator.faults.random_faults = api.emulator.faults.random_faults, None
     answer = await api.submit("streamed")
     api.emulator.faults.random_faults = chaos
-    return str(json.loads(answer.body)["taskId"])
+    return str(json.loads(answer.data)["id"])
 
 
 async def test_a_cut_stream_drops_after_its_first_event(api: Api) -> None:
@@ -342,40 +304,40 @@ async def test_a_duplicating_stream_sends_every_event_twice(api: Api) -> None:
 
     assert len(lines) >= 4
     assert lines[0::2] == lines[1::2]
-    assert '"FINISHED"' in lines[-1]
+    assert '"done"' in lines[-1]
 
 
 async def test_a_slow_download_dribbles_the_file_and_ends_complete(api: Api) -> None:
     task = await api.finished_task()
-    whole = (await api.request("GET", task["imageUrl"])).body
+    whole = (await api.request("GET", task["result_url"])).data
     api.faults(f"slow-download=1,stall-seconds={LONG_STALL}")
     with pytest.raises(urllib3.exceptions.ReadTimeoutError):
-        await api.request("GET", task["imageUrl"], read_timeout=SHORT_READ)
+        await api.request("GET", task["result_url"], http_timeout=SHORT_READ)
 
     api.faults("slow-download=1,stall-seconds=0.08")
-    assert (await api.request("GET", task["imageUrl"])).body == whole
+    assert (await api.request("GET", task["result_url"])).data == whole
 
 
 async def test_5xx_reset_and_html_hit_downloads_too(api: Api) -> None:
     task = await api.finished_task()
     api.faults("5xx=1")
-    assert (await api.request("GET", task["imageUrl"])).status in (500, 502, 503, 504)
+    assert (await api.request("GET", task["result_url"])).status in (500, 502, 503, 504)
     api.faults("html=1")
-    assert (await api.request("GET", task["imageUrl"])).status == 502
+    assert (await api.request("GET", task["result_url"])).status == 502
     api.faults("reset-before=1")
     with pytest.raises(urllib3.exceptions.ProtocolError) as raised:
-        await api.request("GET", task["imageUrl"])
+        await api.request("GET", task["result_url"])
     assert no_answer(raised.value)
 
 
 async def test_an_expired_link_stays_expired(api: Api) -> None:
-    task = await api.finished_task()
+    task, other = await api.finished_task(), await api.finished_task()
     api.faults("expired=1")
-    assert (await api.request("GET", task["imageUrl"])).status == 404
+    assert (await api.request("GET", task["result_url"])).status == 404
 
     api.emulator.faults.random_faults = None
-    assert (await api.request("GET", task["imageUrl"])).status == 404  # gone for good
-    assert (await api.request("GET", task["thumbUrl"])).status == 200  # only that file
+    assert (await api.request("GET", task["result_url"])).status == 404  # gone for good
+    assert (await api.request("GET", other["result_url"])).status == 200  # only that file
     assert api.emulator.stats["expired_downloads"] == 2
 
 
@@ -384,7 +346,7 @@ async def test_faults_hit_at_their_rate_and_stats_count_them(api: Api) -> None:
     answers = 0
     for n in range(40):
         try:
-            await api.request("GET", f"/api/task/nothing{n}")
+            await api.request("GET", f"/v1/echoes/nothing{n}")
             answers += 1
         except urllib3.exceptions.HTTPError:
             pass
@@ -402,22 +364,21 @@ async def test_faults_hit_at_their_rate_and_stats_count_them(api: Api) -> None:
 
 
 async def test_the_ledger_tells_a_second_task_for_the_same_job(api: Api) -> None:
-    first = {"imageUrl": "http://inputs.test/a.png", "scale": 2}
-    await api.request("POST", "/api/image-upscaler", body=first)
-    await api.request("POST", "/api/image-upscaler", body={**first, "imageUrl": "http://x/b.png"})
+    first = {"operation": "mirror", "image_url": "http://inputs.test/a.png"}
+    await api.request("POST", "/v1/echoes", body=first)
+    await api.request("POST", "/v1/echoes", body={**first, "image_url": "http://x/b.png"})
     assert api.emulator.submits.created_twice() == []
 
-    await api.request("POST", "/api/image-upscaler", body=first)
+    await api.request("POST", "/v1/echoes", body=first)
 
     assert api.emulator.submits.created_twice() == ["url:http://inputs.test/a.png"]
-    stats = json.loads((await api.request("GET", "/_emulator/stats")).body)
+    stats = json.loads((await api.request("GET", "/_emulator/stats")).data)
     assert stats["submits"]["url:http://inputs.test/a.png"] == {"received": 2, "created": 2}
 
 
 async def test_a_refused_submit_is_received_but_creates_nothing(api: Api) -> None:
-    await api.request(
-        "POST", "/api/image-upscaler", body={"imageUrl": "http://x/a.png", "scale": 3}
-    )
+    body = {"operation": "mirror", "image_url": "http://x/a.png", "axis": "diagonal"}
+    await api.request("POST", "/v1/echoes", body=body)
 
     assert api.emulator.submits.to_json() == {"url:http://x/a.png": {"received": 1, "created": 0}}
 
@@ -440,7 +401,7 @@ def test_an_upload_is_identified_by_its_file_and_a_prompt_by_its_body() -> None:
 
 
 def test_emulate_refuses_a_wrong_fault_spec_in_one_line() -> None:
-    result = CliRunner().invoke(cli, ["emulate", "a1d", "--faults", "rate=7"])
+    result = CliRunner().invoke(cli, ["emulate", "echo", "--faults", "rate=7"])
 
     assert result.exit_code != 0
     assert "bad fault spec 'rate=7'" in result.output
@@ -455,32 +416,30 @@ def plugins() -> PluginManager:
 async def test_the_sandbox_takes_faults_as_an_option_or_from_the_environment(
     plugins: PluginManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with open_sandbox(plugins, ["a1d"], faults="html=0.5,seed=2") as box:
-        assert box.emulators["a1d"].faults.random_faults == RandomFaults.parse("html=0.5,seed=2")
+    async with open_sandbox(plugins, ["echo"], faults="html=0.5,seed=2") as box:
+        assert box.emulators["echo"].faults.random_faults == RandomFaults.parse("html=0.5,seed=2")
 
     monkeypatch.setenv(SANDBOX_FAULTS_ENV, "rate=0.1")
-    async with open_sandbox(plugins, ["a1d", "claid"]) as box:
+    async with open_sandbox(plugins, ["echo", "claid"]) as box:
         for emulator in box.emulators.values():
             assert emulator.faults.random_faults == RandomFaults(rate=0.1)
 
     monkeypatch.setenv(SANDBOX_FAULTS_ENV, "rate=x")
     with pytest.raises(ConfigError, match="rate must be a number"):
-        async with open_sandbox(plugins, ["a1d"]):
+        async with open_sandbox(plugins, ["echo"]):
             pass
 
 
 def test_a_standalone_emulator_takes_faults_and_reports_submits_per_job() -> None:
-    job = json.dumps({"imageUrl": "http://inputs.test/one.png", "scale": 2}).encode()
-    headers = {"Authorization": "KEY standalone-key", "Content-Type": "application/json"}
+    job = json.dumps({"operation": "mirror", "image_url": "http://inputs.test/one.png"}).encode()
+    headers = {"Authorization": "Bearer standalone-key", "Content-Type": "application/json"}
     with (
-        standalone_emulator("a1d", "standalone-key", 0.1, faults="reset-after=1") as emulator,
+        standalone_emulator("echo", "standalone-key", 0.1, faults="reset-after=1") as emulator,
         urllib3.PoolManager(retries=False) as pool,
     ):
         for _ in range(2):
             with pytest.raises(urllib3.exceptions.ProtocolError):
-                pool.request(
-                    "POST", f"{emulator.base_url}/api/image-upscaler", body=job, headers=headers
-                )
+                pool.request("POST", f"{emulator.base_url}/v1/echoes", body=job, headers=headers)
 
         assert emulator.submits() == {
             "url:http://inputs.test/one.png": {"received": 2, "created": 2}
@@ -488,7 +447,5 @@ def test_a_standalone_emulator_takes_faults_and_reports_submits_per_job() -> Non
         assert emulator.created_twice() == ["url:http://inputs.test/one.png"]
         assert emulator.stats()["fault reset-after"] == 2
         emulator.set_faults(None)
-        answer = pool.request(
-            "POST", f"{emulator.base_url}/api/image-upscaler", body=job, headers=headers
-        )
-        assert answer.status == 200
+        answer = pool.request("POST", f"{emulator.base_url}/v1/echoes", body=job, headers=headers)
+        assert answer.status == 201

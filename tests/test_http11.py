@@ -690,6 +690,122 @@ async def test_a_missing_upload_is_a_usage_error(
         await http().send(Request("PUT", "http://127.0.0.1:9/", upload=tmp_path / "no"))
 
 
+# -- a submit's commit point -------------------------------------------------------------------
+
+
+async def test_a_submit_is_complete_at_the_server_only_after_its_commit_hook(
+    http: Callable[..., Http11Transport], tmp_path: Path
+) -> None:
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG" + bytes(range(256)) * 4000)
+    commits: list[int] = []
+    seen_complete_before_commit: list[int] = []
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def handle(stream: trio.SocketStream) -> None:
+        data = b""
+        while True:
+            data += await stream.receive_some(65536)
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            if len(body) == length:
+                break
+        if not commits:
+            seen_complete_before_commit.append(len(data))
+        await stream.send_all(answer(201, b"{}"))
+
+    request = Request("POST", f"http://127.0.0.1:{port}/jobs", files={"image": image})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, handle, listeners)
+        response = await http().send_committing(request, lambda: commits.append(1))
+        nursery.cancel_scope.cancel()
+    assert response.status == 201
+    assert commits == [1]
+    assert seen_complete_before_commit == []
+
+
+async def test_an_upload_cut_short_by_the_server_was_not_sent(
+    http: Callable[..., Http11Transport], tmp_path: Path
+) -> None:
+    upload = tmp_path / "clip.bin"
+    with upload.open("wb") as file:
+        file.truncate(24 * 1024 * 1024)  # more than loopback buffers: the writes must fail
+    commits: list[int] = []
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def hang_up_after_the_head(stream: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(65536)
+        await stream.aclose()
+
+    transport = http()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, hang_up_after_the_head, listeners)
+        url = f"http://127.0.0.1:{port}/upload"
+        with pytest.raises(UnavailableError) as caught:
+            await transport.send_committing(
+                Request("POST", url, upload=upload), lambda: commits.append(1)
+            )
+        nursery.cancel_scope.cancel()
+    assert commits == []
+    assert caught.value.maybe_sent is False
+    assert caught.value.connected is True
+    assert "failed before the request was complete" in str(caught.value)
+    sound(next(iter(transport.pool_stats().values())))
+
+
+async def test_a_submit_cancelled_during_its_upload_is_not_committed(
+    http: Callable[..., Http11Transport], tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    upload = tmp_path / "clip.bin"
+    with upload.open("wb") as file:
+        file.truncate(24 * 1024 * 1024)
+    commits: list[int] = []
+
+    transport = http()
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def read_the_head_only(stream: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(65536)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, read_the_head_only, listeners)
+        with trio.move_on_after(1) as scope:  # Ctrl-C while the body is on its way
+            await transport.send_committing(
+                Request("POST", f"http://127.0.0.1:{port}/upload", upload=upload),
+                lambda: commits.append(1),
+            )
+        nursery.cancel_scope.cancel()
+    assert scope.cancelled_caught
+    assert commits == []
+    sound(next(iter(transport.pool_stats().values())))
+
+
+async def test_a_submit_cancelled_once_committed_still_reads_its_answer(
+    http: Callable[..., Http11Transport],
+) -> None:
+    async def created(exchange: Exchange) -> bool:
+        await exchange.stream.send_all(answer(201, b'{"id": "t1"}'))
+        return True
+
+    async with serving(created) as server:
+        with trio.CancelScope() as scope:
+            response = await http().send_committing(
+                Request("POST", server.url + "/jobs", json={"a": 1}), scope.cancel
+            )
+            assert response.body == b'{"id": "t1"}'  # the task's id was not lost
+        assert scope.cancelled_caught is False  # no checkpoint came after the answer
+
+
 # -- streams do not starve requests ------------------------------------------------------------
 
 

@@ -18,8 +18,8 @@ from mediatask.journal_backend import JournalBackend
 from mediatask.journal_postgres import PostgresJournal
 from mediatask.testing_postgres import PostgresServer
 
-JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
-TASK = TaskRef("a1d", "task_1", datetime(2026, 1, 1, tzinfo=UTC), "image-generator")
+JOB = Job("echo", "draw", (), {"prompt": "a lighthouse"})
+TASK = TaskRef("echo", "task_1", datetime(2026, 1, 1, tzinfo=UTC), "draw")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -56,7 +56,7 @@ def test_a_job_goes_from_pending_to_succeeded_with_its_history(
         journal.succeeded("j1", result)
 
     with opener() as journal:  # reopened: everything is on disk
-        record = journal.find("a1d:task_1")
+        record = journal.find("echo:task_1")
         assert record is not None
         assert (record.id, record.line, record.state) == ("j1", 3, JobState.SUCCEEDED)
         assert record.task == TASK
@@ -80,7 +80,7 @@ def test_a_changed_job_under_a_known_id_is_refused(opener: Callable[..., Journal
     with opener() as journal:
         journal.register("j1", JOB)
         with pytest.raises(UsageError, match="j1 differs from the one the journal recorded"):
-            journal.register("j1", Job("a1d", "image-generator", (), {"prompt": "other"}))
+            journal.register("j1", Job("echo", "draw", (), {"prompt": "other"}))
 
 
 def test_ended_and_reset_record_the_reason(opener: Callable[..., JournalBackend]) -> None:

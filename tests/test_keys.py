@@ -20,16 +20,16 @@ SECRET = "sk-key-store-sentinel-42"  # noqa: S105  # a test sentinel, not a cred
 
 
 def test_keys_set_stores_the_key_0600_without_echo(mediatask_home: Path) -> None:
-    result = CliRunner().invoke(cli, ["keys", "set", "a1d"], input=SECRET + "\n")
+    result = CliRunner().invoke(cli, ["keys", "set", "echo"], input=SECRET + "\n")
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
     path = mediatask_home / "keys.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"a1d": SECRET}
+    assert json.loads(path.read_text()) == {"echo": SECRET}
     assert str(path) in result.output
 
     listed = CliRunner().invoke(cli, ["keys", "list", "--json"])
-    assert {"provider": "a1d", "source": "key store", "installed": True} in json.loads(
+    assert {"provider": "echo", "source": "key store", "installed": True} in json.loads(
         listed.output
     )
     assert SECRET not in listed.output
@@ -37,12 +37,12 @@ def test_keys_set_stores_the_key_0600_without_echo(mediatask_home: Path) -> None
 
 
 def test_keys_remove(mediatask_home: Path) -> None:
-    KeyStore.default().set("a1d", SECRET)
-    assert CliRunner().invoke(cli, ["keys", "remove", "a1d"]).exit_code == 0
-    assert KeyStore.default().get("a1d") is None
-    again = CliRunner().invoke(cli, ["keys", "remove", "a1d"])
+    KeyStore.default().set("echo", SECRET)
+    assert CliRunner().invoke(cli, ["keys", "remove", "echo"]).exit_code == 0
+    assert KeyStore.default().get("echo") is None
+    again = CliRunner().invoke(cli, ["keys", "remove", "echo"])
     assert again.exit_code == 1
-    assert "no stored key for a1d" in again.output
+    assert "no stored key for echo" in again.output
 
 
 def test_keys_set_refuses_an_unknown_provider() -> None:
@@ -53,27 +53,27 @@ def test_keys_set_refuses_an_unknown_provider() -> None:
 
 def test_precedence_option_then_environment_then_store(mediatask_home: Path) -> None:
     store = KeyStore(mediatask_home / "keys.json")
-    store.set("a1d", "from-store")
-    info = PluginManager.from_entry_points().provider("a1d")
+    store.set("echo", "from-store")
+    info = PluginManager.from_entry_points().provider("echo")
     assert Settings(environ={}, key_store=store).key(info) == "from-store"
-    env = {"MEDIATASK_A1D_KEY": "from-env"}
+    env = {"MEDIATASK_ECHO_KEY": "from-env"}
     assert Settings(environ=env, key_store=store).key(info) == "from-env"
-    option = {"a1d": ProviderSettings("https://api.a1d.ai", "from-option")}
+    option = {"echo": ProviderSettings("https://echo.invalid", "from-option")}
     assert Settings(overrides=option, environ=env, key_store=store).key(info) == "from-option"
 
 
 def test_the_default_settings_read_the_users_store(mediatask_home: Path) -> None:
-    KeyStore.default().set("a1d", "from-store")
+    KeyStore.default().set("echo", "from-store")
     plugins = PluginManager.from_entry_points()
-    info = plugins.provider("a1d")
+    info = plugins.provider("echo")
     assert Settings().key(info) == "from-store"
-    assert cli_settings(plugins, "a1d", "from-option").key(info) == "from-option"
+    assert cli_settings(plugins, "echo", "from-option").key(info) == "from-option"
 
 
 def test_an_unreadable_store_holds_no_keys(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     path.write_text("not json")
-    assert KeyStore(path).get("a1d") is None
+    assert KeyStore(path).get("echo") is None
     assert KeyStore(tmp_path / "missing.json").names() == []
 
 
@@ -81,10 +81,10 @@ def test_a_key_store_others_can_read_is_used_with_a_warning_saying_the_fix(
     mediatask_home: Path,
 ) -> None:
     path = mediatask_home / "keys.json"
-    path.write_text(json.dumps({"a1d": SECRET}))
+    path.write_text(json.dumps({"echo": SECRET}))
     path.chmod(0o644)
     with pytest.warns(KeyStoreWarning, match=r"chmod 600 .*keys\.json"):
-        assert KeyStore(path).get("a1d") == SECRET
+        assert KeyStore(path).get("echo") == SECRET
 
     result = CliRunner().invoke(cli, ["keys", "list"])
     assert result.exit_code == 0, result.output
@@ -93,7 +93,7 @@ def test_a_key_store_others_can_read_is_used_with_a_warning_saying_the_fix(
         f"warning: {path} can be read by other users (mode 644): run `chmod 600 {path}`"
     ]
 
-    KeyStore(path).set("a1d", SECRET)  # rewriting the store makes it private again
+    KeyStore(path).set("echo", SECRET)  # rewriting the store makes it private again
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert "warning" not in CliRunner().invoke(cli, ["keys", "list"]).output
 
@@ -113,7 +113,7 @@ def test_the_home_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
         for home in (tmp_path / "by-the-store" / "home", tmp_path / "by-the-journal" / "home"):
             monkeypatch.setenv("MEDIATASK_HOME", str(home))
             if "store" in str(home):
-                KeyStore.default().set("a1d", SECRET)
+                KeyStore.default().set("echo", SECRET)
             else:
                 assert journal_path(None).parent == home
             assert stat.S_IMODE(home.stat().st_mode) == 0o700

@@ -68,7 +68,7 @@ def _big_png(folder: Path) -> Path:
 
 
 def _run_big(tmp_path: Path, seconds: str) -> subprocess.Popen[str]:
-    command = ["run", "a1d", "remove-bg", "-i", str(_big_png(tmp_path)), "--sandbox"]
+    command = ["run", "echo", "mirror", "-i", str(_big_png(tmp_path)), "--sandbox"]
     env = {**os.environ, "MEDIATASK_HOME": str(tmp_path / "home")}
     return subprocess.Popen(
         [sys.executable, "-m", "mediatask", *command, "-o", str(tmp_path / "out")],
@@ -96,20 +96,20 @@ def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path
 def test_ctrl_c_ends_a_sandbox_run_with_a_70_mib_input(tmp_path: Path) -> None:
     with _run_big(tmp_path, "30") as run:
         assert run.stderr is not None
-        assert run.stderr.readline().startswith("submitted a1d:")
+        assert run.stderr.readline().startswith("submitted echo:")
         run.stderr.readline()  # the first status: the emulator is fetching the input
         run.send_signal(signal.SIGINT)
         code = run.wait(timeout=30)
         rest = run.stderr.read()
     assert code == 130, rest
-    assert "interrupted: task a1d:" in rest
+    assert "interrupted: task echo:" in rest
     assert "Traceback" not in rest
 
 
 def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
-    standalone_a1d: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    standalone_echo: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in standalone_a1d.env.items():
+    for name, value in standalone_echo.env.items():
         monkeypatch.setenv(name, value)
     real_download = Client.download
 
@@ -119,19 +119,19 @@ def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
     monkeypatch.setattr(Client, "download", disk_full)
     runner = CliRunner()
     ran = runner.invoke(
-        cli, ["run", "a1d", "image-generator", "-p", "prompt=a lamp", "-o", str(tmp_path / "a")]
+        cli, ["run", "echo", "draw", "-p", "prompt=a lamp", "-o", str(tmp_path / "a")]
     )
     assert ran.exit_code == 1
     assert "No space left on device" in ran.output
-    handle = re.search(r"note: (a1d:\S+) succeeded; fetch its outputs again with", ran.output)
+    handle = re.search(r"note: (echo:\S+) succeeded; fetch its outputs again with", ran.output)
     assert handle is not None, ran.output
-    polls = standalone_a1d.stats().get("polls", 0) + standalone_a1d.stats().get("streams", 0)
+    polls = standalone_echo.stats().get("polls", 0) + standalone_echo.stats().get("streams", 0)
 
     monkeypatch.setattr(Client, "download", real_download)
     again = runner.invoke(cli, ["download", handle[1], "-o", str(tmp_path / "b")])
     assert again.exit_code == 0, again.output
     assert Path(again.stdout.split()[0]).is_file()
-    stats = standalone_a1d.stats()
+    stats = standalone_echo.stats()
     assert stats["submissions"] == 1  # paid once
     assert stats.get("polls", 0) + stats.get("streams", 0) == polls  # the journal had it
 

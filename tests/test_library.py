@@ -16,14 +16,14 @@ SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 
 
 def prompts(*words: str) -> list[Job]:
-    return [Job("a1d", "image-generator", (), {"prompt": word}) for word in words]
+    return [Job("echo", "draw", (), {"prompt": word}) for word in words]
 
 
 async def test_trio_program_runs_many_with_a_concurrency_limit(
     mediatask_sandbox: Any, tmp_path: Path
 ) -> None:
     box, client = mediatask_sandbox
-    jobs = [*prompts("a", "b", "c"), Job("a1d", "remove-bg", [str(SAMPLE)]), Job("nope", "x")]
+    jobs = [*prompts("a", "b", "c"), Job("echo", "mirror", [str(SAMPLE)]), Job("nope", "x")]
     seen: list[Outcome] = []
     with trio.fail_after(30):
         async with client.run_many(jobs, tmp_path, concurrency=2) as outcomes:
@@ -39,7 +39,7 @@ async def test_trio_program_runs_many_with_a_concurrency_limit(
             assert outcome.result is not None
             assert outcome.task is not None
             assert all(path.is_file() for path in outcome.result.files)
-    assert box.emulators["a1d"].stats["submissions"] == 4
+    assert box.emulators["echo"].stats["submissions"] == 4
 
 
 async def test_trio_program_follows_updates_and_waits(mediatask_sandbox: Any) -> None:
@@ -56,15 +56,15 @@ async def test_trio_program_follows_updates_and_waits(mediatask_sandbox: Any) ->
 
 
 @pytest.fixture
-def a1d_env(standalone_a1d: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in standalone_a1d.env.items():
+def echo_env(standalone_echo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in standalone_echo.env.items():
         monkeypatch.setenv(name, value)
 
 
-@pytest.mark.usefixtures("a1d_env")
+@pytest.mark.usefixtures("echo_env")
 def test_plain_script_uses_the_synchronous_facade(tmp_path: Path) -> None:
     result = mediatask.run(prompts("one")[0], out_dir=tmp_path)
-    assert [path.parent for path in result.files] == [tmp_path, tmp_path]
+    assert [path.parent for path in result.files] == [tmp_path]
 
     ended: list[int] = []
     outcomes = mediatask.run_many(
@@ -78,7 +78,7 @@ def test_plain_script_uses_the_synchronous_facade(tmp_path: Path) -> None:
     assert sorted(ended) == [0, 1, 2]
 
 
-@pytest.mark.usefixtures("a1d_env")
+@pytest.mark.usefixtures("echo_env")
 def test_asyncio_program_runs_the_facade_in_a_worker_thread(tmp_path: Path) -> None:
     async def main() -> list[Outcome]:
         ticks = 0

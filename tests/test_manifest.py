@@ -14,14 +14,14 @@ def test_jsonl_lines_become_jobs_and_bad_lines_errors(tmp_path: Path) -> None:
     (tmp_path / "cat.png").write_bytes(b"x")
     path = tmp_path / "jobs.jsonl"
     path.write_text(
-        '{"provider": "a1d", "operation": "remove-bg", "input": "cat.png", "id": "cat"}\n'
+        '{"provider": "echo", "operation": "mirror", "input": "cat.png", "id": "cat"}\n'
         "\n"
         "{oops\n"
-        '{"provider": "a1d", "operation": "image-generator", "params": {"prompt": "p"}}\n'
-        '{"provider": "a1d"}\n'
-        '{"provider": "a1d", "operation": "x", "id": "cat"}\n'
-        '{"provider": "a1d", "operation": "x", "id": "../etc"}\n'
-        '{"provider": "a1d", "operation": "x", "colour": 1}\n'
+        '{"provider": "echo", "operation": "draw", "params": {"prompt": "p"}}\n'
+        '{"provider": "echo"}\n'
+        '{"provider": "echo", "operation": "x", "id": "cat"}\n'
+        '{"provider": "echo", "operation": "x", "id": "../etc"}\n'
+        '{"provider": "echo", "operation": "x", "colour": 1}\n'
         "[1, 2]\n"
     )
     manifest = read_manifest(path)
@@ -43,14 +43,14 @@ def test_csv_with_json_params_and_lists(tmp_path: Path) -> None:
     path = tmp_path / "jobs.csv"
     path.write_text(
         "id,provider,operation,input,params\n"
-        'a,a1d,image-upscaler,https://x.test/a.png,"{""scale"": 4}"\n'
-        "b,a1d,image-generator,,\n"
-        'c,a1d,image-upscaler,"[""https://x.test/1.png"", ""https://x.test/2.png""]",\n'
-        "d,a1d,image-upscaler,https://x.test/a.png,{broken\n"
+        'a,echo,mirror,https://x.test/a.png,"{""axis"": ""vertical""}"\n'
+        "b,echo,draw,,\n"
+        'c,echo,mirror,"[""https://x.test/1.png"", ""https://x.test/2.png""]",\n'
+        "d,echo,mirror,https://x.test/a.png,{broken\n"
     )
     manifest = read_manifest(path)
     jobs = {e.id: e.job for e in manifest.entries}
-    assert jobs["a"].params == {"scale": 4}
+    assert jobs["a"].params == {"axis": "vertical"}
     assert jobs["b"].inputs == ()
     assert jobs["c"].inputs == ("https://x.test/1.png", "https://x.test/2.png")
     assert [str(e) for e in manifest.errors] == ["line 5: params is not valid JSON: {broken"]

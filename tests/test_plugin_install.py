@@ -32,12 +32,12 @@ dependencies = []
 py-modules = ["mediatask_{name}"]
 """
 
-ECHO = '''
+PARROT = '''
 """A provider whose API answers every job as already finished."""
 from mediatask import (Operation, Output, Param, ProviderInfo, Request, Status, Submitted,
                        Update, hookimpl)
 
-INFO = ProviderInfo(name="echo", title="Echo", base_url="https://echo.invalid",
+INFO = ProviderInfo(name="parrot", title="Parrot", base_url="https://parrot.invalid",
                     auth_scheme="Token",
                     operations=[Operation("say", "Say", (), (Param("text", required=True),))])
 
@@ -86,9 +86,9 @@ def install(source: Path, target: Path, name: str, module: str) -> None:
     )
 
 
-class _EchoApi(http.server.BaseHTTPRequestHandler):
+class _ParrotApi(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # the stdlib's name
-        assert self.headers["Authorization"] == "Token echo-key"
+        assert self.headers["Authorization"] == "Token parrot-key"
         text = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"]
         self.server.said = text  # type: ignore[attr-defined]
         host = f"http://{self.headers['Host']}"
@@ -110,8 +110,8 @@ class _EchoApi(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def echo_api() -> Iterator[str]:
-    with serving_in_thread(_EchoApi) as url:
+def parrot_api() -> Iterator[str]:
+    with serving_in_thread(_ParrotApi) as url:
         yield url
 
 
@@ -128,17 +128,17 @@ def mediatask(*args: str, path: Path, env: dict[str, str]) -> subprocess.Complet
     )
 
 
-def test_installed_plugin_is_discovered_and_used(tmp_path: Path, echo_api: str) -> None:
+def test_installed_plugin_is_discovered_and_used(tmp_path: Path, parrot_api: str) -> None:
     site = tmp_path / "site"
-    install(tmp_path / "echo", site, "echo", ECHO)
+    install(tmp_path / "parrot", site, "parrot", PARROT)
 
     listed = mediatask("providers", path=site, env={})
     assert listed.returncode == 0, listed.stderr
-    assert "echo  Echo" in listed.stdout
+    assert "parrot  Parrot" in listed.stdout
 
-    env = {"MEDIATASK_ECHO_BASE_URL": echo_api, "MEDIATASK_ECHO_KEY": "echo-key"}
+    env = {"MEDIATASK_PARROT_BASE_URL": parrot_api, "MEDIATASK_PARROT_KEY": "parrot-key"}
     out = tmp_path / "out"
-    ran = mediatask("run", "echo", "say", "-p", "text=hello", "-o", str(out), path=site, env=env)
+    ran = mediatask("run", "parrot", "say", "-p", "text=hello", "-o", str(out), path=site, env=env)
     assert ran.returncode == 0, ran.stderr
     assert (out / "1-text.txt").read_text() == "hello"
 
@@ -149,7 +149,7 @@ def test_a_plugin_that_raises_on_import_leaves_the_cli_working(tmp_path: Path) -
 
     listed = mediatask("providers", path=site, env={})
     assert listed.returncode == 0, listed.stderr
-    assert "a1d  A1D" in listed.stdout
+    assert "echo  Echo (reference plugin)" in listed.stdout
     assert listed.stderr.strip() == (
         "warning: mediatask plugin 'broken' (mediatask-broken) failed to load and is skipped: "
         "RuntimeError: boom at import"

@@ -1,13 +1,19 @@
-"""docs/providers/README.md's matrix is generated from what the providers declare, and kept so.
+"""docs/providers/README.md's matrix is generated from what the providers declare, and kept so;
+``mediatask providers --json`` carries the same data (one function draws the matrix from it).
 
 Regenerate it with ``python tests/test_provider_matrix.py``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from mediatask.model import ProviderInfo
+from click.testing import CliRunner
+
+from mediatask.cli import cli
+from mediatask.cli.providers import provider_json, provider_matrix
 from mediatask.plugins import PluginManager
 
 MATRIX = Path(__file__).resolve().parents[1] / "docs" / "providers" / "README.md"
@@ -20,50 +26,47 @@ One page per provider tells what is known of its API and what the plugin does wi
 
 The matrix below is generated from each plugin's declaration (`mediatask_providers`) and hooks;
 a test fails when it differs from them (regenerate: `python tests/test_provider_matrix.py`).
+`mediatask providers --json` prints the same data for the installed providers (`capabilities`,
+`rate_limits`, `max_concurrency`, `operations`): the matrix is drawn from it.
 
 """
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "—"
+def declared(plugins: PluginManager) -> list[dict[str, Any]]:
+    """Every installed provider's JSON form, as ``mediatask providers --json`` prints it."""
+    return [provider_json(plugins, info, key_set=False) for info in plugins.providers.values()]
 
 
-def _limits(info: ProviderInfo) -> str:
-    windows = [f"{count}/{seconds:g}s" for count, seconds in info.rate_limits]
-    if info.max_concurrency is not None:
-        windows.append(f"{info.max_concurrency} in flight")
-    return ", ".join(windows) or "—"
-
-
-def matrix(plugins: PluginManager) -> str:
-    """The provider matrix, as a Markdown table, from the installed plugins' declarations."""
-    rows = [
-        "| provider | operations | follows by | local files | cancel | list | credits | limits |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, info in sorted(plugins.providers.items()):
-        caps = info.capabilities
-        operations = ", ".join(f"`{operation.name}`" for operation in info.operations)
-        rows.append(
-            f"| `{name}` | {operations} | {'stream, poll' if caps.stream else 'poll'} "
-            f"| {caps.local_files.value} | {_yes(caps.cancel)} | {_yes(caps.list)} "
-            f"| {_yes(plugins.credits(name) is not None)} | {_limits(info)} |"
-        )
-    return "\n".join(rows)
-
-
-def page(plugins: PluginManager) -> str:
-    """The whole README: its prose and the generated matrix."""
-    return f"{HEAD}{BEGIN}\n{matrix(plugins)}\n{END}\n"
+def page(providers: list[dict[str, Any]]) -> str:
+    """The whole README: its prose and the matrix drawn from ``providers``' JSON forms."""
+    return f"{HEAD}{BEGIN}\n{provider_matrix(providers)}\n{END}\n"
 
 
 def test_the_provider_matrix_matches_the_declarations() -> None:
-    expected = page(PluginManager.from_entry_points())
+    expected = page(declared(PluginManager.from_entry_points()))
 
     assert MATRIX.read_text(encoding="utf-8") == expected, (
         "run python tests/test_provider_matrix.py"
     )
 
 
+def test_providers_json_carries_the_matrix_data() -> None:
+    printed = CliRunner().invoke(cli, ["providers", "--json"])
+    assert printed.exit_code == 0, printed.output
+    providers = json.loads(printed.stdout)
+
+    assert MATRIX.read_text(encoding="utf-8") == page(providers)
+    a2e = next(p for p in providers if p["name"] == "a2e")
+    assert a2e["capabilities"] == {
+        "stream": False,
+        "cancel": True,
+        "list": True,
+        "credits": True,
+        "local_files": "upload",
+    }
+    claid = next(p for p in providers if p["name"] == "claid")
+    assert (claid["rate_limits"], claid["capabilities"]["credits"]) == ([[4, 1], [120, 60]], False)
+
+
 if __name__ == "__main__":
-    MATRIX.write_text(page(PluginManager.from_entry_points()), encoding="utf-8")
+    MATRIX.write_text(page(declared(PluginManager.from_entry_points())), encoding="utf-8")

@@ -28,18 +28,17 @@ from mediatask.testing import serving_in_thread
 
 
 def test_a_sentinel_key_appears_only_in_the_key_store(
-    start_a1d: Callable[[str, float], Any],
+    start_echo: Callable[[str, float], Any],
     mediatask_home: Path,
     tmp_path: Path,
     mediatask_cmd: Callable[..., Any],
 ) -> None:
     sentinel = "sk-SENTINEL-" + secrets.token_hex(8)
-    emulator = start_a1d(sentinel, 0.2)
-    env = {"MEDIATASK_A1D_BASE_URL": emulator.base_url}  # no MEDIATASK_A1D_KEY: the store
+    emulator = start_echo(sentinel, 0.2)
+    env = {"MEDIATASK_ECHO_BASE_URL": emulator.base_url}  # no MEDIATASK_ECHO_KEY: the store
     out = tmp_path / "out"
     (tmp_path / "jobs.jsonl").write_text(
-        json.dumps({"provider": "a1d", "operation": "image-generator", "params": {"prompt": "a"}})
-        + "\n"
+        json.dumps({"provider": "echo", "operation": "draw", "params": {"prompt": "a"}}) + "\n"
     )
     runs = []
 
@@ -49,24 +48,24 @@ def test_a_sentinel_key_appears_only_in_the_key_store(
         assert (done.returncode == 0) is ok, (args, done.stderr)
         return done
 
-    run("keys", "set", "a1d", stdin=sentinel + "\n")
-    ran = run("-vv", "run", "a1d", "image-generator", "-p", "prompt=x", "-o", str(out), "--json")
+    run("keys", "set", "echo", stdin=sentinel + "\n")
+    ran = run("-vv", "run", "echo", "draw", "-p", "prompt=x", "-o", str(out), "--json")
     handle = json.loads(ran.stdout)["handle"]
     for command in ("status", "wait", "watch"):
         run("-vv", command, handle)
     run("-vv", "download", handle, "-o", str(out))
-    submitted = run("-vv", "submit", "a1d", "image-generator", "-p", "prompt=y")
+    submitted = run("-vv", "submit", "echo", "draw", "-p", "prompt=y")
     run("-vv", "wait", submitted.stdout.strip())
     run("-vv", "batch", str(tmp_path / "jobs.jsonl"), "-o", str(out / "batch"))
-    run("-vv", "status", "a1d:task_does_not_exist", ok=False)
+    run("-vv", "status", "echo:task_does_not_exist", ok=False)
     run("jobs", "list", "--json")
     run("jobs", "show", handle, "--json")
     run("keys", "list", "--json")
     run("providers", "--json")
     # A wrong key in the environment (it wins over the store) is named, never printed:
-    env["MEDIATASK_A1D_KEY"] = sentinel + "-wrong"
-    refused = run("-vv", "run", "a1d", "image-generator", "-p", "prompt=z", ok=False)
-    assert "a1d rejected the key" in refused.stderr
+    env["MEDIATASK_ECHO_KEY"] = sentinel + "-wrong"
+    refused = run("-vv", "run", "echo", "draw", "-p", "prompt=z", ok=False)
+    assert "echo rejected the key" in refused.stderr
 
     assert emulator.stats()["submissions"] == 3  # run, submit, batch: the store's key worked
     for done in runs:
@@ -190,7 +189,7 @@ def test_the_log_filter_scrubs_each_record() -> None:
 def test_settings_know_every_key_they_could_send(mediatask_home: Path) -> None:
     KeyStore.default().set("claid", "from-store")
     settings = Settings(
-        overrides={"a1d": ProviderSettings("https://a1d.example", "from-option")},
+        overrides={"echo": ProviderSettings("https://echo.example", "from-option")},
         environ={
             "MEDIATASK_A2E_KEY": "from-env",
             "HOME": "/root",
@@ -204,7 +203,7 @@ def test_settings_know_every_key_they_could_send(mediatask_home: Path) -> None:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    """Records each request's headers; redirects when told to, else answers an A1D success."""
+    """Records each request's headers; redirects when told to, else answers an Echo failure."""
 
     def __init__(self, *args: Any, seen: list[dict[str, str]], to: str | None, **kw: Any) -> None:
         self.seen, self.to = seen, to
@@ -222,12 +221,15 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = json.dumps({"taskId": "t1", "status": "FAILED", "error": "no"}).encode()
+        body = json.dumps({"id": "t1", "state": "failed", "error": "no"}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:  # stdlib's name
+        self.do_POST()
 
 
 def test_a_redirect_to_another_origin_never_carries_the_key() -> None:
@@ -238,9 +240,9 @@ def test_a_redirect_to_another_origin_never_carries_the_key() -> None:
         serving_in_thread(functools.partial(_Recorder, seen=elsewhere, to=None)) as other,
         serving_in_thread(functools.partial(_Recorder, seen=at_origin, to=other)) as origin,
     ):
-        env = {"MEDIATASK_A1D_KEY": key, "MEDIATASK_A1D_BASE_URL": origin}
-        CliRunner().invoke(cli, ["run", "a1d", "image-generator", "-p", "prompt=x"], env=env)
-    assert at_origin[0]["Authorization"] == f"KEY {key}"  # the provider's own origin: sent
+        env = {"MEDIATASK_ECHO_KEY": key, "MEDIATASK_ECHO_BASE_URL": origin}
+        CliRunner().invoke(cli, ["run", "echo", "draw", "-p", "prompt=x"], env=env)
+    assert at_origin[0]["Authorization"] == f"Bearer {key}"  # the provider's own origin: sent
     for headers in elsewhere:  # followed or not, the other origin never sees the key
         assert key not in json.dumps(headers)
 
@@ -291,12 +293,10 @@ def test_an_untrusted_tls_certificate_is_refused_before_the_key_is_sent(
     thread.start()
     try:
         env = {
-            "MEDIATASK_A1D_KEY": "sk-tls-" + secrets.token_hex(6),
-            "MEDIATASK_A1D_BASE_URL": f"https://127.0.0.1:{server.server_address[1]}",
+            "MEDIATASK_ECHO_KEY": "sk-tls-" + secrets.token_hex(6),
+            "MEDIATASK_ECHO_BASE_URL": f"https://127.0.0.1:{server.server_address[1]}",
         }
-        result = CliRunner().invoke(
-            cli, ["run", "a1d", "image-generator", "-p", "prompt=x"], env=env
-        )
+        result = CliRunner().invoke(cli, ["run", "echo", "draw", "-p", "prompt=x"], env=env)
     finally:
         server.shutdown()
         server.server_close()

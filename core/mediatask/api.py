@@ -14,12 +14,11 @@ from typing import Any, NoReturn
 import trio
 
 from mediatask.config import Settings
-from mediatask.engine import Client, UpdateCallback
+from mediatask.engine import Client
 from mediatask.errors import TaskTimeoutError
-from mediatask.many import Outcome
+from mediatask.many import Outcome, UpdateCallback
 from mediatask.model import Job, Result, TaskRef
 from mediatask.plugins import PluginManager
-from mediatask.sandbox import open_sandbox, single_error
 from mediatask.validate import check_concurrency
 
 
@@ -30,19 +29,31 @@ async def open_client(
     providers: Iterable[str] | None = None,
     plugins: PluginManager | None = None,
     settings: Settings | None = None,
+    sandbox_seconds: float | None = None,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """Yield a :class:`Client`; with ``sandbox=True`` its providers talk to in-process emulators.
 
+    The one place a Client is put together with its plugins, settings and sandbox (the
+    command line's clients are made here too, see :mod:`mediatask.cli.session`).
+
     :param providers: with the sandbox, which providers' emulators to start (default: all).
-    :param client_options: passed on to :class:`Client` (``retry``, ``polling``, ``transport``…).
+    :param sandbox_seconds: with the sandbox, how long each emulated task takes (default: each
+        emulator's own).
+    :param client_options: passed on to :class:`Client` (``retry``, ``polling``, ``transport``,
+        ``max_in_flight``, ``throttles``…).
     """
     plugins = plugins if plugins is not None else PluginManager.from_entry_points()
     settings = settings if settings is not None else Settings()
     try:
         async with AsyncExitStack() as stack:
             if sandbox:
+                from mediatask.sandbox import open_sandbox  # a command without --sandbox: never
+
                 box = await stack.enter_async_context(open_sandbox(plugins, providers))
+                if sandbox_seconds is not None:
+                    for emulator in box.emulators.values():
+                        emulator.faults.processing_seconds = sandbox_seconds
                 settings = settings.with_overrides(box.settings)
                 client_options.setdefault("file_host", box.file_host)
             client = Client(plugins=plugins, settings=settings, **client_options)
@@ -53,6 +64,8 @@ async def open_client(
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
     """Raise the one error ``group`` stands for (as without the sandbox), else the group."""
+    from mediatask.sandbox import single_error  # as in open_client
+
     error = single_error(group)
     if error is group:
         raise group

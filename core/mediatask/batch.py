@@ -40,6 +40,7 @@ from mediatask.journal_backend import JournalBackend
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
+from mediatask.runner import JobRunner
 from mediatask.summary import STATES, Summary, short_reason, tally
 from mediatask.uncertain import advice, can_settle, risk, settle, when
 
@@ -169,11 +170,12 @@ class Batch:
                     done += 1
                     self._write(result_line(record))
             self.observer.started(len(manifest.entries) + len(self._invalid), done)
-            limit = trio.CapacityLimiter(self.options.concurrency)
-            async with trio.open_nursery() as nursery:
-                for entry, action in plan:
-                    if action is Action.SUBMIT or action is Action.FOLLOW:
-                        nursery.start_soon(self._job, entry, action, limit)
+            runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
+            await runner.all(
+                (entry, action)
+                for entry, action in plan
+                if action is Action.SUBMIT or action is Action.FOLLOW
+            )
 
     @contextlib.contextmanager
     def results(self, mode: str) -> Iterator[None]:
@@ -219,7 +221,7 @@ class Batch:
     async def run_one(self, record: JobRecord, action: Action, limit: trio.CapacityLimiter) -> None:
         """Submit or follow one job (as :meth:`run` does each), or report one skipped."""
         if action is Action.SUBMIT or action is Action.FOLLOW:
-            await self._job(Entry(record.line or 0, record.id, record.job), action, limit)
+            await self._runner(limit).one((Entry(record.line or 0, record.id, record.job), action))
         else:
             self._finished(record.id)
 
@@ -347,17 +349,27 @@ class Batch:
 
     # -- running ----------------------------------------------------------------------------
 
-    async def _job(self, entry: Entry, action: Action, limit: trio.CapacityLimiter) -> None:
-        try:
-            job = self.client.check(entry.job)
-            slot = self.client.slot(job.provider)
-        except MediataskError as exc:
-            self._end(entry.id, JobState.FAILED, f"line {entry.line}: {exc}", short_reason(exc))
-            return
-        async with limit, slot:
-            await self._follow_through(entry, action, job)
+    def _runner(self, limit: trio.CapacityLimiter) -> JobRunner[tuple[Entry, Action], None]:
+        """Runs (entry, action) pairs: each job checked, then run under ``limit`` and its slot."""
+        return JobRunner(
+            limit=limit,
+            slot=self.client.slot,
+            prepare=self._checked,
+            work=self._follow_through,
+            report=self._refused,
+        )
 
-    async def _follow_through(self, entry: Entry, action: Action, job: Job) -> None:
+    def _checked(self, item: tuple[Entry, Action]) -> Job:
+        return self.client.check(item[0].job)
+
+    async def _refused(self, item: tuple[Entry, Action], done: MediataskError | None) -> None:
+        """A job refused before it started (its checks, an unknown provider) ends failed."""
+        entry = item[0]
+        if done is not None:
+            self._end(entry.id, JobState.FAILED, f"line {entry.line}: {done}", short_reason(done))
+
+    async def _follow_through(self, item: tuple[Entry, Action], job: Job) -> None:
+        entry, action = item
         record = self.journal.get(entry.id)
         task = record.task if record else None
         try:

@@ -115,8 +115,8 @@ class _Recorder:
 class ProviderContract:
     """Checks a provider plugin against the contract; subclass it in the plugin's tests.
 
-    Set :attr:`provider` and :attr:`jobs` (and :attr:`unreadable`), and override
-    :meth:`status_payload`. Every check is a test method; a subclass may add its own.
+    Set :attr:`provider` and :attr:`jobs` (and :attr:`status_words`, :attr:`unreadable`), and
+    override :meth:`status_payload`. Every check is a test method; a subclass may add its own.
     """
 
     provider: ClassVar[str]
@@ -126,6 +126,9 @@ class ProviderContract:
     fixture at ``/samples/<name>``), and its parameters."""
     not_run: ClassVar[Mapping[str, str]] = {}
     """Declared operations left out of the end-to-end runs, each with the reason."""
+    status_words: ClassVar[Mapping[str, Status]] = {}
+    """The provider's status words (as its documents and clients spell them) and what each
+    means; each is read from :meth:`status_payload` and must give that status."""
     unreadable: ClassVar[Sequence[Mapping[str, Any]]] = ()
     """Status payloads in the provider's own shape that cannot be read (no status, no data):
     each must raise ``PluginError``."""
@@ -211,6 +214,16 @@ class ProviderContract:
                 is None
             )
 
+    def test_status_words_read_as_declared(self) -> None:
+        """Each known status word reads as the status it means, and is kept as the raw word."""
+        task = self.task()
+        for word, status in self.status_words.items():
+            update = self.hooks.mediatask_parse_result(
+                provider=self.provider, task=task, payload=self.status_payload(task, word)
+            )
+
+            assert (update.status, update.raw_status) == (status, word), word
+
     def test_unknown_status_words_are_not_final(self) -> None:
         """A status word the plugin does not know means the task is still going."""
         for operation in self.info.operations:
@@ -292,6 +305,7 @@ class ProviderContract:
                         assert output.kind in found[1], f"{operation.name}: {path.name}"
         return recorder
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_polling(
         self, inputs_url: str, tmp_path: Path
     ) -> None:
@@ -300,6 +314,7 @@ class ProviderContract:
 
         assert [hook for hook, _, _ in recorder.calls if hook == "poll"]
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_stream(
         self, inputs_url: str, tmp_path: Path
     ) -> None:
@@ -308,6 +323,7 @@ class ProviderContract:
             pytest.skip(f"{self.provider} declares no stream")
         await self._run_all(inputs_url, tmp_path, poll_only=False)
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_hooks_are_deterministic(self, inputs_url: str, tmp_path: Path) -> None:
         """Called again with the same arguments, every hook gives the same answer."""
         recorder = await self._run_all(inputs_url, tmp_path, poll_only=True)
@@ -318,6 +334,7 @@ class ProviderContract:
             again = getattr(hooks, f"mediatask_{hook}")(provider=self.provider, **kwargs)
             assert again == result, hook
 
+    @pytest.mark.trio  # also where trio_mode is not set
     async def test_the_emulator_refuses_a_bad_key_in_its_own_envelope(
         self, inputs_url: str
     ) -> None:

@@ -33,7 +33,8 @@ from mediatask.errors import (
 from mediatask.following import Follower
 from mediatask.http import Request, Response
 from mediatask.http11 import Http11Transport
-from mediatask.many import Outcome, run_all
+from mediatask.known import KnownUpdates
+from mediatask.many import Outcome, UpdateCallback, run_all
 from mediatask.model import (
     Credits,
     Job,
@@ -61,7 +62,6 @@ from mediatask.validate import (
 log = logging.getLogger("mediatask")
 
 MAX_UPLOAD_STEPS = 10
-UpdateCallback = Callable[[TaskRef, Update], None]
 _fixed = attrs.setters.frozen
 
 
@@ -126,7 +126,8 @@ class Client:
     workers share theirs, see :mod:`mediatask.shared_limits`)."""
     _sender: Sender = attrs.field(init=False)
     _follower: Follower = attrs.field(init=False)
-    _known: dict[str, Update] = attrs.field(init=False, factory=dict)
+    _known: KnownUpdates = attrs.field(init=False, factory=KnownUpdates)
+    """Updates seen without asking (a final submit answer, a list), until the task is followed."""
     _slots: Slots = attrs.field(init=False)
     _folders: set[Path] = attrs.field(init=False, factory=set)
     """Output folders this client has checked or made: once each, not once per task."""
@@ -294,7 +295,7 @@ class Client:
             extra=submitted.extra,
         )
         if submitted.update is not None:
-            self._known[task.handle] = submitted.update
+            self._known.keep(task.handle, submitted.update)
         return task
 
     async def _send_submit(
@@ -337,6 +338,7 @@ class Client:
         async with contextlib.aclosing(follow) as updates:
             async for update in updates:
                 yield update
+        self._known.drop(task.handle)  # followed to the end: the follower has it
 
     def result(self, task: TaskRef, update: Update) -> Result:
         """Turn a final update into a Result, or raise the task's failure."""
@@ -360,6 +362,7 @@ class Client:
                 last = update
                 if on_update is not None:
                     on_update(task, update)
+        self._known.drop(task.handle)  # followed to the end: the follower has it
         if last is None:
             raise PluginError(f"{task.handle}: the provider gave no final state")
         return self.result(task, last)
@@ -480,7 +483,8 @@ class Client:
         needs no further request.
         """
         info = self.provider(provider)
-        request = self.plugins.list_tasks(info.name, operation)
+        # Capabilities.list is consulted first: undeclared, the hook is not even asked.
+        request = self.plugins.list_tasks(info.name, operation) if info.capabilities.list else None
         if request is None:
             raise UsageError(f"{info.name} has no list of tasks")
         response = await self.send(info.name, request)
@@ -488,18 +492,19 @@ class Client:
         for record in self.plugins.read_list(info.name, operation, response):
             task = TaskRef(info.name, record.task_id, self.clock(), operation or "", record.extra)
             if record.update is not None:
-                self._known[task.handle] = record.update
+                self._known.keep(task.handle, record.update)
             tasks.append(task)
         return tasks
 
     def known_update(self, task: TaskRef) -> Update | None:
-        """The latest Update the client has seen for ``task`` without asking, if any."""
+        """The latest Update the client has seen for ``task`` without asking, if any (kept
+        until the task is followed, at most :data:`~mediatask.known.KNOWN_LIMIT` of them)."""
         return self._known.get(task.handle)
 
     def remember(self, task: TaskRef, update: Update) -> None:
         """Take ``update`` as the latest state of ``task`` (e.g. a final one read from a journal):
         ``wait``/``updates`` on a final one then need no request."""
-        self._known[task.handle] = update
+        self._known.keep(task.handle, update)
 
     async def credits(self, provider: str) -> Credits:
         """The account's remaining credits with ``provider``."""
@@ -512,11 +517,13 @@ class Client:
     async def cancel(self, task: TaskRef) -> str:
         """Ask the provider to cancel (or delete) ``task``; returns what it did, in one line.
 
-        :class:`UsageError` when the provider has no way to cancel.
+        :class:`UsageError`, before any request, when the provider declares no way to cancel
+        (``Capabilities.cancel``).
         """
-        request = self.plugins.cancel(task.provider, task)
+        info = self.provider(task.provider)
+        request = self.plugins.cancel(info.name, task) if info.capabilities.cancel else None
         if request is None:
-            raise UsageError(f"{task.provider} has no way to cancel a task")
-        response = await self.send(task.provider, request)
-        message = self.plugins.read_cancel(task.provider, task, response)
+            raise UsageError(f"{info.name} has no way to cancel a task")
+        response = await self.send(info.name, request)
+        message = self.plugins.read_cancel(info.name, task, response)
         return message or f"{task.handle}: cancel requested (HTTP {response.status})"

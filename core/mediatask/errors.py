@@ -87,10 +87,13 @@ class UnavailableError(ProviderError):
         status: int | None = None,
         retry_after: float | None = None,
         maybe_sent: bool = False,
+        connected: bool = False,
     ) -> None:
         super().__init__(message, status=status, retry_after=retry_after)
         self.maybe_sent = maybe_sent
         """True when the request may have reached the provider before the failure."""
+        self.connected = connected or maybe_sent or status is not None
+        """True when a connection to the provider was made (its address is right)."""
 
 
 class ExpiredError(ProviderError):

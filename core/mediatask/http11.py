@@ -18,7 +18,7 @@ import functools
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -59,12 +59,47 @@ USER_AGENT = "mediatask"
 
 
 class _BrokenError(Exception):
-    """The connection failed mid-exchange; ``stale`` when a reused connection never answered."""
+    """The connection failed mid-exchange; ``stale`` when a reused connection never answered,
+    ``unsent`` when the request's last byte was held back (it never became complete)."""
 
-    def __init__(self, reason: str, *, stale: bool) -> None:
+    def __init__(self, reason: str, *, stale: bool, unsent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.stale = stale
+        self.unsent = unsent
+
+
+@attrs.define(eq=False)
+class _RequestWriter:
+    """Writes one request; with ``on_commit``, its last byte waits for :meth:`finish`.
+
+    So a crash, a cancellation or a broken connection before ``on_commit`` has run leaves the
+    server holding an incomplete request, which it does not act on.
+    """
+
+    stream: trio.abc.Stream
+    on_commit: Callable[[], None] | None
+    committed: bool = False
+    _held: bytes = b""
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` (all but its last byte, if held back)."""
+        if self.on_commit is None:
+            if data:
+                await self.stream.send_all(data)
+            return
+        data = self._held + data
+        if len(data) > 1:
+            await self.stream.send_all(data[:-1])
+        self._held = data[-1:]
+
+    async def finish(self, timer: trio.CancelScope) -> None:
+        """Complete the request: run ``on_commit``, shield the rest of the exchange, send."""
+        if self.on_commit is not None:
+            self.on_commit()
+            self.committed = True
+            timer.shield = True  # its own deadline still applies; outside cancellation waits
+            await self.stream.send_all(self._held)
 
 
 def _default_ssl_context() -> ssl.SSLContext:
@@ -191,7 +226,18 @@ class Http11Transport:
 
     async def send(self, request: Request) -> Response:
         """Send ``request`` (following redirects) and read the whole answer."""
-        exchange, _ = await self._open(request, stream=False)
+        return await self._send(request, None)
+
+    async def send_committing(self, request: Request, on_commit: Callable[[], None]) -> Response:
+        """Send ``request``, holding back its last byte until ``on_commit`` has run.
+
+        See :class:`~mediatask.transport.CommitReporting`: a submit's intent is journalled in
+        ``on_commit``, so a job whose upload was cut short is known not to have arrived.
+        """
+        return await self._send(request, on_commit)
+
+    async def _send(self, request: Request, on_commit: Callable[[], None] | None) -> Response:
+        exchange, _ = await self._open(request, stream=False, on_commit=on_commit)
         self._pool.give_back(exchange.connection, reusable=True)
         status = exchange.response.status_code
         log.debug("%s %s -> %s", request.method, request.url, status)
@@ -213,7 +259,9 @@ class Http11Transport:
             raise
         self._pool.give_back(exchange.connection, reusable=body.ended_in_buffer())
 
-    async def _open(self, request: Request, *, stream: bool) -> tuple[_Exchange, _Target]:
+    async def _open(
+        self, request: Request, *, stream: bool, on_commit: Callable[[], None] | None = None
+    ) -> tuple[_Exchange, _Target]:
         """Send ``request``, follow redirects, and return the final answer (its head, or all
         of it unless ``stream``) and where it came from; its connection is the caller's."""
         method, url = request.method, full_url(request)
@@ -223,7 +271,9 @@ class Http11Transport:
             log.debug("%s %s headers=%s", method, url, redact_headers(headers))
         for _ in range(MAX_REDIRECTS + 1):
             target = _Target.of(url)
-            exchange = await self._request(target, method, headers, body, stream=stream)
+            exchange = await self._request(
+                target, method, headers, body, stream=stream, on_commit=on_commit
+            )
             if not _is_redirect(exchange):
                 return exchange, target
             location = exchange.headers["location"]
@@ -243,20 +293,29 @@ class Http11Transport:
         body: EncodedBody,
         *,
         stream: bool,
+        on_commit: Callable[[], None] | None,
     ) -> _Exchange:
-        """One request on a pooled connection; a stale one is replaced once where safe."""
+        """One request on a pooled connection; a stale one is replaced once where safe (the
+        method is idempotent, or the request's last byte was never sent)."""
         fresh = False
         while True:
             connection = await self._pool.lend(target.origin, stream=stream, fresh=fresh)
+            writer = _RequestWriter(connection.stream, on_commit)
             try:
                 return await self._exchange(
-                    connection, target, method, headers, body, whole=not stream
+                    connection, target, method, headers, body, writer, whole=not stream
                 )
             except _BrokenError as exc:
                 self._pool.give_back(connection, reusable=False)
-                if exc.stale and method in SAFE_METHODS and not fresh:
+                if exc.stale and (method in SAFE_METHODS or exc.unsent) and not fresh:
                     fresh = True  # the server closed a kept-alive connection: once more, anew
                     continue
+                if exc.unsent:
+                    raise UnavailableError(
+                        f"the connection to {target.label} failed before the request was "
+                        f"complete: {exc.reason}",
+                        connected=True,
+                    ) from None
                 raise UnavailableError(
                     f"the connection to {target.label} failed during the request: {exc.reason}",
                     maybe_sent=True,
@@ -272,6 +331,7 @@ class Http11Transport:
         method: str,
         headers: Mapping[str, str],
         body: EncodedBody,
+        writer: _RequestWriter,
         *,
         whole: bool,
     ) -> _Exchange:
@@ -279,7 +339,8 @@ class Http11Transport:
         the answer is a redirect.
 
         :class:`_BrokenError` if the wire fails; every read or write may take up to the read
-        timeout (one cancel scope per exchange, its deadline moved on before each).
+        timeout (one cancel scope per exchange, its deadline moved on before each). Every
+        byte of the request goes through ``writer``.
         """
         protocol, stream = connection.protocol, connection.stream
         received = False
@@ -295,11 +356,12 @@ class Http11Transport:
                     if isinstance(part, bytes):
                         out += protocol.send(h11.Data(data=part)) or b""
                         continue
-                    await stream.send_all(out)
+                    await writer.write(out)
                     out = b""
-                    await self._send_file(connection, part, timer)
+                    await self._send_file(connection, writer, part, timer)
                 out += protocol.send(h11.EndOfMessage()) or b""
-                await stream.send_all(out)
+                await writer.write(out)
+                await writer.finish(timer)
                 while True:
                     event = protocol.next_event()
                     if type(event) is h11.Data:
@@ -330,23 +392,33 @@ class Http11Transport:
                     f"cannot send {method} to {target.label}: a header is not valid HTTP"
                 ) from None
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise _BrokenError(_reason(exc), stale=connection.reused and not received) from None
+                stale = connection.reused and not received
+                raise _BrokenError(_reason(exc), stale=stale, unsent=_unsent(writer)) from None
             except h11.RemoteProtocolError as exc:
                 stale = connection.reused and not received
-                raise _BrokenError(_reason(exc), stale=stale) from None
-        raise _BrokenError("timed out waiting for an answer", stale=False)
+                raise _BrokenError(_reason(exc), stale=stale, unsent=_unsent(writer)) from None
+        raise _BrokenError("timed out waiting for an answer", stale=False, unsent=_unsent(writer))
 
     async def _send_file(
-        self, connection: Connection, part: FilePart, timer: trio.CancelScope
+        self,
+        connection: Connection,
+        writer: _RequestWriter,
+        part: FilePart,
+        timer: trio.CancelScope,
     ) -> None:
         chunks = file_chunks(part)
         try:
             while chunk := await trio.to_thread.run_sync(next, chunks, b""):
                 data = connection.protocol.send(h11.Data(data=chunk))
                 timer.deadline = trio.current_time() + self.read_timeout
-                await connection.stream.send_all(data or b"")
+                await writer.write(data or b"")
         finally:
             chunks.close()
+
+
+def _unsent(writer: _RequestWriter) -> bool:
+    """True when the writer held back the request's last byte and never sent it."""
+    return writer.on_commit is not None and not writer.committed
 
 
 def _is_redirect(exchange: _Exchange) -> bool:

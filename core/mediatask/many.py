@@ -1,25 +1,49 @@
 """Running many jobs at once: the work behind :meth:`Client.run_many`.
 
-Each job runs in its own trio task under two limits: the caller's ``concurrency`` and the
-provider's slots (:meth:`Client.slot`: as many as the provider takes, learned, shared by
-everything on one client). A failed job is an :class:`Outcome` with its error, never the end of
-the others.
+Each job runs in its own trio task under two limits (see :mod:`mediatask.runner`): the caller's
+``concurrency`` and the provider's slots (:meth:`Client.slot`: as many as the provider takes,
+learned, shared by everything on one client). A failed job is an :class:`Outcome` with its
+error, never the end of the others.
+
+This module does not import the engine: it needs of the client only what :class:`JobClient`
+names, so the engine can import it without a cycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import trio
 
 from mediatask.errors import MediataskError
-from mediatask.model import Job, Result, TaskRef
+from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.runner import JobRunner
 
-if TYPE_CHECKING:
-    from mediatask.engine import Client, UpdateCallback
+UpdateCallback = Callable[[TaskRef, Update], None]
+"""Told each update of a task as it is seen (a plain function: it must not block)."""
+
+
+class JobClient(Protocol):
+    """What running many jobs needs of a client (:class:`~mediatask.engine.Client` has it)."""
+
+    async def run(
+        self,
+        job: Job,
+        out_dir: Path | None = None,
+        *,
+        on_submit: Callable[[TaskRef], None] | None = None,
+        on_update: UpdateCallback | None = None,
+    ) -> Result:
+        """Submit ``job``, follow it, download its outputs into ``out_dir`` if given."""
+        ...
+
+    def slot(self, provider: str) -> AbstractAsyncContextManager[object]:
+        """The slots of ``provider``'s tasks in flight: hold one per job."""
+        ...
 
 
 @attrs.frozen
@@ -41,7 +65,7 @@ class Outcome:
 
 
 async def run_one(
-    client: Client,
+    client: JobClient,
     index: int,
     job: Job,
     out_dir: Path | None,
@@ -57,7 +81,7 @@ async def run_one(
 
 
 async def run_all(
-    client: Client,
+    client: JobClient,
     jobs: Iterable[Job],
     send: trio.MemorySendChannel[Outcome],
     *,
@@ -66,18 +90,25 @@ async def run_all(
     on_update: UpdateCallback | None,
 ) -> None:
     """Run every job, at most ``concurrency`` at once, and send each outcome as it ends."""
-    limit = trio.CapacityLimiter(concurrency)
 
-    async def one(index: int, job: Job) -> None:
-        try:
-            slot = client.slot(job.provider)
-        except MediataskError as exc:  # an unknown provider fails this job only
-            await send.send(Outcome(index, job, error=exc))
-            return
-        async with limit, slot:
-            outcome = await run_one(client, index, job, out_dir, on_update)
-        await send.send(outcome)
+    async def work(item: tuple[int, Job], job: Job) -> Outcome:
+        return await run_one(client, item[0], job, out_dir, on_update)
 
-    async with send, trio.open_nursery() as nursery:
-        for index, job in enumerate(jobs):
-            nursery.start_soon(one, index, job)
+    async def report(item: tuple[int, Job], done: Outcome | MediataskError) -> None:
+        if isinstance(done, MediataskError):  # e.g. an unknown provider fails this job only
+            done = Outcome(item[0], item[1], error=done)
+        await send.send(done)
+
+    runner = JobRunner(
+        limit=trio.CapacityLimiter(concurrency),
+        slot=client.slot,
+        prepare=_job_of,
+        work=work,
+        report=report,
+    )
+    async with send:
+        await runner.all(enumerate(jobs))
+
+
+def _job_of(item: tuple[int, Job]) -> Job:
+    return item[1]

@@ -1,8 +1,11 @@
 """A submit recorded in a journal: the intent as the request goes on the wire, the handle after.
 
-Used by ``batch`` and by ``run``/``submit``. The job stays pending unless its request went on the
-wire; a failure after that is journalled *uncertain* when the task may exist (no answer was read,
-or a 2xx answer could not be read) and *failed* otherwise.
+Used by ``batch`` and by ``run``/``submit``. "On the wire" is the moment the request becomes
+complete at the provider: the default transport holds back its last byte until the intent is
+journalled (:func:`~mediatask.transport.send_submit`), so an upload cut short by a crash, a
+Ctrl-C or a broken connection leaves the job pending. A failure after that moment is journalled
+*uncertain* when the task may exist (no answer was read, or a 2xx answer could not be read) and
+*failed* otherwise.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ async def submit_recorded(
 ) -> TaskRef:
     """Submit ``job`` with the intent journalled as it goes on the wire and the handle after.
 
-    Only the exchange on the wire is shielded from cancellation (by the client). Cancelled
-    before it, the job stays pending; a submit that failed after it is journalled uncertain
-    when the task may exist (no answer, or a 2xx answer that could not be read), else failed.
+    Only the exchange on the wire, from the moment the request is complete, is shielded from
+    cancellation (by the transport). Cancelled before it, the job stays pending; a submit that
+    failed after it is journalled uncertain when the task may exist (no answer, or a 2xx answer
+    that could not be read), else failed.
     """
     await trio.lowlevel.checkpoint_if_cancelled()  # handed its slot after Ctrl-C: not submitted
     marker = journal.marker(job_id)

@@ -37,7 +37,7 @@ from mediatask.policy import (
 )
 from mediatask.redact import Redactor
 from mediatask.statuses import error_for_status
-from mediatask.transport import Transport
+from mediatask.transport import Transport, send_submit
 
 log = logging.getLogger("mediatask")
 
@@ -206,15 +206,17 @@ class Sender:
         submit: bool,
         on_wire: Callable[[], None] | None,
     ) -> Response:
-        """One attempt: wait for the rate limiter, then send (shielded if a submit)."""
+        """One attempt: wait for the rate limiter, then send (a submit shielded once complete)."""
         async with self.throttled(info):
             # Cancelled while waiting for the limiter: send nothing, not even a submit.
             await trio.lowlevel.checkpoint_if_cancelled()
-            if on_wire is not None:
-                on_wire()
-            with trio.CancelScope(shield=submit):
-                response = self.redactor.response(await self.transport.send(prepared))
-        return response
+            if submit:
+                response = await send_submit(self.transport, prepared, on_wire or _no_hook)
+            else:
+                if on_wire is not None:
+                    on_wire()
+                response = await self.transport.send(prepared)
+        return self.redactor.response(response)
 
     async def send(
         self,
@@ -234,12 +236,15 @@ class Sender:
         hear it at once (the message names the variable to check).
 
         :param submit: the request may create (and charge for) a task: it is resent only when
-            it certainly did not arrive (a refused connection, a 429 or 503 refusal); otherwise
-            :class:`SubmitUncertainError` is raised. Only the exchange itself is shielded from
-            cancellation (we must learn whether the task was created); waits for the rate
-            limiter and for retries are not.
-        :param on_wire: called each time the request is about to go on the wire, after the
-            rate limiter has admitted it (a journal records the intent there).
+            it certainly did not arrive (a refused connection, a connection broken before the
+            request was complete, a 429 or 503 refusal); otherwise :class:`SubmitUncertainError`
+            is raised. Only the exchange is shielded from cancellation, from the moment the
+            request is complete (we must learn whether the task was created); an upload still
+            on its way, waits for the rate limiter and for retries are not.
+        :param on_wire: called each time the request goes on the wire, after the rate limiter
+            has admitted it; for a submit, as the request becomes complete at the provider where
+            the transport can tell (see :func:`~mediatask.transport.send_submit`), so an upload
+            cut short is not counted. A journal records the intent there.
         """
         prepared = self.prepare(info, request)
         backoff = self.retry.start()
@@ -277,9 +282,13 @@ class Sender:
                 await trio.sleep(delay)
 
 
+def _no_hook() -> None:
+    """Nothing to record when a submit goes on the wire."""
+
+
 def _unreachable(exc: MediataskError) -> bool:
     """True when the connection could not even be made (refused, unknown host)."""
-    return isinstance(exc, UnavailableError) and exc.status is None and not exc.maybe_sent
+    return isinstance(exc, UnavailableError) and not exc.connected
 
 
 def _asked_wait(exc: MediataskError, response: Response | None) -> float | None:
@@ -308,6 +317,7 @@ def _final(info: ProviderInfo, exc: MediataskError, reason: str) -> MediataskErr
             status=exc.status,
             retry_after=exc.retry_after,
             maybe_sent=exc.maybe_sent,
+            connected=exc.connected,
         )
     if isinstance(exc, RateLimitedError):
         return RateLimitedError(f"{exc} ({reason})", status=exc.status, retry_after=exc.retry_after)

@@ -13,6 +13,13 @@ Helpers for whole-command tests: :func:`standalone_emulator` runs ``mediatask em
 own process, :func:`mediatask_command` runs a command in another, :func:`serving_in_thread`
 serves a stdlib HTTP handler and :func:`serving_folder` input files, from a thread.
 
+Scaffolding for a plugin's own tests (``conftest.py``): :func:`sample_photo` and
+:func:`sample_clip` make small inputs, :func:`sample_files` writes them to a folder,
+``inputs_url = samples_fixture(SAMPLES)`` serves them to the emulator and
+``isolated = isolated_home()`` gives every test a fresh ``MEDIATASK_HOME``; :class:`RawApi`
+(opened with :func:`raw_api`) talks to an emulator with plain urllib3, so that emulator tests do
+not go through the client they help to check.
+
 Kept light: every pytest run imports this module.
 """
 
@@ -24,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from socketserver import BaseRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import pytest
@@ -44,6 +51,9 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
+
+if TYPE_CHECKING:
+    import urllib3
 
 
 def reply(
@@ -198,6 +208,25 @@ def sample_clip(width: int, height: int, frames: int, fps: int) -> bytes:
     return buffer.getvalue()
 
 
+def sample_photo(
+    image_format: str = "PNG",
+    size: tuple[int, int] = (64, 48),
+    disc: tuple[int, int, int] = (200, 30, 30),
+) -> bytes:
+    """A small 'photo': a ``disc``-coloured disc on a pale, uniform background."""
+    import io  # Pillow comes with the sandbox extra: import it on use
+
+    from PIL import Image, ImageDraw
+
+    width, height = size
+    image = Image.new("RGB", size, (230, 240, 250))
+    box = (width // 4, height // 6, 3 * width // 4, 5 * height // 6)
+    ImageDraw.Draw(image).ellipse(box, fill=disc)
+    buffer = io.BytesIO()
+    image.save(buffer, image_format)
+    return buffer.getvalue()
+
+
 @asynccontextmanager
 async def serving_samples(samples: Mapping[str, tuple[bytes, str]]) -> AsyncIterator[str]:
     """Serve ``samples`` (name → (bytes, MIME type)) at ``/samples/<name>`` on loopback.
@@ -220,6 +249,124 @@ async def serving_samples(samples: Mapping[str, tuple[bytes, str]]) -> AsyncIter
 
     async with serving(Starlette(routes=[Route("/samples/{name}", sample)])) as url:
         yield url
+
+
+def sample_files(samples: Mapping[str, tuple[bytes, str]], folder: Path) -> dict[str, Path]:
+    """Write ``samples`` (name → (bytes, MIME type)) as files in ``folder``; their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, (data, _) in samples.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def samples_fixture(samples: Mapping[str, tuple[bytes, str]]) -> Any:
+    """An ``inputs_url`` fixture for a plugin's ``conftest.py``: ``samples`` served on loopback.
+
+    ``inputs_url = samples_fixture(SAMPLES)`` gives each test the base URL of a server answering
+    ``/samples/<name>`` (see :func:`serving_samples`); the contract suite takes its inputs there.
+    """
+
+    @pytest.fixture
+    async def inputs_url() -> AsyncIterator[str]:
+        async with serving_samples(samples) as url:
+            yield url
+
+    return inputs_url
+
+
+def isolated_home() -> Any:
+    """An autouse fixture for a plugin's ``conftest.py``: every test gets a fresh home.
+
+    ``isolated = isolated_home()``: commands under test write their journal and key store
+    under a new ``MEDIATASK_HOME`` (see ``mediatask_home``), never the developer's own.
+    """
+
+    @pytest.fixture(autouse=True)
+    def isolated(mediatask_home: Path) -> Path:
+        return mediatask_home
+
+    return isolated
+
+
+@attrs.define
+class RawApi:
+    """A bare HTTP client for an emulator: urllib3 (not mediatask's), calls in worker threads.
+
+    For tests of an emulator itself, which should not go through the client it helps to check.
+    Subclass it to add the provider's own calls (submit, poll…). Open one with :func:`raw_api`.
+    """
+
+    emulator: Any
+    """The emulator served (an :class:`~mediatask.emulator.Emulator`): its stats, faults, clock."""
+    base_url: str
+    """The emulator's base URL; a path given to :meth:`request` is joined to it."""
+    inputs_url: str
+    """Where the sample inputs are served (``inputs_url`` fixture)."""
+    auth: str | None
+    """The ``Authorization`` header every request carries unless told otherwise."""
+    pool: urllib3.PoolManager
+
+    def input(self, name: str) -> str:
+        """The URL of the sample input ``name``."""
+        return f"{self.inputs_url}/samples/{name}"
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        fields: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: str | bool | None = True,
+        http_timeout: urllib3.Timeout | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send one request; ``body`` bytes as they are, anything else as JSON.
+
+        ``fields``: a multipart form instead of a body. ``auth``: ``True`` sends :attr:`auth`,
+        ``False`` or ``None`` no ``Authorization``, a string that header instead.
+        ``http_timeout``: other than the pool's (5 s to connect, 10 s to read).
+        """
+        import functools
+
+        import trio
+
+        sent = dict(headers or {})
+        authorization = self.auth if auth is True else auth or None
+        if authorization is not None:
+            sent["Authorization"] = authorization
+        if body is not None and not isinstance(body, bytes):
+            body = jsonlib.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        target = url if url.startswith(("http://", "https://")) else self.base_url + url
+        options = {"timeout": http_timeout} if http_timeout is not None else {}
+        send = functools.partial(
+            self.pool.request, method, target, body=body, fields=fields, headers=sent, **options
+        )
+        return await trio.to_thread.run_sync(send, abandon_on_cancel=True)
+
+
+ApiT = TypeVar("ApiT", bound=RawApi)
+
+
+@asynccontextmanager
+async def raw_api(
+    api: type[ApiT], emulator: Any, inputs_url: str, *, auth: str | None
+) -> AsyncIterator[ApiT]:
+    """Serve ``emulator`` on loopback and yield an ``api`` (a :class:`RawApi` class) for it.
+
+    No retries; 5 s to connect, 10 s to read.
+    """
+    import urllib3
+
+    from mediatask.emulator import serving
+
+    timeout = urllib3.Timeout(connect=5, read=10)
+    with urllib3.PoolManager(retries=False, timeout=timeout) as pool:
+        async with serving(emulator.app) as base_url:
+            yield api(emulator, base_url, inputs_url, auth, pool)
 
 
 @pytest.fixture

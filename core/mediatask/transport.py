@@ -8,9 +8,11 @@ worker threads, kept as a pluggable alternative). Tests pass fakes that script a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import trio
 
 from mediatask.http import Request, Response
 
@@ -48,6 +50,45 @@ class Transport(Protocol):
     def open_stream(self, request: Request) -> contextlib.AbstractAsyncContextManager[Body]:
         """Send ``request`` and open the answer for reading in chunks."""
         ...
+
+
+@runtime_checkable
+class CommitReporting(Protocol):
+    """A transport that can tell when a request becomes complete at the server.
+
+    :class:`~mediatask.http11.Http11Transport` is one: it holds back a request's last byte,
+    calls ``on_commit``, then sends that byte. Until then the server holds at most part of the
+    request, which no HTTP server acts on, so a failure or a crash before ``on_commit`` means
+    the request did not arrive.
+    """
+
+    async def send_committing(self, request: Request, on_commit: Callable[[], None]) -> Response:
+        """Send ``request`` like ``send``; ``on_commit`` runs just before its last byte goes.
+
+        From ``on_commit`` on, the exchange is shielded from cancellation (the answer says
+        whether a task was created); before it, a cancellation or a broken connection leaves
+        nothing at the server (a broken connection is :class:`UnavailableError` with
+        ``maybe_sent`` false).
+        """
+        ...
+
+
+async def send_submit(
+    transport: Transport, request: Request, on_commit: Callable[[], None]
+) -> Response:
+    """Send a request that may create (and charge for) a task; ``on_commit`` marks the moment.
+
+    Where the transport reports it (:class:`CommitReporting`), ``on_commit`` runs as the request
+    becomes complete at the server and only the rest of the exchange is shielded; elsewhere it
+    runs before the first byte and the whole exchange is shielded, which may call a request
+    "on the wire" that never arrived but never the reverse.
+    """
+    if isinstance(transport, CommitReporting):
+        return await transport.send_committing(request, on_commit)
+    on_commit()
+    with trio.CancelScope(shield=True):
+        response = await transport.send(request)
+    return response
 
 
 def full_url(request: Request) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import click
 
@@ -15,12 +16,13 @@ from mediatask.cli.base import (
     sandbox_option,
     user_errors,
 )
-from mediatask.cli.interrupt import Interrupted, run_cancellable
-from mediatask.cli.session import cli_settings, open_cli_client
+from mediatask.cli.session import cli_settings, run_with_client
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, UsageError
 from mediatask.model import Credits, TaskRef
 from mediatask.plugins import PluginManager
+
+T = TypeVar("T")
 
 _LACKS = {
     "list": "keeps no list of tasks that mediatask can read",
@@ -29,7 +31,9 @@ _LACKS = {
 
 
 def _supports(plugins: PluginManager, feature: str, provider: str) -> bool:
-    """Whether ``provider``'s plugin builds a request for ``feature`` (list or credits)."""
+    """Whether ``provider`` declares ``feature`` (list) and its plugin builds the request."""
+    if feature == "list" and not plugins.provider(provider).capabilities.list:
+        return False
     try:
         build = (
             plugins.list_tasks(provider, None) if feature == "list" else plugins.credits(provider)
@@ -39,7 +43,13 @@ def _supports(plugins: PluginManager, feature: str, provider: str) -> bool:
     return build is not None
 
 
-def _run_on(provider: str, key: str | None, sandbox: bool, body: object, feature: str) -> object:
+def _run_on(
+    provider: str,
+    key: str | None,
+    sandbox: bool,
+    body: Callable[[Client], Awaitable[T]],
+    feature: str,
+) -> T:
     plugins = load_plugins()
     with user_errors():
         settings = cli_settings(plugins, provider, key)
@@ -50,17 +60,9 @@ def _run_on(provider: str, key: str | None, sandbox: bool, body: object, feature
                 f"{info.name} {_LACKS[feature]}: `mediatask {feature}` works with "
                 f"{', '.join(able) or 'no installed provider'}"
             )
-
-        async def main() -> object:
-            async with open_cli_client(
-                plugins, sandbox=sandbox, providers=[provider], settings=settings
-            ) as client:
-                return await body(client)  # type: ignore[operator]  # an async callable
-
-        outcome = run_cancellable(main)
-    if isinstance(outcome, Interrupted):
-        sys.exit(130)
-    return outcome
+        return run_with_client(
+            plugins, body, sandbox=sandbox, providers=[provider], settings=settings
+        )
 
 
 @cli.command("list")
@@ -90,7 +92,7 @@ def list_command(
             rows.append((task, (known.raw_status or known.status.value) if known else ""))
         return rows
 
-    rows: list[tuple[TaskRef, str]] = _run_on(provider, key, sandbox, body, "list")  # type: ignore[assignment]  # body's type
+    rows = _run_on(provider, key, sandbox, body, "list")
     if as_json:
         echo_json([{"handle": task.handle, "status": status} for task, status in rows])
         return
@@ -120,7 +122,7 @@ def credits_command(provider: str, key: str | None, sandbox: bool, as_json: bool
     async def body(client: Client) -> Credits:
         return await client.credits(provider)
 
-    credits: Credits = _run_on(provider, key, sandbox, body, "credits")  # type: ignore[assignment]  # body's type
+    credits = _run_on(provider, key, sandbox, body, "credits")
     if as_json:
         echo_json({"provider": provider, "amount": credits.amount, "unit": credits.unit})
     else:

@@ -71,6 +71,10 @@ COMMANDS = {
         "mediatask.cli.account",
         "List PROVIDER's own records of recent tasks (where the provider keeps such a list).",
     ),
+    "new-provider": LazyCommand(
+        "mediatask.cli.new_provider",
+        "Lay out a provider plugin NAME in DIR from the reference plugin.",
+    ),
     "plugins": LazyCommand(
         "mediatask.cli.providers",
         "List the installed plugins: version, providers, hooks, and those that failed to load.",

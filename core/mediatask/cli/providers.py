@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.padding import Padding
@@ -19,6 +20,9 @@ from mediatask.cli.base import (
 )
 from mediatask.config import Settings
 from mediatask.model import LocalFiles, Operation, Param, ProviderInfo
+
+if TYPE_CHECKING:
+    from mediatask.plugins import PluginManager
 
 LOCAL_FILES = {
     LocalFiles.NONE: "local files: URLs only (--sandbox serves them)",
@@ -43,8 +47,11 @@ def param_json(p: Param) -> dict[str, Any]:
     }
 
 
-def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
-    """The JSON form of a provider's declaration."""
+def provider_json(manager: PluginManager, info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
+    """The JSON form of a provider's declaration (and of what its hooks can do).
+
+    The provider matrix (:func:`provider_matrix`) is drawn from it alone.
+    """
     caps = info.capabilities
     return {
         "name": info.name,
@@ -59,6 +66,7 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
             "stream": caps.stream,
             "cancel": caps.cancel,
             "list": caps.list,
+            "credits": manager.credits(info.name) is not None,
             "local_files": caps.local_files.value,
         },
         "operations": [
@@ -71,6 +79,36 @@ def provider_json(info: ProviderInfo, *, key_set: bool) -> dict[str, Any]:
             for op in info.operations
         ],
     }
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "—"
+
+
+def _limits(provider: Mapping[str, Any]) -> str:
+    windows = [f"{count}/{seconds:g}s" for count, seconds in provider["rate_limits"]]
+    if provider["max_concurrency"] is not None:
+        windows.append(f"{provider['max_concurrency']} in flight")
+    return ", ".join(windows) or "—"
+
+
+def provider_matrix(providers: Iterable[Mapping[str, Any]]) -> str:
+    """The provider matrix of ``docs/providers/README.md``, a Markdown table, drawn from the
+    providers' JSON forms (:func:`provider_json`, what ``providers --json`` prints)."""
+    rows = [
+        "| provider | operations | follows by | local files | cancel | list | credits | limits |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for provider in sorted(providers, key=lambda p: str(p["name"])):
+        caps = provider["capabilities"]
+        operations = ", ".join(f"`{operation['name']}`" for operation in provider["operations"])
+        follows = "stream, poll" if caps["stream"] else "poll"
+        rows.append(
+            f"| `{provider['name']}` | {operations} | {follows} "
+            f"| {caps['local_files']} | {_yes(caps['cancel'])} | {_yes(caps['list'])} "
+            f"| {_yes(caps['credits'])} | {_limits(provider)} |"
+        )
+    return "\n".join(rows)
 
 
 def _flags(info: ProviderInfo) -> str:
@@ -116,7 +154,7 @@ def providers_command(ctx: click.Context, as_json: bool) -> None:
     settings = Settings()
     infos = sorted(manager.providers.values(), key=lambda i: i.name)
     if as_json:
-        echo_json([provider_json(i, key_set=bool(settings.key(i))) for i in infos])
+        echo_json([provider_json(manager, i, key_set=bool(settings.key(i))) for i in infos])
         return
     if not infos:
         click.echo("no providers installed (pip install mediatask-a1d, for example)")
@@ -180,7 +218,7 @@ def providers_show(name: str, as_json: bool) -> None:
     with user_errors():
         info = manager.provider(name)
     if as_json:
-        echo_json(provider_json(info, key_set=bool(settings.key(info))))
+        echo_json(provider_json(manager, info, key_set=bool(settings.key(info))))
         return
     click.echo(f"{info.name}  {info.title}  {info.docs_url}".rstrip())
     click.echo(f"  base URL: {settings.environ.get(info.base_url_env) or info.base_url}")

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -33,13 +33,12 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
-from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
-from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.deadline import Deadline, timeout_options
 from mediatask.cli.session import (
     cli_settings,
     new_job_id,
-    open_cli_client,
     open_user_journal,
+    run_with_client,
 )
 from mediatask.display import TaskLine
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
@@ -229,44 +228,34 @@ def _submit_journalled(
             job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 
-            async def main() -> T | TimedOut:
-                async with open_cli_client(
-                    plugins,
-                    sandbox=sandbox,
-                    providers=[job.provider],
-                    settings=settings,
-                    retry=retry,
-                ) as client:
+            async def work(client: Client) -> T:
+                task = await submit_recorded(client, journal, job_id, client.check(job))
+                submitted.append(task)
+                known = client.known_update(task)
+                if known is not None:  # final at once (a Claid upload): keep the result
+                    journal.observed(job_id, known)
+                return await then(client, journal, job_id, task)
 
-                    async def work() -> T:
-                        task = await submit_recorded(client, journal, job_id, client.check(job))
-                        submitted.append(task)
-                        known = client.known_update(task)
-                        if known is not None:  # final at once (a Claid upload): keep the result
-                            journal.observed(job_id, known)
-                        return await then(client, journal, job_id, task)
+            def task() -> TaskRef | None:
+                return submitted[0] if submitted else None
 
-                    def task() -> TaskRef | None:
-                        return submitted[0] if submitted else None
+            def interrupted() -> str:
+                if not submitted:
+                    return "nothing was submitted"
+                return f"task {submitted[0].handle} may still be running at the provider"
 
-                    return await within(deadline or Deadline(), client, task, work)
-
-            outcome = run_cancellable(main)
-    if isinstance(outcome, Interrupted):
-        _interrupted(submitted)
-    if isinstance(outcome, TimedOut):
-        exit_timed_out(outcome)
+            outcome = run_with_client(
+                plugins,
+                work,
+                sandbox=sandbox,
+                providers=[job.provider],
+                settings=settings,
+                retry=retry,
+                deadline=deadline,
+                task=task,
+                interrupted=interrupted,
+            )
     return job_id, outcome
-
-
-def _interrupted(task: list[TaskRef]) -> NoReturn:
-    where = (
-        f"task {task[0].handle} may still be running at the provider"
-        if task
-        else "nothing was submitted"
-    )
-    click.echo(f"\ninterrupted: {where}", err=True)
-    sys.exit(130)
 
 
 @cli.command("run")

@@ -11,16 +11,21 @@ import contextlib
 import os
 import secrets
 import sqlite3
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from mediatask.api import open_client
 from mediatask.cli.base import MAX_IN_FLIGHT_META, NO_LOG_META, SANDBOX_SECONDS_ENV
+from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
+from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
@@ -31,6 +36,8 @@ from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
 from mediatask.plugins import PluginManager
 from mediatask.policy import RetryPolicy
 from mediatask.sending import Throttle
+
+T = TypeVar("T")
 
 
 def _sandbox_seconds() -> float | None:
@@ -66,32 +73,64 @@ async def open_cli_client(
     retry: RetryPolicy | None = None,
     throttles: Callable[[ProviderInfo], Throttle] | None = None,
 ) -> AsyncIterator[Client]:
-    """A Client for a command; with ``sandbox`` its providers talk to in-process emulators.
+    """A Client for a command, made by :func:`mediatask.api.open_client` with the command's
+    extras: ``--max-in-flight``, ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
 
     :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
     """
-    settings = settings if settings is not None else Settings()
     context = click.get_current_context(silent=True)
     ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
-    options: dict[str, Any] = {
-        "max_in_flight": {plugins.provider(name).name: n for name, n in ceilings.items()},
-        "throttles": throttles,
-    }
-    if retry is not None:
-        options["retry"] = retry
-    async with AsyncExitStack() as stack:
-        if sandbox:
-            from mediatask.sandbox import open_sandbox  # only with --sandbox
+    options: dict[str, Any] = {} if retry is None else {"retry": retry}
+    async with open_client(
+        sandbox=sandbox,
+        providers=providers,
+        plugins=plugins,
+        settings=settings,
+        sandbox_seconds=_sandbox_seconds() if sandbox else None,
+        max_in_flight={plugins.provider(name).name: n for name, n in ceilings.items()},
+        throttles=throttles,
+        **options,
+    ) as client:
+        yield client
 
-            seconds = _sandbox_seconds()
-            box = await stack.enter_async_context(open_sandbox(plugins, providers))
-            for emulator in box.emulators.values():
-                if seconds is not None:
-                    emulator.faults.processing_seconds = seconds
-            settings = settings.with_overrides(box.settings)
-            options["file_host"] = box.file_host
-        client = Client(plugins=plugins, settings=settings, **options)
-        yield await stack.enter_async_context(client)
+
+def run_with_client(
+    plugins: PluginManager,
+    work: Callable[[Client], Awaitable[T]],
+    *,
+    sandbox: bool,
+    providers: Iterable[str],
+    settings: Settings,
+    retry: RetryPolicy | None = None,
+    deadline: Deadline | None = None,
+    task: Callable[[], TaskRef | None] = lambda: None,
+    interrupted: Callable[[], str] = lambda: "",
+) -> T:
+    """Run ``work`` on a command's client under trio and return its value: the one way a
+    command runs its async part.
+
+    How it ends other than with a value becomes the command's exit: Ctrl-C (or SIGTERM) prints
+    ``interrupted`` and what ``interrupted()`` says, and exits 130; a passed ``deadline``
+    prints what became of ``task()`` (cancelled at the provider if asked and possible) and
+    exits 124. A library error is raised as it is, for :func:`~mediatask.cli.base.user_errors`.
+
+    :param task: the command's task as far as it is known (``None`` before its submit).
+    """
+
+    async def main() -> T | TimedOut:
+        async with open_cli_client(
+            plugins, sandbox=sandbox, providers=providers, settings=settings, retry=retry
+        ) as client:
+            return await within(deadline or Deadline(), client, task, partial(work, client))
+
+    outcome = run_cancellable(main)
+    if isinstance(outcome, Interrupted):
+        said = interrupted()
+        click.echo("\ninterrupted" + (f": {said}" if said else ""), err=True)
+        sys.exit(INTERRUPTED_STATUS)
+    if isinstance(outcome, TimedOut):
+        exit_timed_out(outcome)
+    return outcome
 
 
 def parse_handle(handle: str) -> tuple[str, str]:

@@ -27,16 +27,15 @@ from mediatask.cli.base import (
     sandbox_option,
     user_errors,
 )
-from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, timeout_options, within
-from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.deadline import Deadline, timeout_options
 from mediatask.cli.jobs import JournalPlace, open_named_journal
 from mediatask.cli.session import (
     check_not_from_sandbox,
     cli_settings,
     final_update,
-    open_cli_client,
     parse_handle,
     resolve_task,
+    run_with_client,
 )
 from mediatask.engine import Client
 from mediatask.errors import NotFoundError
@@ -117,30 +116,26 @@ def on_task(
                 check_out_dir(out_dir)
             journalled = final_update(recorder.record)
 
-            async def main() -> T | TimedOut:
-                async with open_cli_client(
-                    plugins, sandbox=sandbox, providers=[task.provider], settings=settings
-                ) as client:
-                    if journalled is not None:
-                        client.remember(task, journalled)
+            async def work(client: Client) -> T:
+                if journalled is not None:
+                    client.remember(task, journalled)
+                try:
+                    return await body(client, task, recorder)
+                except NotFoundError as exc:
+                    if not sandbox:
+                        raise
+                    raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
 
-                    async def work() -> T:
-                        try:
-                            return await body(client, task, recorder)
-                        except NotFoundError as exc:
-                            if not sandbox:
-                                raise
-                            raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
-
-                    return await within(deadline or Deadline(), client, lambda: task, work)
-
-            outcome = run_cancellable(main)
-    if isinstance(outcome, Interrupted):
-        click.echo(f"\ninterrupted: {task.handle} goes on at the provider", err=True)
-        sys.exit(130)
-    if isinstance(outcome, TimedOut):
-        exit_timed_out(outcome)
-    return outcome
+            return run_with_client(
+                plugins,
+                work,
+                sandbox=sandbox,
+                providers=[task.provider],
+                settings=settings,
+                deadline=deadline,
+                task=lambda: task,
+                interrupted=lambda: f"{task.handle} goes on at the provider",
+            )
 
 
 def task_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -84,6 +84,8 @@ class FaultInjection:
         submission: Submission | None = None
         if kind is RequestKind.SUBMIT:
             body = await _read_body(receive)
+            if body is None:
+                return  # the client went away mid-request: no server acts on half a request
             receive = _replaying(body, receive)
             submission = Submission(job_identity(body, _header(scope, b"content-type")))
             self.emulator.submits.arrived(submission)
@@ -169,16 +171,16 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None if the client went away before its end."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client went away: what arrived is all there is
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

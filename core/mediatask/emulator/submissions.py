@@ -39,7 +39,8 @@ current_submission: ContextVar[Submission | None] = ContextVar(
 
 @attrs.define
 class SubmitLedger:
-    """Per job identity: submit requests that reached the emulator, and those that made a task."""
+    """Per job identity: submit requests that reached the emulator whole (a request whose
+    client went away before its last byte is not counted), and those that made a task."""
 
     received: Counter[str] = attrs.field(factory=Counter)
     created: Counter[str] = attrs.field(factory=Counter)

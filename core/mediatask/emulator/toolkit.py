@@ -236,6 +236,30 @@ class Emulator:
         if stored is not None:
             self._files[key] = attrs.evolve(stored, expires_at=self.clock.now())
 
+    async def task_events(
+        self,
+        task: EmulatedTask,
+        payload: Callable[[TaskState], Mapping[str, Any]],
+        *,
+        prefix: bytes = b"",
+        copies: int = 1,
+    ) -> AsyncGenerator[bytes, None]:
+        """A task's Server-Sent Events: ``data: <payload(state)>`` for its current state, then
+        each change, ending after the final one — or early, after ``faults.drop_stream_after``
+        events. ``prefix`` goes before each ``data:`` line; each event is sent ``copies`` times.
+        Serve it with :class:`EventStreamResponse`.
+        """
+        limit, sent = self.faults.drop_stream_after, 0
+        async with aclosing(task.states()) as states:
+            async for state in states:
+                if limit is not None and (sent >= limit or state.is_final):
+                    return  # a dropped stream: the final event never arrives
+                event = prefix + b"data: " + self.json_bytes(payload(state)) + b"\n\n"
+                self.stats["events"] += 1
+                sent += 1
+                for _ in range(copies):
+                    yield event
+
     async def run_media(self, function: Callable[..., T], *args: Any) -> T:
         """Run a media function in a worker thread; a :class:`MediaError` fails the task."""
         try:

@@ -22,8 +22,7 @@ Where the vendor's behaviour is UNKNOWN the emulator makes a documented choice:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Literal
 
@@ -191,21 +190,10 @@ class A1DEmulator(Emulator):
         if isinstance(task, Response):
             return task
         self.stats["streams"] += 1
-        return EventStreamResponse(self._events(task))
-
-    async def _events(self, task: EmulatedTask) -> AsyncGenerator[bytes, None]:
-        """The current state, then each change; closes after the final one (or drops early)."""
-        limit, sent = self.faults.drop_stream_after, 0
-        async with aclosing(task.states()) as states:
-            async for state in states:
-                if limit is not None and (sent >= limit or state.is_final):
-                    return  # a dropped stream: the final event never arrives
-                prefix = b"event: message\n" if self.sse_event_line else b""
-                data = self.json_bytes(self._payload(task, state))
-                self.stats["events"] += 1
-                sent += 1
-                for _ in range(2 if self.sse_duplicates else 1):
-                    yield prefix + b"data: " + data + b"\n\n"
+        prefix = b"event: message\n" if self.sse_event_line else b""
+        copies = 2 if self.sse_duplicates else 1
+        payload = partial(self._payload, task)
+        return EventStreamResponse(self.task_events(task, payload, prefix=prefix, copies=copies))
 
     # -- answers -----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from mediatask.model import TaskRef
+from mediatask.model import Status, TaskRef
 from mediatask.testing import ProviderContract
 
 
@@ -19,6 +19,15 @@ class TestA1DContract(ProviderContract):
         "image-extends": (["photo.jpg"], {}),
         "image-generator": ([], {"prompt": "a lighthouse"}),
         "speedpainter": (["photo.jpg"], {}),
+    }
+    status_words: ClassVar[Mapping[str, Status]] = {  # the docs' and the clients' words
+        "PENDING": Status.QUEUED,
+        "WAITING": Status.QUEUED,
+        "INIT": Status.QUEUED,
+        "PROCESSING": Status.RUNNING,
+        "FINISHED": Status.SUCCEEDED,
+        "FAILED": Status.FAILED,
+        "ERROR": Status.FAILED,
     }
     unreadable = ({"taskId": "t"}, {"taskId": "t", "status": ""})
 

@@ -21,6 +21,7 @@ import urllib3
 from PIL import Image
 
 from mediatask.emulator import Faults, serving
+from mediatask.testing import RawApi, raw_api
 from mediatask_a1d.emulator import A1DEmulator
 
 KEY = "test-key"
@@ -28,27 +29,8 @@ UNAUTHORIZED = {"error": "Unauthorized", "message": "Invalid or missing API key"
 FINAL = ("FINISHED", "FAILED", "ERROR")
 
 
-@attrs.define
-class Api:
-    """A bare urllib3 client for the emulator; every call runs in a trio worker thread."""
-
-    base_url: str
-    inputs_url: str
-    pool: urllib3.PoolManager
-
-    def input(self, name: str) -> str:
-        return f"{self.inputs_url}/samples/{name}"
-
-    async def request(
-        self, method: str, url: str, *, body: Any = None, auth: str | None = f"KEY {KEY}"
-    ) -> urllib3.BaseHTTPResponse:
-        headers = {"Authorization": auth} if auth is not None else {}
-        if body is not None:
-            body = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        target = url if url.startswith("http") else self.base_url + url
-        send = partial(self.pool.request, method, target, body=body, headers=headers)
-        return await trio.to_thread.run_sync(send, abandon_on_cancel=True)
+class Api(RawApi):
+    """The emulator's calls over :class:`RawApi`; every call runs in a trio worker thread."""
 
     async def submit(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         response = await self.request("POST", f"/api/{operation}", body=dict(body))
@@ -104,9 +86,8 @@ def emulator() -> A1DEmulator:
 
 @pytest.fixture
 async def api(emulator: A1DEmulator, inputs_url: str) -> AsyncIterator[Api]:
-    with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10)) as pool:
-        async with serving(emulator.app) as base_url:
-            yield Api(base_url, inputs_url, pool)
+    async with raw_api(Api, emulator, inputs_url, auth=f"KEY {KEY}") as opened:
+        yield opened
 
 
 def image(data: bytes) -> Image.Image:
@@ -421,7 +402,7 @@ async def test_leaving_serving_with_a_stream_open_and_a_task_running_is_prompt()
     emulator = A1DEmulator(faults=Faults(processing_seconds=60))
     with urllib3.PoolManager(retries=False, timeout=5) as pool, trio.fail_after(10):
         async with serving(emulator.app) as base_url:
-            api = Api(base_url, "", pool)
+            api = Api(emulator, base_url, "", f"KEY {KEY}", pool)
             answer = await api.submit("image-generator", {"prompt": "never finishes here"})
             open_stream = partial(
                 pool.request,

@@ -38,24 +38,6 @@ def test_speedpainter_guesses_the_mime_type() -> None:
     assert request.json["fps"] == 12
 
 
-@pytest.mark.parametrize(
-    ("word", "status"),
-    [
-        ("PENDING", Status.QUEUED),
-        ("WAITING", Status.QUEUED),
-        ("INIT", Status.QUEUED),
-        ("PROCESSING", Status.RUNNING),
-        ("FINISHED", Status.SUCCEEDED),
-        ("FAILED", Status.FAILED),
-        ("ERROR", Status.FAILED),
-    ],
-)
-def test_every_status_word_of_docs_and_clients(word: str, status: Status) -> None:
-    update = a1d.mediatask_parse_result(task(), {"taskId": "t", "status": word, "imageUrl": "u"})
-    assert update.status is status
-    assert update.raw_status == word
-
-
 def test_the_vendor_status_example() -> None:
     update = a1d.mediatask_parse_result(
         task(),

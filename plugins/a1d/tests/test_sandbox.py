@@ -64,6 +64,19 @@ async def test_image_operations_end_to_end(
         assert [f.stem.rsplit("-", 1)[1] for f in result.files] == ["video", "sketch"]
 
 
+async def test_the_upscaler_enlarges_by_its_scale_and_adds_a_thumbnail(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    # Moved from the core's CLI tests, which now run on the reference plugin.
+    _, client = mediatask_sandbox
+    with trio.fail_after(30):
+        job = Job("a1d", "image-upscaler", [str(SAMPLE)], {"scale": 4})
+        result = await client.run(job, tmp_path)
+    assert [o.role for o in result.outputs] == ["image", "thumbnail"]
+    with Image.open(SAMPLE) as original, Image.open(result.files[0]) as upscaled:
+        assert upscaled.size == (original.width * 4, original.height * 4)
+
+
 async def test_image_generator_takes_only_a_prompt(mediatask_sandbox: Any, tmp_path: Path) -> None:
     _, client = mediatask_sandbox
     with trio.fail_after(30):

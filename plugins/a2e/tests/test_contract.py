@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from mediatask.model import TaskRef
+from mediatask.model import Status, TaskRef
 from mediatask.testing import ProviderContract
 
 ANCHOR = "65f1c0de0a2e000000000001"
@@ -23,6 +23,15 @@ class TestA2EContract(ProviderContract):
         "avatar-video": (["speech.mp3"], {"anchor_id": ANCHOR, "title": "hello"}),
         "tts": ([], {"msg": "Hello from the contract", "tts_id": "en-US-1"}),
         "text-to-image": ([], {"prompt": "a lighthouse", "width": 128, "height": 96}),
+    }
+    status_words: ClassVar[Mapping[str, Status]] = {  # current_status ("pendding" sic)
+        "initialized": Status.QUEUED,
+        "sent": Status.QUEUED,
+        "pending": Status.QUEUED,
+        "pendding": Status.QUEUED,
+        "processing": Status.RUNNING,
+        "completed": Status.SUCCEEDED,
+        "failed": Status.FAILED,
     }
     unreadable = ({"code": 0, "data": {"_id": "t"}}, {"code": 0}, {"code": 0, "data": 7})
 

@@ -6,18 +6,15 @@ says UNKNOWN / NOT FOUND / UNCONFIRMED. Waits are polls of the emulator, never s
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import AsyncIterator, Mapping
-from functools import partial
+from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest
 import trio
-import urllib3
 
-from mediatask.emulator import Faults, serving
+from mediatask.emulator import Faults
+from mediatask.testing import RawApi, raw_api
 from mediatask_a2e.emulator import A2EEmulator
 
 KEY = "sk_test_0123456789abcdefghij"
@@ -40,35 +37,8 @@ VENDOR_FIELDS = [
 DAYS_3 = 3 * 24 * 3600
 
 
-@attrs.define
-class Api:
-    """A bare urllib3 client for the emulator; every call runs in a trio worker thread."""
-
-    base_url: str
-    inputs_url: str
-    pool: urllib3.PoolManager
-
-    def input(self, name: str) -> str:
-        return f"{self.inputs_url}/samples/{name}"
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: Any = None,
-        auth: str | None = f"Bearer {KEY}",
-        headers: Mapping[str, str] | None = None,
-    ) -> urllib3.BaseHTTPResponse:
-        sent = dict(headers or {})
-        if auth is not None:
-            sent["Authorization"] = auth
-        if body is not None and not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        target = url if url.startswith("http") else self.base_url + url
-        send = partial(self.pool.request, method, target, body=body, headers=sent)
-        return await trio.to_thread.run_sync(send, abandon_on_cancel=True)
+class Api(RawApi):
+    """A2E's envelope and polling over :class:`RawApi`; every call runs in a worker thread."""
 
     async def ok(self, method: str, url: str, body: Any = None) -> Any:
         response = await self.request(method, url, body=body)
@@ -101,9 +71,8 @@ def emulator() -> A2EEmulator:
 @pytest.fixture
 async def api(emulator: A2EEmulator, inputs_url: str) -> AsyncIterator[Api]:
     emulator.accepted_key = KEY
-    with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10)) as pool:
-        async with serving(emulator.app) as base_url:
-            yield Api(base_url, inputs_url, pool)
+    async with raw_api(Api, emulator, inputs_url, auth=f"Bearer {KEY}") as opened:
+        yield opened
 
 
 async def start_i2v(api: Api, **extra: Any) -> dict[str, Any]:

@@ -75,24 +75,6 @@ def test_the_vendor_status_example_is_a_success_with_its_video_and_coins() -> No
 @pytest.mark.parametrize(
     ("word", "status"),
     [
-        ("initialized", Status.QUEUED),
-        ("sent", Status.QUEUED),
-        ("pending", Status.QUEUED),
-        ("pendding", Status.QUEUED),
-        ("processing", Status.RUNNING),
-        ("completed", Status.SUCCEEDED),
-        ("failed", Status.FAILED),
-    ],
-)
-def test_current_status_words(word: str, status: Status) -> None:
-    payload = {"code": 0, "data": {"_id": ID, "current_status": word, "result_url": "u"}}
-    update = a2e.mediatask_parse_result(task(), payload)
-    assert (update.status, update.raw_status) == (status, word)
-
-
-@pytest.mark.parametrize(
-    ("word", "status"),
-    [
         ("init", Status.QUEUED),
         ("start", Status.QUEUED),
         ("pending", Status.QUEUED),

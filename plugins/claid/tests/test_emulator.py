@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from mediatask.testing import sample_photo
 
+if TYPE_CHECKING:
     from conftest import Api
 
 KEY = "claid-test-key"  # the conftest's
@@ -27,7 +27,7 @@ IMAGE_OBJECT_KEYS = ["ext", "mps", "mime", "format", "width", "height"]
 
 
 async def test_the_vendors_async_sample_answers_as_documented(api: Api) -> None:
-    sample = {"input": api.input(), "operations": VENDOR_OPERATIONS}
+    sample = {"input": api.input("photo.png"), "operations": VENDOR_OPERATIONS}
     answer = await api.request("POST", "/v1-beta1/image/edit/async", body=sample)
     assert answer.status == 200  # not 202
     data = answer.json()["data"]
@@ -96,7 +96,7 @@ async def test_a_task_whose_input_cannot_be_fetched_ends_in_error(api: Api) -> N
 
 async def test_sync_edit_answers_the_result(api: Api) -> None:
     body = {
-        "input": api.input(),
+        "input": api.input("photo.png"),
         "operations": {"resizing": {"width": 32, "height": 32, "fit": "canvas"}},
         "output": {"format": "webp"},
     }
@@ -120,11 +120,9 @@ async def test_a_sync_edit_that_fails_is_a_400_image_error(api: Api) -> None:
     assert "x-request-id" in answer.headers
 
 
-async def test_upload_takes_the_file_and_the_document(
-    api: Api, make_photo: Callable[[], bytes]
-) -> None:
+async def test_upload_takes_the_file_and_the_document(api: Api) -> None:
     data = json.dumps({"operations": {"background": {"remove": True}}, "output": {"format": "png"}})
-    fields = {"file": ("shoe", make_photo(), "image/png"), "data": data}
+    fields = {"file": ("shoe", sample_photo(), "image/png"), "data": data}
     answer = await api.request("POST", "/v1-beta1/image/edit/upload", fields=fields)
     assert answer.status == 200, answer.data
     output = answer.json()["data"]["output"]
@@ -134,17 +132,15 @@ async def test_upload_takes_the_file_and_the_document(
     assert api.emulator.stats["uploads"] == 1
 
 
-async def test_upload_refuses_a_missing_part_and_an_input_field(
-    api: Api, make_photo: Callable[[], bytes]
-) -> None:
+async def test_upload_refuses_a_missing_part_and_an_input_field(api: Api) -> None:
     missing = await api.request(
         "POST", "/v1/image/edit/upload", fields={"data": '{"operations": {}}'}
     )
     assert missing.status == 422
     assert missing.json()["error_details"] == {"file": ["field required"]}
     with_input = {
-        "file": ("a.png", make_photo(), "image/png"),
-        "data": json.dumps({"input": api.input(), "operations": {}}),
+        "file": ("a.png", sample_photo(), "image/png"),
+        "data": json.dumps({"input": api.input("photo.png"), "operations": {}}),
     }
     refused = await api.request("POST", "/v1/image/edit/upload", fields=with_input)
     assert refused.status == 422
@@ -165,7 +161,7 @@ async def test_auth_is_bearer_and_the_401_is_claids(api: Api) -> None:
 
 async def test_no_api_calls_left_is_402(api: Api) -> None:
     api.emulator.credits = 1
-    body = {"input": api.input(), "operations": {}}
+    body = {"input": api.input("photo.png"), "operations": {}}
     assert (await api.request("POST", "/v1/image/edit/async", body=body)).status == 200
     refused = await api.request("POST", "/v1/image/edit/async", body=body)
     assert refused.status == 402
@@ -186,7 +182,7 @@ async def test_bad_json_storage_and_unknown_ids(api: Api) -> None:
 
 async def test_tmp_url_expires_after_a_day_on_the_emulator_clock(api: Api) -> None:
     answer = await api.request(
-        "POST", "/v1/image/edit", body={"input": api.input(), "operations": {}}
+        "POST", "/v1/image/edit", body={"input": api.input("photo.png"), "operations": {}}
     )
     url = answer.json()["data"]["output"]["tmp_url"]
     assert (await api.request("GET", url, auth=None)).status == 200
@@ -227,7 +223,9 @@ async def test_every_api_answer_has_a_request_id(api: Api) -> None:
     answers: list[Any] = [
         await api.request("POST", "/v1/image/edit/async", body={}, auth=None),
         await api.request("POST", "/v1/image/edit/async", body={"operations": {}}),
-        await api.request("POST", "/v1/image/edit", body={"input": api.input(), "operations": {}}),
+        await api.request(
+            "POST", "/v1/image/edit", body={"input": api.input("photo.png"), "operations": {}}
+        ),
     ]
     assert [a.status for a in answers] == [401, 422, 200]
     assert all(uuid.UUID(a.headers["x-request-id"]) for a in answers)

@@ -6,24 +6,13 @@ import io
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw, ImageStat
+from PIL import Image, ImageStat
 
+from mediatask.testing import sample_photo
 from mediatask_claid.imaging import Edited, edit
 from mediatask_claid.ratelimit import SlidingWindows
 
-
-def photo(image_format: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
-    """A red disc on a pale, uniform background (as the conftest's samples)."""
-    image = Image.new("RGB", size, (230, 240, 250))
-    width, height = size
-    box = (width // 4, height // 6, 3 * width // 4, 5 * height // 6)
-    ImageDraw.Draw(image).ellipse(box, fill=(200, 30, 30))
-    buffer = io.BytesIO()
-    image.save(buffer, image_format)
-    return buffer.getvalue()
-
-
-SOURCE = photo("PNG", (64, 48))
+SOURCE = sample_photo("PNG", (64, 48))
 
 
 def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
@@ -158,7 +147,7 @@ def test_output_formats_are_real_and_described(output: Any, pillow_format: str, 
 
 
 def test_jpeg_quality_progressive_dpi_and_cmyk() -> None:
-    big = photo("PNG", (256, 192))
+    big = sample_photo("PNG", (256, 192))
     low, _ = run({}, {"format": {"type": "jpeg", "quality": 5}}, big)
     high, _ = run({}, {"format": {"type": "jpeg", "quality": 95}}, big)
     assert len(low.data) < len(high.data)

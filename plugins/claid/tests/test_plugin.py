@@ -149,23 +149,6 @@ def test_an_upload_answer_is_the_final_update_at_once() -> None:
         claid.mediatask_poll(task(submitted.task_id, **submitted.extra))
 
 
-@pytest.mark.parametrize(
-    ("word", "expected"),
-    [
-        ("ACCEPTED", Status.QUEUED),
-        ("WAITING", Status.QUEUED),
-        ("PAUSED", Status.QUEUED),
-        ("PROCESSING", Status.RUNNING),
-        ("DONE", Status.SUCCEEDED),
-        ("ERROR", Status.FAILED),
-        ("CANCELLED", Status.CANCELED),
-    ],
-)
-def test_status_words(word: str, expected: Status) -> None:
-    update = claid.mediatask_parse_result(status(word))
-    assert (update.status, update.raw_status) == (expected, word)
-
-
 def test_done_carries_the_output_with_its_size() -> None:
     done = status("DONE", result={"input_object": INPUT_OBJECT, "output_object": OUTPUT_OBJECT})
     update = claid.mediatask_parse_result(done)

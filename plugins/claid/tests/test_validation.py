@@ -140,7 +140,7 @@ async def test_the_emulator_rejects_each_with_422_naming_the_same_path(api: Api)
     for params, path in INVALID:
         document, _ = assemble(params)
         answer = await api.request(
-            "POST", "/v1/image/edit/async", body={"input": api.input(), **document}
+            "POST", "/v1/image/edit/async", body={"input": api.input("photo.png"), **document}
         )
         assert answer.status == 422, (path, answer.data)
         body = answer.json()

@@ -1,14 +1,20 @@
-"""Echo, the reference provider: the smallest complete mediatask plugin, with an emulator.
+"""Echo (reference plugin): a mediatask provider plugin, with an emulator of its API.
 
-Echo's API mirrors an image, asynchronously, as the real providers work:
+Echo's API mirrors an image or draws one from a prompt, asynchronously, as the real providers
+work:
 
-- ``POST /v1/echoes`` with ``{"image_url": URL}`` answers ``201 {"id", "state": "queued"}``;
-- ``GET /v1/echoes/{id}`` answers ``{"id", "state"}``, the state one of ``queued``, ``running``,
-  ``done`` (with ``result_url``) or ``failed`` (with ``error``);
+- ``POST /v1/echoes`` with ``{"operation": "mirror", "image_url": URL, "axis": ...}`` or
+  ``{"operation": "draw", "prompt": TEXT, "size": N}`` answers ``201 {"id", "state": "queued"}``;
+- ``GET /v1/echoes/{id}`` answers ``{"id", "state"}``, the state one of ``queued``, ``running``
+  (with ``progress``), ``done`` (with ``result_url``), ``failed`` (with ``error``) or
+  ``canceled``; ``GET /v1/echoes/{id}/events`` sends the same as Server-Sent Events;
+- ``DELETE /v1/echoes/{id}`` cancels a task that has not finished;
 - an error is ``{"error": {"message": ...}}`` with its HTTP status;
-- the key goes in ``Authorization: Bearer <key>``.
+- the key goes in ``Authorization: Bearer <key>``; inputs are URLs only (``--sandbox`` serves
+  local files).
 
-``docs/writing-a-provider.md`` builds this plugin step by step.
+The layout of the reference plugin, as ``mediatask new-provider`` writes it:
+``docs/writing-a-provider.md`` explains each part. Change what your API spells differently.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from mediatask.plugin import (
     MediataskError,
     Operation,
     Output,
+    Param,
     PluginError,
     ProviderEmulator,
     ProviderInfo,
@@ -43,9 +50,23 @@ INFO = ProviderInfo(
     base_url="https://echo.invalid",
     auth_scheme="Bearer",
     operations=[
-        Operation("mirror", "Mirror an image", inputs=["image"], input_kinds=["image"]),
+        Operation(
+            "mirror",
+            "Mirror an image",
+            inputs=["image"],
+            params=[Param("axis", default="horizontal", choices=("horizontal", "vertical"))],
+            input_kinds=["image"],
+        ),
+        Operation(
+            "draw",
+            "Draw a square in a colour chosen by the prompt",
+            params=[
+                Param("prompt", required=True, description="what to draw"),
+                Param("size", "int", default=32, choices=(16, 32, 64), description="pixels"),
+            ],
+        ),
     ],
-    capabilities=Capabilities(),
+    capabilities=Capabilities(stream=True, cancel=True),
 )
 
 STATES = {
@@ -53,6 +74,7 @@ STATES = {
     "running": Status.RUNNING,
     "done": Status.SUCCEEDED,
     "failed": Status.FAILED,
+    "canceled": Status.CANCELED,
 }
 """Echo's status words; a word not listed here means the task is still going."""
 
@@ -64,7 +86,11 @@ def mediatask_providers() -> list[ProviderInfo]:
 
 @hookimpl
 def mediatask_submit(job: Job) -> Request:
-    return Request("POST", "/v1/echoes", json={"image_url": job.inputs[0]})
+    if job.operation == "mirror":
+        body = {"operation": "mirror", "image_url": job.inputs[0], **job.params}
+    else:
+        body = {"operation": job.operation, **job.params}
+    return Request("POST", "/v1/echoes", json=body)
 
 
 @hookimpl
@@ -82,6 +108,25 @@ def mediatask_poll(task: TaskRef) -> Request:
 
 
 @hookimpl
+def mediatask_stream(task: TaskRef) -> Request:
+    return Request(
+        "GET",
+        f"/v1/echoes/{quote(task.task_id, safe='')}/events",
+        headers={"Accept": "text/event-stream"},
+    )
+
+
+@hookimpl
+def mediatask_cancel(task: TaskRef) -> Request:
+    return Request("DELETE", f"/v1/echoes/{quote(task.task_id, safe='')}")
+
+
+@hookimpl
+def mediatask_read_cancel(task: TaskRef) -> str:
+    return f"canceled {task.handle}"  # Echo answers a cancel only when it stopped the task
+
+
+@hookimpl
 def mediatask_parse_result(payload: Mapping[str, Any]) -> Update:
     word = payload.get("state")
     if not isinstance(word, str) or not word:
@@ -94,8 +139,16 @@ def mediatask_parse_result(payload: Mapping[str, Any]) -> Update:
             raise PluginError("Echo sent a finished task without its result_url")
         outputs = [Output(url=url, role="image", kind="image", mime_type="image/png")]
     error = payload.get("error") if status is Status.FAILED else None
+    percent = payload.get("progress") if status is Status.RUNNING else None
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+        percent = None  # no progress rather than a wrong one
     return Update(
-        status, word, message=str(error) if error else None, outputs=outputs, payload=payload
+        status,
+        word,
+        progress=None if percent is None else percent / 100,
+        message=str(error) if error else None,
+        outputs=outputs,
+        payload=payload,
     )
 
 
