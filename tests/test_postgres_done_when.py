@@ -125,13 +125,15 @@ def test_three_workers_300_jobs_two_killed_one_restarted(
     batch = ("batch", "jobs.jsonl", "--journal", postgres_url)
     moments = random.Random(SEED)  # noqa: S311  # kill moments, not secrets
 
-    workers = [start(tmp_path, env, *batch) for _ in range(3)]
     # Random moments to kill at, not waits for something to happen.
-    time.sleep(moments.uniform(4.0, 10.0))
+    first, second, restart = (moments.uniform(*span) for span in ((4, 10), (1, 5), (0, 2)))
+    print(f"kills at {first:.2f} s and {first + second:.2f} s, a new worker {restart:.2f} s later")
+    workers = [start(tmp_path, env, *batch) for _ in range(3)]
+    time.sleep(first)
     workers[0].send_signal(signal.SIGKILL)
-    time.sleep(moments.uniform(1.0, 5.0))
+    time.sleep(second)
     workers[1].send_signal(signal.SIGKILL)
-    time.sleep(moments.uniform(0.0, 2.0))
+    time.sleep(restart)
     restarted = start(tmp_path, env, "worker", "--journal", postgres_url)
     for killed in workers[:2]:
         killed.communicate(timeout=30)
