@@ -387,8 +387,9 @@ async def test_endless_redirects_end(http: Callable[..., Http11Transport]) -> No
         return True
 
     async with serving(handler) as server:
-        with pytest.raises(UnavailableError, match="redirected more than 10 times"):
+        with pytest.raises(UnavailableError, match="redirected more than 10 times") as caught:
             await http().send(Request("GET", server.url + "/"))
+    assert caught.value.connected  # the address is right: not "check the base URL"
 
 
 # -- timeouts (virtual time) -------------------------------------------------------------------

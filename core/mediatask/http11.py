@@ -283,7 +283,9 @@ class Http11Transport:
                 headers = {k: v for k, v in headers.items() if k.lower() not in _CONTENT_HEADERS}
             url, headers = _redirected(url, location, headers, target)
         label = _Target.of(url).label
-        raise UnavailableError(f"{label} redirected more than {MAX_REDIRECTS} times")
+        raise UnavailableError(
+            f"{label} redirected more than {MAX_REDIRECTS} times", connected=True
+        )
 
     async def _request(
         self,
@@ -539,7 +541,7 @@ class _StreamBody:
             reason = _reason(exc)
         except h11.RemoteProtocolError as exc:
             reason = _reason(exc)
-        raise UnavailableError(f"the stream from {self._label} broke: {reason}")
+        raise UnavailableError(f"the stream from {self._label} broke: {reason}", connected=True)
 
     def ended_in_buffer(self) -> bool:
         """True if the body was read to its end, or its end has already arrived (an event
@@ -572,4 +574,4 @@ class _StreamBody:
                     self._direct = left - len(data)
                     return bytes(data)
                 reason = "the server closed the connection"
-        raise UnavailableError(f"the stream from {self._label} broke: {reason}")
+        raise UnavailableError(f"the stream from {self._label} broke: {reason}", connected=True)
