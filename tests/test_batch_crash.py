@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from mediatask.testing import Standalone, standalone_emulator
+from mediatask.testing import Standalone, standalone_emulators
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 KILLS = int(os.environ.get("MEDIATASK_CRASH_KILLS", "10"))
@@ -43,11 +43,8 @@ KEYS = {"a1d": "crash-a1d-key", "claid": "crash-claid-key", "a2e": "sk_crash_a2e
 
 @pytest.fixture
 def emulators() -> Iterator[dict[str, Standalone]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            name: stack.enter_context(standalone_emulator(name, key, 1.5))
-            for name, key in KEYS.items()
-        }
+    with standalone_emulators(KEYS, 1.5) as emulators:
+        yield emulators
 
 
 def batch_process(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

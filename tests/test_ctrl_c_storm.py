@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from mediatask.testing import Standalone, serving_folder, standalone_emulator
+from mediatask.testing import Standalone, serving_folder, standalone_emulators
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 RUNS = int(os.environ.get("MEDIATASK_CTRL_C_RUNS", "12"))
@@ -66,11 +66,8 @@ def job_line(round_number: int, n: int, inputs: str) -> dict[str, Any]:
 
 @pytest.fixture
 def emulators() -> Iterator[dict[str, Standalone]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            name: stack.enter_context(standalone_emulator(name, key, 0.2))
-            for name, key in KEYS.items()
-        }
+    with standalone_emulators(KEYS, 0.2) as emulators:
+        yield emulators
 
 
 def journal_rows(out: Path) -> dict[str, sqlite3.Row]:

@@ -18,7 +18,6 @@ ledger counts per job (:mod:`mediatask.emulator.submissions`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -41,7 +40,7 @@ from psycopg.rows import dict_row
 from mediatask import PluginManager
 from mediatask.emulator.submissions import job_identity
 from mediatask.model import Job
-from mediatask.testing import Standalone, standalone_emulator
+from mediatask.testing import Standalone, standalone_emulators
 from mediatask.validate import check_job
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
@@ -53,11 +52,8 @@ KEYS = {"a1d": "done-a1d-key", "claid": "done-claid-key", "a2e": "sk_done_a2e_ke
 
 @pytest.fixture
 def emulators() -> Iterator[dict[str, Standalone]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            name: stack.enter_context(standalone_emulator(name, key, 0.5))
-            for name, key in KEYS.items()
-        }
+    with standalone_emulators(KEYS, 0.5) as emulators:
+        yield emulators
 
 
 def write_batch(

@@ -12,7 +12,6 @@ worker died; A2E's are looked up by marker), and the emulators' counters show no
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -30,7 +29,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from mediatask.testing import Standalone, standalone_emulator
+from mediatask.testing import Standalone, standalone_emulators
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 KILLS = int(os.environ.get("MEDIATASK_PG_KILLS", "6"))
@@ -42,11 +41,8 @@ KEYS = {"a1d": "pg-a1d-key", "claid": "pg-claid-key", "a2e": "sk_pg_a2e_key"}
 
 @pytest.fixture
 def emulators() -> Iterator[dict[str, Standalone]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            name: stack.enter_context(standalone_emulator(name, key, 1.0))
-            for name, key in KEYS.items()
-        }
+    with standalone_emulators(KEYS, 1.0) as emulators:
+        yield emulators
 
 
 def creations(emulator: Standalone) -> int:

@@ -508,6 +508,20 @@ def standalone_emulator(
             raise RuntimeError(f"mediatask emulate {provider} exited with status {code}")
 
 
+@contextmanager
+def standalone_emulators(
+    keys: Mapping[str, str], seconds: float
+) -> Iterator[dict[str, Standalone]]:
+    """One :func:`standalone_emulator` per provider in ``keys`` (provider -> the key it takes)."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        yield {
+            name: stack.enter_context(standalone_emulator(name, key, seconds))
+            for name, key in keys.items()
+        }
+
+
 def mediatask_command(
     *args: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
