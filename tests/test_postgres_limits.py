@@ -10,8 +10,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -125,6 +127,47 @@ async def test_a_waiting_request_wakes_on_this_workers_own_answer(
                     nursery.start_soon(second)
                     await trio.testing.wait_all_tasks_blocked()  # asked while it is in flight
                 await admitted.wait()  # woken by the answer, not an hour's recheck
+
+
+class HeldAdmission(PostgresJournal):
+    """Holds its second admission's answer (already read from the ledger) until ``gate`` opens."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.asked = 0
+        self.read = threading.Event()
+        self.gate = threading.Event()
+
+    def rate_admit(self, *args: Any, **kwargs: Any) -> Admission:
+        admission = super().rate_admit(*args, **kwargs)
+        self.asked += 1
+        if self.asked == 2:
+            self.read.set()
+            self.gate.wait(timeout=30)
+        return admission
+
+
+async def test_an_answer_that_comes_while_a_request_asks_still_wakes_it(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_limits, "RECHECK_SECONDS", 3600.0)  # no asking again by time
+    with PostgresJournal(postgres_url) as ledger, HeldAdmission(postgres_url) as side:
+        limiter = SharedRateLimiter(
+            ledger, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
+        )
+        admitted = trio.Event()
+
+        async def second() -> None:
+            async with limiter.request():
+                admitted.set()
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                async with limiter.request():
+                    nursery.start_soon(second)
+                    await trio.to_thread.run_sync(side.read.wait)  # it saw the first in flight
+                side.gate.set()  # its answer arrives after the first's was written
+                await admitted.wait()  # not lost: the answer it missed still counts
 
 
 @pytest.mark.slow

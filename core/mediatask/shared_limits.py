@@ -54,6 +54,7 @@ class SharedRateLimiter:
         """
         async with self._lock:  # first come, first served within this worker
             while True:
+                answered = self._answered  # taken before asking: an answer meanwhile counts
                 admission = await self.side.run(self._admit)
                 if admission.entry is not None:
                     break
@@ -61,7 +62,7 @@ class SharedRateLimiter:
                     await trio.sleep(admission.wait)
                     continue
                 with trio.move_on_after(min(admission.wait, RECHECK_SECONDS)):
-                    await self._answered.wait()
+                    await answered.wait()
         try:
             yield
         finally:
