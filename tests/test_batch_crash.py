@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from mediatask.testing import Standalone, standalone_emulators
+from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 KILLS = int(os.environ.get("MEDIATASK_CRASH_KILLS", "10"))
@@ -48,15 +48,7 @@ def emulators() -> Iterator[dict[str, Standalone]]:
 
 
 def batch_process(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
-    return subprocess.Popen(  # our own command, no shell
-        command,
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return mediatask_process("batch", "jobs.jsonl", "-o", "out", cwd=folder, env=env)
 
 
 def creations(emulator: Standalone) -> int:

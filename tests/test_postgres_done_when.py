@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -40,7 +39,7 @@ from psycopg.rows import dict_row
 from mediatask import PluginManager
 from mediatask.emulator.submissions import job_identity
 from mediatask.model import Job
-from mediatask.testing import Standalone, standalone_emulators
+from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 from mediatask.validate import check_job
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
@@ -75,16 +74,8 @@ def write_batch(
 
 
 def start(folder: Path, env: Mapping[str, str], *args: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "mediatask", *args, "-o", "out"]
-    command += ["--lease", LEASE, "--concurrency", "8", "-q"]  # stderr: errors only (piped)
-    return subprocess.Popen(  # our own command, no shell
-        command,
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    options = ["-o", "out", "--lease", LEASE, "--concurrency", "8", "-q"]  # -q: stderr, errors
+    return mediatask_process(*args, *options, cwd=folder, env=env, errors=True)
 
 
 def identity(plugins: PluginManager, folder: Path, row: Mapping[str, Any]) -> str:

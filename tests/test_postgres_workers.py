@@ -18,7 +18,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from mediatask.testing import Standalone, standalone_emulators
+from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 KILLS = int(os.environ.get("MEDIATASK_PG_KILLS", "6"))
@@ -54,16 +53,9 @@ def creations(emulator: Standalone) -> int:
 def worker(
     folder: Path, env: dict[str, str], url: str, *, keep_errors: bool = True
 ) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "mediatask", "batch", "jobs.jsonl", "-o", "out"]
+    command = ["batch", "jobs.jsonl", "-o", "out"]
     command += ["--journal", url, "--lease", "2s", "--concurrency", "4"]
-    return subprocess.Popen(  # our own command, no shell
-        command,
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if keep_errors else subprocess.DEVNULL,
-    )
+    return mediatask_process(*command, cwd=folder, env=env, errors=keep_errors)
 
 
 @pytest.mark.slow

@@ -543,6 +543,27 @@ def mediatask_command(
     )
 
 
+def mediatask_process(
+    *args: str, cwd: Path, env: Mapping[str, str], errors: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m mediatask ARGS`` in ``cwd`` in the background, ``env`` added to ours.
+
+    Its stdin and stdout are closed; its stderr is piped when ``errors`` (read it, or the
+    process may block once the pipe fills), else dropped. For tests that kill it.
+    """
+    import os
+    import sys
+
+    return subprocess.Popen(  # noqa: S603  # our own command, no shell
+        [sys.executable, "-m", "mediatask", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
+    )
+
+
 @contextmanager
 def serving_in_thread(handler: Callable[..., BaseRequestHandler]) -> Iterator[str]:
     """Serve HTTP on loopback with a stdlib ``handler``, from a thread; yields the base URL.
