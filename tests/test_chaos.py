@@ -236,6 +236,7 @@ def test_after_a_plain_rerun_every_job_is_ok_or_truly_uncertain_and_none_paid_tw
 
     records = chaos.records()
     states = Counter(record["state"] for record in records)
+    print(f"after a plain re-run: {dict(states)}; faults injected {faults}")
 
     problems = done_when_problems(chaos, records)
 
