@@ -127,7 +127,11 @@ async def test_dropped_stream_falls_back_to_polling(
     dropped = (200, EVENT_STREAM, sse({"state": "running", "progress": 0.5}))
     running = reply(200, {"state": "running", "progress": 0.5})
     transport = ScriptedTransport(
-        [reply(200, {"id": "d"}), *[running] * 4, reply(200, {"state": "done", "url": "https://c/o"})],
+        [
+            reply(200, {"id": "d"}),
+            *[running] * 4,
+            reply(200, {"state": "done", "url": "https://c/o"}),
+        ],
         streams=[dropped] * 4,
     )
     async with client(fake_plugins, transport) as c:

@@ -356,7 +356,8 @@ class ProviderContract:
             assert isinstance(second, Request), operation
             assert second != first, f"{operation}: the next page is the same request"
             third = ask(request=second, response=self.list_answer(second, last=False))
-            assert isinstance(third, Request) and third not in (first, second), operation
+            assert isinstance(third, Request), operation
+            assert third not in (first, second), f"{operation}: a page is asked for again"
             assert ask(request=second, response=self.list_answer(second, last=True)) is None
 
     # -- against the emulator ------------------------------------------------------------------

@@ -137,7 +137,7 @@ class TaskCanceledError(TaskFailedError):
     """The task was canceled before it finished."""
 
 
-class FailedTask(RejectedError):
+class FailedTask(RejectedError):  # noqa: N818  # a verdict on the task, not on the request
     """An answer that says the task itself failed (or was canceled): not a request to retry.
 
     A plugin returns it from ``mediatask_read_error`` (or raises it from a reader such as

@@ -4,11 +4,12 @@ A provider that streams is followed by Server-Sent Events; a stream that drops o
 opened again (after the server's ``retry:`` time, with ``Last-Event-ID`` when its events carry
 ids) a few times before the follower polls instead. A stream that ends cleanly before a final
 event without offering a way to resume (some providers close it by design once the work is
-done) is not a failure: one poll asks at once, and only a task still going opens it again. A final status is completed
-by the plugin's result step when it has one (hook ``mediatask_result``), and an answer the
-plugin reads as :class:`~mediatask.errors.FailedTask` ends the task failed or canceled. Polls are scheduled from the durations
-seen of the same operation (:mod:`mediatask.schedule`). Either way each distinct update is
-passed on once, and never one that goes back (an event arriving late, a final state undone).
+done) is not a failure: one poll asks at once, and only a task still going opens it again.
+Polls are scheduled from the durations seen of the same operation (:mod:`mediatask.schedule`).
+A final status is completed by the plugin's result step when it has one (hook
+``mediatask_result``), and an answer the plugin reads as :class:`~mediatask.errors.FailedTask`
+ends the task failed or canceled. Either way each distinct update is passed on once, and never
+one that goes back (an event arriving late, a final state undone).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def failed_update(failure: FailedTask) -> Update:
     status = Status.CANCELED if failure.canceled else Status.FAILED
     word = failure.raw_status or (f"HTTP {failure.status}" if failure.status else status.value)
     return Update(status, word, message=failure.reason)
+
+
 _RANK = {Status.QUEUED: 0, Status.RUNNING: 1}  # every final status ranks 2
 
 

@@ -233,11 +233,11 @@ class Sender:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
-        long as ``retry`` (default: the client's :class:`RetryPolicy`) allows (its ``budget``); a ``Retry-After``
-        longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error final at once.
-        So is a connection that cannot be made to a provider that has not answered this sender
-        yet: a wrong base URL or host is likelier then than an outage, and the user should
-        hear it at once (the message names the variable to check).
+        long as ``retry`` (default: the client's :class:`RetryPolicy`) allows (its ``budget``);
+        a ``Retry-After`` longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error
+        final at once. So is a connection that cannot be made to a provider that has not
+        answered this sender yet: a wrong base URL or host is likelier then than an outage, and
+        the user should hear it at once (the message names the variable to check).
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive (a refused connection, a connection broken before the
@@ -284,9 +284,8 @@ class Sender:
                     self._limiters[info.name].pause(delay)
                 log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
                 if self.announce is not None and backoff.attempts == 1:
-                    self.announce(
-                        f"{info.name} answers {_answer(exc)}; trying again in {delay:.{delay < 1:d}f} s"
-                    )
+                    wait = f"{delay:.1f}" if delay < 1 else f"{delay:.0f}"
+                    self.announce(f"{info.name} answers {_answer(exc)}; trying again in {wait} s")
                 await trio.sleep(delay)
 
 

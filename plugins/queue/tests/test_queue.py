@@ -113,7 +113,8 @@ async def test_poll_asks_once_and_for_the_result_only_when_final(
         emulator.release()
         await finished(emulator, task.task_id)
         done = await client.poll(task)
-    assert done.status is Status.SUCCEEDED and done.outputs
+    assert done.status is Status.SUCCEEDED
+    assert done.outputs
     assert (emulator.stats["polls"], emulator.stats["results"]) == (2, 1)
 
 
@@ -160,8 +161,10 @@ async def test_a_failed_model_ends_failed_in_a_batch_and_retry_failed_submits_it
         plain = await run()
         submits_before_retry = emulator.stats["submissions"]
         retried = await run(retry_failed=True)
-    assert first["failed"] == 1 and plain["failed"] == 1
-    assert failed is not None and "the model failed" in (failed.error or "")
+    assert first["failed"] == 1
+    assert plain["failed"] == 1
+    assert failed is not None
+    assert "the model failed" in (failed.error or "")
     assert submits_before_retry == 1
     assert retried["succeeded"] == 1
     assert emulator.stats["submissions"] == 2
