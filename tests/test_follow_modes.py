@@ -85,7 +85,7 @@ def test_an_unknown_follow_mode_is_a_usage_error(fake_plugins: PluginManager) ->
 class Done(http.server.BaseHTTPRequestHandler):
     """Echo's API for one finished task, counting the paths asked for."""
 
-    paths: list[str] = []  # noqa: RUF012  # one server per test: reset by the test
+    paths: list[str] = []  # noqa: RUF012  # one server per test: each test makes its subclass
 
     def do_GET(self) -> None:  # the stdlib's name
         type(self).paths.append(self.path)
@@ -110,10 +110,11 @@ class Done(http.server.BaseHTTPRequestHandler):
     [([], "/v1/echoes/task_1/events"), (["--follow", "poll"], "/v1/echoes/task_1")],
 )
 def test_wait_follows_as_told(follow: list[str], asked: str) -> None:
-    handler = type("Handler", (Done,), {"paths": []})
-    with serving_in_thread(handler) as url:
+    class Handler(Done):
+        paths: list[str] = []  # noqa: RUF012  # this test's own
+
+    with serving_in_thread(Handler) as url:
         env = {"MEDIATASK_ECHO_BASE_URL": url, "MEDIATASK_ECHO_KEY": KEY}
         waited = CliRunner().invoke(cli, ["wait", "echo:task_1", *follow], env=env)
     assert waited.exit_code == 0, waited.output
-    assert handler.paths == [asked]
-
+    assert Handler.paths == [asked]

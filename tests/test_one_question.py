@@ -11,12 +11,13 @@ from __future__ import annotations
 import http.server
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 import pytest
 import trio
 import trio.testing
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from mediatask import Client, PluginManager, RetryPolicy, Settings, TaskRef
 from mediatask.cli import cli
@@ -31,8 +32,8 @@ KEY = "sk-one-question-0123"
 class Counting(http.server.BaseHTTPRequestHandler):
     """Answers every GET with ``answer`` (status, JSON body) and counts the requests."""
 
-    answer: tuple[int, dict[str, str]] = (503, {"error": {"message": "busy"}})  # type: ignore[assignment]
-    paths: list[str] = []  # noqa: RUF012  # one server per test: reset by the test
+    answer: tuple[int, dict[str, Any]] = (503, {"error": {"message": "busy"}})
+    paths: list[str] = []  # noqa: RUF012  # one server per test: each test makes its subclass
 
     def do_GET(self) -> None:  # the stdlib's name
         type(self).paths.append(self.path)
@@ -48,8 +49,18 @@ class Counting(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def status_against(answer: tuple[int, dict[str, str]], *args: str) -> tuple[object, list[str]]:
-    handler = type("Handler", (Counting,), {"answer": answer, "paths": []})
+def counting(answer: tuple[int, dict[str, Any]]) -> type[Counting]:
+    """A fresh handler class: its own answer and its own list of paths."""
+
+    class Handler(Counting):
+        pass
+
+    Handler.answer, Handler.paths = answer, []
+    return Handler
+
+
+def status_against(answer: tuple[int, dict[str, Any]], *args: str) -> tuple[Result, list[str]]:
+    handler = counting(answer)
     with serving_in_thread(handler) as url:
         env = {"MEDIATASK_ECHO_BASE_URL": url, "MEDIATASK_ECHO_KEY": KEY}
         shown = CliRunner().invoke(cli, ["status", "echo:task_1", *args], env=env)
@@ -59,16 +70,16 @@ def status_against(answer: tuple[int, dict[str, str]], *args: str) -> tuple[obje
 def test_status_against_a_healthy_provider_sends_one_request() -> None:
     shown, paths = status_against((200, {"id": "task_1", "state": "running"}))
 
-    assert shown.exit_code == 0, shown.output  # type: ignore[attr-defined]
-    assert shown.stdout.startswith("echo:task_1  running")  # type: ignore[attr-defined]
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith("echo:task_1  running")
     assert paths == ["/v1/echoes/task_1"]
 
 
 def test_status_against_a_failing_provider_says_so_once_and_names_the_last_answer() -> None:
     shown, paths = status_against((503, {"error": {"message": "busy"}}), "--retry-budget", "1")
 
-    assert shown.exit_code != 0  # type: ignore[attr-defined]
-    stderr = shown.stderr  # type: ignore[attr-defined]
+    assert shown.exit_code != 0
+    stderr = shown.stderr
     waiting = [line for line in stderr.splitlines() if "trying again in" in line]
     assert len(waiting) == 1, stderr
     assert waiting[0].startswith("echo answers HTTP 503; trying again in ")
@@ -78,7 +89,7 @@ def test_status_against_a_failing_provider_says_so_once_and_names_the_last_answe
 
 
 def test_quiet_status_says_nothing_while_it_waits() -> None:
-    handler = type("Handler", (Counting,), {"paths": []})
+    handler = counting(Counting.answer)
     with serving_in_thread(handler) as url:
         env = {"MEDIATASK_ECHO_BASE_URL": url, "MEDIATASK_ECHO_KEY": KEY}
         args = ["-q", "status", "echo:task_1", "--retry-budget", "1"]
