@@ -101,44 +101,21 @@ async def test_stream_gives_progress_and_final(fake_plugins: PluginManager) -> N
     assert transport.sent[1].url == "https://api.fake.test/jobs/s1/events"
 
 
-async def test_a_stream_that_ends_by_design_is_followed_by_one_poll_not_reconnects(
-    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
-) -> None:
-    # The stream sends a running state, then ends cleanly without offering to resume (no ids,
-    # no retry:): one poll at once says the task is done; no stream is opened again.
-    ended = (200, EVENT_STREAM, sse({"state": "running", "progress": 0.5}))
-    transport = ScriptedTransport(
-        [reply(200, {"id": "d"}), reply(200, {"state": "done", "url": "https://c/o"})],
-        streams=[ended] * 4,
-    )
-    async with client(fake_plugins, transport) as c:
-        result = await c.wait(await c.submit(URL_JOB))
-    assert result.outputs[0].url == "https://c/o"
-    sent = [r.url.rsplit("/", 1)[-1] for r in transport.sent]
-    assert sent == ["jobs", "events", "d"]
-    assert trio.current_time() == 0  # no back-off before the poll
-
-
 async def test_dropped_stream_falls_back_to_polling(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
-    # Each stream sends the same running state, then ends, and the poll after each end finds
-    # the task still running: opened again 3 times (no progress in between), then polled.
+    # Each stream sends the same running state, then ends: opened again 3 times (no progress
+    # in between), then polled. (Before streams were reopened, polling began at the first drop.)
     dropped = (200, EVENT_STREAM, sse({"state": "running", "progress": 0.5}))
-    running = reply(200, {"state": "running", "progress": 0.5})
     transport = ScriptedTransport(
-        [
-            reply(200, {"id": "d"}),
-            *[running] * 4,
-            reply(200, {"state": "done", "url": "https://c/o"}),
-        ],
+        [reply(200, {"id": "d"}), reply(200, {"state": "done", "url": "https://c/o"})],
         streams=[dropped] * 4,
     )
     async with client(fake_plugins, transport) as c:
         result = await c.wait(await c.submit(URL_JOB))
     assert result.outputs[0].url == "https://c/o"
     sent = [r.url.rsplit("/", 1)[-1] for r in transport.sent]
-    assert sent == ["jobs", *["events", "d"] * 4, "d"]
+    assert sent == ["jobs", "events", "events", "events", "events", "d"]
 
 
 async def test_malformed_stream_event_falls_back_to_polling(fake_plugins: PluginManager) -> None:

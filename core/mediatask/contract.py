@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 import json
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -88,6 +89,8 @@ class _Recorder:
         self.answers: list[tuple[Request, Response]] = []
         self.streams = 0
         """Streams opened (``mediatask_stream`` calls that gave a request)."""
+        self.order: list[str] = []
+        """``stream`` and ``poll``, in the order the engine asked for them."""
 
     def _record(self, hook: str, kwargs: dict[str, Any]) -> Generator[None, Any, Any]:
         result = yield
@@ -100,6 +103,7 @@ class _Recorder:
 
     @hookimpl(wrapper=True)
     def mediatask_poll(self, task: TaskRef) -> Generator[None, Any, Any]:
+        self.order.append("poll")
         return (yield from self._record("poll", {"task": task}))
 
     @hookimpl(wrapper=True)
@@ -117,7 +121,9 @@ class _Recorder:
         request = yield
         if self.poll_only:
             return None
-        self.streams += request is not None
+        if request is not None:
+            self.streams += 1
+            self.order.append("stream")
         return request
 
     @hookimpl(wrapper=True)
@@ -362,7 +368,14 @@ class ProviderContract:
 
     # -- against the emulator ------------------------------------------------------------------
 
-    async def _run_all(self, inputs_url: str, tmp_path: Path, *, poll_only: bool) -> _Recorder:
+    async def _run_all(
+        self,
+        inputs_url: str,
+        tmp_path: Path,
+        *,
+        poll_only: bool,
+        drop_stream_after: int | None = None,
+    ) -> _Recorder:
         from mediatask.sandbox import open_sandbox
         from mediatask.testing import quick_client
 
@@ -372,6 +385,7 @@ class ProviderContract:
             open_sandbox(plugins, [self.provider]) as box,
             quick_client(plugins, box) as client,
         ):
+            box.emulators[self.provider].faults.drop_stream_after = drop_stream_after
             for operation in self.info.operations:
                 if operation.name not in self.jobs:
                     continue
@@ -419,6 +433,19 @@ class ProviderContract:
         submits = [hook for hook, _, _ in recorder.calls if hook == "submit"]
         assert recorder.streams == len(submits), "a stream ends after the final event: one a job"
         self._one_result_step_per_job(recorder)
+
+    @pytest.mark.trio  # also where trio_mode is not set
+    async def test_a_stream_that_ends_by_design_is_followed_by_a_poll(
+        self, inputs_url: str, tmp_path: Path
+    ) -> None:
+        """Declared ``stream_ends``: a stream ending before its final event is not reopened
+        before a poll has asked whether the task is done."""
+        if not self.info.capabilities.stream_ends:
+            pytest.skip(f"{self.provider} declares no stream that ends by design")
+        recorder = await self._run_all(inputs_url, tmp_path, poll_only=False, drop_stream_after=1)
+
+        assert "poll" in recorder.order
+        assert ("stream", "stream") not in itertools.pairwise(recorder.order), recorder.order
 
     @pytest.mark.trio  # also where trio_mode is not set
     async def test_hooks_are_deterministic(self, inputs_url: str, tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 A provider that streams is followed by Server-Sent Events; a stream that drops or fails is
 opened again (after the server's ``retry:`` time, with ``Last-Event-ID`` when its events carry
-ids) a few times before the follower polls instead. A stream that ends cleanly before a final
-event without offering a way to resume (some providers close it by design once the work is
-done) is not a failure: one poll asks at once, and only a task still going opens it again.
+ids) a few times before the follower polls instead. For a provider whose stream closes by
+design after its last status (``Capabilities.stream_ends``), a stream that ends cleanly before a
+final event is no failure: one poll asks at once, and only a task still going opens it again.
 Polls are scheduled from the durations seen of the same operation (:mod:`mediatask.schedule`).
 A final status is completed by the plugin's result step when it has one (hook
 ``mediatask_result``), and an answer the plugin reads as :class:`~mediatask.errors.FailedTask`
@@ -115,11 +115,6 @@ class _Reconnection:
     last_event_id: str = ""
     retry_ms: int | None = None
     failures: int = 0
-
-    @property
-    def resumable(self) -> bool:
-        """True once the stream offered a way to resume (event ids or a ``retry:`` time)."""
-        return bool(self.last_event_id) or self.retry_ms is not None
 
     def request(self, request: Request) -> Request:
         """``request`` with ``Last-Event-ID`` once events have carried ids."""
@@ -257,12 +252,11 @@ class Follower:
                         if progress.admit(update):
                             reconnection.failures = 0
                             yield update
-                if final is None and reconnection.resumable:
+                if final is None and not info.capabilities.stream_ends:
                     raise StreamError(f"{task.handle}: the stream ended before the task did")
                 if final is None:
-                    # Ended cleanly before a final event, with no way to resume it offered: by
-                    # design at some providers. One poll says at once whether the task is done;
-                    # only if not is the stream opened again.
+                    # Ended cleanly before a final event, by design: one poll says at once
+                    # whether the task is done; only if not is the stream opened again.
                     log.info("%s: the stream ended; asking for its state once", task.handle)
                     update = await self.poll(task)
                     if progress.admit(update):

@@ -358,6 +358,9 @@ class Capabilities:
     cancel: bool = False
     list: bool = False
     local_files: LocalFiles = LocalFiles.NONE
+    stream_ends: bool = False
+    """The status stream closes by design once it has sent its last status: a stream that ends
+    cleanly is followed by one poll at once, never opened again while the task may be done."""
 
 
 @attrs.frozen

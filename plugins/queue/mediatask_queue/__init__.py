@@ -63,7 +63,7 @@ INFO = ProviderInfo(
             ],
         ),
     ],
-    capabilities=Capabilities(stream=True, cancel=True),
+    capabilities=Capabilities(stream=True, cancel=True, stream_ends=True),
 )
 
 STATES = {
