@@ -6,6 +6,7 @@ import http.server
 import json
 
 import attrs
+import click
 import pytest
 import trio
 import trio.testing
@@ -118,3 +119,21 @@ def test_wait_follows_as_told(follow: list[str], asked: str) -> None:
         waited = CliRunner().invoke(cli, ["wait", "echo:task_1", *follow], env=env)
     assert waited.exit_code == 0, waited.output
     assert Handler.paths == [asked]
+
+
+SENDING = ("run", "submit", "status", "watch", "wait", "download", "cancel", "list", "credits")
+FOLLOWING = ("run", "watch", "wait", "download", "batch", "worker")
+
+
+def test_every_command_that_sends_takes_a_retry_budget_and_every_follower_a_follow_mode() -> None:
+    ctx = click.Context(cli)
+
+    def options(name: str) -> set[str]:
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        return {option for param in command.params for option in param.opts}
+
+    assert [
+        name for name in (*SENDING, "batch", "worker") if "--retry-budget" not in options(name)
+    ] == []
+    assert [name for name in FOLLOWING if "--follow" not in options(name)] == []

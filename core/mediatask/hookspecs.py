@@ -210,7 +210,11 @@ def mediatask_list(provider: str, operation: str | None) -> Request | None:
 def mediatask_read_list(
     provider: str, operation: str | None, response: Response
 ) -> list[Submitted]:
-    """Read a list answer: one ``Submitted`` (id, extra, current ``Update``) per task record."""
+    """Read a list answer: one ``Submitted`` (id, extra, current ``Update``) per task record.
+
+    Called once per page (see ``mediatask_next_page``). Give each record's ``created_at`` when
+    the provider tells it: a look-up of a lost submit then reads back only as far as needed.
+    """
 
 
 @hookspec(firstresult=True)
