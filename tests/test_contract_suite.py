@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 import pytest
 
-from mediatask.errors import AuthError, MediataskError
+from mediatask.errors import AuthError, FailedTask, MediataskError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import Capabilities, Status, TaskRef
@@ -76,3 +77,69 @@ def test_a_status_word_read_as_another_status_fails_the_suite() -> None:
         checked.test_status_words_read_as_declared()
     checked.status_words = {"queued": Status.QUEUED, "running": Status.RUNNING}
     checked.test_status_words_read_as_declared()
+
+
+class RetriedFailurePlugin(FakePlugin):
+    """Reads a model's error answer as a server error to retry, not as the task's failure."""
+
+    @hookimpl
+    def mediatask_read_error(self, request: Request, response: Response) -> MediataskError | None:
+        return None  # the core maps a 500 to UnavailableError: retried, never "failed"
+
+
+class FailingAnswerPlugin(FakePlugin):
+    """Reads the same answer as the task's failure."""
+
+    @hookimpl
+    def mediatask_read_error(self, request: Request, response: Response) -> MediataskError | None:
+        if response.ok:
+            return None
+        return FailedTask(str(response.json_object().get("detail")), status=response.status)
+
+
+FAILED_ANSWERS = ((500, {"detail": "the model failed"}, False),)
+
+
+def test_a_failure_answer_read_as_an_error_to_retry_fails_the_suite() -> None:
+    retried = _contract(RetriedFailurePlugin())
+    type(retried).failed_answers = FAILED_ANSWERS
+    failing = _contract(FailingAnswerPlugin())
+    type(failing).failed_answers = FAILED_ANSWERS
+
+    with pytest.raises(AssertionError):
+        retried.test_failed_answers_read_as_the_tasks_end()
+    failing.test_failed_answers_read_as_the_tasks_end()
+
+
+class PagedPlugin(FakePlugin):
+    """Lists in pages of one; ``stuck`` asks for the same page again and again."""
+
+    def __init__(self, *, stuck: bool) -> None:
+        super().__init__(attrs.evolve(FAKE, capabilities=Capabilities(list=True)))
+        self.stuck = stuck
+
+    @hookimpl
+    def mediatask_list(self) -> Request:
+        return Request("GET", "/jobs", params={"page": "1"})
+
+    @hookimpl
+    def mediatask_next_page(self, request: Request, response: Response) -> Request | None:
+        if response.json_object().get("last"):
+            return None
+        page = 1 if self.stuck else int(request.params["page"]) + 1
+        return Request("GET", "/jobs", params={"page": str(page)})
+
+
+class _PagedContract(_Contract):
+    def list_answer(self, request: Request, *, last: bool) -> Response:
+        body = {"jobs": [{"id": "a", "state": "done"}], "last": last}
+        return Response(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def test_a_next_page_that_repeats_the_request_fails_the_suite() -> None:
+    stuck = type("Checked", (_PagedContract,), {"plugin": PagedPlugin(stuck=True)})()
+    moving = type("Checked", (_PagedContract,), {"plugin": PagedPlugin(stuck=False)})()
+
+    with pytest.raises(AssertionError, match="same request"):
+        stuck.test_list_pages_lead_on_and_end()
+    moving.test_list_pages_lead_on_and_end()

@@ -14,6 +14,7 @@ from mediatask.testing import mediatask_command
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "writing-a-provider.md"
 ECHO = ROOT / "plugins" / "echo"
+QUEUE = ROOT / "plugins" / "queue"
 
 
 def _blocks(language: str) -> list[str]:
@@ -22,10 +23,12 @@ def _blocks(language: str) -> list[str]:
 
 
 def test_every_code_block_is_taken_from_the_reference_plugin() -> None:
-    # So the tutorial's code is code the contract suite runs (plugins/echo/tests/test_contract.py).
+    # So the tutorial's code is code the contract suite runs (plugins/echo/tests/test_contract.py,
+    # and plugins/queue's for the section on a final status without the result).
     sources = "\n".join(
         path.read_text(encoding="utf-8")
-        for path in sorted(ECHO.rglob("*"))
+        for plugin in (ECHO, QUEUE)
+        for path in sorted(plugin.rglob("*"))
         if path.suffix in (".py", ".toml") and "egg-info" not in str(path)
     )
     blocks = _blocks("python") + _blocks("toml")

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
     # so `import mediatask` (and the CLI) does not pay for the engine.
     from mediatask.api import open_client, run, run_many
     from mediatask.config import ProviderSettings, Settings
-    from mediatask.engine import Client
+    from mediatask.engine import Client, Listing
     from mediatask.errors import (
         AuthError,
         ConfigError,
         ExpiredError,
+        FailedTask,
         InsufficientCreditsError,
         LocalWriteError,
         MediataskError,
@@ -70,9 +71,11 @@ _SOURCES = {
     "ProviderSettings": "mediatask.config",
     "Settings": "mediatask.config",
     "Client": "mediatask.engine",
+    "Listing": "mediatask.engine",
     "AuthError": "mediatask.errors",
     "ConfigError": "mediatask.errors",
     "ExpiredError": "mediatask.errors",
+    "FailedTask": "mediatask.errors",
     "InsufficientCreditsError": "mediatask.errors",
     "LocalWriteError": "mediatask.errors",
     "MediataskError": "mediatask.errors",
@@ -123,12 +126,14 @@ __all__ = [
     "ConfigError",
     "Credits",
     "ExpiredError",
+    "FailedTask",
     "InsufficientCreditsError",
     "Job",
     "JobRecord",
     "JobState",
     "Journal",
     "KeyStore",
+    "Listing",
     "LocalFiles",
     "LocalWriteError",
     "MediataskError",

@@ -40,8 +40,8 @@ async def open_client(
     :param providers: with the sandbox, which providers' emulators to start (default: all).
     :param sandbox_seconds: with the sandbox, how long each emulated task takes (default: each
         emulator's own).
-    :param client_options: passed on to :class:`Client` (``retry``, ``polling``, ``transport``,
-        ``max_in_flight``, ``throttles``…).
+    :param client_options: passed on to :class:`Client` (``retry``, ``follow``, ``polling``,
+        ``transport``, ``max_in_flight``, ``throttles``, ``announce``…).
     """
     plugins = plugins if plugins is not None else PluginManager.from_entry_points()
     settings = settings if settings is not None else Settings()

@@ -13,6 +13,13 @@ its emulator::
         def status_payload(self, task, word):
             return {"id": task.task_id, "state": word}
 
+Optional steps are checked for the plugins that have them: a result step
+(``mediatask_result``) is one request per job; error answers the plugin reads as the task's own
+failure are listed in :attr:`ProviderContract.failed_answers`; list pages
+(``mediatask_next_page``) are checked on the answers :meth:`ProviderContract.list_answer`
+builds. A stream is opened once per job: it ends after the final event, by design or not,
+without being opened again.
+
 The end-to-end checks take the sample inputs from an ``inputs_url`` fixture the plugin's
 ``conftest.py`` provides: a server answering ``/samples/<name>`` (see
 :func:`mediatask.testing.serving_samples`).
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 import json
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -38,7 +46,7 @@ import pluggy
 import pytest
 
 from mediatask import hookspecs
-from mediatask.errors import AuthError, MediataskError, PluginError
+from mediatask.errors import AuthError, FailedTask, MediataskError, PluginError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import Job, LocalFiles, ProviderInfo, Status, TaskRef, Update
@@ -79,6 +87,10 @@ class _Recorder:
         self.poll_only = poll_only
         self.calls: list[tuple[str, dict[str, Any], Any]] = []
         self.answers: list[tuple[Request, Response]] = []
+        self.streams = 0
+        """Streams opened (``mediatask_stream`` calls that gave a request)."""
+        self.order: list[str] = []
+        """``stream`` and ``poll``, in the order the engine asked for them."""
 
     def _record(self, hook: str, kwargs: dict[str, Any]) -> Generator[None, Any, Any]:
         result = yield
@@ -91,6 +103,7 @@ class _Recorder:
 
     @hookimpl(wrapper=True)
     def mediatask_poll(self, task: TaskRef) -> Generator[None, Any, Any]:
+        self.order.append("poll")
         return (yield from self._record("poll", {"task": task}))
 
     @hookimpl(wrapper=True)
@@ -100,9 +113,18 @@ class _Recorder:
         return (yield from self._record("parse_result", {"task": task, "payload": payload}))
 
     @hookimpl(wrapper=True)
+    def mediatask_result(self, task: TaskRef, update: Update) -> Generator[None, Any, Any]:
+        return (yield from self._record("result", {"task": task, "update": update}))
+
+    @hookimpl(wrapper=True)
     def mediatask_stream(self, task: TaskRef) -> Generator[None, Any, Any]:
         request = yield
-        return None if self.poll_only else request
+        if self.poll_only:
+            return None
+        if request is not None:
+            self.streams += 1
+            self.order.append("stream")
+        return request
 
     @hookimpl(wrapper=True)
     def mediatask_read_error(
@@ -132,6 +154,10 @@ class ProviderContract:
     unreadable: ClassVar[Sequence[Mapping[str, Any]]] = ()
     """Status payloads in the provider's own shape that cannot be read (no status, no data):
     each must raise ``PluginError``."""
+    failed_answers: ClassVar[Sequence[tuple[int, Mapping[str, Any], bool]]] = ()
+    """Error answers (HTTP status, JSON body, whether it means canceled) to the task's status or
+    result request that mean the task itself failed or was canceled: each must read as
+    :class:`~mediatask.errors.FailedTask`, never as an error to retry."""
     plugin: ClassVar[object | None] = None
     """The plugin object (module or instance); ``None``: the installed plugin that declares
     :attr:`provider`, found through its entry point."""
@@ -140,7 +166,16 @@ class ProviderContract:
         """A status payload (a poll body) for ``task`` that carries the status word ``word``."""
         raise NotImplementedError("a provider contract names its status payload's shape")
 
+    def list_answer(self, request: Request, *, last: bool) -> Response:
+        """An answer to the list ``request`` in the provider's shape: a full page followed by
+        more (``last=False``), or the last page. Needed when the plugin has list pages."""
+        raise NotImplementedError("a provider with list pages builds a sample page's answer")
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def implements(self, hook: str) -> bool:
+        """True when the plugin implements the optional ``hook``."""
+        return bool(getattr(self.hooks, hook).get_hookimpls())
 
     @functools.cached_property
     def info(self) -> ProviderInfo:
@@ -247,7 +282,7 @@ class ProviderContract:
             except PluginError:
                 continue
             assert isinstance(update, Update), payload
-            if update.status is Status.SUCCEEDED:
+            if update.status is Status.SUCCEEDED and not self.implements("mediatask_result"):
                 assert update.outputs, f"a success without outputs from {payload!r}"
         for payload in self.unreadable:
             with pytest.raises(PluginError):
@@ -275,9 +310,72 @@ class ProviderContract:
                     assert isinstance(error, MediataskError)
                     assert CONTRACT_KEY not in f"{error} {error!r} {error.args!r}"
 
+    def test_failed_answers_read_as_the_tasks_end(self) -> None:
+        """Each declared failure answer is :class:`FailedTask` with the provider's reason."""
+        if not self.failed_answers:
+            pytest.skip(f"{self.provider} declares no answer that is a task's failure")
+        task = self.task()
+        requests = [self.hooks.mediatask_poll(provider=self.provider, task=task)]
+        if self.implements("mediatask_result"):
+            final = Update(Status.SUCCEEDED, "contract-final")
+            result = self.hooks.mediatask_result(provider=self.provider, task=task, update=final)
+            requests += [result] if result is not None else []
+        for status, body, canceled in self.failed_answers:
+            answer = Response(
+                status, {"content-type": "application/json"}, json.dumps(body).encode()
+            )
+            for request in requests:
+                error = self.hooks.mediatask_read_error(
+                    provider=self.provider, request=request, response=answer
+                )
+                assert isinstance(error, FailedTask), (status, body)
+                assert error.canceled == canceled, (status, body)
+                assert error.reason, (status, body)
+                assert not error.retryable
+
+    def test_the_result_step_names_one_request_for_a_final_status(self) -> None:
+        """A plugin with a result step names its request for every final status word."""
+        if not self.implements("mediatask_result"):
+            pytest.skip(f"{self.provider} has no result step")
+        task = self.task()
+        finals = [word for word, status in self.status_words.items() if status.is_final]
+        assert finals, "status_words names no final word"
+        for word in finals:
+            update = self.hooks.mediatask_parse_result(
+                provider=self.provider, task=task, payload=self.status_payload(task, word)
+            )
+            request = self.hooks.mediatask_result(provider=self.provider, task=task, update=update)
+            assert request is None or isinstance(request, Request), word
+
+    def test_list_pages_lead_on_and_end(self) -> None:
+        """A full page leads to a next page's request (another one); the last page to none."""
+        if not self.implements("mediatask_next_page"):
+            pytest.skip(f"{self.provider} has no list pages")
+        for operation in [None, *(o.name for o in self.info.operations)]:
+            first = self.hooks.mediatask_list(provider=self.provider, operation=operation)
+            if first is None:
+                continue
+            ask = functools.partial(
+                self.hooks.mediatask_next_page, provider=self.provider, operation=operation
+            )
+            second = ask(request=first, response=self.list_answer(first, last=False))
+            assert isinstance(second, Request), operation
+            assert second != first, f"{operation}: the next page is the same request"
+            third = ask(request=second, response=self.list_answer(second, last=False))
+            assert isinstance(third, Request), operation
+            assert third not in (first, second), f"{operation}: a page is asked for again"
+            assert ask(request=second, response=self.list_answer(second, last=True)) is None
+
     # -- against the emulator ------------------------------------------------------------------
 
-    async def _run_all(self, inputs_url: str, tmp_path: Path, *, poll_only: bool) -> _Recorder:
+    async def _run_all(
+        self,
+        inputs_url: str,
+        tmp_path: Path,
+        *,
+        poll_only: bool,
+        drop_stream_after: int | None = None,
+    ) -> _Recorder:
         from mediatask.sandbox import open_sandbox
         from mediatask.testing import quick_client
 
@@ -287,6 +385,7 @@ class ProviderContract:
             open_sandbox(plugins, [self.provider]) as box,
             quick_client(plugins, box) as client,
         ):
+            box.emulators[self.provider].faults.drop_stream_after = drop_stream_after
             for operation in self.info.operations:
                 if operation.name not in self.jobs:
                     continue
@@ -313,6 +412,14 @@ class ProviderContract:
         recorder = await self._run_all(inputs_url, tmp_path, poll_only=True)
 
         assert [hook for hook, _, _ in recorder.calls if hook == "poll"]
+        self._one_result_step_per_job(recorder)
+
+    def _one_result_step_per_job(self, recorder: _Recorder) -> None:
+        """With a result step, each job run sent exactly one result request."""
+        if self.implements("mediatask_result"):
+            submits = [hook for hook, _, _ in recorder.calls if hook == "submit"]
+            results = [r for hook, _, r in recorder.calls if hook == "result" and r is not None]
+            assert len(results) == len(submits), "one result request per job"
 
     @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_stream(
@@ -321,7 +428,24 @@ class ProviderContract:
         """The same, following each task by Server-Sent Events."""
         if not self.info.capabilities.stream:
             pytest.skip(f"{self.provider} declares no stream")
-        await self._run_all(inputs_url, tmp_path, poll_only=False)
+        recorder = await self._run_all(inputs_url, tmp_path, poll_only=False)
+
+        submits = [hook for hook, _, _ in recorder.calls if hook == "submit"]
+        assert recorder.streams == len(submits), "a stream ends after the final event: one a job"
+        self._one_result_step_per_job(recorder)
+
+    @pytest.mark.trio  # also where trio_mode is not set
+    async def test_a_stream_that_ends_by_design_is_followed_by_a_poll(
+        self, inputs_url: str, tmp_path: Path
+    ) -> None:
+        """Declared ``stream_ends``: a stream ending before its final event is not reopened
+        before a poll has asked whether the task is done."""
+        if not self.info.capabilities.stream_ends:
+            pytest.skip(f"{self.provider} declares no stream that ends by design")
+        recorder = await self._run_all(inputs_url, tmp_path, poll_only=False, drop_stream_after=1)
+
+        assert "poll" in recorder.order
+        assert ("stream", "stream") not in itertools.pairwise(recorder.order), recorder.order
 
     @pytest.mark.trio  # also where trio_mode is not set
     async def test_hooks_are_deterministic(self, inputs_url: str, tmp_path: Path) -> None:

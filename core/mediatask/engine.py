@@ -30,7 +30,7 @@ from mediatask.errors import (
     UnavailableError,
     UsageError,
 )
-from mediatask.following import Follower
+from mediatask.following import Follower, check_follow
 from mediatask.http import Request, Response
 from mediatask.http11 import Http11Transport
 from mediatask.known import KnownUpdates
@@ -62,6 +62,8 @@ from mediatask.validate import (
 log = logging.getLogger("mediatask")
 
 MAX_UPLOAD_STEPS = 10
+LIST_PAGES = 20
+"""Pages of a provider's list of tasks read at most by default (see :meth:`Client.listing`)."""
 _fixed = attrs.setters.frozen
 
 
@@ -84,6 +86,18 @@ def file_params(operation: Operation, params: Mapping[str, Any]) -> dict[str, st
         for param in operation.params
         if param.type == "url" and str(params.get(param.name) or "").startswith(FILE_PREFIX)
     }
+
+
+@attrs.frozen
+class Listing:
+    """What :meth:`Client.listing` read of a provider's list of tasks."""
+
+    tasks: tuple[TaskRef, ...]
+    """The tasks listed, newest first as the provider orders them."""
+    pages: int
+    """How many pages were read."""
+    more: bool
+    """True when it stopped before the last page (the bound on pages): there are older tasks."""
 
 
 def utcnow() -> datetime:
@@ -113,6 +127,12 @@ class Client:
     transport: Transport = attrs.field(factory=Http11Transport, on_setattr=_fixed)
     retry: RetryPolicy = attrs.field(factory=RetryPolicy, on_setattr=_fixed)
     polling: PollPolicy = attrs.field(factory=PollPolicy)
+    follow: str = attrs.field(default="auto", validator=lambda _, __, value: check_follow(value))
+    """How tasks are followed: ``auto`` (stream where the provider can, else poll),
+    ``stream`` or ``poll`` (see :data:`~mediatask.following.FOLLOW_MODES`)."""
+    announce: Callable[[str], None] | None = attrs.field(default=None, on_setattr=_fixed)
+    """Told one line when a request first has to be retried (``a1d answers HTTP 503; trying
+    again in 4 s``): the CLI prints it; ``None``: only logged."""
     file_host: FileHost | None = None
     clock: Callable[[], datetime] = utcnow
     max_in_flight: Mapping[str, int] = attrs.field(
@@ -134,7 +154,7 @@ class Client:
 
     def __attrs_post_init__(self) -> None:
         self._sender = Sender(
-            self.plugins, self.settings, self.transport, self.retry, self.throttles
+            self.plugins, self.settings, self.transport, self.retry, self.throttles, self.announce
         )
         self._follower = Follower(
             self.plugins, self._sender, self.transport, self.retry, lambda: self.clock()
@@ -194,15 +214,17 @@ class Client:
         *,
         submit: bool = False,
         on_wire: Callable[[], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive; otherwise :class:`SubmitUncertainError` is raised.
         :param on_wire: called just before the request goes on the wire (see :class:`Sender`).
+        :param retry: how long to retry it (default: the client's ``retry``).
         """
         return await self._sender.send(
-            self.provider(provider), request, submit=submit, on_wire=on_wire
+            self.provider(provider), request, submit=submit, on_wire=on_wire, retry=retry
         )
 
     # -- the task lifecycle ------------------------------------------------------------------
@@ -322,20 +344,35 @@ class Client:
         slot.accepted()
         return response
 
-    async def poll(self, task: TaskRef) -> Update:
-        """Ask the provider for the task's state once."""
-        return await self._follower.poll(task)
+    async def poll(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> Update:
+        """Ask the provider for the task's state once, and return.
+
+        One status request, plus the plugin's result request when the state is final and the
+        plugin has that step (hook ``mediatask_result``); an answer the plugin reads as
+        :class:`~mediatask.errors.FailedTask` is a failed (or canceled) Update.
+
+        :param retry: how long to retry a failing request (default: the client's ``retry``);
+            e.g. ``RetryPolicy(budget=20)`` to answer promptly while a provider is down.
+        """
+        return await self._follower.poll(task, retry)
+
+    def _following(self, task: TaskRef, follow: str | None) -> AsyncGenerator[Update, None]:
+        mode = check_follow(follow or self.follow)
+        return self._follower.updates(task, self._known.get(task.handle), self.polling, mode)
 
     @trio.as_safe_channel
-    async def updates(self, task: TaskRef) -> AsyncGenerator[Update, None]:
+    async def updates(
+        self, task: TaskRef, *, follow: str | None = None
+    ) -> AsyncGenerator[Update, None]:
         """Follow ``task`` until it is final; use as ``async with client.updates(t) as updates``.
 
         Streams (SSE) when the provider can, opening a dropped stream again a few times, else
         polls on a schedule learned from the operation's durations (see
         :mod:`mediatask.following`). Each distinct update is sent once, never one going back.
+
+        :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
         """
-        follow = self._follower.updates(task, self._known.get(task.handle), self.polling)
-        async with contextlib.aclosing(follow) as updates:
+        async with contextlib.aclosing(self._following(task, follow)) as updates:
             async for update in updates:
                 yield update
         self._known.drop(task.handle)  # followed to the end: the follower has it
@@ -349,15 +386,24 @@ class Client:
             raise TaskCanceledError(f"{task.handle} was canceled: {reason}", update=update)
         raise TaskFailedError(f"{task.handle} failed: {reason}", update=update)
 
-    async def wait(self, task: TaskRef, on_update: UpdateCallback | None = None) -> Result:
-        """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not."""
+    async def wait(
+        self,
+        task: TaskRef,
+        on_update: UpdateCallback | None = None,
+        *,
+        follow: str | None = None,
+    ) -> Result:
+        """Follow ``task`` to its end; the Result on success, :class:`TaskFailedError` if not.
+
+        :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
+        """
         self.slot(task.provider).accepted()  # a job resumed without a submit holds a task too
         last: Update | None = None
         # The follower's generator is read here directly: no code of the caller's runs between
         # its steps (``on_update`` is a plain function), so the channel of :meth:`updates` and
         # its task are not needed.
-        follow = self._follower.updates(task, self._known.get(task.handle), self.polling)
-        async with contextlib.aclosing(follow) as updates:
+        following = self._following(task, follow)
+        async with contextlib.aclosing(following) as updates:
             async for update in updates:
                 last = update
                 if on_update is not None:
@@ -411,18 +457,23 @@ class Client:
         *,
         on_submit: Callable[[TaskRef], None] | None = None,
         on_update: UpdateCallback | None = None,
+        follow: str | None = None,
     ) -> Result:
         """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set.
 
         An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
+
+        :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
         """
+        if follow is not None:
+            check_follow(follow)
         if out_dir is not None and out_dir not in self._folders:
             await trio.to_thread.run_sync(check_out_dir, out_dir)
             self._folders.add(out_dir)
         task = await self.submit(job)
         if on_submit is not None:
             on_submit(task)
-        result = await self.wait(task, on_update)
+        result = await self.wait(task, on_update, follow=follow)
         return await self.download(result, out_dir) if out_dir is not None else result
 
     def run_many(
@@ -476,25 +527,65 @@ class Client:
                 async for outcome in receive:
                     yield outcome
 
-    async def list_tasks(self, provider: str, operation: str | None = None) -> list[TaskRef]:
+    async def list_tasks(
+        self,
+        provider: str,
+        operation: str | None = None,
+        *,
+        pages: int = LIST_PAGES,
+        retry: RetryPolicy | None = None,
+    ) -> list[TaskRef]:
         """The provider's own records of recent tasks, newest as the provider orders them.
 
         Each TaskRef's latest known Update is kept, so ``wait``/``updates`` on a finished one
-        needs no further request.
+        needs no further request. Reads at most ``pages`` pages; :meth:`listing` also says
+        whether there were more.
         """
+        listing = await self.listing(provider, operation, pages=pages, retry=retry)
+        return list(listing.tasks)
+
+    async def listing(
+        self,
+        provider: str,
+        operation: str | None = None,
+        *,
+        pages: int = LIST_PAGES,
+        since: datetime | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Listing:
+        """The provider's list of tasks, page after page (hook ``mediatask_next_page``).
+
+        Stops at the last page, after ``pages`` pages, or at the first page holding a task
+        created before ``since`` (where the provider tells when its tasks were created): the
+        :class:`Listing` says whether it stopped before the end.
+
+        :param retry: how long to retry each page's request (default: the client's ``retry``).
+        """
+        if pages < 1:
+            raise UsageError(f"pages must be 1 or more, not {pages}")
         info = self.provider(provider)
         # Capabilities.list is consulted first: undeclared, the hook is not even asked.
         request = self.plugins.list_tasks(info.name, operation) if info.capabilities.list else None
         if request is None:
             raise UsageError(f"{info.name} has no list of tasks")
-        response = await self.send(info.name, request)
-        tasks = []
-        for record in self.plugins.read_list(info.name, operation, response):
-            task = TaskRef(info.name, record.task_id, self.clock(), operation or "", record.extra)
-            if record.update is not None:
-                self._known.keep(task.handle, record.update)
-            tasks.append(task)
-        return tasks
+        tasks: list[TaskRef] = []
+        read = 0
+        while request is not None and read < pages:
+            response = await self.send(info.name, request, retry=retry)
+            read += 1
+            records = self.plugins.read_list(info.name, operation, response)
+            for record in records:
+                task = TaskRef(
+                    info.name, record.task_id, self.clock(), operation or "", record.extra
+                )
+                if record.update is not None:
+                    self._known.keep(task.handle, record.update)
+                tasks.append(task)
+            older = [r.created_at for r in records if r.created_at is not None]
+            if since is not None and older and min(older) < since:
+                return Listing(tuple(tasks), read, more=False)
+            request = self.plugins.next_page(info.name, operation, request, response)
+        return Listing(tuple(tasks), read, more=request is not None)
 
     def known_update(self, task: TaskRef) -> Update | None:
         """The latest Update the client has seen for ``task`` without asking, if any (kept
@@ -506,24 +597,30 @@ class Client:
         ``wait``/``updates`` on a final one then need no request."""
         self._known.keep(task.handle, update)
 
-    async def credits(self, provider: str) -> Credits:
-        """The account's remaining credits with ``provider``."""
+    async def credits(self, provider: str, *, retry: RetryPolicy | None = None) -> Credits:
+        """The account's remaining credits with ``provider``.
+
+        :param retry: how long to retry a failing request (default: the client's ``retry``).
+        """
         info = self.provider(provider)
         request = self.plugins.credits(info.name)
         if request is None:
             raise UsageError(f"{info.name} does not report remaining credits")
-        return self.plugins.read_credits(info.name, await self.send(info.name, request))
+        response = await self.send(info.name, request, retry=retry)
+        return self.plugins.read_credits(info.name, response)
 
-    async def cancel(self, task: TaskRef) -> str:
+    async def cancel(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> str:
         """Ask the provider to cancel (or delete) ``task``; returns what it did, in one line.
 
         :class:`UsageError`, before any request, when the provider declares no way to cancel
         (``Capabilities.cancel``).
+
+        :param retry: how long to retry a failing request (default: the client's ``retry``).
         """
         info = self.provider(task.provider)
         request = self.plugins.cancel(info.name, task) if info.capabilities.cancel else None
         if request is None:
             raise UsageError(f"{info.name} has no way to cancel a task")
-        response = await self.send(info.name, request)
+        response = await self.send(info.name, request, retry=retry)
         message = self.plugins.read_cancel(info.name, task, response)
         return message or f"{task.handle}: cancel requested (HTTP {response.status})"

@@ -137,6 +137,38 @@ class TaskCanceledError(TaskFailedError):
     """The task was canceled before it finished."""
 
 
+class FailedTask(RejectedError):  # noqa: N818  # a verdict on the task, not on the request
+    """An answer that says the task itself failed (or was canceled): not a request to retry.
+
+    A plugin returns it from ``mediatask_read_error`` (or raises it from a reader such as
+    ``mediatask_read_result``) when an error answer carries the task's own end, e.g. a model's
+    error sent as HTTP 4xx/5xx by the endpoint that holds the result. The engine never retries
+    it: following a task, it becomes the task's final ``Update`` (``Status.FAILED``, or
+    ``Status.CANCELED`` with ``canceled=True``) with the provider's reason as its message, so a
+    batch records the job failed (or canceled) and ``--retry-failed`` submits it again.
+    Anywhere else (a submit, a list) it is a rejection like any other.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        canceled: bool = False,
+        raw_status: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(reason, status=status)
+        self.canceled = canceled
+        """True when the task was canceled rather than failed."""
+        self.raw_status = raw_status
+        """The provider's own word for the end, if it sent one (default: the HTTP status)."""
+
+    @property
+    def reason(self) -> str:
+        """The provider's words for why the task ended (scrubbed of keys with the message)."""
+        return str(self.args[0]) if self.args else ""
+
+
 class SubmitUncertainError(MediataskError):
     """A submit may have reached the provider: look the task up before submitting again."""
 

@@ -2,9 +2,14 @@
 
 A provider that streams is followed by Server-Sent Events; a stream that drops or fails is
 opened again (after the server's ``retry:`` time, with ``Last-Event-ID`` when its events carry
-ids) a few times before the follower polls instead. Polls are scheduled from the durations
-seen of the same operation (:mod:`mediatask.schedule`). Either way each distinct update is
-passed on once, and never one that goes back (an event arriving late, a final state undone).
+ids) a few times before the follower polls instead. For a provider whose stream closes by
+design after its last status (``Capabilities.stream_ends``), a stream that ends cleanly before a
+final event is no failure: one poll asks at once, and only a task still going opens it again.
+Polls are scheduled from the durations seen of the same operation (:mod:`mediatask.schedule`).
+A final status is completed by the plugin's result step when it has one (hook
+``mediatask_result``), and an answer the plugin reads as :class:`~mediatask.errors.FailedTask`
+ends the task failed or canceled. Either way each distinct update is passed on once, and never
+one that goes back (an event arriving late, a final state undone).
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import trio
 
 from mediatask.errors import (
     AuthError,
+    FailedTask,
     MalformedPayloadError,
+    PluginError,
     ProviderError,
     StreamError,
+    UsageError,
 )
 from mediatask.http import Request, Response
 from mediatask.model import ProviderInfo, Status, TaskRef, Update
@@ -38,6 +46,26 @@ MAX_MALFORMED_POLLS = 3
 """Unreadable poll answers in a row before the follower gives up."""
 MAX_RECONNECTS = 3
 """Stream failures in a row (no new update in between) before the follower polls instead."""
+FOLLOW_MODES = ("auto", "stream", "poll")
+"""How a task can be followed: ``auto`` streams where the provider can and polls when the
+stream cannot be used; ``stream`` streams or fails (a provider without a stream is a usage
+error); ``poll`` never opens a stream."""
+
+
+def check_follow(follow: str) -> str:
+    """``follow`` when it is one of :data:`FOLLOW_MODES`, else :class:`UsageError`."""
+    if follow not in FOLLOW_MODES:
+        raise UsageError(f"follow must be one of {', '.join(FOLLOW_MODES)}, not {follow!r}")
+    return follow
+
+
+def failed_update(failure: FailedTask) -> Update:
+    """The final Update a :class:`FailedTask` answer stands for."""
+    status = Status.CANCELED if failure.canceled else Status.FAILED
+    word = failure.raw_status or (f"HTTP {failure.status}" if failure.status else status.value)
+    return Update(status, word, message=failure.reason)
+
+
 _RANK = {Status.QUEUED: 0, Status.RUNNING: 1}  # every final status ranks 2
 
 
@@ -132,61 +160,133 @@ class Follower:
         """Seconds since ``task`` was submitted, on the client's clock."""
         return (self.clock() - task.submitted_at).total_seconds()
 
-    async def poll(self, task: TaskRef) -> Update:
-        """Ask the provider for the task's state once."""
-        response = await self.sender.send(
-            self.plugins.provider(task.provider), self.plugins.poll(task.provider, task)
-        )
-        return self.plugins.parse_result(task.provider, task, response.json_object())
+    async def poll(self, task: TaskRef, retry: RetryPolicy | None = None) -> Update:
+        """Ask the provider for the task's state once (and, when it is final, for its result).
+
+        Exactly one status request (retried under ``retry``, default the client's), plus the
+        plugin's result request when the status is final and the plugin has that step.
+        """
+        info = self.plugins.provider(task.provider)
+        try:
+            response = await self.sender.send(
+                info, self.plugins.poll(task.provider, task), retry=retry
+            )
+        except FailedTask as failure:
+            return failed_update(failure)
+        update = self.plugins.parse_result(task.provider, task, response.json_object())
+        return await self.finish(task, update, retry)
+
+    async def finish(
+        self, task: TaskRef, update: Update, retry: RetryPolicy | None = None
+    ) -> Update:
+        """``update`` completed by the result step when it is final and the plugin has one."""
+        if not update.status.is_final:
+            return update
+        request = self.plugins.result(task.provider, task, update)
+        if request is None:
+            return update
+        info = self.plugins.provider(task.provider)
+        try:
+            response = await self.sender.send(info, request, retry=retry)
+            result = self.plugins.read_result(info.name, task, update, response)
+        except FailedTask as failure:
+            return failed_update(failure)
+        if not result.status.is_final:
+            raise PluginError(
+                f"the {info.name} plugin read the result of {task.handle} as "
+                f"{result.status.value}, not as a final state"
+            )
+        return result
 
     async def updates(
-        self, task: TaskRef, known: Update | None, polling: PollPolicy
+        self, task: TaskRef, known: Update | None, polling: PollPolicy, follow: str = "auto"
     ) -> AsyncGenerator[Update, None]:
-        """Each new update of ``task`` until the final one; ``known``: a final one already seen."""
+        """Each new update of ``task`` until the final one; ``known``: a final one already seen.
+
+        :param follow: one of :data:`FOLLOW_MODES`.
+        """
         if known is not None and known.status.is_final:
             yield known
             return
         info = self.plugins.provider(task.provider)
         progress = Progress()
-        request = self.plugins.stream(info.name, task) if info.capabilities.stream else None
+        request = None
+        if check_follow(follow) != "poll" and info.capabilities.stream:
+            request = self.plugins.stream(info.name, task)
+        if follow == "stream" and request is None:
+            raise UsageError(f"{info.name} has no status stream: follow it with poll or auto")
         if request is not None:
-            async with contextlib.aclosing(self._streamed(info, task, request, progress)) as got:
+            streamed = self._streamed(info, task, request, progress, polling, give_up=follow)
+            async with contextlib.aclosing(streamed) as got:
                 async for update in got:
                     yield update
             if progress.final:
-                self.durations(task, polling).add(self.age(task))
                 return
         async with contextlib.aclosing(self._polled(task, progress, polling)) as got:
             async for update in got:
                 yield update
 
     async def _streamed(
-        self, info: ProviderInfo, task: TaskRef, request: Request, progress: Progress
+        self,
+        info: ProviderInfo,
+        task: TaskRef,
+        request: Request,
+        progress: Progress,
+        polling: PollPolicy,
+        *,
+        give_up: str,
     ) -> AsyncGenerator[Update, None]:
-        """Updates from the stream, reconnecting; returns early when polling should take over."""
+        """Updates from the stream, reconnecting; returns early when polling should take over
+        (``give_up`` ``"stream"``: raises instead)."""
         reconnection = _Reconnection()
         while True:
+            final: Update | None = None
             try:
                 async with contextlib.aclosing(
                     self._events(info, task, reconnection.request(request), reconnection)
                 ) as events:
                     async for update in events:
+                        if update.status.is_final:
+                            final = update  # the result step waits until the stream is closed
+                            break
                         if progress.admit(update):
                             reconnection.failures = 0
                             yield update
-                        if progress.final:
-                            return
-                raise StreamError(f"{task.handle}: the stream ended before the task did")
+                if final is None and not info.capabilities.stream_ends:
+                    raise StreamError(f"{task.handle}: the stream ended before the task did")
+                if final is None:
+                    # Ended cleanly before a final event, by design: one poll says at once
+                    # whether the task is done; only if not is the stream opened again.
+                    log.info("%s: the stream ended; asking for its state once", task.handle)
+                    update = await self.poll(task)
+                    if progress.admit(update):
+                        reconnection.failures = 0
+                        yield update
+                    if progress.final:
+                        self.durations(task, polling).add(self.age(task))
+                        return
+                    raise StreamError(f"{task.handle}: the stream ended before the task did")
+            except FailedTask as failure:  # the stream's answer says the task ended so
+                final = failed_update(failure)
             except (StreamError, ProviderError) as exc:
                 if isinstance(exc, AuthError):
                     raise
                 if not exc.retryable or reconnection.failures >= MAX_RECONNECTS:
+                    if give_up == "stream":
+                        raise
                     log.info("%s; following %s by polling instead", exc, task.handle)
                     return
                 hint = exc.retry_after if isinstance(exc, ProviderError) else None
                 delay = reconnection.failed(self.retry, hint)
                 log.info("%s; opening the stream again in %.2fs", exc, delay)
                 await trio.sleep(delay)
+                continue
+            assert final is not None  # noqa: S101  # every other way out returned or raised
+            final = await self.finish(task, final)
+            if progress.admit(final):
+                yield final
+            self.durations(task, polling).add(self.age(task))
+            return
 
     async def _events(
         self, info: ProviderInfo, task: TaskRef, request: Request, reconnection: _Reconnection

@@ -123,7 +123,32 @@ def mediatask_parse_result(provider: str, task: TaskRef, payload: Mapping[str, A
 
     Pure: no I/O, no clock. A failed task is an Update with ``Status.FAILED``; raise
     ``PluginError`` only when the payload cannot be read at all. A final successful update
-    carries the outputs.
+    carries the outputs, unless the plugin has a result step (``mediatask_result``).
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_result(provider: str, task: TaskRef, update: Update) -> Request | None:
+    """Build the request whose answer carries a finished task's outputs or its failure.
+
+    Optional: for a provider whose final status says only that the task ended (``COMPLETED``)
+    and keeps the outputs (or the model's error) behind another endpoint. Called once, after a
+    poll or stream event read as a final ``update`` (``mediatask_parse_result`` may return
+    ``Status.SUCCEEDED`` without outputs then); the core sends the request with the usual
+    retries, before any download. Not implemented, or ``None``: the final update is the result.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_read_result(
+    provider: str, task: TaskRef, update: Update, response: Response
+) -> Update:
+    """Read the answer to ``mediatask_result``'s request into the task's final Update.
+
+    Pure. ``update`` is the final status that asked for the result. Not implemented: the core
+    reads the answer's JSON with ``mediatask_parse_result``. An error answer that means the
+    task failed is said in ``mediatask_read_error`` by returning :class:`FailedTask`; a reader
+    may also raise it.
     """
 
 
@@ -133,11 +158,13 @@ def mediatask_read_error(
 ) -> MediataskError | None:
     """Turn an answer that is an error into our exception, or say it is not one.
 
-    Called for every answer to a request a plugin built (submit, poll, stream, upload steps),
-    before the answer is read. ``None`` leaves the decision to the core: a 2xx answer is fine,
-    anything else maps by status (401/403 ``AuthError``, 404 ``NotFoundError``, 429
+    Called for every answer to a request a plugin built (submit, poll, stream, result, list,
+    upload steps), before the answer is read. ``None`` leaves the decision to the core: a 2xx
+    answer is fine, anything else maps by status (401/403 ``AuthError``, 404 ``NotFoundError``, 429
     ``RateLimitedError``, 5xx ``UnavailableError``, other 4xx ``RejectedError``). A plugin
     answers here for error bodies it can read better, or for errors a provider sends as 2xx.
+    Return :class:`FailedTask` when the answer says the task itself failed or was canceled
+    (e.g. a model's error on the result endpoint): the task then ends so, with no retry.
     """
 
 
@@ -183,7 +210,24 @@ def mediatask_list(provider: str, operation: str | None) -> Request | None:
 def mediatask_read_list(
     provider: str, operation: str | None, response: Response
 ) -> list[Submitted]:
-    """Read a list answer: one ``Submitted`` (id, extra, current ``Update``) per task record."""
+    """Read a list answer: one ``Submitted`` (id, extra, current ``Update``) per task record.
+
+    Called once per page (see ``mediatask_next_page``). Give each record's ``created_at`` when
+    the provider tells it: a look-up of a lost submit then reads back only as far as needed.
+    """
+
+
+@hookspec(firstresult=True)
+def mediatask_next_page(
+    provider: str, operation: str | None, request: Request, response: Response
+) -> Request | None:
+    """Build the request for the page of the list after ``response``, or ``None`` at the end.
+
+    Optional: a provider whose list comes in pages says here how to ask for the next one
+    (from the answer's total, cursor or page metadata). ``request`` is the request that
+    ``response`` answered. The core follows pages up to a bound, newest first, and says when it
+    stopped before the end. Not implemented: the list is one page.
+    """
 
 
 @hookspec(firstresult=True)

@@ -259,6 +259,9 @@ class Submitted:
     extra: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
     update: Update | None = None
     """The task's state when the answer already tells it (e.g. finished at once)."""
+    created_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+    """When the provider created the task, where a list tells it (timezone-aware): a paged
+    list is read back only as far as the time that is looked for."""
 
 
 @attrs.frozen
@@ -355,6 +358,9 @@ class Capabilities:
     cancel: bool = False
     list: bool = False
     local_files: LocalFiles = LocalFiles.NONE
+    stream_ends: bool = False
+    """The status stream closes by design once it has sent its last status: a stream that ends
+    cleanly is followed by one poll at once, never opened again while the task may be done."""
 
 
 @attrs.frozen

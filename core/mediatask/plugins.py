@@ -282,6 +282,46 @@ class PluginManager:
         update: Update = self._required("mediatask_parse_result", provider, value, Update)
         return update
 
+    def implements(self, hook: str, provider: str) -> bool:
+        """True when the plugin that declared ``provider`` implements the optional ``hook``."""
+        owner = self._owner.get(provider)
+        caller = getattr(self._pm.hook, hook)
+        return any(impl.plugin is owner for impl in caller.get_hookimpls())
+
+    def result(self, provider: str, task: TaskRef, update: Update) -> Request | None:
+        """Build the result request after a final status, or ``None`` (hook
+        ``mediatask_result``)."""
+        value = self._call("mediatask_result", provider, task=task, update=update)
+        request: Request | None = self._required(
+            "mediatask_result", provider, value, (Request, type(None))
+        )
+        return request
+
+    def read_result(
+        self, provider: str, task: TaskRef, update: Update, response: Response
+    ) -> Update:
+        """Read the result answer (hook ``mediatask_read_result``, else
+        ``mediatask_parse_result`` on its JSON)."""
+        if not self.implements("mediatask_read_result", provider):
+            return self.parse_result(provider, task, response.json_object())
+        value = self._call(
+            "mediatask_read_result", provider, task=task, update=update, response=response
+        )
+        read: Update = self._required("mediatask_read_result", provider, value, Update)
+        return read
+
+    def next_page(
+        self, provider: str, operation: str | None, request: Request, response: Response
+    ) -> Request | None:
+        """The next page's list request, or ``None`` (hook ``mediatask_next_page``)."""
+        value = self._call(
+            "mediatask_next_page", provider, operation=operation, request=request, response=response
+        )
+        following: Request | None = self._required(
+            "mediatask_next_page", provider, value, (Request, type(None))
+        )
+        return following
+
     def read_error(
         self, provider: str, request: Request, response: Response
     ) -> MediataskError | None:

@@ -138,6 +138,9 @@ class Sender:
     retry: RetryPolicy
     throttles: Callable[[ProviderInfo], Throttle] | None = None
     """Makes a provider's rate limiter (default: a :class:`RateLimiter` in this process)."""
+    announce: Callable[[str], None] | None = None
+    """Told one line when a request first has to be retried (``a1d answers HTTP 503; trying
+    again in 4 s``), so a command waiting on it can say so; ``None``: only logged."""
     _limiters: dict[str, Throttle] = attrs.field(init=False, factory=dict)
     _redactor: Redactor | None = attrs.field(init=False, default=None)
 
@@ -225,15 +228,16 @@ class Sender:
         *,
         submit: bool = False,
         on_wire: Callable[[], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Response:
         """Send a plugin-built request with auth, rate limits, error mapping and retries.
 
         A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
-        long as the client's :class:`RetryPolicy` allows (its ``budget``); a ``Retry-After``
-        longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error final at once.
-        So is a connection that cannot be made to a provider that has not answered this sender
-        yet: a wrong base URL or host is likelier then than an outage, and the user should
-        hear it at once (the message names the variable to check).
+        long as ``retry`` (default: the client's :class:`RetryPolicy`) allows (its ``budget``);
+        a ``Retry-After`` longer than :data:`~mediatask.policy.MAX_RETRY_AFTER` makes the error
+        final at once. So is a connection that cannot be made to a provider that has not
+        answered this sender yet: a wrong base URL or host is likelier then than an outage, and
+        the user should hear it at once (the message names the variable to check).
 
         :param submit: the request may create (and charge for) a task: it is resent only when
             it certainly did not arrive (a refused connection, a connection broken before the
@@ -247,7 +251,7 @@ class Sender:
             cut short is not counted. A journal records the intent there.
         """
         prepared = self.prepare(info, request)
-        backoff = self.retry.start()
+        backoff = (retry or self.retry).start()
         while True:
             response: Response | None = None
             try:
@@ -279,6 +283,9 @@ class Sender:
                 if isinstance(exc, RateLimitedError) and info.name in self._limiters:
                     self._limiters[info.name].pause(delay)
                 log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
+                if self.announce is not None and backoff.attempts == 1:
+                    wait = f"{delay:.1f}" if delay < 1 else f"{delay:.0f}"
+                    self.announce(f"{info.name} answers {_answer(exc)}; trying again in {wait} s")
                 await trio.sleep(delay)
 
 
@@ -299,6 +306,13 @@ def _asked_wait(exc: MediataskError, response: Response | None) -> float | None:
         if asked is None and response.status == 429:
             asked = parse_rate_limit_reset(response.headers)
     return asked
+
+
+def _answer(exc: MediataskError) -> str:
+    """What the provider answered, in a few words: ``HTTP 503``, or how the connection failed."""
+    if isinstance(exc, ProviderError) and exc.status is not None:
+        return f"HTTP {exc.status}"
+    return plain_reason(str(exc), 80)
 
 
 def _text(exc: MediataskError) -> str:

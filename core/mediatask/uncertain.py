@@ -3,14 +3,15 @@
 A job is uncertain only when its submit was on the wire and no answer was read: the process was
 killed then, the connection broke after sending, or the answer could not be read. What the user
 can do depends on the provider. One that lists its tasks (``Capabilities.list``) is searched for
-the marker the submit carried (hook ``mediatask_submit``): found, the job is followed; not found,
-it stays uncertain and a later run looks again. One that cannot list gets advice on what to check.
+the marker the submit carried (hook ``mediatask_submit``), page after page back to the time of
+the submit (hook ``mediatask_next_page``): found, the job is followed; not found, it stays
+uncertain and a later run looks again. One that cannot list gets advice on what to check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import trio
 
@@ -19,17 +20,28 @@ from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord
 from mediatask.model import TaskRef
 
-LIST_SECONDS = 60.0
-"""How long one look at a provider's list of tasks may take."""
+LIST_SECONDS = 120.0
+"""How long one look at a provider's list of tasks (all its pages) may take."""
+LIST_PAGES = 100
+"""The most pages of a provider's list read in one look."""
+CLOCK_SLACK = timedelta(minutes=10)
+"""How far the provider's clock may be behind ours: the list is read back to this long before
+the earliest submit looked for."""
+
+
+def sent_at(record: JobRecord) -> datetime | None:
+    """When the job's latest submit went on the wire (timezone-aware), if known."""
+    try:
+        moment = datetime.fromisoformat(record.sent_at or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def when(record: JobRecord) -> str:
     """When the job's latest submit went on the wire, as ``YYYY-MM-DD HH:MM:SS UTC``."""
-    try:
-        moment = datetime.fromisoformat(record.sent_at or "")
-    except ValueError:
-        return "an unknown time"
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = sent_at(record)
+    return "an unknown time" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def can_settle(client: Client, record: JobRecord) -> bool:
@@ -90,9 +102,13 @@ async def settle(
         wanted.setdefault((record.job.provider, record.job.operation), []).append(record)
     found: dict[str, TaskRef | MediataskError | None] = {}
     for (provider, operation), group in wanted.items():
+        moments = [sent_at(record) for record in group]
+        known = [moment for moment in moments if moment is not None]
+        since = min(known) - CLOCK_SLACK if known and len(known) == len(moments) else None
         try:
             with trio.fail_after(LIST_SECONDS):
-                listed = await client.list_tasks(provider, operation)
+                listing = await client.listing(provider, operation, pages=LIST_PAGES, since=since)
+                listed = listing.tasks
         except trio.TooSlowError:
             error = MediataskError(f"{provider}'s list did not answer in {LIST_SECONDS:g} s")
             found.update((record.id, error) for record in group)

@@ -8,6 +8,7 @@ from typing import TypeVar
 import click
 
 from mediatask.cli.base import (
+    budget_option,
     cli,
     echo_json,
     json_option,
@@ -17,7 +18,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.session import cli_settings, run_with_client
-from mediatask.engine import Client
+from mediatask.engine import LIST_PAGES, Client, Listing
 from mediatask.errors import MediataskError, UsageError
 from mediatask.model import Credits, TaskRef
 from mediatask.plugins import PluginManager
@@ -61,18 +62,31 @@ def _run_on(
                 f"{', '.join(able) or 'no installed provider'}"
             )
         return run_with_client(
-            plugins, body, sandbox=sandbox, providers=[provider], settings=settings
+            plugins, body, sandbox=sandbox, providers=[provider], settings=settings, quick=True
         )
 
 
 @cli.command("list")
 @click.argument("provider")
 @click.option("--operation", default=None, help="Only tasks of this operation.")
+@click.option(
+    "--pages",
+    type=click.IntRange(min=1),
+    default=LIST_PAGES,
+    show_default=True,
+    help="Read at most this many pages of a list that comes in pages.",
+)
+@budget_option
 @key_option
 @sandbox_option
 @json_option
 def list_command(
-    provider: str, operation: str | None, key: str | None, sandbox: bool, as_json: bool
+    provider: str,
+    operation: str | None,
+    pages: int,
+    key: str | None,
+    sandbox: bool,
+    as_json: bool,
 ) -> None:
     """List PROVIDER's own records of recent tasks (where the provider keeps such a list).
 
@@ -84,27 +98,34 @@ def list_command(
       mediatask list a2e --operation talking-photo --json
     """
 
-    async def body(client: Client) -> list[tuple[TaskRef, str]]:
-        tasks = await client.list_tasks(provider, operation)
+    async def body(client: Client) -> tuple[Listing, list[tuple[TaskRef, str]]]:
+        listing = await client.listing(provider, operation, pages=pages)
         rows = []
-        for task in tasks:
+        for task in listing.tasks:
             known = client.known_update(task)
             rows.append((task, (known.raw_status or known.status.value) if known else ""))
-        return rows
+        return listing, rows
 
-    rows = _run_on(provider, key, sandbox, body, "list")
+    listing, rows = _run_on(provider, key, sandbox, body, "list")
     if as_json:
         echo_json([{"handle": task.handle, "status": status} for task, status in rows])
-        return
-    if not rows:
-        which = f" of operation {operation}" if operation else ""
-        click.echo(f"{provider} lists no recent tasks{which}", err=True)
-    for task, status in rows:
-        click.echo(f"{task.handle}  {status}".rstrip())
+    else:
+        if not rows:
+            which = f" of operation {operation}" if operation else ""
+            click.echo(f"{provider} lists no recent tasks{which}", err=True)
+        for task, status in rows:
+            click.echo(f"{task.handle}  {status}".rstrip())
+    if listing.more:
+        click.echo(
+            f"stopped after {listing.pages} pages ({len(rows)} tasks); {provider} lists older "
+            "ones: --pages N reads more",
+            err=True,
+        )
 
 
 @cli.command("credits")
 @click.argument("provider")
+@budget_option
 @key_option
 @sandbox_option
 @json_option

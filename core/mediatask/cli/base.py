@@ -33,6 +33,13 @@ MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
 """Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
 NO_LOG_META = "mediatask.no_log"
 """Set by ``--no-log``: the command does not write to the user's journal."""
+RETRY_META = "mediatask.retry"
+"""Where ``--retry-budget`` leaves its policy in the click context, for open_cli_client."""
+FOLLOW_META = "mediatask.follow"
+"""Where ``--follow`` leaves its mode in the click context, for open_cli_client."""
+QUICK_RETRY_BUDGET = 20.0
+"""Seconds a one-question command (status, cancel, list, credits) retries a failing request
+by default: it answers promptly, saying what the provider last answered."""
 KEY_META = "mediatask.key"
 """Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
@@ -357,14 +364,15 @@ def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--retry-budget DURATION``: how long one request is retried; the command gets ``retry``
-    (a :class:`~mediatask.policy.RetryPolicy`, or ``None`` for the default)."""
+def _retry_budget(*, expose: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     from mediatask.cli.deadline import Duration
     from mediatask.policy import DEFAULT_RETRY_BUDGET, RetryPolicy
 
     def policy(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
-        return None if value is None else RetryPolicy(budget=value)
+        chosen = None if value is None else RetryPolicy(budget=value)
+        if chosen is not None:
+            ctx.meta[RETRY_META] = chosen  # read by open_cli_client
+        return chosen
 
     return click.option(
         "--retry-budget",
@@ -372,9 +380,42 @@ def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
         type=Duration(allow_zero=True),
         default=None,
         callback=policy,
+        expose_value=expose,
         metavar="DURATION",
         help="How long to keep retrying a failing request (polls, downloads, refused "
-        f"submits) before giving up; 0 never retries. Default: {DEFAULT_RETRY_BUDGET / 60:g}m.",
+        f"submits) before giving up; 0 never retries. Default: {DEFAULT_RETRY_BUDGET / 60:g}m "
+        f"(status, cancel, list, credits: {QUICK_RETRY_BUDGET:g}s).",
+    )
+
+
+def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--retry-budget DURATION``: how long one request is retried; the command gets ``retry``
+    (a :class:`~mediatask.policy.RetryPolicy`, or ``None`` for the default)."""
+    return _retry_budget(expose=True)(function)
+
+
+def budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--retry-budget DURATION`` for a command that does not read it itself: the client
+    that :func:`~mediatask.cli.session.open_cli_client` makes retries that long."""
+    return _retry_budget(expose=False)(function)
+
+
+def follow_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--follow auto|stream|poll``: how the command follows its tasks (read by
+    :func:`~mediatask.cli.session.open_cli_client`)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.meta[FOLLOW_META] = value
+
+    return click.option(
+        "--follow",
+        type=click.Choice(["auto", "stream", "poll"]),
+        default=None,
+        callback=remember,
+        expose_value=False,
+        help="How to follow tasks: stream (Server-Sent Events) or poll; auto (the default) "
+        "streams where the provider can and polls where it cannot.",
     )(function)
 
 

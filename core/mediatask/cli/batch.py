@@ -10,7 +10,9 @@ import click
 
 from mediatask.batch import Batch, BatchOptions, Summary
 from mediatask.cli.base import (
+    budget_option,
     cli,
+    follow_option,
     json_option,
     load_plugins,
     max_in_flight_option,
@@ -32,6 +34,8 @@ from mediatask.validate import check_out_dir
 
 @cli.command("batch")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@follow_option
+@budget_option
 @click.option(
     "-o",
     "--out",

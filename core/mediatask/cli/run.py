@@ -18,9 +18,11 @@ import click
 
 from mediatask.batch import submit_recorded
 from mediatask.cli.base import (
+    budget_option,
     cli,
     command_redactor,
     echo_json,
+    follow_option,
     is_quiet,
     json_option,
     key_option,
@@ -272,6 +274,7 @@ def _submit_journalled(
 @dry_run_option
 @timeout_options
 @retry_budget_option
+@follow_option
 @key_option
 @sandbox_option
 @json_option
@@ -365,6 +368,7 @@ async def _follow(
 @cli.command("submit")
 @job_options
 @dry_run_option
+@budget_option
 @max_in_flight_option
 @no_log_option
 @key_option

@@ -23,7 +23,15 @@ from typing import Any, TypeVar
 import click
 
 from mediatask.api import open_client
-from mediatask.cli.base import MAX_IN_FLIGHT_META, NO_LOG_META, SANDBOX_SECONDS_ENV
+from mediatask.cli.base import (
+    FOLLOW_META,
+    MAX_IN_FLIGHT_META,
+    NO_LOG_META,
+    QUICK_RETRY_BUDGET,
+    RETRY_META,
+    SANDBOX_SECONDS_ENV,
+    is_quiet,
+)
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
 from mediatask.config import ProviderSettings, Settings
@@ -72,15 +80,27 @@ async def open_cli_client(
     settings: Settings | None = None,
     retry: RetryPolicy | None = None,
     throttles: Callable[[ProviderInfo], Throttle] | None = None,
+    quick: bool = False,
 ) -> AsyncIterator[Client]:
     """A Client for a command, made by :func:`mediatask.api.open_client` with the command's
-    extras: ``--max-in-flight``, ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
+    extras: ``--max-in-flight``, ``--retry-budget``, ``--follow``,
+    ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
 
     :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
+    :param quick: a one-question command: retries for :data:`QUICK_RETRY_BUDGET` unless
+        ``--retry-budget`` says otherwise, and says on stderr when it has to retry.
     """
     context = click.get_current_context(silent=True)
-    ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
+    meta: dict[str, Any] = context.meta if context else {}
+    ceilings = dict(meta.get(MAX_IN_FLIGHT_META, {}))
+    retry = retry or meta.get(RETRY_META)
+    if retry is None and quick:
+        retry = RetryPolicy(budget=QUICK_RETRY_BUDGET)
     options: dict[str, Any] = {} if retry is None else {"retry": retry}
+    if FOLLOW_META in meta:
+        options["follow"] = meta[FOLLOW_META]
+    if quick and not is_quiet():
+        options["announce"] = partial(click.echo, err=True)
     async with open_client(
         sandbox=sandbox,
         providers=providers,
@@ -105,6 +125,7 @@ def run_with_client(
     deadline: Deadline | None = None,
     task: Callable[[], TaskRef | None] = lambda: None,
     interrupted: Callable[[], str] = lambda: "",
+    quick: bool = False,
 ) -> T:
     """Run ``work`` on a command's client under trio and return its value: the one way a
     command runs its async part.
@@ -115,11 +136,17 @@ def run_with_client(
     exits 124. A library error is raised as it is, for :func:`~mediatask.cli.base.user_errors`.
 
     :param task: the command's task as far as it is known (``None`` before its submit).
+    :param quick: a one-question command (see :func:`open_cli_client`).
     """
 
     async def main() -> T | TimedOut:
         async with open_cli_client(
-            plugins, sandbox=sandbox, providers=providers, settings=settings, retry=retry
+            plugins,
+            sandbox=sandbox,
+            providers=providers,
+            settings=settings,
+            retry=retry,
+            quick=quick,
         ) as client:
             return await within(deadline or Deadline(), client, task, partial(work, client))
 

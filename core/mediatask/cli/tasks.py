@@ -18,8 +18,10 @@ import attrs
 import click
 
 from mediatask.cli.base import (
+    budget_option,
     cli,
     echo_json,
+    follow_option,
     json_option,
     key_option,
     load_plugins,
@@ -91,12 +93,16 @@ def on_task(
     body: TaskBody[T],
     out_dir: Path | None = None,
     deadline: Deadline | None = None,
+    *,
+    quick: bool = False,
 ) -> T:
     """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130, a
     passed ``deadline`` 124.
 
     Everything that can be checked before asking the provider is: the handle, ``--operation``,
     a handle left by a ``--sandbox`` command, and ``out_dir`` when the command writes there.
+    ``quick``: a one-question command, answering promptly (see
+    :func:`~mediatask.cli.session.open_cli_client`).
     """
     plugins = load_plugins()
     with user_errors():
@@ -135,6 +141,7 @@ def on_task(
                 deadline=deadline,
                 task=lambda: task,
                 interrupted=lambda: f"{task.handle} goes on at the provider",
+                quick=quick,
             )
 
 
@@ -157,7 +164,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="The task's operation, for a handle the journal does not know and a provider "
         "that needs it to find the task (A2E).",
     )(function)
-    return key_option(sandbox_option(json_option(function)))
+    return budget_option(key_option(sandbox_option(json_option(function))))
 
 
 def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -175,6 +182,10 @@ def status_command(
 ) -> None:
     """Ask the provider once for the state of the task HANDLE (PROVIDER:TASK_ID).
 
+    One status request (and, for a provider that keeps the outputs apart, one for the result
+    once the task has ended). While the provider fails, says so and retries for 20s at most
+    (--retry-budget), then says what it last answered.
+
     \b
     Examples:
       mediatask status a1d:task_abc123
@@ -186,7 +197,7 @@ def status_command(
         recorder.update(task, update)
         return task, update
 
-    task, update = on_task(handle, where, sandbox, key, body)
+    task, update = on_task(handle, where, sandbox, key, body, quick=True)
     if as_json:
         echo_json(update_json(task, update))
     else:
@@ -195,6 +206,7 @@ def status_command(
 
 @cli.command("watch")
 @click.argument("handle")
+@follow_option
 @timeout_options
 @task_options
 def watch_command(
@@ -207,8 +219,8 @@ def watch_command(
 ) -> None:
     """Print each change of the task HANDLE until it ends (exit 1 if it failed).
 
-    Streams (SSE) where the provider can, else polls with adaptive back-off. With --json, one
-    JSON object per line. With --timeout, stops watching after that long (exit 124).
+    Streams (SSE) where the provider can, else polls with adaptive back-off (--follow). With
+    --json, one JSON object per line. With --timeout, stops watching after that long (exit 124).
 
     \b
     Examples:
@@ -236,6 +248,7 @@ def watch_command(
 
 @cli.command("wait")
 @click.argument("handle")
+@follow_option
 @timeout_options
 @task_options
 def wait_command(
@@ -272,6 +285,7 @@ def wait_command(
 
 @cli.command("download")
 @click.argument("handle")
+@follow_option
 @out_option
 @task_options
 def download_command(
@@ -322,7 +336,7 @@ def cancel_command(
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:
         return await client.cancel(task)
 
-    message = on_task(handle, where, sandbox, key, body)
+    message = on_task(handle, where, sandbox, key, body, quick=True)
     if as_json:
         echo_json({"handle": handle, "canceled": True, "message": message})
     else:

@@ -10,8 +10,10 @@ import click
 
 from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
 from mediatask.cli.base import (
+    budget_option,
     cli,
     echo_json,
+    follow_option,
     json_option,
     load_plugins,
     max_in_flight_option,
@@ -114,6 +116,8 @@ def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: boo
 
 
 @cli.command("worker")
+@follow_option
+@budget_option
 @click.option(
     "--journal",
     "url",

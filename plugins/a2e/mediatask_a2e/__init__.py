@@ -14,6 +14,7 @@ import mimetypes
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,14 @@ from mediatask.plugin import (
     hookimpl,
 )
 from mediatask_a2e.families import FAMILIES, INFO, OPERATIONS, Family, family_of
-from mediatask_a2e.reading import data_of, read_error, read_record, read_records, record_of
+from mediatask_a2e.reading import (
+    created_at,
+    data_of,
+    read_error,
+    read_record,
+    read_records,
+    record_of,
+)
 
 __all__ = ["FAMILIES", "INFO", "OPERATIONS"]
 
@@ -234,31 +242,67 @@ def _list_family(operation: str | None) -> Family:
     return family
 
 
+def _page_name(family: Family) -> str:
+    """The query parameter that numbers a family's list pages."""
+    return "current" if family.operation == "avatar-video" else "pageNum"
+
+
+def _list_page(family: Family, number: int) -> Request:
+    params = {_page_name(family): str(number), "pageSize": str(PAGE_SIZE)}
+    return Request("GET", f"/api/v1/{family.prefix}/{family.list_path}", params=params)
+
+
 @hookimpl
 def mediatask_list(operation: str | None) -> Request | None:
     family = _list_family(operation)
-    if family.list_path is None:
-        return None
-    if family.operation == "avatar-video":
-        params = {"current": "1", "pageSize": str(PAGE_SIZE)}
-    else:
-        params = {"pageNum": "1", "pageSize": str(PAGE_SIZE)}
-    return Request("GET", f"/api/v1/{family.prefix}/{family.list_path}", params=params)
+    return None if family.list_path is None else _list_page(family, 1)
+
+
+def _rows(response: Response) -> tuple[list[Any], Any]:
+    """A list answer's rows and its total (``count``, or ``total`` for avatar videos)."""
+    data = data_of(response.json_object())
+    rows = data.get("rows", data.get("data")) if isinstance(data, Mapping) else data
+    if not isinstance(rows, list):
+        raise PluginError(f"A2E sent a list without rows: {data!r}"[:300])
+    total = data.get("count", data.get("total")) if isinstance(data, Mapping) else None
+    return rows, total
 
 
 @hookimpl
 def mediatask_read_list(operation: str | None, response: Response) -> list[Submitted]:
     family = _list_family(operation)
-    data = data_of(response.json_object())
-    rows = data.get("rows", data.get("data")) if isinstance(data, Mapping) else data
-    if not isinstance(rows, list):
-        raise PluginError(f"A2E sent a list without rows: {data!r}"[:300])
+    rows, _ = _rows(response)
     kind = _kind(family.operation)
     return [
-        Submitted(str(row["_id"]), _listed_extra(family.operation, row), read_record(row, kind))
+        Submitted(
+            str(row["_id"]),
+            _listed_extra(family.operation, row),
+            read_record(row, kind),
+            created_at=_aware(created_at(row)),
+        )
         for row in rows
         if isinstance(row, Mapping) and row.get("_id")
     ]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+@hookimpl
+def mediatask_next_page(
+    operation: str | None, request: Request, response: Response
+) -> Request | None:
+    """The next page while the pages so far hold fewer rows than the answer's total."""
+    family = _list_family(operation)
+    rows, total = _rows(response)
+    try:
+        number = int(request.params.get(_page_name(family), "1"))
+    except ValueError:
+        return None
+    if not rows or not isinstance(total, int) or number * PAGE_SIZE >= total:
+        return None
+    return _list_page(family, number + 1)
 
 
 def _listed_extra(operation: str, row: Mapping[str, Any]) -> dict[str, str]:

@@ -69,7 +69,8 @@ def record_of(task_id: str, data: Any) -> Mapping[str, Any]:
     raise PluginError(f"A2E sent no record for task {task_id}: {data!r}"[:300])
 
 
-def _created(record: Mapping[str, Any]) -> datetime | None:
+def created_at(record: Mapping[str, Any]) -> datetime | None:
+    """When A2E created the task of ``record`` (its ``createdAt``), if it says."""
     try:
         return datetime.fromisoformat(str(record["createdAt"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
@@ -77,7 +78,7 @@ def _created(record: Mapping[str, Any]) -> datetime | None:
 
 
 def _outputs(record: Mapping[str, Any], kind: str) -> list[Output]:
-    created = _created(record)
+    created = created_at(record)
     expires = created + RETENTION if created is not None and created.tzinfo else None
     urls = [record.get("result_url") or record.get("result")]
     images = record.get("image_urls")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from mediatask.http import Request, Response
 from mediatask.model import Status, TaskRef
 from mediatask.testing import ProviderContract
+from mediatask_a2e import PAGE_SIZE
 
 ANCHOR = "65f1c0de0a2e000000000001"
 
@@ -38,3 +41,12 @@ class TestA2EContract(ProviderContract):
     def status_payload(self, task: TaskRef, word: str) -> Mapping[str, Any]:
         field = "status" if task.operation == "avatar-video" else "current_status"
         return {"code": 0, "data": {"_id": task.task_id, field: word}}
+
+    def list_answer(self, request: Request, *, last: bool) -> Response:
+        number = int(request.params.get("pageNum", request.params.get("current", "1")))
+        rows = [{"_id": f"{n:024x}", "current_status": "completed"} for n in range(PAGE_SIZE)]
+        total = number * PAGE_SIZE + (0 if last else 1)
+        paged = {"data": rows, "total": total} if "current" in request.params else None
+        data = paged or {"rows": rows, "count": total}
+        body = json.dumps({"code": 0, "data": data}).encode()
+        return Response(200, {"content-type": "application/json"}, body)
