@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -223,12 +223,24 @@ class Output:
     width: int | None = None
     height: int | None = None
     expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+    downloadable: bool = True
+    """``False`` when the provider wrote the artefact where the job asked (its own storage, a
+    bucket the user connected): ``url`` is then its location (``storage://…``), not a link,
+    and there is nothing to download."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form used in results files and ``--json`` output."""
         data = attrs.asdict(self)
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return data
+
+
+def lasting(outputs: Iterable[Output], lifetime: float | None, done: datetime) -> list[Output]:
+    """``outputs``, each without an ``expires_at`` given ``done + lifetime`` (when known)."""
+    if lifetime is None:
+        return list(outputs)
+    until = done + timedelta(seconds=lifetime)
+    return [o if o.expires_at else attrs.evolve(o, expires_at=until) for o in outputs]
 
 
 @attrs.frozen
@@ -355,6 +367,9 @@ class Capabilities:
     cancel: bool = False
     list: bool = False
     local_files: LocalFiles = LocalFiles.NONE
+    input_schemes: tuple[str, ...] = ()
+    """URL schemes the provider resolves itself (Claid's ``storage``): such an input is passed
+    on as given, neither fetched nor read as a local path."""
 
 
 @attrs.frozen
@@ -371,6 +386,10 @@ class ProviderInfo:
     docs_url: str = ""
     rate_limits: tuple[tuple[int, float], ...] = attrs.field(default=(), converter=_limits)
     """The provider's documented request limits, as (requests, seconds) pairs: (4, 1), (120, 60)."""
+    result_lifetime: float | None = None
+    """Seconds the provider keeps a result after the task completed, if it says (Claid and
+    A1D: a day). An output read without an ``expires_at`` gets completion (when we saw it)
+    plus this; ``None``: unknown."""
     max_concurrency: int | None = None
     """How many tasks in flight the provider's documents allow, if they say; ``None``: unknown,
     and the engine learns it from the provider's answers (:mod:`mediatask.concurrency`)."""
@@ -384,6 +403,11 @@ class ProviderInfo:
     def base_url_env(self) -> str:
         """The environment variable that overrides this provider's base URL."""
         return f"MEDIATASK_{self.env_name}_BASE_URL"
+
+    @property
+    def rate_env(self) -> str:
+        """The environment variable that sets this provider's rate windows (``1/s,30/min``)."""
+        return f"MEDIATASK_{self.env_name}_RATE"
 
     @property
     def env_name(self) -> str:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 from collections.abc import AsyncIterator
 
 import attrs
 import trio
 
+from mediatask.errors import UsageError
 from mediatask.headers import (
     MAX_RETRY_AFTER,
     parse_rate_limit_reset,
+    parse_rate_policies,
     parse_retry_after,
     rate_limit_pause,
 )
@@ -26,7 +29,9 @@ __all__ = [
     "PollPolicy",
     "RateLimiter",
     "RetryPolicy",
+    "parse_rate",
     "parse_rate_limit_reset",
+    "parse_rate_policies",
     "parse_retry_after",
     "rate_limit_pause",
 ]
@@ -145,6 +150,40 @@ class PollPolicy:
         return min(current * self.factor, self.maximum)
 
 
+_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0}
+_UNITS |= {"hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_WINDOW = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*")
+
+
+def _window(item: str) -> tuple[int, float]:
+    match = _WINDOW.fullmatch(item)
+    if match is None:
+        raise ValueError(item)
+    unit = match[3] if match[3] in _UNITS else match[3].removesuffix("s")
+    requests, seconds = int(match[1]), float(match[2] or 1) * _UNITS[unit]
+    if requests <= 0 or seconds <= 0:
+        raise ValueError(item)
+    return requests, seconds
+
+
+def parse_rate(spec: str, *, where: str = "rate") -> tuple[tuple[int, float], ...]:
+    """Rate windows from ``1/s,30/min`` (also ``120/60s``, ``1000/h``, ``5000/day``); ``none``
+    for no windows at all. :class:`UsageError` names the form when ``spec`` is not one."""
+    text = spec.strip().lower()
+    if text in ("none", "off", "0"):
+        return ()
+    try:
+        windows = tuple(_window(item) for item in text.split(",") if item.strip())
+    except (ValueError, KeyError):
+        windows = ()
+    if not windows:
+        raise UsageError(
+            f"{where}: {spec!r} is not a rate: give requests per window, e.g. 1/s,30/min "
+            "(units s, min, h, day; 120/60s for a 60-second window), or none"
+        )
+    return tuple(sorted(windows, key=lambda window: window[1]))
+
+
 @attrs.define
 class RateLimiter:
     """Keeps requests under every window of a provider's limits (e.g. 4 per second, 120 per minute).
@@ -156,11 +195,13 @@ class RateLimiter:
     (a slow upload is counted when it arrives, not when its processing ends). Logging send times
     instead would let network and scheduling delays squeeze a fifth request into a provider's
     four-per-second window; this way no delay can, at the price of one round trip per window.
-    :meth:`pause` lets answers correct the log (a ``RateLimit-Reset`` header, a 429).
+    :meth:`pause` lets answers correct the log (a ``RateLimit-Reset`` header, a 429), and
+    :meth:`learn` its windows (the policies a ``RateLimit-Limit`` header lists).
     """
 
     windows: tuple[tuple[int, float], ...]
-    """Pairs of (requests, seconds)."""
+    """Pairs of (requests, seconds): the declared or configured ones until answers list the
+    account's own."""
     count_within: float = 0.5
     """Seconds after sending by which a provider is assumed to have counted a request."""
     _log: dict[int, float] = attrs.field(init=False, factory=dict)
@@ -207,3 +248,13 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Send nothing more for ``seconds`` (e.g. until a rate-limit window resets)."""
         self._paused_until = max(self._paused_until, trio.current_time() + seconds)
+
+    def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
+        """Keep to ``windows`` from now on: the account's own, as an answer listed them.
+
+        Narrower windows take effect for the next request; wider ones let waiting requests
+        go at once (the answer proves the provider allows them)."""
+        if windows and windows != self.windows:
+            self.windows = windows
+            self._answered.set()  # waiters look at the windows again
+            self._answered = trio.Event()

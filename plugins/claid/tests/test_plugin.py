@@ -164,13 +164,31 @@ def test_done_carries_the_output_with_its_size() -> None:
     assert update.extra["input_object"] == INPUT_OBJECT
 
 
-def test_done_to_a_storage_destination_has_nothing_to_download() -> None:
+def test_done_to_a_storage_destination_is_an_output_that_names_its_location() -> None:
+    """No ``tmp_url``: the result is in the user's storage. The output says where, and that
+    there is nothing to download (never a success with no output at all)."""
     written = {k: v for k, v in OUTPUT_OBJECT.items() if k != "tmp_url"} | {
-        "object_uri": "storage://s/o.jpg"
+        "object_key": "out/o.jpg",
+        "object_bucket": "b",
+        "object_uri": "s3://b/out/o.jpg",
+        "claid_storage_uri": "storage://s/out/o.jpg",
     }
     update = claid.mediatask_parse_result(status("DONE", result={"output_object": written}))
-    assert update.outputs == ()
-    assert update.extra["output_object"]["object_uri"] == "storage://s/o.jpg"
+    (output,) = update.outputs
+    assert (output.url, output.downloadable, output.expires_at) == (
+        "storage://s/out/o.jpg",
+        False,
+        None,
+    )
+    assert update.extra["output_object"]["object_uri"] == "s3://b/out/o.jpg"
+    only_uri = {k: v for k, v in written.items() if k != "claid_storage_uri"}
+    update = claid.mediatask_parse_result(status("DONE", result={"output_object": only_uri}))
+    assert update.outputs[0].url == "s3://b/out/o.jpg"
+
+
+def test_a_temporary_result_expires_a_day_after_the_task_was_created() -> None:
+    update = claid.mediatask_parse_result(status("DONE", result={"output_object": OUTPUT_OBJECT}))
+    assert update.outputs[0].expires_at == datetime(2023, 3, 14, 11, 37, 9, 160554, tzinfo=UTC)
 
 
 def test_errors_become_the_failure_message() -> None:
