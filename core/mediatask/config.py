@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from mediatask.durations import parse_rate
 from mediatask.errors import ConfigError
 from mediatask.keys import KeyStore
 from mediatask.model import ProviderInfo, frozen_map
-from mediatask.policy import parse_rate
 
 ALLOW_HTTP_ENV = "MEDIATASK_ALLOW_HTTP"
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-import re
 from collections.abc import AsyncIterator
 
 import attrs
 import trio
 
-from mediatask.errors import UsageError
+from mediatask.durations import parse_rate
 from mediatask.headers import (
     MAX_RETRY_AFTER,
     parse_rate_limit_reset,
@@ -148,40 +147,6 @@ class PollPolicy:
         if changed:
             return self.initial
         return min(current * self.factor, self.maximum)
-
-
-_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0}
-_UNITS |= {"hour": 3600.0, "d": 86400.0, "day": 86400.0}
-_WINDOW = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*")
-
-
-def _window(item: str) -> tuple[int, float]:
-    match = _WINDOW.fullmatch(item)
-    if match is None:
-        raise ValueError(item)
-    unit = match[3] if match[3] in _UNITS else match[3].removesuffix("s")
-    requests, seconds = int(match[1]), float(match[2] or 1) * _UNITS[unit]
-    if requests <= 0 or seconds <= 0:
-        raise ValueError(item)
-    return requests, seconds
-
-
-def parse_rate(spec: str, *, where: str = "rate") -> tuple[tuple[int, float], ...]:
-    """Rate windows from ``1/s,30/min`` (also ``120/60s``, ``1000/h``, ``5000/day``); ``none``
-    for no windows at all. :class:`UsageError` names the form when ``spec`` is not one."""
-    text = spec.strip().lower()
-    if text in ("none", "off", "0"):
-        return ()
-    try:
-        windows = tuple(_window(item) for item in text.split(",") if item.strip())
-    except (ValueError, KeyError):
-        windows = ()
-    if not windows:
-        raise UsageError(
-            f"{where}: {spec!r} is not a rate: give requests per window, e.g. 1/s,30/min "
-            "(units s, min, h, day; 120/60s for a 60-second window), or none"
-        )
-    return tuple(sorted(windows, key=lambda window: window[1]))
 
 
 @attrs.define

@@ -58,6 +58,7 @@ from mediatask.emulator import (
     WorkError,
     WorkResult,
     fetch_input,
+    parse_rate,
 )
 from mediatask_claid.contract import EDIT, UPLOAD, Problem, problems
 from mediatask_claid.imaging import edit
@@ -148,6 +149,12 @@ class ClaidEmulator(Emulator):
         super().__attrs_post_init__()
         self._window = SlidingWindows(self.limits)
         self._storages = Storages(self.storage_root)
+
+    def configure(self, option: str, value: str) -> None:
+        """``rate``: the account's windows (``1/s,30/min``; ``none`` for no limit)."""
+        if option != "rate":
+            super().configure(option, value)
+        self.limits = parse_rate(value, where="--rate")
 
     @property
     def storages(self) -> Storages:
