@@ -245,7 +245,7 @@ async def test_a_link_gone_again_and_again_before_its_expiry_is_expired(
     keeps answering 404 is taken as expired after a few tries, not retried for the budget."""
     output = Output(URL, role="image", expires_at=START + timedelta(hours=1))
     host = FileHost([Answer(404)] * 10)
-    with pytest.raises(ResultExpiredError, match="3 times.*--rerun-expired"):
+    with pytest.raises(ResultExpiredError, match=r"3 times.*--rerun-expired"):
         await fetch(host, tmp_path, output=output)
     assert len(host.sent) == 3
 
@@ -253,7 +253,9 @@ async def test_a_link_gone_again_and_again_before_its_expiry_is_expired(
 async def test_a_download_past_the_expiry_says_when_and_how_to_recover(tmp_path: Path) -> None:
     output = Output(URL, role="image", expires_at=START - timedelta(seconds=1))
     host = FileHost([whole()])
-    with pytest.raises(ResultExpiredError, match="expired at .*run the job again.*--rerun-expired"):
+    with pytest.raises(
+        ResultExpiredError, match=r"expired at .*run the job again.*--rerun-expired"
+    ):
         await fetch(host, tmp_path, output=output)
     assert host.sent == []
 

@@ -150,7 +150,7 @@ async def test_expired_results_cannot_be_downloaded(mediatask_sandbox: Any, tmp_
     assert [output.expires_at for output in result.outputs] == [day] * len(result.outputs)
     sandbox.emulators["a1d"].clock.advance(24 * 3600 + 1)
     client.clock = lambda: day + timedelta(seconds=1)
-    with pytest.raises(mediatask.ExpiredError, match="expired at .*run the job again"):
+    with pytest.raises(mediatask.ExpiredError, match=r"expired at .*run the job again"):
         await client.download(result, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
