@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import trio
@@ -422,8 +423,11 @@ class ClaidEmulator(Emulator):
         done = await self.run_media(edit, data, document)
         destination = _destination(document)
         if isinstance(destination, str) and destination.startswith(SCHEME):
+            # "The name of the output file remains the same as the input file."
+            source = document.get("input")
+            named = PurePosixPath(urlsplit(source).path).stem if isinstance(source, str) else stem
             try:
-                where = self._storages.write(destination, stem, done.ext, done.data)
+                where = self._storages.write(destination, named or stem, done.ext, done.data)
             except StorageError as exc:
                 raise WorkError(str(exc)) from exc
             output = {**done.output_object, **where}  # no tmp_url: it is in the user's storage

@@ -209,3 +209,65 @@ async def test_a_forced_429_is_waited_out_for_the_reset_time(
     assert result.outputs[0].width == 1000
     assert claid.stats["rate_limited"] == 1
     assert claid.stats["submissions"] == 1
+
+
+class RecordingProxy:
+    """An ASGI app in front of the emulator that keeps every request's headers and body bytes
+    exactly as they arrived, then passes the request on unchanged."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.seen.append((headers, body))
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.inner(scope, replay, send)
+
+
+async def test_the_upload_parts_are_sent_as_the_reference_asks(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """The ``data`` part carries ``Content-Type: application/json``; the ``file`` part's
+    filename is the file's stem (it names the result, "better not to include the extension")."""
+    import email.parser
+    import email.policy
+
+    claid = ClaidEmulator(accepted_key=KEY)
+    proxy = RecordingProxy(claid.app)
+    async with serving(proxy) as base_url:
+        client = client_for(base_url, ())
+        job = Job("claid", "edit", [str(samples_dir / "photo.jpg")], VENDOR_PARAMS)
+        with trio.fail_after(20):
+            async with client:
+                result = await client.run(job, out_dir=tmp_path)
+    assert result.outputs[0].url.endswith("/photo.jpeg")
+    ((headers, body),) = proxy.seen[:1]
+    head = f"Content-Type: {headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    parts = {
+        part.get_param("name", header="content-disposition"): part
+        for part in message.iter_parts()
+    }
+    assert parts["data"]["Content-Type"] == "application/json"
+    assert parts["data"].get_filename() is None
+    assert parts["file"].get_filename() == "photo"
+    assert parts["file"]["Content-Type"] == "image/jpeg"
