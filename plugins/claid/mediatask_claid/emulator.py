@@ -233,17 +233,20 @@ class ClaidEmulator(Emulator):
         """The key first, then (for an image-processing request, ``counted``) the rate windows,
         then the endpoint; ``RateLimit-*`` headers on counted answers, a request id on all."""
         now = trio.current_time()  # monotonic, as windows need; a test's MockClock scales it
+        admitted = False
         try:
             scheme, _, key = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not self.key_accepted(key.strip()):
                 self.stats["unauthorized"] += 1
                 raise _RefusedError(self.error_response(401))
-            if counted and not self._window.admit(now):
-                raise _RefusedError(self.error_response(429))
+            if counted:
+                admitted = self._window.admit(now)
+                if not admitted:
+                    raise _RefusedError(self.error_response(429))
             response: Response = await handler(request)
         except _RefusedError as refused:
             response = refused.response
-        if counted and response.status_code != 429:
+        if admitted:
             response.headers.update(self._window.headers(now))
         response.headers.setdefault("x-request-id", self._request_id())
         return response

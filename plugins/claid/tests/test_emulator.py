@@ -12,9 +12,12 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from PIL import Image
 
+from mediatask.plugin import UsageError
 from mediatask.testing import sample_photo
+from mediatask_claid.emulator import ClaidEmulator
 
 if TYPE_CHECKING:
     from conftest import Api
@@ -241,3 +244,31 @@ async def test_every_api_answer_has_a_request_id(api: Api) -> None:
     ]
     assert [a.status for a in answers] == [401, 422, 200]
     assert all(uuid.UUID(a.headers["x-request-id"]) for a in answers)
+
+
+async def test_the_key_is_checked_before_the_rate_windows(limited_api: Api) -> None:
+    """A bad key gets 401 even while the window is full, and does not use the window."""
+    for _ in range(4):
+        await limited_api.request("POST", "/v1/image/edit", body=b"{")
+    bad = await limited_api.request("POST", "/v1/image/edit", body=b"{", auth="Bearer wrong")
+    assert bad.status == 401
+    assert "RateLimit-Limit" not in bad.headers
+    full = await limited_api.request("POST", "/v1/image/edit", body=b"{")
+    assert full.status == 429
+
+
+async def test_status_reads_are_not_counted(limited_api: Api) -> None:
+    answers = [await limited_api.request("GET", "/v1/image/edit/async/9") for _ in range(6)]
+    assert [answer.status for answer in answers] == [404] * 6
+    assert "RateLimit-Remaining" not in answers[0].headers
+    assert answers[0].json()["error_message"] == "Batch image edit pipeline not found."
+
+
+def test_the_rate_option_sets_the_accounts_windows() -> None:
+    emulator = ClaidEmulator()
+    emulator.configure("rate", "1/s,30/min")
+    assert emulator.limits == ((1, 1.0), (30, 60.0))
+    with pytest.raises(UsageError, match="--rate"):
+        emulator.configure("rate", "fast")
+    with pytest.raises(UsageError, match="no option 'colour'"):
+        emulator.configure("colour", "red")

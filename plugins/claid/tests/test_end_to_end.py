@@ -264,10 +264,66 @@ async def test_the_upload_parts_are_sent_as_the_reference_asks(
     head = f"Content-Type: {headers['content-type']}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     parts = {
-        part.get_param("name", header="content-disposition"): part
-        for part in message.iter_parts()
+        part.get_param("name", header="content-disposition"): part for part in message.iter_parts()
     }
     assert parts["data"]["Content-Type"] == "application/json"
     assert parts["data"].get_filename() is None
     assert parts["file"].get_filename() == "photo"
     assert parts["file"]["Content-Type"] == "image/jpeg"
+
+
+@pytest.fixture
+def twenty_times_faster() -> trio.testing.MockClock:
+    """Trio's clock at 20x real time, for the client and the emulator alike (see above)."""
+    return trio.testing.MockClock(rate=20.0)
+
+
+async def test_forty_jobs_learn_a_smaller_accounts_windows_from_its_answers(
+    twenty_times_faster: trio.testing.MockClock, inputs_url: str, tmp_path: Path
+) -> None:
+    """An account with 1/s and 30/min (``mediatask emulate claid --rate 1/s,30/min``) while the
+    client starts from the documented 4/s and 120/min: the first answers list the account's
+    windows, the client keeps to them, and only the burst before the first answer meets 429s
+    (each waited out for its ``RateLimit-Reset``). Status reads are not counted."""
+    claid = ClaidEmulator(accepted_key=KEY)
+    claid.configure("rate", "1/s,30/min")
+    claid.faults.processing_seconds = 0.0
+    results: list[Any] = []
+    async with serving(claid.app) as base_url:
+        client = client_for(base_url, mediatask_claid.INFO.rate_limits)
+
+        async def one(index: int) -> None:
+            job = Job("claid", "edit", [f"{inputs_url}/samples/photo.png"], {"operations": {}})
+            results.append(await client.run(job, out_dir=tmp_path / str(index)))
+
+        started = trio.current_time()
+        with trio.fail_after(900):  # mock seconds
+            async with client, trio.open_nursery() as nursery:
+                for index in range(40):
+                    nursery.start_soon(one, index)
+        took = trio.current_time() - started
+    assert len(results) == 40
+    assert claid.stats["submissions"] == 40
+    print("429s:", claid.stats["rate_limited"], "mock seconds:", round(took, 1))
+    assert claid.stats["rate_limited"] <= 4  # the first second's burst at most
+    assert took >= 60  # 30 a minute: the last ten waited for the minute window
+    assert claid.stats["polls"] >= 1
+
+
+async def test_result_reads_are_not_held_by_the_rate_windows(
+    inputs_url: str, tmp_path: Path
+) -> None:
+    """An account with one processing request a minute: the submit uses it, and the job still
+    ends at once, because Claid does not count reading a result (the polls go regardless)."""
+    claid = ClaidEmulator(accepted_key=KEY)
+    claid.configure("rate", "1/min")
+    claid.faults.processing_seconds = 0.0
+    async with serving(claid.app) as base_url:
+        client = client_for(base_url, ((1, 60.0),))
+        job = Job("claid", "edit", [f"{inputs_url}/samples/photo.png"], {"operations": {}})
+        with trio.fail_after(20):  # real seconds: a counted poll would wait a minute
+            async with client:
+                result = await client.run(job, out_dir=tmp_path)
+    assert result.files
+    assert claid.stats["polls"] >= 1
+    assert claid.stats["rate_limited"] == 0
