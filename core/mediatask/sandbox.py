@@ -191,21 +191,21 @@ async def open_sandbox(
     spec = faults if faults is not None else os.environ.get(SANDBOX_FAULTS_ENV, "").strip()
     chaos = random_faults(spec) if spec else None
     names = list(providers) if providers is not None else sorted(plugins.providers)
+    emulators: dict[str, Any] = {}
+    for name in names:  # configured before anything is served: a wrong option is one clear line
+        emulator = plugins.emulator(name)
+        if emulator is None:
+            continue
+        emulator.accepted_key = "sandbox-" + secrets.token_hex(8)
+        emulator.limit.max_in_progress = max_in_progress
+        emulator.faults.random_faults = chaos
+        sandbox_options(emulator, name, os.environ)
+        emulators[name] = emulator
     async with AsyncExitStack() as stack:
         file_host = FileHost()
         file_host.base_url = await stack.enter_async_context(serving(file_host))
         settings: dict[str, ProviderSettings] = {}
-        emulators: dict[str, Any] = {}
-        for name in names:
-            emulator = plugins.emulator(name)
-            if emulator is None:
-                continue
-            key = "sandbox-" + secrets.token_hex(8)
-            emulator.accepted_key = key
-            emulator.limit.max_in_progress = max_in_progress
-            emulator.faults.random_faults = chaos
-            sandbox_options(emulator, name, os.environ)
+        for name, emulator in emulators.items():
             base_url = await stack.enter_async_context(serving(emulator.app))
-            settings[name] = ProviderSettings(base_url=base_url, key=key)
-            emulators[name] = emulator
+            settings[name] = ProviderSettings(base_url=base_url, key=emulator.accepted_key)
         yield Sandbox(settings, file_host, emulators)
