@@ -365,11 +365,12 @@ async def test_avatar_list_and_detail(api: Api) -> None:
 
 
 def test_the_error_style_option_switches_the_error_form() -> None:
-    emulator = A2EEmulator()
-    emulator.configure("error-style", "http200")
-    assert emulator.error_mode == "http200_code"
-    emulator.configure("error-style", "http4xx")
-    assert emulator.error_mode == "http4xx_spec"
+    modes = []
+    for style in ("http200", "http4xx"):
+        emulator = A2EEmulator(error_mode="http200_code" if style == "http4xx" else "http4xx_spec")
+        emulator.configure("error-style", style)
+        modes.append(emulator.error_mode)
+    assert modes == ["http200_code", "http4xx_spec"]
     with pytest.raises(UsageError, match="not one of http4xx, http200"):
         emulator.configure("error-style", "html")
 
