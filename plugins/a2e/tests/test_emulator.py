@@ -15,7 +15,7 @@ import trio
 
 from mediatask.emulator import Faults
 from mediatask.plugin import UsageError
-from mediatask.testing import RawApi, mediatask_command, raw_api
+from mediatask.testing import RawApi, mediatask_command, raw_api, standalone_emulator
 from mediatask_a2e.emulator import A2EEmulator
 
 KEY = "sk_test_0123456789abcdefghij"
@@ -375,26 +375,15 @@ def test_the_error_style_option_switches_the_error_form() -> None:
         emulator.configure("error-style", "html")
 
 
-def test_mediatask_emulate_takes_the_error_style(tmp_path: Any) -> None:
+def test_mediatask_emulate_takes_the_error_style() -> None:
     """``mediatask emulate a2e --error-style http200`` answers errors with HTTP 200, code ≠ 0."""
     import json
-    import signal
-    import subprocess
-    import sys
     import urllib.request
 
-    command = [sys.executable, "-m", "mediatask", "emulate", "a2e", "--error-style", "http200"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout is not None
-        found = re.search(r"listening on (\S+)", process.stdout.readline())
-        try:
-            assert found is not None
-            url = f"{found.group(1)}/api/v1/userImage2Video/allRecords"
-            with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310  # loopback
-                status, body = answer.status, json.load(answer)
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=10)
+    with standalone_emulator("a2e", "k", 0.1, options=("--error-style", "http200")) as running:
+        url = f"{running.base_url}/api/v1/userImage2Video/allRecords"  # no key: refused
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310  # loopback
+            status, body = answer.status, json.load(answer)
     assert status == 200
     assert (body["code"], body["data"]) == (401, None)
     assert body["msg"]

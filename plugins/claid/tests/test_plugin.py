@@ -242,6 +242,16 @@ def test_validation_errors_name_each_field() -> None:
     assert "[error 9000]" in str(found)
 
 
+def test_only_the_codes_claid_publishes_are_shown_as_claids() -> None:
+    """111, 2001 and 9000 are published; any other code (the emulator's ``emulated-402``, or a
+    code Claid sends but never documented) is not passed off as Claid's word."""
+    assert "[error 111]" in str(error(401, envelope("111", "auth", "Authorization is required.")))
+    for code in ("emulated-402", "3000"):
+        shown = str(error(402, envelope(code, "billing", "No API calls left.")))
+        assert f"[code {code}, not one Claid documents]" in shown
+        assert f"[error {code}]" not in shown
+
+
 def test_a_fastapi_style_422_names_each_location() -> None:
     body = {
         "detail": [
