@@ -386,13 +386,13 @@ class ProviderInfo:
     docs_url: str = ""
     rate_limits: tuple[tuple[int, float], ...] = attrs.field(default=(), converter=_limits)
     """The provider's documented request limits, as (requests, seconds) pairs: (4, 1), (120, 60)."""
+    max_concurrency: int | None = None
+    """How many tasks in flight the provider's documents allow, if they say; ``None``: unknown,
+    and the engine learns it from the provider's answers (:mod:`mediatask.concurrency`)."""
     result_lifetime: float | None = None
     """Seconds the provider keeps a result after the task completed, if it says (Claid and
     A1D: a day). An output read without an ``expires_at`` gets completion (when we saw it)
     plus this; ``None``: unknown."""
-    max_concurrency: int | None = None
-    """How many tasks in flight the provider's documents allow, if they say; ``None``: unknown,
-    and the engine learns it from the provider's answers (:mod:`mediatask.concurrency`)."""
 
     @property
     def key_env(self) -> str:
