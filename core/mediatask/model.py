@@ -234,6 +234,22 @@ class Output:
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return data
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Output:
+        """The output :meth:`to_json` wrote (a journal's copy); missing fields take defaults."""
+        expires = data.get("expires_at")
+        return cls(
+            url=str(data["url"]),
+            role=str(data.get("role") or "output"),
+            kind=str(data.get("kind") or "file"),
+            mime_type=data.get("mime_type"),
+            size=data.get("size"),
+            width=data.get("width"),
+            height=data.get("height"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            downloadable=data.get("downloadable") is not False,
+        )
+
 
 def lasting(outputs: Iterable[Output], lifetime: float | None, done: datetime) -> list[Output]:
     """``outputs``, each without an ``expires_at`` given ``done + lifetime`` (when known)."""

@@ -135,5 +135,13 @@ def test_run_with_a_storage_destination_says_where_the_result_went(
     as_json = mediatask_command(
         *common, "-i", "storage://web/photo.png", "--json", env=standalone.env
     )
-    (output,) = json.loads(as_json.stdout)["outputs"]
+    outcome = json.loads(as_json.stdout)
+    (output,) = outcome["outputs"]
     assert (output["url"], output["downloadable"]) == ("storage://mine/out/photo.jpeg", False)
+    fetched = mediatask_command(
+        "download", outcome["handle"], "-o", str(tmp_path / "later"), env=standalone.env
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert (
+        fetched.stdout.strip() == "written to storage://mine/out/photo.jpeg — nothing to download"
+    )
