@@ -4,6 +4,7 @@ per test, no sleeps for synchronisation."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -213,16 +214,19 @@ async def test_a_forced_429_is_waited_out_for_the_reset_time(
 
 class RecordingProxy:
     """An ASGI app in front of the emulator that keeps every request's headers and body bytes
-    exactly as they arrived, then passes the request on unchanged."""
+    exactly as they arrived, then passes the request on unchanged; and, for each answer, when its
+    request arrived and when it left (trio time), the method, its status and headers."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[tuple[float, float, str, int, dict[str, str]]] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+        arrived = trio.current_time()
         chunks, more = [], True
         while more:
             message = await receive()
@@ -236,11 +240,18 @@ class RecordingProxy:
         async def replay() -> dict[str, Any]:
             nonlocal sent
             if sent:
-                return {"type": "http.disconnect"}
+                return await receive()  # the client's own disconnect, when it comes
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.inner(scope, replay, send)
+        async def noting(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+                left = trio.current_time()
+                self.answers.append((arrived, left, scope["method"], message["status"], answered))
+            await send(message)
+
+        await self.inner(scope, replay, noting)
 
 
 async def test_the_upload_parts_are_sent_as_the_reference_asks(
@@ -279,17 +290,22 @@ def twenty_times_faster() -> trio.testing.MockClock:
 
 
 async def test_forty_jobs_learn_a_smaller_accounts_windows_from_its_answers(
-    twenty_times_faster: trio.testing.MockClock, inputs_url: str, tmp_path: Path
+    twenty_times_faster: trio.testing.MockClock,
+    inputs_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An account with 1/s and 30/min (``mediatask emulate claid --rate 1/s,30/min``) while the
     client starts from the documented 4/s and 120/min: the first answers list the account's
     windows, the client keeps to them, and only the burst before the first answer meets 429s
     (each waited out for its ``RateLimit-Reset``). Status reads are not counted."""
+    caplog.set_level(logging.INFO, logger="mediatask")
     claid = ClaidEmulator(accepted_key=KEY)
     claid.configure("rate", "1/s,30/min")
     claid.faults.processing_seconds = 0.0
+    proxy = RecordingProxy(claid.app)
     results: list[Any] = []
-    async with serving(claid.app) as base_url:
+    async with serving(proxy) as base_url:
         client = client_for(base_url, mediatask_claid.INFO.rate_limits)
 
         async def one(index: int) -> None:
@@ -308,6 +324,17 @@ async def test_forty_jobs_learn_a_smaller_accounts_windows_from_its_answers(
     assert claid.stats["rate_limited"] <= 4  # the first second's burst at most
     assert took >= 60  # 30 a minute: the last ten waited for the minute window
     assert claid.stats["polls"] >= 1
+    # Each 429 was waited out for its RateLimit-Reset (the emulator's whole seconds), by the
+    # client's own account of its retries.
+    resets = [
+        float(headers["ratelimit-reset"]) for *_, status, headers in proxy.answers if status == 429
+    ]
+    waits = [record.getMessage() for record in caplog.records if "retrying in" in record.message]
+    assert len(waits) == len(resets) == claid.stats["rate_limited"]
+    assert all(
+        wait.endswith(f"retrying in {reset:.1f}s")
+        for wait, reset in zip(waits, sorted(resets), strict=True)
+    )
 
 
 async def test_result_reads_are_not_held_by_the_rate_windows(
