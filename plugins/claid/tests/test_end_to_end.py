@@ -240,7 +240,8 @@ class RecordingProxy:
         async def replay() -> dict[str, Any]:
             nonlocal sent
             if sent:
-                return await receive()  # the client's own disconnect, when it comes
+                message: dict[str, Any] = await receive()  # the client's disconnect, when it comes
+                return message
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
