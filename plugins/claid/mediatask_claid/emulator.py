@@ -24,8 +24,9 @@ Where the vendor's behaviour is UNKNOWN the emulator makes a documented choice (
 - The accepted answer has the five fields of the vendor's example (no ``errors``/``result``).
 - ``errors[].created_at`` is epoch seconds (documented as an integer, format unconfirmed).
 - A failing sync edit or upload answers 400 ``error_type "image"``; an async one ends ``ERROR``.
-- An unknown storage name, a missing object or a web folder as destination is a 400
-  ``error_type "storage"``; an unknown storage id is a 404.
+- An unknown storage name is a 400 ``error_type "storage"`` ("Storage 'NAME' not found.");
+  a missing object, or a web folder as destination, fails the edit like any unreadable input;
+  an unknown storage id is a 404.
 - A successful edit costs one API call of ``credits`` (``None``: unlimited).
 """
 
