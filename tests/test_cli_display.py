@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from mediatask import Job, JobRecord, JobState, Status, TaskRef, Update
+from mediatask.batch import result_line
 from mediatask.display import (
     LiveDisplay,
     PlainDisplay,
@@ -256,3 +257,21 @@ def test_stdout_stays_for_data_while_the_live_display_runs(
         print('{"job": "j1"}')  # e.g. a result line a script reads
     assert capsys.readouterr().out == '{"job": "j1"}\n'
     assert '{"job"' not in file.getvalue()
+
+
+def test_jobs_written_to_the_providers_storage_are_said_to_be_there() -> None:
+    """A result the provider wrote where the job asked is a success with nothing to download:
+    the summary says where, and the results file marks it (never a silent empty success)."""
+    placed = {"url": "storage://mine/out/a.jpeg", "role": "image", "downloadable": False}
+    stored = JobRecord("s", JOB, JobState.SUCCEEDED, task=TASK, outputs=(placed,))
+    records = [("succeeded", stored), ("succeeded", stored), ("succeeded", DONE)]
+    summary = tally(records, [], settles=lambda _: False, seconds=1.0, ended=3)
+    assert summary.reasons["succeeded"] == (
+        ("written to storage://mine/out/… — nothing to download", 2),
+    )
+    console, file = terminal(no_color=True)
+    console.print(summary_table(summary))
+    assert "2: written to storage://mine/out/… — nothing to download" in file.getvalue()
+    (line,) = result_line(stored)["outputs"]
+    assert (line["url"], line["downloadable"], line["path"]) == (placed["url"], False, None)
+    assert "downloadable" not in result_line(DONE)["outputs"][0]

@@ -238,6 +238,28 @@ async def test_a_404_while_the_link_is_valid_is_retried(
     assert (await fetch(host, tmp_path, output=output)).read_bytes() == DATA
 
 
+async def test_a_link_gone_again_and_again_before_its_expiry_is_expired(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """An expiry may be our estimate (a day from when we saw the task finish): a link that
+    keeps answering 404 is taken as expired after a few tries, not retried for the budget."""
+    output = Output(URL, role="image", expires_at=START + timedelta(hours=1))
+    host = FileHost([Answer(404)] * 10)
+    with pytest.raises(ResultExpiredError, match=r"3 times.*--rerun-expired"):
+        await fetch(host, tmp_path, output=output)
+    assert len(host.sent) == 3
+
+
+async def test_a_download_past_the_expiry_says_when_and_how_to_recover(tmp_path: Path) -> None:
+    output = Output(URL, role="image", expires_at=START - timedelta(seconds=1))
+    host = FileHost([whole()])
+    with pytest.raises(
+        ResultExpiredError, match=r"expired at .*run the job again.*--rerun-expired"
+    ):
+        await fetch(host, tmp_path, output=output)
+    assert host.sent == []
+
+
 async def test_a_link_that_expires_while_retrying_is_expired(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -9,13 +9,18 @@ import pytest
 import trio
 import trio.testing
 
+from mediatask.config import Settings
+from mediatask.errors import UsageError
+from mediatask.model import ProviderInfo
 from mediatask.policy import (
     DEFAULT_RETRY_BUDGET,
     MAX_RETRY_AFTER,
     PollPolicy,
     RateLimiter,
     RetryPolicy,
+    parse_rate,
     parse_rate_limit_reset,
+    parse_rate_policies,
     parse_retry_after,
     rate_limit_pause,
 )
@@ -158,3 +163,58 @@ def test_a_long_rate_limit_reset_pauses_at_most_the_cap() -> None:
     assert parse_rate_limit_reset({"ratelimit-reset": "3600"}) == 3600
     headers = {"ratelimit-remaining": "0", "ratelimit-reset": "3600"}
     assert rate_limit_pause(headers) == MAX_RETRY_AFTER
+
+
+def test_the_windows_an_answer_lists_are_read() -> None:
+    """Claid's form: the quota in effect, then each policy as ``n;w=seconds``."""
+    claid = {"ratelimit-limit": "120, 120;w=60, 4;w=1", "ratelimit-remaining": "118"}
+    assert parse_rate_policies(claid) == ((4, 1.0), (120, 60.0))
+    assert parse_rate_policies({"ratelimit-policy": "30;w=60, 1;w=1"}) == ((1, 1.0), (30, 60.0))
+    assert parse_rate_policies({"ratelimit-limit": "120"}) is None  # names no window
+    assert parse_rate_policies({"ratelimit-limit": "x;w=y, 0;w=1"}) is None
+    assert parse_rate_policies({}) is None
+
+
+def test_rates_as_people_write_them() -> None:
+    assert parse_rate("1/s,30/min") == ((1, 1.0), (30, 60.0))
+    assert parse_rate("120/60s, 4/sec") == ((4, 1.0), (120, 60.0))
+    assert parse_rate("1000/hour,5000/days") == ((1000, 3600.0), (5000, 86400.0))
+    assert parse_rate("none") == ()
+    for wrong in ("4/1", "fast", "0/s", "1/0s", "1/parsec", ""):
+        with pytest.raises(UsageError, match=r"e\.g\. 1/s,30/min"):
+            parse_rate(wrong)
+
+
+async def test_learned_windows_narrow_the_pace(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = RateLimiter(((4, 1.0), (120, 60.0)))
+    limiter.learn(((1, 1.0), (30, 60.0)))
+    times: list[float] = []
+    for _ in range(3):
+        await _send(limiter, 0.0, times)
+    assert times == pytest.approx([0.0, 1.0, 2.0])
+
+
+async def test_learned_windows_widen_at_once_for_a_waiting_request(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A request waiting on the old, narrower window goes as soon as an answer proves more."""
+    limiter = RateLimiter(((1, 60.0),))
+    times: list[float] = []
+    async with trio.open_nursery() as nursery:
+        await _send(limiter, 0.0, times)
+        nursery.start_soon(_send, limiter, 0.0, times)
+        await trio.sleep(5)
+        limiter.learn(((4, 1.0), (120, 60.0)))
+    assert times == pytest.approx([0.0, 5.0])
+
+
+def test_a_providers_rate_comes_from_the_settings_its_variable_or_its_declaration() -> None:
+    info = ProviderInfo("acme", "Acme", "https://acme.test", "Bearer", (), rate_limits=((4, 1),))
+    assert Settings(environ={}).rate_limits(info) == ((4, 1.0),)
+    environ = {"MEDIATASK_ACME_RATE": "1/s,30/min"}
+    assert Settings(environ=environ).rate_limits(info) == ((1, 1.0), (30, 60.0))
+    assert Settings(environ={"MEDIATASK_ACME_RATE": "none"}).rate_limits(info) == ()
+    chosen = Settings(environ=environ, rates={"acme": ((2, 1.0),)})
+    assert chosen.rate_limits(info) == ((2, 1.0),)
+    with pytest.raises(UsageError, match="MEDIATASK_ACME_RATE: 'fast' is not a rate"):
+        Settings(environ={"MEDIATASK_ACME_RATE": "fast"}).rate_limits(info)

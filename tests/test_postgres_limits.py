@@ -257,3 +257,18 @@ def test_two_workers_share_one_in_flight_ceiling(
         assert worker.returncode == 0, err.decode()[-2000:]
     assert counted["submissions"] == 12
     assert counted.get("busy_refusals", 0) == 0  # together never more than 2 in progress
+
+
+async def test_a_worker_keeps_to_the_windows_its_answers_list(postgres_url: str) -> None:
+    """Declared 100 an hour, the provider's answers list 2 an hour: the shared log is asked with
+    the learned windows, so after two requests there is no room for a third."""
+    with PostgresJournal(postgres_url) as ledger:
+        limiter = SharedRateLimiter(
+            ledger, OffLoop(ledger), "claid:learned", ((100, 3600.0),), count_within=3600.0
+        )
+        limiter.learn(((2, 3600.0),))
+        assert limiter.windows == ((2, 3600.0),)
+        async with limiter.request(), limiter.request():
+            pass
+        assert ledger.rate_admit("claid:learned", limiter.windows, 3600.0).entry is None
+        assert ledger.rate_admit("claid:learned", ((100, 3600.0),), 3600.0).entry is not None

@@ -328,3 +328,28 @@ def test_the_sync_run_raises_task_timeout_naming_the_task(fake_plugins: PluginMa
         )
     assert caught.value.handle == "fake:t1"
     assert str(caught.value) == "fake upscale timed out after 0.2s: fake:t1 goes on at the provider"
+
+
+@attrs.define
+class Timed:
+    """Answers ``answer`` to every request, noting when each arrived (trio time)."""
+
+    answer: Response
+    times: list[float] = attrs.field(factory=list)
+
+    async def send(self, request: Request) -> Response:
+        self.times.append(trio.current_time())
+        return attrs.evolve(self.answer, url=request.url)
+
+
+async def test_windows_an_answer_lists_are_kept_even_when_none_were_declared(
+    fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The fake provider declares no rate limits; its answers say one request per 10 s."""
+    listed = attrs.evolve(reply(200, DONE), headers={"RateLimit-Limit": "1, 1;w=10"})
+    transport = Timed(listed)
+    async with make_client(fake_plugins, transport) as client:
+        for _ in range(3):
+            await client.poll(TASK)
+    # The first went before anything was known; from its answer on, one per 10 s.
+    assert transport.times == pytest.approx([0.0, 0.0, 10.0])

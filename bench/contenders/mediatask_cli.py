@@ -1,4 +1,4 @@
-"""Contender: the ``mediatask`` command line (e.g. ``batch``), with the bench's Claid patch.
+"""Contender: the ``mediatask`` command line (e.g. ``batch``), as installed.
 
 Usage: mediatask_cli.py ARGS... — the same as ``mediatask ARGS...``.
 """
@@ -9,13 +9,11 @@ import atexit
 import sys
 
 from common import raise_open_files_limit, report, rss_kib
-from patches import apply_bench_patches
 
 from mediatask.cli import main
 
 if __name__ == "__main__":
     raise_open_files_limit()
-    apply_bench_patches()
     atexit.register(report, rss_before_kib=rss_kib())
     sys.argv = ["mediatask", *sys.argv[1:]]
     main()

@@ -11,7 +11,6 @@ import sys
 from collections import Counter
 
 from common import input_url, raise_open_files_limit, report, rss_kib
-from patches import apply_bench_patches
 
 import mediatask
 
@@ -24,7 +23,6 @@ def main() -> None:
         sys.argv[4],
     )
     raise_open_files_limit()
-    apply_bench_patches()
     base = os.environ[f"MEDIATASK_{shape.upper()}_BASE_URL"]
     if shape == "a1d":
         job = mediatask.Job("a1d", "image-upscaler", [input_url(base)], {"scale": 2})

@@ -110,7 +110,9 @@ class BatchOptions:
 def result_line(record: JobRecord) -> dict[str, Any]:
     """One line of the results file."""
     outputs = [
-        {k: o.get(k) for k in ("role", "kind", "mime_type", "url", "path")} for o in record.outputs
+        {k: o.get(k) for k in ("role", "kind", "mime_type", "url", "path", "expires_at")}
+        | ({} if o.get("downloadable", True) else {"downloadable": False, "path": None})
+        for o in record.outputs
     ]
     return {
         "job": record.id,

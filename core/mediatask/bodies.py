@@ -64,14 +64,17 @@ def _multipart(request: Request) -> EncodedBody:
     boundary = secrets.token_hex(16)
     parts: list[Part] = []
     for name, value in request.fields.items():
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'
-        parts.append(head.encode() + value.encode() + b"\r\n")
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n'
+        if name in request.field_types:
+            head += f"Content-Type: {request.field_types[name]}\r\n"
+        parts.append(head.encode() + b"\r\n" + value.encode() + b"\r\n")
     for name, path in request.files.items():
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        filename = request.file_names.get(name, path.name)
         parts.append(
             (
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"; '
-                f'filename="{_quote(path.name)}"\r\nContent-Type: {mime}\r\n\r\n'
+                f'filename="{_quote(filename)}"\r\nContent-Type: {mime}\r\n\r\n'
             ).encode()
         )
         parts.append(FilePart(path, _size(path)))

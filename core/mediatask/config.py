@@ -2,6 +2,7 @@
 
 Precedence: an explicit override (command-line option, sandbox) > ``MEDIATASK_<NAME>_KEY`` /
 ``MEDIATASK_<NAME>_BASE_URL`` > the key store > the provider's declared default base URL.
+Rate windows likewise: :attr:`Settings.rates` > ``MEDIATASK_<NAME>_RATE`` > the declared ones.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from mediatask.durations import parse_rate
 from mediatask.errors import ConfigError
 from mediatask.keys import KeyStore
 from mediatask.model import ProviderInfo, frozen_map
@@ -74,6 +76,19 @@ class Settings:
         default=attrs.Factory(_default_store, takes_self=True), repr=False
     )
     """The key store consulted last; default: the user's (``mediatask keys set``)."""
+    rates: Mapping[str, tuple[tuple[int, float], ...]] = attrs.field(
+        factory=dict, converter=frozen_map
+    )
+    """Per provider name: the account's rate windows, as (requests, seconds) pairs (``()``:
+    none), over ``MEDIATASK_<NAME>_RATE`` and the provider's declared ones."""
+
+    def rate_limits(self, info: ProviderInfo) -> tuple[tuple[int, float], ...]:
+        """The windows to keep ``info``'s requests under, until its answers list the account's
+        own; :class:`UsageError` when ``MEDIATASK_<NAME>_RATE`` is not a rate."""
+        if info.name in self.rates:
+            return self.rates[info.name]
+        spec = self.environ.get(info.rate_env, "").strip()
+        return parse_rate(spec, where=info.rate_env) if spec else info.rate_limits
 
     @property
     def allow_http(self) -> bool:

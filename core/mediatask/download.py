@@ -71,6 +71,9 @@ def stems(stem: str, outputs: Sequence[Output]) -> list[str]:
 
 _GONE = frozenset({401, 403, 404, 410})
 """Statuses with which a file host says a link no longer works (410 says it outright)."""
+GONE_ANSWERS = 3
+"""How many "gone" answers (401/403/404) a link that should still be valid gets before it is
+taken as expired: the expiry may be our estimate (a day from when we saw the task finish)."""
 _RETRYABLE = frozenset({408, 425, 429})
 """4xx statuses that mean "not now" rather than "never"; every 5xx is retried too."""
 
@@ -141,11 +144,20 @@ def _write(file: IO[Any], chunks: list[bytes], last: bool) -> None:
             file.close()
 
 
+RECOVERY = "run the job again for a fresh result (a batch: `mediatask batch … --rerun-expired`)"
+"""What to do about a result the provider no longer keeps."""
+
+
+def placed(output: Output) -> str:
+    """One line for an output the provider wrote where the job asked: where, and that there is
+    nothing to download."""
+    return f"written to {output.url} — nothing to download"
+
+
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
         raise ResultExpiredError(
-            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; "
-            "run the job again to get a fresh result"
+            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; {RECOVERY}"
         )
 
 
@@ -184,6 +196,8 @@ class _Part:
     """Fixed by the first answer (its Content-Type may give the extension)."""
     written: int = 0
     total: int | None = None
+    gone: int = 0
+    """"Gone" answers so far while the link should have been valid."""
 
     @property
     def part(self) -> Path | None:
@@ -212,14 +226,21 @@ class _Part:
         what = f"the {self.output.role} of {self.label}"
         if status in _GONE and (status == 410 or self.output.expires_at is None):
             raise ResultExpiredError(
-                f"{what} can no longer be downloaded (HTTP {status}); result links expire, "
-                "so run the job again"
+                f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
+                f"{RECOVERY}"
             )
         if status == 416:  # our range is past the file: it changed, fetch it whole
             self.written = 0
             raise UnavailableError("the host refused to resume (HTTP 416)", status=416)
         if 200 <= status < 300:
             return
+        if status in _GONE:
+            self.gone += 1
+            if self.gone >= GONE_ANSWERS:
+                raise ResultExpiredError(
+                    f"{what} can no longer be downloaded (HTTP {status}, {self.gone} times) "
+                    f"though it was to be kept until {self.output.expires_at}: {RECOVERY}"
+                )
         if status >= 500 or status in _RETRYABLE or status in _GONE:
             # A link that should still be valid but answers 401/403/404 may be a passing glitch
             # of the file host: retried within the budget like a 5xx.

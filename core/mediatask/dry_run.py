@@ -20,7 +20,7 @@ from mediatask.http import Request, redact_headers
 from mediatask.model import Job, LocalFiles, Operation, ProviderInfo, frozen_map
 from mediatask.redact import Redactor, scrub_url_secrets
 from mediatask.transport import full_url
-from mediatask.validate import find_operation, is_url
+from mediatask.validate import find_operation, provider_resolves
 
 
 @attrs.frozen
@@ -119,7 +119,7 @@ def plan(client: Client, job: Job, out_dir: Path | None = None) -> tuple[Job, li
     steps: list[Step] = []
     inputs = []
     for item in checked.inputs:
-        if is_url(item):
+        if provider_resolves(info, item):
             inputs.append(item)
             continue
         reachable, before = _reachable(client, info, item, inline=True)

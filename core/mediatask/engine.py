@@ -45,6 +45,7 @@ from mediatask.model import (
     Status,
     TaskRef,
     Update,
+    lasting,
 )
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
@@ -56,7 +57,7 @@ from mediatask.validate import (
     check_local_input,
     check_out_dir,
     find_operation,
-    is_url,
+    provider_resolves,
 )
 
 log = logging.getLogger("mediatask")
@@ -196,7 +197,7 @@ class Client:
         checked = self.plugins.validate(info.name, check_job(info, job))
         operation = find_operation(info, checked.operation)
         for index, item in enumerate(checked.inputs):
-            if not is_url(item):
+            if not provider_resolves(info, item):
                 self._check_local(info, operation, index, item)
         for path in file_params(operation, checked.params).values():
             self._check_local(info, operation, len(operation.input_kinds), path)
@@ -297,7 +298,9 @@ class Client:
         job = self.plugins.validate(info.name, check_job(info, job))
         operation = find_operation(info, job.operation)
         inputs = [
-            item if is_url(item) else await self._local_input(info, operation, index, item)
+            item
+            if provider_resolves(info, item)
+            else await self._local_input(info, operation, index, item)
             for index, item in enumerate(job.inputs)
         ]
         files = {
@@ -380,7 +383,9 @@ class Client:
     def result(self, task: TaskRef, update: Update) -> Result:
         """Turn a final update into a Result, or raise the task's failure."""
         if update.status is Status.SUCCEEDED:
-            return Result(task, update.outputs, self.clock(), update.payload, update.extra)
+            now, lifetime = self.clock(), self.provider(task.provider).result_lifetime
+            outputs = lasting(update.outputs, lifetime, now)
+            return Result(task, outputs, now, update.payload, update.extra)
         reason = update.message or update.raw_status or update.status.value
         if update.status is Status.CANCELED:
             raise TaskCanceledError(f"{task.handle} was canceled: {reason}", update=update)
@@ -422,15 +427,16 @@ class Client:
         if out_dir not in self._folders:
             await make_folder(out_dir, label=result.task.handle)
             self._folders.add(out_dir)
-        names = stems(stem or result.task.task_id, result.outputs)
-        files: list[Path | None] = [None] * len(result.outputs)
+        outputs = [output for output in result.outputs if output.downloadable]
+        names = stems(stem or result.task.task_id, outputs)
+        files: list[Path | None] = [None] * len(outputs)
         errors: list[MediataskError] = []
 
         async def fetch(index: int) -> None:
             try:
                 files[index] = await fetch_to_file(
                     self.transport,
-                    result.outputs[index],
+                    outputs[index],
                     out_dir,
                     names[index],
                     now=self.clock,
@@ -440,11 +446,11 @@ class Client:
             except MediataskError as exc:
                 errors.append(exc)
 
-        if len(result.outputs) == 1:
+        if len(outputs) == 1:
             await fetch(0)  # the usual case: no nursery needed
-        else:
+        elif outputs:  # none: every output was written where the job asked (nothing to fetch)
             async with trio.open_nursery() as nursery:
-                for index in range(len(result.outputs)):
+                for index in range(len(outputs)):
                     nursery.start_soon(fetch, index)
         if errors:
             raise errors[0]

@@ -75,3 +75,32 @@ def rate_limit_pause(headers: Mapping[str, str]) -> float | None:
         reset = _seconds(headers.get(prefix + "reset", "1"))
         return None if reset is None else min(reset, MAX_RETRY_AFTER)
     return None
+
+
+def parse_rate_policies(headers: Mapping[str, str]) -> tuple[tuple[int, float], ...] | None:
+    """The windows a provider says it enforces, as (requests, seconds) pairs; ``None`` when
+    the answer does not list them.
+
+    Reads the ``n;w=seconds`` items of ``RateLimit-Policy`` or ``RateLimit-Limit`` (IETF draft;
+    Claid sends ``RateLimit-Limit: 120, 120;w=60, 4;w=1``: the quota in effect, then every
+    policy); a bare number names no window and is skipped.
+    """
+    for name in ("ratelimit-policy", "ratelimit-limit", "x-ratelimit-limit"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        found: list[tuple[int, float]] = []
+        for item in value.split(","):
+            quota, *parameters = (part.strip() for part in item.split(";"))
+            window = next((p[2:] for p in parameters if p.lower().startswith("w=")), None)
+            if window is None:
+                continue
+            try:
+                requests, seconds = int(quota), float(window)
+            except ValueError:
+                continue
+            if requests > 0 and seconds > 0:
+                found.append((requests, seconds))
+        if found:
+            return tuple(sorted(set(found), key=lambda pair: pair[1]))
+    return None

@@ -49,6 +49,15 @@ class Request:
     files: Mapping[str, Path] = attrs.field(factory=dict, converter=_path_map, hash=False)
     authenticated: bool = True
     """Whether the core may add the provider's key (only ever on the provider's own origin)."""
+    field_types: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    """Per form field: the ``Content-Type`` its part carries (e.g. ``application/json``); a
+    field not named here is sent as plain text, without one."""
+    file_names: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
+    """Per file field: the ``filename`` its part carries (default: the local file's name)."""
+    rate_limited: bool = True
+    """Whether the provider counts this request against its rate limits; ``False`` for the
+    requests it says it does not count (Claid counts image processing, not status reads):
+    they are sent without waiting for room in the windows."""
 
     def __attrs_post_init__(self) -> None:
         bodies = [

@@ -465,17 +465,7 @@ _FRESH: Mapping[str, Any] = {"status": None, "raw_status": None, "progress": Non
 
 
 def _output(data: Mapping[str, Any]) -> Output:
-    expires = data.get("expires_at")
-    return Output(
-        url=data["url"],
-        role=data.get("role", "output"),
-        kind=data.get("kind", "file"),
-        mime_type=data.get("mime_type"),
-        size=data.get("size"),
-        width=data.get("width"),
-        height=data.get("height"),
-        expires_at=datetime.fromisoformat(expires) if expires else None,
-    )
+    return Output.from_json(data)
 
 
 def _padded(result: Result) -> list[Path | None]:

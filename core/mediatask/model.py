@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -223,12 +223,40 @@ class Output:
     width: int | None = None
     height: int | None = None
     expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+    downloadable: bool = True
+    """``False`` when the provider wrote the artefact where the job asked (its own storage, a
+    bucket the user connected): ``url`` is then its location (``storage://…``), not a link,
+    and there is nothing to download."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form used in results files and ``--json`` output."""
         data = attrs.asdict(self)
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Output:
+        """The output :meth:`to_json` wrote (a journal's copy); missing fields take defaults."""
+        expires = data.get("expires_at")
+        return cls(
+            url=str(data["url"]),
+            role=str(data.get("role") or "output"),
+            kind=str(data.get("kind") or "file"),
+            mime_type=data.get("mime_type"),
+            size=data.get("size"),
+            width=data.get("width"),
+            height=data.get("height"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            downloadable=data.get("downloadable") is not False,
+        )
+
+
+def lasting(outputs: Iterable[Output], lifetime: float | None, done: datetime) -> list[Output]:
+    """``outputs``, each without an ``expires_at`` given ``done + lifetime`` (when known)."""
+    if lifetime is None:
+        return list(outputs)
+    until = done + timedelta(seconds=lifetime)
+    return [o if o.expires_at else attrs.evolve(o, expires_at=until) for o in outputs]
 
 
 @attrs.frozen
@@ -361,6 +389,9 @@ class Capabilities:
     stream_ends: bool = False
     """The status stream closes by design once it has sent its last status: a stream that ends
     cleanly is followed by one poll at once, never opened again while the task may be done."""
+    input_schemes: tuple[str, ...] = ()
+    """URL schemes the provider resolves itself (Claid's ``storage``): such an input is passed
+    on as given, neither fetched nor read as a local path."""
 
 
 @attrs.frozen
@@ -380,6 +411,10 @@ class ProviderInfo:
     max_concurrency: int | None = None
     """How many tasks in flight the provider's documents allow, if they say; ``None``: unknown,
     and the engine learns it from the provider's answers (:mod:`mediatask.concurrency`)."""
+    result_lifetime: float | None = None
+    """Seconds the provider keeps a result after the task completed, if it says (Claid and
+    A1D: a day). An output read without an ``expires_at`` gets completion (when we saw it)
+    plus this; ``None``: unknown."""
 
     @property
     def key_env(self) -> str:
@@ -390,6 +425,11 @@ class ProviderInfo:
     def base_url_env(self) -> str:
         """The environment variable that overrides this provider's base URL."""
         return f"MEDIATASK_{self.env_name}_BASE_URL"
+
+    @property
+    def rate_env(self) -> str:
+        """The environment variable that sets this provider's rate windows (``1/s,30/min``)."""
+        return f"MEDIATASK_{self.env_name}_RATE"
 
     @property
     def env_name(self) -> str:

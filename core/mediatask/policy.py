@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 import attrs
 import trio
 
+from mediatask.durations import parse_rate
 from mediatask.headers import (
     MAX_RETRY_AFTER,
     parse_rate_limit_reset,
+    parse_rate_policies,
     parse_retry_after,
     rate_limit_pause,
 )
@@ -26,7 +28,9 @@ __all__ = [
     "PollPolicy",
     "RateLimiter",
     "RetryPolicy",
+    "parse_rate",
     "parse_rate_limit_reset",
+    "parse_rate_policies",
     "parse_retry_after",
     "rate_limit_pause",
 ]
@@ -156,11 +160,13 @@ class RateLimiter:
     (a slow upload is counted when it arrives, not when its processing ends). Logging send times
     instead would let network and scheduling delays squeeze a fifth request into a provider's
     four-per-second window; this way no delay can, at the price of one round trip per window.
-    :meth:`pause` lets answers correct the log (a ``RateLimit-Reset`` header, a 429).
+    :meth:`pause` lets answers correct the log (a ``RateLimit-Reset`` header, a 429), and
+    :meth:`learn` its windows (the policies a ``RateLimit-Limit`` header lists).
     """
 
     windows: tuple[tuple[int, float], ...]
-    """Pairs of (requests, seconds)."""
+    """Pairs of (requests, seconds): the declared or configured ones until answers list the
+    account's own."""
     count_within: float = 0.5
     """Seconds after sending by which a provider is assumed to have counted a request."""
     _log: dict[int, float] = attrs.field(init=False, factory=dict)
@@ -207,3 +213,13 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Send nothing more for ``seconds`` (e.g. until a rate-limit window resets)."""
         self._paused_until = max(self._paused_until, trio.current_time() + seconds)
+
+    def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
+        """Keep to ``windows`` from now on: the account's own, as an answer listed them.
+
+        Narrower windows take effect for the next request; wider ones let waiting requests
+        go at once (the answer proves the provider allows them)."""
+        if windows and windows != self.windows:
+            self.windows = windows
+            self._answered.set()  # waiters look at the windows again
+            self._answered = trio.Event()

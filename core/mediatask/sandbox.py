@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from mediatask.config import ProviderSettings
-from mediatask.errors import ConfigError, leaves
+from mediatask.errors import ConfigError, UsageError, leaves
 from mediatask.plugins import PluginManager
 
 ASGIReceive = Any
@@ -135,6 +135,34 @@ def require_serving() -> Any:
     return serving
 
 
+SANDBOX_OPTIONS_ENV = "MEDIATASK_SANDBOX_{name}"
+"""Per provider: emulator options for the sandbox, ``OPTION=VALUE`` pairs separated by ``;``
+(``MEDIATASK_SANDBOX_A2E=error-style=http200``, ``MEDIATASK_SANDBOX_CLAID=rate=1/s,30/min``)."""
+
+
+def configure_emulator(emulator: Any, provider: str, option: str, value: str) -> None:
+    """Set one of ``provider``'s emulator options; :class:`UsageError` names what is wrong."""
+    configure = getattr(emulator, "configure", None)
+    if configure is None:
+        raise UsageError(f"the {provider} emulator takes no options (asked for {option})")
+    try:
+        configure(option, value)
+    except UsageError as exc:
+        raise UsageError(f"{provider} emulator: {exc}") from None
+
+
+def sandbox_options(emulator: Any, provider: str, environ: Mapping[str, str]) -> None:
+    """Apply ``$MEDIATASK_SANDBOX_<NAME>`` (see :data:`SANDBOX_OPTIONS_ENV`) to ``emulator``."""
+    variable = SANDBOX_OPTIONS_ENV.format(name=provider.upper().replace("-", "_"))
+    for pair in environ.get(variable, "").split(";"):
+        if not pair.strip():
+            continue
+        option, sign, value = pair.partition("=")
+        if not sign:
+            raise UsageError(f"{variable}: {pair.strip()!r} is not OPTION=VALUE")
+        configure_emulator(emulator, provider, option.strip(), value.strip())
+
+
 def random_faults(spec: str) -> Any:
     """Parse a fault spec (``rate=0.1,seed=11``); :class:`ConfigError` if it is wrong."""
     from mediatask.emulator.faults import RandomFaults  # optional extra, after require_serving
@@ -163,20 +191,21 @@ async def open_sandbox(
     spec = faults if faults is not None else os.environ.get(SANDBOX_FAULTS_ENV, "").strip()
     chaos = random_faults(spec) if spec else None
     names = list(providers) if providers is not None else sorted(plugins.providers)
+    emulators: dict[str, Any] = {}
+    for name in names:  # configured before anything is served: a wrong option is one clear line
+        emulator = plugins.emulator(name)
+        if emulator is None:
+            continue
+        emulator.accepted_key = "sandbox-" + secrets.token_hex(8)
+        emulator.limit.max_in_progress = max_in_progress
+        emulator.faults.random_faults = chaos
+        sandbox_options(emulator, name, os.environ)
+        emulators[name] = emulator
     async with AsyncExitStack() as stack:
         file_host = FileHost()
         file_host.base_url = await stack.enter_async_context(serving(file_host))
         settings: dict[str, ProviderSettings] = {}
-        emulators: dict[str, Any] = {}
-        for name in names:
-            emulator = plugins.emulator(name)
-            if emulator is None:
-                continue
-            key = "sandbox-" + secrets.token_hex(8)
-            emulator.accepted_key = key
-            emulator.limit.max_in_progress = max_in_progress
-            emulator.faults.random_faults = chaos
+        for name, emulator in emulators.items():
             base_url = await stack.enter_async_context(serving(emulator.app))
-            settings[name] = ProviderSettings(base_url=base_url, key=key)
-            emulators[name] = emulator
+            settings[name] = ProviderSettings(base_url=base_url, key=emulator.accepted_key)
         yield Sandbox(settings, file_host, emulators)

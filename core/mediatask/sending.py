@@ -32,6 +32,7 @@ from mediatask.policy import (
     RateLimiter,
     RetryPolicy,
     parse_rate_limit_reset,
+    parse_rate_policies,
     parse_retry_after,
     rate_limit_pause,
 )
@@ -127,6 +128,10 @@ class Throttle(Protocol):
         """Send nothing more for ``seconds``."""
         ...
 
+    def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
+        """Keep to ``windows`` from now on (the account's, as the provider's answer listed)."""
+        ...
+
 
 @attrs.define
 class Sender:
@@ -186,18 +191,30 @@ class Sender:
 
     def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
         """Room under the provider's rate limits for one request, held while it is in flight."""
-        if not info.rate_limits:
-            return contextlib.nullcontext()
         limiter = self._limiters.get(info.name)
         if limiter is None:
-            made = self.throttles(info) if self.throttles else RateLimiter(info.rate_limits)
-            limiter = self._limiters[info.name] = made
+            windows = self.settings.rate_limits(info)
+            if not windows:
+                return contextlib.nullcontext()
+            limiter = self._limiters[info.name] = self._throttle(info, windows)
         return limiter.request()
 
+    def _throttle(self, info: ProviderInfo, windows: tuple[tuple[int, float], ...]) -> Throttle:
+        if self.throttles is not None:
+            return self.throttles(attrs.evolve(info, rate_limits=windows))
+        return RateLimiter(windows)
+
     def observe(self, info: ProviderInfo, response: Response) -> None:
-        """Let the provider's rate-limit headers correct our limiter."""
-        pause = rate_limit_pause(response.headers)
+        """Let the provider's rate-limit headers correct our limiter: the windows its answer
+        lists become ours (a limiter is made for them if we had none), and an exhausted
+        ``RateLimit-Remaining`` pauses it until the reset."""
         limiter = self._limiters.get(info.name)
+        learned = parse_rate_policies(response.headers)
+        if learned:
+            if limiter is None:
+                limiter = self._limiters[info.name] = self._throttle(info, learned)
+            limiter.learn(learned)
+        pause = rate_limit_pause(response.headers)
         if pause is not None and limiter is not None:
             limiter.pause(pause)
 
@@ -210,7 +227,8 @@ class Sender:
         on_wire: Callable[[], None] | None,
     ) -> Response:
         """One attempt: wait for the rate limiter, then send (a submit shielded once complete)."""
-        async with self.throttled(info):
+        counted = self.throttled(info) if prepared.rate_limited else contextlib.nullcontext()
+        async with counted:
             # Cancelled while waiting for the limiter: send nothing, not even a submit.
             await trio.lowlevel.checkpoint_if_cancelled()
             if submit:

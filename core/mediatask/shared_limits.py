@@ -77,6 +77,12 @@ class SharedRateLimiter:
         """No worker sends a request of this provider and key for ``seconds``."""
         self.ledger.rate_pause(self.scope, seconds)
 
+    def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
+        """Ask the ledger with ``windows`` from now on: each worker learns the account's
+        windows from its own answers, and every admission checks the one shared log."""
+        if windows:
+            self.windows = windows
+
 
 def shared_throttles(
     ledger: PostgresJournal, side: OffLoop, settings: Settings

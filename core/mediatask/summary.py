@@ -150,6 +150,8 @@ def tally(
     for name, record in records:
         counts[name] += 1
         if name in ("succeeded", "skipped"):
+            for where in _placed(record):
+                why.setdefault(name, Counter())[f"written to {where} — nothing to download"] += 1
             continue
         flags.setdefault(_flag(name, record, settles), Counter())[name] += 1
         if record is not None and name not in ("pending", "submitted"):
@@ -162,6 +164,16 @@ def tally(
     steps = tuple(_step(flag, by_state) for flag, by_state in flags.items())
     reasons = {state: _grouped(counter) for state, counter in why.items()}
     return Summary(counts, seconds, ended, reasons, steps)
+
+
+def _placed(record: JobRecord | None) -> list[str]:
+    """The folders a job's outputs were written to at the provider (``storage://…/``)."""
+    outputs = record.outputs if record is not None else ()
+    return [
+        str(o.get("url", "")).rpartition("/")[0] + "/…"
+        for o in outputs
+        if o.get("downloadable") is False
+    ]
 
 
 def _step(flag: str | None, by_state: Counter[str]) -> Step:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from socketserver import BaseRequestHandler
@@ -472,11 +472,17 @@ class Standalone:
 
 @contextmanager
 def standalone_emulator(
-    provider: str, key: str, seconds: float, *, faults: str | None = None
+    provider: str,
+    key: str,
+    seconds: float,
+    *,
+    faults: str | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Standalone]:
     """Run ``mediatask emulate PROVIDER`` (accepting only ``key``, tasks of ``seconds``).
 
-    ``faults``: a spec for ``--faults`` (e.g. ``rate=0.1,seed=11``).
+    ``faults``: a spec for ``--faults`` (e.g. ``rate=0.1,seed=11``). ``options``: more
+    arguments, e.g. ``("--rate", "1/s,30/min")``.
 
     Stops it with SIGINT at the end and checks that it exits cleanly.
     """
@@ -488,6 +494,7 @@ def standalone_emulator(
     command = ["emulate", provider, "--key", key, "--processing-seconds", str(seconds)]
     if faults is not None:
         command += ["--faults", faults]
+    command += list(options)
     with subprocess.Popen(  # noqa: S603  # our own command, no shell
         [sys.executable, "-m", "mediatask", *command],
         stdout=subprocess.PIPE,

@@ -129,10 +129,17 @@ def check_job(info: ProviderInfo, job: Job) -> Job:
             f"{where} takes {wanted} input(s) ({names}), got {len(job.inputs)}: pass --input"
         )
     for item in job.inputs:
-        check_input_name(where, item)
+        if not provider_resolves(info, item):
+            check_input_name(where, item)
     if operation.open_params:
         return job
     return attrs.evolve(job, params=check_params(where, operation, job.params))
+
+
+def provider_resolves(info: ProviderInfo, item: str) -> bool:
+    """True when ``item`` is an http(s) URL or one of the provider's own input schemes
+    (``storage://…`` for Claid): it is sent as given, not read from disk."""
+    return is_url(item) or url_scheme(item) in info.capabilities.input_schemes
 
 
 def check_input_name(where: str, item: str) -> None:

@@ -8,7 +8,7 @@ import trio
 from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.interrupt import run_cancellable
 from mediatask.errors import UsageError
-from mediatask.sandbox import random_faults, require_serving
+from mediatask.sandbox import configure_emulator, random_faults, require_serving
 
 
 @cli.command("emulate")
@@ -35,6 +35,18 @@ from mediatask.sandbox import random_faults, require_serving
     help="Answer 429 (with Retry-After) to submits beyond this many tasks in progress per key.",
 )
 @click.option(
+    "--rate",
+    default=None,
+    metavar="SPEC",
+    help="The account's rate windows, e.g. 1/s,30/min (emulators that count requests: claid).",
+)
+@click.option(
+    "--error-style",
+    default=None,
+    metavar="STYLE",
+    help="How errors are answered, where the provider has two forms (a2e: http4xx, http200).",
+)
+@click.option(
     "--faults",
     "fault_spec",
     default=None,
@@ -48,6 +60,8 @@ def emulate_command(
     key: str | None,
     processing_seconds: float | None,
     max_in_flight: int | None,
+    rate: str | None,
+    error_style: str | None,
     fault_spec: str | None,
 ) -> None:
     """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C.
@@ -63,6 +77,8 @@ def emulate_command(
     Examples:
       mediatask emulate a1d --port 8080 --key secret
       mediatask emulate claid --faults rate=0.1,seed=11,expired=0
+      mediatask emulate claid --rate 1/s,30/min
+      mediatask emulate a2e --error-style http200
       MEDIATASK_A1D_BASE_URL=http://127.0.0.1:8080 MEDIATASK_A1D_KEY=secret \\
         mediatask run a1d image-upscaler --input URL -p scale=4 -o out
     """
@@ -75,6 +91,9 @@ def emulate_command(
             raise UsageError(f"the {info.name} plugin ships no emulator")
         if fault_spec is not None:
             emulator.faults.random_faults = random_faults(fault_spec)
+        for option, value in (("rate", rate), ("error-style", error_style)):
+            if value is not None:
+                configure_emulator(emulator, info.name, option, value)
     emulator.accepted_key = key
     if processing_seconds is not None:
         emulator.faults.processing_seconds = processing_seconds

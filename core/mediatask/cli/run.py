@@ -43,6 +43,7 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.display import TaskLine
+from mediatask.download import placed
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
@@ -327,6 +328,9 @@ def run_command(
     else:
         for path in outcome.files:
             click.echo(str(path))
+        for output in outcome.outputs:
+            if not output.downloadable:
+                click.echo(placed(output))
 
 
 async def _follow(

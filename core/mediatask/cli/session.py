@@ -15,7 +15,6 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -261,14 +260,4 @@ def final_update(record: JobRecord | None) -> Update | None:
 
 
 def _output(item: Mapping[str, Any]) -> Output:
-    expires = item.get("expires_at")
-    return Output(
-        url=str(item["url"]),
-        role=str(item.get("role") or "output"),
-        kind=str(item.get("kind") or "file"),
-        mime_type=item.get("mime_type"),
-        size=item.get("size"),
-        width=item.get("width"),
-        height=item.get("height"),
-        expires_at=datetime.fromisoformat(expires) if expires else None,
-    )
+    return Output.from_json(item)

@@ -39,6 +39,7 @@ from mediatask.cli.session import (
     resolve_task,
     run_with_client,
 )
+from mediatask.download import placed
 from mediatask.engine import Client
 from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord
@@ -318,6 +319,9 @@ def download_command(
         return
     for path in result.files:
         click.echo(str(path))
+    for output in result.outputs:
+        if not output.downloadable:
+            click.echo(placed(output))
 
 
 @cli.command("cancel")

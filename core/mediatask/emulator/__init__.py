@@ -5,6 +5,7 @@ plugin emulator's whole author surface: an emulator imports from ``mediatask.emu
 (media functions as ``from mediatask.emulator import media``), never from its submodules.
 """
 
+from mediatask.durations import parse_rate
 from mediatask.emulator import media
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults, RandomFaults
@@ -49,6 +50,7 @@ __all__ = [
     "fetch_input",
     "media",
     "open_image",
+    "parse_rate",
     "serve_forever",
     "serving",
 ]

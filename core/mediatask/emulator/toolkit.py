@@ -39,6 +39,7 @@ from mediatask.emulator.limits import TaskLimit
 from mediatask.emulator.media import MediaError
 from mediatask.emulator.submissions import SubmitLedger, current_submission
 from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
+from mediatask.errors import UsageError
 
 T = TypeVar("T")
 Work = Callable[[], Awaitable[WorkResult]]
@@ -112,6 +113,12 @@ class Emulator:
     def api_routes(self) -> list[BaseRoute]:
         """Return the provider's API routes. Subclasses must override this."""
         raise NotImplementedError
+
+    def configure(self, option: str, value: str) -> None:
+        """Set a provider-specific option (``mediatask emulate claid --rate 1/s,30/min``,
+        ``$MEDIATASK_SANDBOX_<NAME>``); :class:`UsageError` when this emulator has no such
+        option or the value is wrong. Subclasses with options override this."""
+        raise UsageError(f"this emulator has no option {option!r}")
 
     def error_response(self, status: int, message: str) -> Response:
         """Answer an error in the provider's shape; default ``{"error": <reason>, "message"}``."""

@@ -95,6 +95,9 @@ INFO = ProviderInfo(
     operations=OPERATIONS,
     capabilities=Capabilities(stream=True),
     docs_url="https://a1d.ai/api/task-status",
+    # "Task results are available for 24 hours after completion." Its answers carry no
+    # timestamp, so the core counts from when it saw the task finished.
+    result_lifetime=24 * 3600.0,
 )
 
 # The docs' words and those of A1D's own clients; any other word means "still in progress".

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,27 @@ async def test_expired_results_cannot_be_downloaded(mediatask_sandbox: Any, tmp_
     sandbox, client = mediatask_sandbox
     with trio.fail_after(30):
         result = await client.wait(await client.submit(Job("a1d", "remove-bg", [str(SAMPLE)])))
+    # "available for 24 hours after completion": counted from when the client saw it done.
+    day = result.finished_at + timedelta(hours=24)
+    assert [output.expires_at for output in result.outputs] == [day] * len(result.outputs)
     sandbox.emulators["a1d"].clock.advance(24 * 3600 + 1)
-    with pytest.raises(mediatask.ExpiredError, match="run the job again"):
+    client.clock = lambda: day + timedelta(seconds=1)
+    with pytest.raises(mediatask.ExpiredError, match=r"expired at .*run the job again"):
         await client.download(result, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_result_gone_before_its_expiry_is_told_apart(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    """The provider deleted it early (our expiry is an estimate): a 404 is final, not retried
+    for the whole budget, and says the link is gone."""
+    sandbox, client = mediatask_sandbox
+    with trio.fail_after(30):
+        result = await client.wait(await client.submit(Job("a1d", "remove-bg", [str(SAMPLE)])))
+    sandbox.emulators["a1d"].clock.advance(24 * 3600 + 1)
+    with trio.fail_after(30), pytest.raises(mediatask.ExpiredError, match="no longer"):
+        await client.download(result, tmp_path)
 
 
 def test_the_synchronous_facade_runs_a_job(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mediatask.emulator import Emulator, Faults, StoredFile, WorkError
+from mediatask.plugin import UsageError
 from mediatask_a2e import media
 from mediatask_a2e.emulated import BadRequestError, iso
 
@@ -47,6 +48,16 @@ class A2EAccount(Emulator):
     """How errors are answered (see :meth:`fail`)."""
     _stored: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
     _grants: dict[str, tuple[str, float]] = attrs.field(init=False, factory=dict)
+
+    def configure(self, option: str, value: str) -> None:
+        """``error-style``: ``http4xx`` (errors as HTTP 4xx with the spec's body, the default)
+        or ``http200`` (HTTP 200 with ``code != 0`` and ``msg``, as third-party clients see)."""
+        if option != "error-style":
+            super().configure(option, value)
+        styles = {"http4xx": "http4xx_spec", "http200": "http200_code"}
+        if value not in styles:
+            raise UsageError(f"error-style: {value!r} is not one of {', '.join(styles)}")
+        self.error_mode = styles[value]  # type: ignore[assignment]  # one of the two literals
 
     def account_routes(self) -> list[BaseRoute]:
         """The routes of this class, for :meth:`api_routes`."""

@@ -65,6 +65,9 @@ class Spec:
     ``image`` (image_urls) or ``avatar`` (status, process, result)."""
     list_path: str = "allRecords"
     not_found: str = "Not Found - Task not found"
+    first_word: str = "initialized"
+    """The status a task starts in: ``sent`` for image-to-video ("The initial status will be
+    sent", its check-status page and start example), ``initialized`` for the others."""
 
 
 def _i2v(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,7 +169,14 @@ def avatar_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 SPECS = {
     spec.operation: spec
     for spec in (
-        Spec("image-to-video", "userImage2Video", "start", _i2v, lambda f: 20 * f["video_time"]),
+        Spec(
+            "image-to-video",
+            "userImage2Video",
+            "start",
+            _i2v,
+            lambda f: 20 * f["video_time"],
+            first_word="sent",
+        ),
         Spec(
             "talking-photo",
             "talkingPhoto",

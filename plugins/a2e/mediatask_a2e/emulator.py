@@ -10,8 +10,12 @@ expire 3 days after completion (emulator clock). Choices where the vendor is sil
   or 1003/1004 (minor) and 30005 (``back_id`` with ``custom_back_id``). ASSUMPTION.
 - Too few coins: 400, ``"Insufficient coins: ..."`` (ASSUMPTION: message and code).
 - Lifecycle: ``initialized`` (queued) then ``sent``, ``pending``, ``processing`` as the
-  toolkit's progress advances; avatar videos ``init, start, pending, process, copy``. Every start
-  answers ``initialized`` (the vendor's i2v example shows ``sent``: its timing is UNKNOWN).
+  toolkit's progress advances; avatar videos ``init, start, pending, process, copy``. Image-to-
+  video starts ``sent`` (its check-status page: "The initial status will be sent"), the other
+  families ``initialized`` (the talking-video example); how long each stays there is UNKNOWN.
+- DELETE follows the spec's rule: "Only final status tasks can be deleted (initialized/completed/
+  failed). initialized tasks will be refunded." Any other status is a 400 "Task in processing or
+  invalid parameters" (so a queued image-to-video task, ``sent``, cannot be deleted).
 - DELETE answers ``{_id, deleted, refunded_coins}`` (ASSUMPTION); TTS costs nothing
   (UNKNOWN); ``batchDetail`` answers an array, newest first; the avatar delete path
   ``DELETE /api/v1/video/{_id}`` is a third-party claim.
@@ -49,6 +53,9 @@ USER_ID = "665da3d7bcf6ab778bad0f6a"
 """The emulated account's id, in result paths as in the vendor example."""
 _WORDS = ("initialized", "sent", "pending", "processing", "completed", "failed")
 _AVATAR_WORDS = ("init", "start", "pending", "process", "copy", "success", "fail")
+_DELETABLE = frozenset({"initialized", "completed", "failed", "init", "success", "fail"})
+"""Statuses in which a task may be deleted ("only final status tasks … initialized tasks
+will be refunded"); the avatar family's words by analogy (UNCONFIRMED)."""
 _MINOR_MESSAGES = {1003: "Minor detected in the input", 1004: "Suspected minor in the input"}
 
 
@@ -119,7 +126,7 @@ class A2EEmulator(A2EAccount):
     def _word(self, record: Record, state: TaskState) -> str:
         words = _AVATAR_WORDS if record.spec.layout == "avatar" else _WORDS
         if state.phase is Phase.QUEUED:
-            return words[0]
+            return words[0] if record.spec.layout == "avatar" else record.spec.first_word
         if state.phase is Phase.RUNNING:
             step = min(int((state.progress or 0) // 25), len(words) - 4)
             return words[1 + step]
@@ -249,11 +256,11 @@ class A2EEmulator(A2EAccount):
         found = self._find(spec, record_id)
         if isinstance(found, Response):
             return found
-        phase = found.task.state.phase
-        if phase is Phase.RUNNING:
+        word = self._word(found, found.task.state)
+        if word not in _DELETABLE:
             self.stats["deletes_refused"] += 1
             return self.fail(400, "Task in processing or invalid parameters")
-        refund = found.coins if phase is Phase.QUEUED else 0
+        refund = found.coins if word in ("initialized", "init") else 0
         self.coins += refund
         self.stats["coins_refunded"] += refund
         self.stats["deletes"] += 1

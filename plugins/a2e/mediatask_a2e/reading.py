@@ -224,8 +224,9 @@ def _classify(request: Request, http: int, code: str, text: str) -> MediataskErr
         )
     if request.method == "DELETE" and status == 400:
         return RejectedError(
-            f"A2E refused to delete the task{said}: only initialized, completed or failed tasks "
-            "can be deleted; wait until it has finished",
+            f"A2E refused to delete the task{said}: A2E deletes a task only before it is sent "
+            "to its model (initialized, refunded) or once it has ended (completed, failed); "
+            "a task that is sent, pending or processing runs to its end: delete it then",
             status=http,
         )
     notes = [text, f"code {code}" if code and code != str(status) else ""]

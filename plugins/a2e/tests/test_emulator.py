@@ -14,7 +14,8 @@ import pytest
 import trio
 
 from mediatask.emulator import Faults
-from mediatask.testing import RawApi, raw_api
+from mediatask.plugin import UsageError
+from mediatask.testing import RawApi, mediatask_command, raw_api, standalone_emulator
 from mediatask_a2e.emulator import A2EEmulator
 
 KEY = "sk_test_0123456789abcdefghij"
@@ -225,16 +226,15 @@ async def test_delete_rules_and_refund(api: Api, emulator: A2EEmulator) -> None:
         assert refused.json()["error"] == "Task in processing or invalid parameters"
         emulator.hold_queue, emulator.hold_work = True, False
         queued = await start_i2v(api)
+        assert queued["current_status"] == "sent"  # "The initial status will be sent"
         assert before - await api.coins() == 200
-        deleted = await api.ok("DELETE", f"/api/v1/userImage2Video/{queued['_id']}")
-        assert deleted["refunded_coins"] == 100
-        assert before - await api.coins() == 100
-        gone = await api.request("GET", f"/api/v1/userImage2Video/{queued['_id']}")
-        assert gone.status == 404
+        not_yet = await api.request("DELETE", f"/api/v1/userImage2Video/{queued['_id']}")
+        assert not_yet.status == 400  # only initialized, completed or failed tasks
+        assert before - await api.coins() == 200
         emulator.release()
         await api.wait(url)
         assert (await api.request("DELETE", url)).status == 200
-        assert before - await api.coins() == 100  # no refund for a completed task
+        assert before - await api.coins() == 200  # no refund for a completed task
 
 
 async def test_text_to_image_start_answers_a_list_of_tasks(api: Api) -> None:
@@ -362,3 +362,46 @@ async def test_avatar_list_and_detail(api: Api) -> None:
     assert OBJECT_ID.fullmatch(anchor)
     assert detail["anchor_id"] == anchor
     assert [row["_id"] for row in listed["data"]] == [started["_id"]]
+
+
+def test_the_error_style_option_switches_the_error_form() -> None:
+    modes = []
+    for style in ("http200", "http4xx"):
+        emulator = A2EEmulator(error_mode="http200_code" if style == "http4xx" else "http4xx_spec")
+        emulator.configure("error-style", style)
+        modes.append(emulator.error_mode)
+    assert modes == ["http200_code", "http4xx_spec"]
+    with pytest.raises(UsageError, match="not one of http4xx, http200"):
+        emulator.configure("error-style", "html")
+
+
+def test_mediatask_emulate_takes_the_error_style() -> None:
+    """``mediatask emulate a2e --error-style http200`` answers errors with HTTP 200, code ≠ 0."""
+    import json
+    import urllib.request
+
+    with standalone_emulator("a2e", "k", 0.1, options=("--error-style", "http200")) as running:
+        url = f"{running.base_url}/api/v1/userImage2Video/allRecords"  # no key: refused
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310  # loopback
+            status, body = answer.status, json.load(answer)
+    assert status == 200
+    assert (body["code"], body["data"]) == (401, None)
+    assert body["msg"]
+    wrong = mediatask_command("emulate", "a2e", "--error-style", "html", env={})
+    assert wrong.returncode != 0
+    assert "a2e emulator: error-style: 'html' is not one of http4xx, http200" in wrong.stderr
+
+
+async def test_the_sandbox_takes_emulator_options_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mediatask.plugins import PluginManager
+    from mediatask.sandbox import open_sandbox
+
+    monkeypatch.setenv("MEDIATASK_SANDBOX_A2E", "error-style=http200")
+    async with open_sandbox(PluginManager.from_entry_points(), ["a2e"]) as box:
+        assert box.emulators["a2e"].error_mode == "http200_code"
+    monkeypatch.setenv("MEDIATASK_SANDBOX_A2E", "error-style")
+    with pytest.raises(UsageError, match="MEDIATASK_SANDBOX_A2E: 'error-style' is not"):
+        async with open_sandbox(PluginManager.from_entry_points(), ["a2e"]):
+            pass

@@ -147,7 +147,7 @@ async def test_delete_is_refused_while_processing_then_allowed_when_completed(
             async for update in updates:
                 if update.raw_status == "processing":
                     break
-        with pytest.raises(RejectedError, match="only initialized, completed or failed"):
+        with pytest.raises(RejectedError, match=r"only before it is sent .* or once it has ended"):
             await client.cancel(task)
         emulator.release()
         await client.wait(task)
@@ -167,15 +167,36 @@ async def test_deleting_an_initialized_task_refunds_its_coins(
     emulator.hold_queue = True
     with trio.fail_after(20):
         before = await balance(client)
-        job = Job("a2e", "image-to-video", [str(samples["photo.jpg"])], {"prompt": "p"})
+        job = Job(
+            "a2e", "talking-video", [str(samples["clip.mp4"])], {"prompt": "p", "duration": 5}
+        )
         task = await client.submit(job)
         assert (await client.poll(task)).raw_status == "initialized"
-        assert before - await balance(client) == 100
+        assert before - await balance(client) == 13
         message = await client.cancel(task)
-        assert message == f"deleted {task.handle}; 100 coins refunded (it had not started)"
+        assert message == f"deleted {task.handle}; 13 coins refunded (it had not started)"
         assert await balance(client) == before
         with pytest.raises(NotFoundError):
             await client.poll(task)
+
+
+async def test_an_image_to_video_task_starts_sent_and_cannot_be_deleted_until_it_ends(
+    mediatask_sandbox: Any, samples: dict[str, Path]
+) -> None:
+    """Its check-status page: "The initial status will be sent"; the delete rule allows only
+    initialized, completed or failed tasks. The refusal says when deleting works."""
+    sandbox, client = mediatask_sandbox
+    emulator = sandbox.emulators["a2e"]
+    emulator.hold_queue = True
+    with trio.fail_after(20):
+        job = Job("a2e", "image-to-video", [str(samples["photo.jpg"])], {"prompt": "p"})
+        task = await client.submit(job)
+        assert (await client.poll(task)).raw_status == "sent"
+        with pytest.raises(RejectedError, match="runs to its end: delete it then"):
+            await client.cancel(task)
+        emulator.release()
+        await client.wait(task)
+        assert "no coins refunded" in await client.cancel(task)
 
 
 @pytest.mark.parametrize("mode", ["http200_code", "http4xx_spec"])

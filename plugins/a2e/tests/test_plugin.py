@@ -320,7 +320,8 @@ def test_a_refused_delete_says_when_deleting_is_allowed() -> None:
     body = {"success": False, "error": "Task in processing or invalid parameters", "code": "400"}
     error = a2e.mediatask_read_error(delete, answer(body, 400))
     assert isinstance(error, RejectedError)
-    assert "only initialized, completed or failed" in str(error)
+    assert "only before it is sent to its model (initialized, refunded)" in str(error)
+    assert "once it has ended (completed, failed)" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +48,13 @@ from mediatask.plugin import (
 from mediatask_claid.contract import OPERATIONS, OUTPUT, UPLOAD, assemble, plain, problems
 from mediatask_claid.schema import as_param
 
+LIFETIME = timedelta(days=1)
+"""How long Claid keeps a result in its temporary bucket: "Images are stored for one day"."""
+DOCUMENTED_CODES = frozenset({"111", "2001", "9000"})
+"""The ``error_code`` values Claid publishes (auth, rate limit, validation); others are shown
+as undocumented, not as Claid's word."""
+STORAGE = "storage://"
+
 INFO = ProviderInfo(
     name="claid",
     title="Claid.ai",
@@ -70,9 +79,10 @@ INFO = ProviderInfo(
             input_kinds=("image",),  # BMP, GIF, JPEG, PNG, TIFF, WEBP, AVIF, HEIC (image-i-o)
         ),
     ),
-    capabilities=Capabilities(local_files=LocalFiles.INLINE),
+    capabilities=Capabilities(local_files=LocalFiles.INLINE, input_schemes=("storage",)),
     docs_url="https://docs.claid.ai/image-editing-api/api-reference",
-    rate_limits=((4, 1.0), (120, 60.0)),
+    rate_limits=((4, 1.0), (120, 60.0)),  # the documented default plan; answers list the account's
+    result_lifetime=LIFETIME.total_seconds(),
 )
 
 STATUS = {
@@ -113,11 +123,20 @@ def mediatask_validate(job: Job) -> Job:
 @hookimpl
 def mediatask_submit(job: Job) -> Request:
     source = job.inputs[0]
-    if is_url(source):
+    if is_url(source) or source.startswith(STORAGE):  # Claid reads both itself
         return Request("POST", ASYNC_PATH, json={"input": source, **plain(job.params)})
-    # LocalFiles.INLINE: the core hands us the file's absolute path.
+    # LocalFiles.INLINE: the core hands us the file's absolute path. The upload reference: the
+    # ``data`` part carries ``Content-Type: application/json``; the ``file`` part's filename
+    # names the output, "better not to include the extension".
     data = json.dumps(plain(job.params), separators=(",", ":"))
-    return Request("POST", UPLOAD_PATH, fields={"data": data}, files={"file": source})
+    return Request(
+        "POST",
+        UPLOAD_PATH,
+        fields={"data": data},
+        field_types={"data": "application/json"},
+        files={"file": source},
+        file_names={"file": PurePath(source).stem or "image"},
+    )
 
 
 def _data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -162,22 +181,41 @@ def mediatask_poll(task: TaskRef) -> Request:
     number = task_number(task.task_id)
     # A relative path: joined to the configured base URL, so the key goes with it.
     path = task.extra.get("result_path") or f"{ASYNC_PATH}/{number}"
-    return Request("GET", path)
+    # Claid's limits count image-processing requests; reading a result is not one.
+    return Request("GET", path, rate_limited=False)
 
 
-def _image_output(item: Mapping[str, Any]) -> Output | None:
-    url = item.get("tmp_url")
-    if not isinstance(url, str) or not url:
-        return None  # written to a storage destination: nothing to download
+def _created(data: Mapping[str, Any]) -> datetime | None:
+    """The task's ``created_at`` (ISO 8601, ``Z`` or an offset); ``None`` if absent or odd."""
+    value = data.get("created_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _image_output(item: Mapping[str, Any], created: datetime | None = None) -> Output | None:
+    """The output object as an Output: its ``tmp_url`` (kept a day from ``created``, the
+    earliest the task can have completed), or the storage location it was written to."""
     width, height = item.get("width"), item.get("height")
-    return Output(
-        url=url,
-        role="image",
-        kind="image",
-        mime_type=str(item["mime"]) if item.get("mime") else None,
-        width=width if isinstance(width, int) else None,
-        height=height if isinstance(height, int) else None,
-    )
+    common: dict[str, Any] = {
+        "role": "image",
+        "kind": "image",
+        "mime_type": str(item["mime"]) if item.get("mime") else None,
+        "width": width if isinstance(width, int) else None,
+        "height": height if isinstance(height, int) else None,
+    }
+    url = item.get("tmp_url")
+    if isinstance(url, str) and url:
+        expires = created + LIFETIME if created is not None else None
+        return Output(url=url, expires_at=expires, **common)
+    place = item.get("claid_storage_uri") or item.get("object_uri")
+    if isinstance(place, str) and place:  # written to the job's destination: nothing to fetch
+        return Output(url=place, downloadable=False, **common)
+    return None
 
 
 def _read(payload: Mapping[str, Any]) -> Update:
@@ -207,7 +245,7 @@ def _read(payload: Mapping[str, Any]) -> Update:
     kept: dict[str, Any] = {}
     if status is Status.SUCCEEDED:
         output = result.get("output_object") or {}
-        found = _image_output(output) if isinstance(output, Mapping) else None
+        found = _image_output(output, _created(data)) if isinstance(output, Mapping) else None
         outputs = [found] if found else []
         kept = {"input_object": result.get("input_object"), "output_object": output}
     return Update(
@@ -273,9 +311,11 @@ def mediatask_read_error(request: Request, response: Response) -> MediataskError
         return None
     envelope = _envelope(response)
     code = envelope.get("error_code")
-    detail = " ".join(
-        part for part in (describe(envelope), f"[error {code}]" if code else "") if part
-    )
+    shown = ""
+    if code:
+        known = str(code) in DOCUMENTED_CODES
+        shown = f"[error {code}]" if known else f"[code {code}, not one Claid documents]"
+    detail = " ".join(part for part in (describe(envelope), shown) if part)
     if response.status in (401, 403):
         detail = "; ".join(
             part for part in (detail, "the key needs the image_editing scope") if part

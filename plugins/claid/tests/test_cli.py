@@ -110,3 +110,19 @@ def test_an_invalid_document_is_refused_before_the_network(standalone: Standalon
         "outpaint"
     )
     assert standalone.stats().get("requests", 0) == 0
+
+
+def test_mediatask_emulate_takes_the_accounts_rate() -> None:
+    """``mediatask emulate claid --rate 1/s,30/min``: the answers list those windows, and a
+    second processing request within the second is refused."""
+    with standalone_emulator("claid", "k", 0.1, options=("--rate", "1/s,30/min")) as running:
+        headers = {"Authorization": "Bearer k"}
+        answers = [
+            urllib3.request("POST", f"{running.base_url}/v1/image/edit", body=b"{", headers=headers)
+            for _ in range(2)
+        ]
+    assert answers[0].headers["RateLimit-Limit"] == "1, 30;w=60, 1;w=1"  # the second's is out
+    assert [answer.status for answer in answers] == [400, 429]
+    wrong = mediatask_command("emulate", "claid", "--rate", "fast", env={})
+    assert wrong.returncode != 0
+    assert "--rate: 'fast' is not a rate" in wrong.stderr

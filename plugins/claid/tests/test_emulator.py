@@ -12,13 +12,17 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from PIL import Image
 
+from mediatask.plugin import UsageError
 from mediatask.testing import sample_photo
+from mediatask_claid.emulator import ClaidEmulator
 
 if TYPE_CHECKING:
     from conftest import Api
 
+JSON = "application/json"
 KEY = "claid-test-key"  # the conftest's
 
 VENDOR_OPERATIONS = {"resizing": {"width": 1000}, "background": {"remove": False}}
@@ -115,14 +119,14 @@ async def test_a_sync_edit_that_fails_is_a_400_image_error(api: Api) -> None:
     answer = await api.request("POST", "/v1/image/edit", body=body)
     assert answer.status == 400
     error = answer.json()
-    assert (error["error_code"], error["error_type"]) == ("1000", "image")
+    assert (error["error_code"], error["error_type"]) == ("emulated-400", "image")
     assert error["error_message"].startswith("Unable to retrieve the input image")
     assert "x-request-id" in answer.headers
 
 
 async def test_upload_takes_the_file_and_the_document(api: Api) -> None:
     data = json.dumps({"operations": {"background": {"remove": True}}, "output": {"format": "png"}})
-    fields = {"file": ("shoe", sample_photo(), "image/png"), "data": data}
+    fields = {"file": ("shoe", sample_photo(), "image/png"), "data": (None, data, JSON)}
     answer = await api.request("POST", "/v1-beta1/image/edit/upload", fields=fields)
     assert answer.status == 200, answer.data
     output = answer.json()["data"]["output"]
@@ -132,15 +136,26 @@ async def test_upload_takes_the_file_and_the_document(api: Api) -> None:
     assert api.emulator.stats["uploads"] == 1
 
 
+async def test_upload_refuses_a_data_part_without_its_content_type(api: Api) -> None:
+    """The upload reference: the JSON part has a Content-Type header, application/json."""
+    data = json.dumps({"operations": {}})
+    for form in ({"data": data}, {"data": (None, data, "text/plain")}):
+        fields = {"file": ("shoe", sample_photo(), "image/png"), **form}
+        answer = await api.request("POST", "/v1/image/edit/upload", fields=fields)
+        assert answer.status == 400, answer.data
+        assert "Content-Type: application/json" in answer.json()["error_message"]
+    assert api.emulator.stats["uploads"] == 0
+
+
 async def test_upload_refuses_a_missing_part_and_an_input_field(api: Api) -> None:
     missing = await api.request(
-        "POST", "/v1/image/edit/upload", fields={"data": '{"operations": {}}'}
+        "POST", "/v1/image/edit/upload", fields={"data": (None, '{"operations": {}}', JSON)}
     )
     assert missing.status == 422
     assert missing.json()["error_details"] == {"file": ["field required"]}
     with_input = {
         "file": ("a.png", sample_photo(), "image/png"),
-        "data": json.dumps({"input": api.input("photo.png"), "operations": {}}),
+        "data": (None, json.dumps({"input": api.input("photo.png"), "operations": {}}), JSON),
     }
     refused = await api.request("POST", "/v1/image/edit/upload", fields=with_input)
     assert refused.status == 422
@@ -193,8 +208,8 @@ async def test_tmp_url_expires_after_a_day_on_the_emulator_clock(api: Api) -> No
 
 
 async def test_rate_limit_headers_and_the_nested_429(limited_api: Api) -> None:
-    answers = [await limited_api.request("GET", "/v1/image/edit/async/1") for _ in range(5)]
-    assert [a.status for a in answers] == [404, 404, 404, 404, 429]
+    answers = [await limited_api.request("POST", "/v1/image/edit", body=b"{") for _ in range(5)]
+    assert [a.status for a in answers] == [400, 400, 400, 400, 429]
     # The minute window while it is the one with room, as in the vendor's example...
     assert [a.headers["RateLimit-Remaining"] for a in answers] == ["119", "118", "117", "0", "-1"]
     assert answers[0].headers["RateLimit-Limit"] == "120, 120;w=60, 4;w=1"
@@ -229,3 +244,31 @@ async def test_every_api_answer_has_a_request_id(api: Api) -> None:
     ]
     assert [a.status for a in answers] == [401, 422, 200]
     assert all(uuid.UUID(a.headers["x-request-id"]) for a in answers)
+
+
+async def test_the_key_is_checked_before_the_rate_windows(limited_api: Api) -> None:
+    """A bad key gets 401 even while the window is full, and does not use the window."""
+    for _ in range(4):
+        await limited_api.request("POST", "/v1/image/edit", body=b"{")
+    bad = await limited_api.request("POST", "/v1/image/edit", body=b"{", auth="Bearer wrong")
+    assert bad.status == 401
+    assert "RateLimit-Limit" not in bad.headers
+    full = await limited_api.request("POST", "/v1/image/edit", body=b"{")
+    assert full.status == 429
+
+
+async def test_status_reads_are_not_counted(limited_api: Api) -> None:
+    answers = [await limited_api.request("GET", "/v1/image/edit/async/9") for _ in range(6)]
+    assert [answer.status for answer in answers] == [404] * 6
+    assert "RateLimit-Remaining" not in answers[0].headers
+    assert answers[0].json()["error_message"] == "Batch image edit pipeline not found."
+
+
+def test_the_rate_option_sets_the_accounts_windows() -> None:
+    emulator = ClaidEmulator()
+    emulator.configure("rate", "1/s,30/min")
+    assert emulator.limits == ((1, 1.0), (30, 60.0))
+    with pytest.raises(UsageError, match="--rate"):
+        emulator.configure("rate", "fast")
+    with pytest.raises(UsageError, match="no option 'colour'"):
+        emulator.configure("colour", "red")

@@ -4,6 +4,7 @@ per test, no sleeps for synchronisation."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,148 @@ async def test_a_forced_429_is_waited_out_for_the_reset_time(
     assert result.outputs[0].width == 1000
     assert claid.stats["rate_limited"] == 1
     assert claid.stats["submissions"] == 1
+
+
+class RecordingProxy:
+    """An ASGI app in front of the emulator that keeps every request's headers and body bytes
+    exactly as they arrived, then passes the request on unchanged; and, for each answer, when its
+    request arrived and when it left (trio time), the method, its status and headers."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[tuple[float, float, str, int, dict[str, str]]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        arrived = trio.current_time()
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.seen.append((headers, body))
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                message: dict[str, Any] = await receive()  # the client's disconnect, when it comes
+                return message
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def noting(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+                left = trio.current_time()
+                self.answers.append((arrived, left, scope["method"], message["status"], answered))
+            await send(message)
+
+        await self.inner(scope, replay, noting)
+
+
+async def test_the_upload_parts_are_sent_as_the_reference_asks(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """The ``data`` part carries ``Content-Type: application/json``; the ``file`` part's
+    filename is the file's stem (it names the result, "better not to include the extension")."""
+    import email.parser
+    import email.policy
+
+    claid = ClaidEmulator(accepted_key=KEY)
+    proxy = RecordingProxy(claid.app)
+    async with serving(proxy) as base_url:
+        client = client_for(base_url, ())
+        job = Job("claid", "edit", [str(samples_dir / "photo.jpg")], VENDOR_PARAMS)
+        with trio.fail_after(20):
+            async with client:
+                result = await client.run(job, out_dir=tmp_path)
+    assert result.outputs[0].url.endswith("/photo.jpeg")
+    ((headers, body),) = proxy.seen[:1]
+    head = f"Content-Type: {headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    parts = {
+        part.get_param("name", header="content-disposition"): part for part in message.iter_parts()
+    }
+    assert parts["data"]["Content-Type"] == "application/json"
+    assert parts["data"].get_filename() is None
+    assert parts["file"].get_filename() == "photo"
+    assert parts["file"]["Content-Type"] == "image/jpeg"
+
+
+@pytest.fixture
+def twenty_times_faster() -> trio.testing.MockClock:
+    """Trio's clock at 20x real time, for the client and the emulator alike (see above)."""
+    return trio.testing.MockClock(rate=20.0)
+
+
+async def test_forty_jobs_learn_a_smaller_accounts_windows_from_its_answers(
+    twenty_times_faster: trio.testing.MockClock,
+    inputs_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An account with 1/s and 30/min (``mediatask emulate claid --rate 1/s,30/min``) while the
+    client starts from the documented 4/s and 120/min: the first answers list the account's
+    windows, the client keeps to them, and only the burst before the first answer meets 429s
+    (each waited out for its ``RateLimit-Reset``). Status reads are not counted."""
+    caplog.set_level(logging.INFO, logger="mediatask")
+    claid = ClaidEmulator(accepted_key=KEY)
+    claid.configure("rate", "1/s,30/min")
+    claid.faults.processing_seconds = 0.0
+    proxy = RecordingProxy(claid.app)
+    results: list[Any] = []
+    async with serving(proxy) as base_url:
+        client = client_for(base_url, mediatask_claid.INFO.rate_limits)
+
+        async def one(index: int) -> None:
+            job = Job("claid", "edit", [f"{inputs_url}/samples/photo.png"], {"operations": {}})
+            results.append(await client.run(job, out_dir=tmp_path / str(index)))
+
+        started = trio.current_time()
+        with trio.fail_after(900):  # mock seconds
+            async with client, trio.open_nursery() as nursery:
+                for index in range(40):
+                    nursery.start_soon(one, index)
+        took = trio.current_time() - started
+    assert len(results) == 40
+    assert claid.stats["submissions"] == 40
+    print("429s:", claid.stats["rate_limited"], "mock seconds:", round(took, 1))
+    assert claid.stats["rate_limited"] <= 4  # the first second's burst at most
+    assert took >= 60  # 30 a minute: the last ten waited for the minute window
+    assert claid.stats["polls"] >= 1
+    # Each 429 was waited out for its RateLimit-Reset (the emulator's whole seconds), by the
+    # client's own account of its retries.
+    resets = [
+        float(headers["ratelimit-reset"]) for *_, status, headers in proxy.answers if status == 429
+    ]
+    waits = [record.getMessage() for record in caplog.records if "retrying in" in record.message]
+    assert len(waits) == len(resets) == claid.stats["rate_limited"]
+    assert all(
+        wait.endswith(f"retrying in {reset:.1f}s")
+        for wait, reset in zip(waits, sorted(resets), strict=True)
+    )
+
+
+async def test_result_reads_are_not_held_by_the_rate_windows(
+    inputs_url: str, tmp_path: Path
+) -> None:
+    """An account with one processing request a minute: the submit uses it, and the job still
+    ends at once, because Claid does not count reading a result (the polls go regardless)."""
+    claid = ClaidEmulator(accepted_key=KEY)
+    claid.configure("rate", "1/min")
+    claid.faults.processing_seconds = 0.0
+    async with serving(claid.app) as base_url:
+        client = client_for(base_url, ((1, 60.0),))
+        job = Job("claid", "edit", [f"{inputs_url}/samples/photo.png"], {"operations": {}})
+        with trio.fail_after(20):  # real seconds: a counted poll would wait a minute
+            async with client:
+                result = await client.run(job, out_dir=tmp_path)
+    assert result.files
+    assert claid.stats["polls"] >= 1
+    assert claid.stats["rate_limited"] == 0

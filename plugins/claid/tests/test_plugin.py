@@ -164,13 +164,31 @@ def test_done_carries_the_output_with_its_size() -> None:
     assert update.extra["input_object"] == INPUT_OBJECT
 
 
-def test_done_to_a_storage_destination_has_nothing_to_download() -> None:
+def test_done_to_a_storage_destination_is_an_output_that_names_its_location() -> None:
+    """No ``tmp_url``: the result is in the user's storage. The output says where, and that
+    there is nothing to download (never a success with no output at all)."""
     written = {k: v for k, v in OUTPUT_OBJECT.items() if k != "tmp_url"} | {
-        "object_uri": "storage://s/o.jpg"
+        "object_key": "out/o.jpg",
+        "object_bucket": "b",
+        "object_uri": "s3://b/out/o.jpg",
+        "claid_storage_uri": "storage://s/out/o.jpg",
     }
     update = claid.mediatask_parse_result(status("DONE", result={"output_object": written}))
-    assert update.outputs == ()
-    assert update.extra["output_object"]["object_uri"] == "storage://s/o.jpg"
+    (output,) = update.outputs
+    assert (output.url, output.downloadable, output.expires_at) == (
+        "storage://s/out/o.jpg",
+        False,
+        None,
+    )
+    assert update.extra["output_object"]["object_uri"] == "s3://b/out/o.jpg"
+    only_uri = {k: v for k, v in written.items() if k != "claid_storage_uri"}
+    update = claid.mediatask_parse_result(status("DONE", result={"output_object": only_uri}))
+    assert update.outputs[0].url == "s3://b/out/o.jpg"
+
+
+def test_a_temporary_result_expires_a_day_after_the_task_was_created() -> None:
+    update = claid.mediatask_parse_result(status("DONE", result={"output_object": OUTPUT_OBJECT}))
+    assert update.outputs[0].expires_at == datetime(2023, 3, 14, 11, 37, 9, 160554, tzinfo=UTC)
 
 
 def test_errors_become_the_failure_message() -> None:
@@ -222,6 +240,16 @@ def test_validation_errors_name_each_field() -> None:
     assert not found.retryable
     assert "operations.adjustments.exposure: must be an integer from -100 to 100" in str(found)
     assert "[error 9000]" in str(found)
+
+
+def test_only_the_codes_claid_publishes_are_shown_as_claids() -> None:
+    """111, 2001 and 9000 are published; any other code (the emulator's ``emulated-402``, or a
+    code Claid sends but never documented) is not passed off as Claid's word."""
+    assert "[error 111]" in str(error(401, envelope("111", "auth", "Authorization is required.")))
+    for code in ("emulated-402", "3000"):
+        shown = str(error(402, envelope(code, "billing", "No API calls left.")))
+        assert f"[code {code}, not one Claid documents]" in shown
+        assert f"[error {code}]" not in shown
 
 
 def test_a_fastapi_style_422_names_each_location() -> None:
