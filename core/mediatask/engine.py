@@ -66,10 +66,12 @@ _fixed = attrs.setters.frozen
 
 
 class FileHost(Protocol):
-    """Makes local files reachable by URL, for providers that take URLs only (the sandbox)."""
+    """Makes local files reachable by URL, for providers that take URLs only (the sandbox's,
+    or the user's bucket: :mod:`mediatask.file_host`)."""
 
     def publish(self, path: Path) -> str:
-        """Return a URL from which ``path`` can be fetched."""
+        """Return a URL from which ``path`` can be fetched (called in a worker thread: it may
+        block, e.g. to upload)."""
         ...
 
 
@@ -229,7 +231,8 @@ class Client:
             )
         raise UsageError(
             f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
-            "URL, or add --sandbox to try it against the emulator"
+            "URL, give a bucket to publish it from (--file-host s3://BUCKET/PREFIX), or add "
+            "--sandbox to try it against the emulator"
         )
 
     async def _local_input(
@@ -250,7 +253,7 @@ class Client:
         if way is LocalFiles.UPLOAD:
             return await self._upload(info, path)
         assert self.file_host is not None  # noqa: S101  # reach() said so
-        return self.file_host.publish(path)
+        return await trio.to_thread.run_sync(self.file_host.publish, path, abandon_on_cancel=True)
 
     async def _upload(self, info: ProviderInfo, path: Path) -> str:
         history: list[Response] = []

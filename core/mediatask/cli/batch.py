@@ -18,6 +18,7 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
+from mediatask.cli.file_host import file_host_option
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
@@ -92,6 +93,7 @@ from mediatask.validate import check_out_dir
     "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
 )
 @max_in_flight_option
+@file_host_option()
 @sandbox_option
 @json_option
 def batch_command(

@@ -34,6 +34,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.file_host import FILE_HOST_META, file_host_option
 from mediatask.cli.session import (
     cli_settings,
     new_job_id,
@@ -44,6 +45,7 @@ from mediatask.display import TaskLine
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
+from mediatask.file_host import S3Location
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
@@ -141,6 +143,9 @@ def print_dry_run(
             provider_key = key if key is not None or not sandbox else "sandbox-key"
             settings = cli_settings(plugins, job.provider, provider_key)
             host = PlaceholderHost() if sandbox else None
+            if FILE_HOST_META in click.get_current_context().meta:
+                spec = click.get_current_context().meta[FILE_HOST_META][0]
+                host = PlaceholderHost(f"{S3Location.parse(spec)} (a presigned URL)")
             client = Client(plugins=plugins, settings=settings, file_host=host)
             try:
                 checked, steps = plan(client, job, out_dir)
@@ -273,6 +278,7 @@ def _submit_journalled(
 @timeout_options
 @retry_budget_option
 @key_option
+@file_host_option()
 @sandbox_option
 @json_option
 def run_command(
@@ -368,6 +374,7 @@ async def _follow(
 @max_in_flight_option
 @no_log_option
 @key_option
+@file_host_option(keep=True)
 @sandbox_option
 @json_option
 def submit_command(

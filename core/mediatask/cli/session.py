@@ -25,6 +25,7 @@ import click
 from mediatask.api import open_client
 from mediatask.cli.base import MAX_IN_FLIGHT_META, NO_LOG_META, SANDBOX_SECONDS_ENV
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
+from mediatask.cli.file_host import FILE_HOST_META
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
@@ -74,13 +75,16 @@ async def open_cli_client(
     throttles: Callable[[ProviderInfo], Throttle] | None = None,
 ) -> AsyncIterator[Client]:
     """A Client for a command, made by :func:`mediatask.api.open_client` with the command's
-    extras: ``--max-in-flight``, ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
+    extras: ``--max-in-flight``, ``--file-host``, ``$MEDIATASK_SANDBOX_SECONDS`` with
+    ``--sandbox``.
 
     :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
     """
     context = click.get_current_context(silent=True)
     ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
     options: dict[str, Any] = {} if retry is None else {"retry": retry}
+    if context is not None and FILE_HOST_META in context.meta:
+        options["file_host"], options["keep_published"] = context.meta[FILE_HOST_META]
     async with open_client(
         sandbox=sandbox,
         providers=providers,

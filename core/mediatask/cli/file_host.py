@@ -1,0 +1,43 @@
+"""``--file-host s3://BUCKET/PREFIX``: where ``run``, ``submit`` and ``batch`` publish local
+files for providers that take URLs only (see :mod:`mediatask.file_host`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from mediatask.file_host import FILE_HOST_ENV
+
+FILE_HOST_META = "mediatask.file_host"
+"""Where ``--file-host`` leaves ``(spec, keep)`` in the click context, for open_cli_client."""
+
+
+def file_host_option(*, keep: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``).
+
+    :param keep: the command ends before the provider fetches its inputs (``submit``): the
+        objects are left for the bucket's own expiry rules instead of deleted.
+    """
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.meta[FILE_HOST_META] = (value, keep)
+
+    after = (
+        "they stay after the command (the provider fetches them later): let a lifecycle rule "
+        "delete them"
+        if keep
+        else "they are deleted when the command ends"
+    )
+    return click.option(
+        "--file-host",
+        metavar="s3://BUCKET/PREFIX",
+        envvar=FILE_HOST_ENV,
+        expose_value=False,
+        callback=remember,
+        help="Publish local inputs of URL-only providers to this S3-compatible bucket as "
+        f"presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); {after}. "
+        f"Default: ${FILE_HOST_ENV}.",
+    )

@@ -1,0 +1,186 @@
+"""Local files for URL-only providers, through the user's own S3-compatible bucket.
+
+A provider that takes inputs by URL only (A1D) cannot read ``photo.png``. With a file host
+configured once (``--file-host s3://BUCKET/PREFIX`` or ``$MEDIATASK_FILE_HOST``), each such input
+is uploaded under ``PREFIX/<random>/`` and the provider gets a presigned GET URL that expires
+soon; every object published is deleted when the host is closed (after the command's jobs).
+
+Credentials, region and endpoint come from boto3's standard places: ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` / ``AWS_PROFILE``, ``~/.aws/config``, and ``AWS_ENDPOINT_URL_S3`` (or
+``AWS_ENDPOINT_URL``) for a store that is not AWS (R2, MinIO, B2, GCS interop). Needs the
+``mediatask[s3]`` extra.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+
+from mediatask.errors import ConfigError
+
+FILE_HOST_ENV = "MEDIATASK_FILE_HOST"
+"""Where local files for URL-only providers go, e.g. ``s3://my-bucket/mediatask``."""
+EXPIRES_SECONDS = 3600
+"""How long a presigned URL works: the provider fetches an input when the task starts, and
+the object is deleted once the command's jobs are done."""
+CLEANUP_SECONDS = 3.0
+"""How long the deletes on close may take (after Ctrl-C too) before they are given up, logged."""
+DELETE_BATCH = 1000
+"""S3 deletes at most this many objects per request."""
+
+
+@attrs.frozen
+class S3Location:
+    """A bucket and a key prefix, parsed from ``s3://BUCKET[/PREFIX]``."""
+
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, spec: str) -> S3Location:
+        """Parse ``s3://BUCKET[/PREFIX]``; :class:`ConfigError` naming the form otherwise."""
+        parts = urlsplit(spec.strip())
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                f"file host {spec!r} is not an S3 location: write s3://BUCKET/PREFIX "
+                f"(--file-host or {FILE_HOST_ENV})"
+            )
+        return cls(parts.netloc, parts.path.strip("/"))
+
+    def key(self, token: str, name: str) -> str:
+        """The object key of a file published under ``token``."""
+        return "/".join(part for part in (self.prefix, token, name) if part)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@attrs.define
+class S3FileHost:
+    """Publishes local files to an S3-compatible bucket as presigned URLs; deletes them on close.
+
+    ``publish`` blocks (it uploads): the engine calls it in a worker thread. The boto3 client
+    is thread-safe.
+    """
+
+    location: S3Location
+    client: Any = attrs.field(repr=False)
+    """A boto3 S3 client."""
+    expires: int = EXPIRES_SECONDS
+    published: list[str] = attrs.field(factory=list)
+    """The keys of the objects this host put, deleted by :meth:`remove_all`."""
+
+    def publish(self, path: Path) -> str:
+        """Upload ``path`` and return a presigned GET URL for it."""
+        key = self.location.key(secrets.token_urlsafe(12), path.name)
+        self.published.append(key)  # before the upload: a cancelled one is cleaned up too
+        extra = {"ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
+        try:
+            self.client.upload_file(str(path), self.location.bucket, key, ExtraArgs=extra)
+        except Exception as exc:  # noqa: BLE001  # boto3 raises its own tree and OSError
+            raise ConfigError(
+                f"could not upload {path.name} to {self.location}: {_reason(exc)}"
+            ) from None
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.location.bucket, "Key": key},
+            ExpiresIn=self.expires,
+        )
+        return url
+
+    def check(self) -> None:
+        """Make sure the bucket is reachable with the credentials found (blocking: one HEAD).
+
+        :raises ConfigError: no credentials, or the bucket cannot be reached; the line says which.
+        """
+        try:
+            self.client.head_bucket(Bucket=self.location.bucket)
+        except Exception as exc:  # noqa: BLE001  # as in publish
+            raise ConfigError(f"file host {self.location}: {_reason(exc)}") from None
+
+    def remove_all(self) -> None:
+        """Delete every object this host published (blocking); unknown keys are no error."""
+        keys, self.published = self.published, []
+        for start in range(0, len(keys), DELETE_BATCH):
+            objects = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+            self.client.delete_objects(
+                Bucket=self.location.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a boto3 failure, saying what to fix; never a secret."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+            "AWS_PROFILE (and AWS_ENDPOINT_URL_S3 for a store that is not AWS)"
+        )
+    if isinstance(exc, ClientError):
+        error: Mapping[str, Any] = exc.response.get("Error", {})
+        code = str(error.get("Code", "?"))
+        if code in ("404", "NoSuchBucket"):
+            return "the bucket does not exist (check the name, or AWS_ENDPOINT_URL_S3)"
+        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return f"access denied ({code}): check the credentials and the bucket's policy"
+        return f"the store answered {code}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc) or type(exc).__name__
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client from the standard configuration, signing with SigV4.
+
+    :raises ConfigError: boto3 is not installed.
+    """
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise ConfigError("a file host on S3 needs boto3: pip install 'mediatask[s3]'") from None
+    return boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
+
+
+@asynccontextmanager
+async def open_file_host(
+    spec: str, *, client: Any = None, keep: bool = False
+) -> AsyncIterator[S3FileHost]:
+    """An :class:`S3FileHost` for ``s3://BUCKET/PREFIX``, checked before anything is submitted;
+    on exit, every object it published is deleted (unless ``keep``).
+
+    :param client: a boto3 S3 client (default: :func:`s3_client`).
+    :param keep: leave the objects (``submit``: the provider fetches them after the command).
+    :raises ConfigError: a bad location, no boto3, no credentials, or an unreachable bucket.
+    """
+    location = S3Location.parse(spec)
+    host = S3FileHost(location, client if client is not None else s3_client())
+    await trio.to_thread.run_sync(host.check, abandon_on_cancel=True)
+    try:
+        yield host
+    finally:
+        if not keep:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_SECONDS):
+                await trio.to_thread.run_sync(
+                    partial(_remove_quietly, host), abandon_on_cancel=True
+                )
+
+
+def _remove_quietly(host: S3FileHost) -> None:
+    """Delete what ``host`` published; a failure here must not hide the command's outcome."""
+    import logging
+
+    try:
+        host.remove_all()
+    except Exception as exc:  # noqa: BLE001  # logged, never raised over the real outcome
+        logging.getLogger("mediatask").warning(
+            "could not delete the inputs published under %s: %s", host.location, _reason(exc)
+        )
