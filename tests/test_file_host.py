@@ -132,7 +132,8 @@ def test_submit_leaves_the_object_for_the_provider_to_fetch_later(
          r"no S3 credentials found: set AWS_ACCESS_KEY_ID"),
         ({}, "s3://no-such-bucket-here/x",
          r"s3://no-such-bucket-here/x: the bucket does not exist"),
-        ({}, "https://example.invalid/x", r"is not an S3 location: write s3://BUCKET/PREFIX"),
+        ({}, "gs://media/x", r"is not an S3 location: write s3://BUCKET/PREFIX"),
+        ({}, "https://files.example.com/x", r"an http file host must be the sandbox's"),
     ],
 )  # fmt: skip
 def test_a_file_host_that_cannot_work_is_one_line_before_any_submit(
@@ -185,5 +186,5 @@ def test_a_dry_run_names_the_bucket_and_uploads_nothing(
         "--file-host", f"s3://{BUCKET}/dry", env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"<URL of lighthouse.png on s3://{BUCKET}/dry (a presigned URL)>" in done.stdout
+    assert f"<URL of lighthouse.png on s3://{BUCKET}/dry>" in done.stdout
     assert _objects() == []

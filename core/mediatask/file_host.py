@@ -1,4 +1,5 @@
-"""Local files for URL-only providers, through the user's own S3-compatible bucket.
+"""Local files for URL-only providers, through the user's own S3-compatible bucket (or the
+long-lived sandbox's file host, ``mediatask emulate --all``).
 
 A provider that takes inputs by URL only (A1D) cannot read ``photo.png``. With a file host
 configured once (``--file-host s3://BUCKET/PREFIX`` or ``$MEDIATASK_FILE_HOST``), each such input
@@ -9,6 +10,9 @@ Credentials, region and endpoint come from boto3's standard places: ``AWS_ACCESS
 ``AWS_SECRET_ACCESS_KEY`` / ``AWS_PROFILE``, ``~/.aws/config``, and ``AWS_ENDPOINT_URL_S3`` (or
 ``AWS_ENDPOINT_URL``) for a store that is not AWS (R2, MinIO, B2, GCS interop). Needs the
 ``mediatask[s3]`` extra.
+
+``--file-host http://127.0.0.1:PORT`` names the file host of ``mediatask emulate --all``
+instead: each input is uploaded to it and served back to the emulators (loopback only).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import attrs
 import trio
@@ -52,7 +56,7 @@ class S3Location:
         if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
             raise ConfigError(
                 f"file host {spec!r} is not an S3 location: write s3://BUCKET/PREFIX "
-                f"(--file-host or {FILE_HOST_ENV})"
+                f"(--file-host or {FILE_HOST_ENV}), or the sandbox's http://127.0.0.1:PORT"
             )
         return cls(parts.netloc, parts.path.strip("/"))
 
@@ -153,14 +157,20 @@ def s3_client() -> Any:
 @asynccontextmanager
 async def open_file_host(
     spec: str, *, client: Any = None, keep: bool = False
-) -> AsyncIterator[S3FileHost]:
-    """An :class:`S3FileHost` for ``s3://BUCKET/PREFIX``, checked before anything is submitted;
-    on exit, every object it published is deleted (unless ``keep``).
+) -> AsyncIterator[S3FileHost | HttpFileHost]:
+    """A file host for ``s3://BUCKET/PREFIX`` (an :class:`S3FileHost`) or the sandbox's
+    ``http://127.0.0.1:PORT`` (an :class:`HttpFileHost`), checked before anything is submitted;
+    on exit, every object published to S3 is deleted (unless ``keep``).
 
     :param client: a boto3 S3 client (default: :func:`s3_client`).
     :param keep: leave the objects (``submit``: the provider fetches them after the command).
     :raises ConfigError: a bad location, no boto3, no credentials, or an unreachable bucket.
     """
+    if urlsplit(spec).scheme in ("http", "https"):
+        http = HttpFileHost.parse(spec)
+        await trio.to_thread.run_sync(http.check, abandon_on_cancel=True)
+        yield http
+        return
     location = S3Location.parse(spec)
     host = S3FileHost(location, client if client is not None else s3_client())
     await trio.to_thread.run_sync(host.check, abandon_on_cancel=True)
@@ -172,6 +182,53 @@ async def open_file_host(
                 await trio.to_thread.run_sync(
                     partial(_remove_quietly, host), abandon_on_cancel=True
                 )
+
+
+@attrs.frozen
+class HttpFileHost:
+    """Publishes local files to the long-lived sandbox's file host (``mediatask emulate
+    --all``) by ``PUT /files/<name>``; it keeps them until it stops."""
+
+    base_url: str
+
+    @classmethod
+    def parse(cls, spec: str) -> HttpFileHost:
+        """Take ``http://127.0.0.1:PORT``; :class:`ConfigError` off the loopback."""
+        host = urlsplit(spec).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(
+                f"file host {spec!r}: an http file host must be the sandbox's on this machine "
+                "(mediatask emulate --all prints it); for your own storage write s3://BUCKET/PREFIX"
+            )
+        return cls(spec.rstrip("/"))
+
+    def publish(self, path: Path) -> str:
+        """Upload ``path`` and return the URL the file host serves it at (blocking)."""
+        with path.open("rb") as body:
+            answer = self._request("PUT", f"/files/{quote(path.name)}", body)
+        if answer.status != 201:
+            raise ConfigError(
+                f"the file host at {self.base_url} refused {path.name}: HTTP {answer.status}"
+            )
+        url: str = answer.data.decode()
+        return url
+
+    def check(self) -> None:
+        """Make sure the file host answers (blocking)."""
+        self._request("HEAD", "/files/", None)
+
+    def _request(self, method: str, path: str, body: Any) -> Any:
+        import urllib3
+
+        try:
+            return urllib3.request(
+                method, self.base_url + path, body=body, retries=False, timeout=30.0
+            )
+        except urllib3.exceptions.HTTPError:
+            raise ConfigError(
+                f"the sandbox's file host at {self.base_url} is not answering: is "
+                "`mediatask emulate --all` still running?"
+            ) from None
 
 
 def _remove_quietly(host: S3FileHost) -> None:

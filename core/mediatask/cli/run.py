@@ -45,7 +45,6 @@ from mediatask.display import TaskLine
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
-from mediatask.file_host import S3Location
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
@@ -145,7 +144,7 @@ def print_dry_run(
             host = PlaceholderHost() if sandbox else None
             if FILE_HOST_META in click.get_current_context().meta:
                 spec = click.get_current_context().meta[FILE_HOST_META][0]
-                host = PlaceholderHost(f"{S3Location.parse(spec)} (a presigned URL)")
+                host = PlaceholderHost(spec)
             client = Client(plugins=plugins, settings=settings, file_host=host)
             try:
                 checked, steps = plan(client, job, out_dir)
@@ -408,7 +407,11 @@ def submit_command(
         return
     job_id, outcome = _submit_journalled(job, key, sandbox, submitted)
     if sandbox and not is_quiet():
-        click.echo("note: the --sandbox emulators stopped with this command", err=True)
+        click.echo(
+            "note: the --sandbox emulators stopped with this command; to follow a task from "
+            "later commands, start `mediatask emulate --all` and paste its export lines",
+            err=True,
+        )
     if as_json:
         echo_json({"handle": outcome.handle, "job": job_id, "task": outcome.to_json()})
     else:

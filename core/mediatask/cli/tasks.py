@@ -47,7 +47,10 @@ from mediatask.validate import check_out_dir, find_operation
 T = TypeVar("T")
 TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]
 
-SANDBOX_HINT = "; --sandbox starts fresh emulators that know no task from another process"
+SANDBOX_HINT = (
+    "; --sandbox starts fresh emulators that know no task from another process "
+    "(for submit, then watch or download, start `mediatask emulate --all`)"
+)
 
 
 class Recorder:
