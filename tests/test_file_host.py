@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+import mediatask
 from mediatask.errors import ConfigError
 from mediatask.file_host import FILE_HOST_ENV, S3Location, open_file_host, s3_client
 from mediatask.testing import Standalone, mediatask_command
@@ -187,4 +188,15 @@ def test_a_dry_run_names_the_bucket_and_uploads_nothing(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"<URL of lighthouse.png on s3://{BUCKET}/dry>" in done.stdout
+    assert _objects() == []
+
+
+def test_the_library_takes_a_file_host_too(
+    s3_env: dict[str, str], a1d: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in a1d.env.items():
+        monkeypatch.setenv(name, value)
+    job = mediatask.Job("a1d", "remove-bg", [str(SAMPLE)])
+    result = mediatask.run(job, out_dir=tmp_path, file_host=f"s3://{BUCKET}/py")
+    assert result.files
     assert _objects() == []
