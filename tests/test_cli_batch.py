@@ -56,7 +56,8 @@ def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Pa
     for r in results[1:]:
         assert {Path(o["path"]).name.split(".")[0] for o in r["outputs"]} == {f"{r['job']}-image"}
         assert all(Path(o["path"]).is_file() for o in r["outputs"])
-    assert (out / ".mediatask" / "journal.sqlite").is_file()
+    # A --sandbox batch journals apart from a real batch's (its tasks die with the command).
+    assert (out / ".mediatask" / "sandbox-journal.sqlite").is_file()
 
     again = CliRunner().invoke(cli, [*args, "--json"], env=env)
     counts = json.loads(again.stdout)["counts"]

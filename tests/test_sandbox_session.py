@@ -3,6 +3,7 @@ processes, exactly as the README shows it (its block is run by bash here)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mediatask.journal import batch_journal_path
 from mediatask.testing import mediatask_command
 
 ROOT = Path(__file__).parent.parent
@@ -102,3 +104,48 @@ def test_misuse_is_one_line(args: list[str], said: str) -> None:
     assert done.returncode != 0
     assert said in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_interrupted_sandbox_batch_says_what_a_rerun_does_and_does_it(tmp_path: Path) -> None:
+    jobs = [
+        {"provider": "echo", "operation": "draw", "params": {"prompt": f"p{n}"}} for n in range(6)
+    ]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(job) for job in jobs) + "\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mediatask", "batch", str(tmp_path / "jobs.jsonl")]
+    command += ["-o", str(out), "--sandbox"]
+    slow = {**os.environ, "MEDIATASK_SANDBOX_SECONDS": "60"}
+    with subprocess.Popen(  # our own command, no shell
+        command, env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as first:
+        assert first.stderr is not None
+        submitted = 0
+        for line in first.stderr:  # one line per event: stderr is not a terminal
+            submitted += line.rstrip().endswith(" submitted")
+            if submitted == 3:
+                first.send_signal(signal.SIGINT)
+                break
+        _, rest = first.communicate(timeout=60)
+    assert first.returncode == 130, rest
+    assert "their tasks died with this command's sandbox: a re-run submits them again" in rest
+
+    quick = {**os.environ, "MEDIATASK_SANDBOX_SECONDS": "0.1"}
+    again = subprocess.run(command, env=quick, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "│ succeeded │    6 │" in again.stdout
+    assert " lost" not in again.stderr
+    assert batch_journal_path(out, sandbox=True).is_file()
+    assert not batch_journal_path(out).exists()  # the real journal never saw these jobs
+
+
+def test_jobs_list_reads_a_sandbox_batchs_journal(tmp_path: Path) -> None:
+    job = {"provider": "echo", "operation": "draw", "params": {"prompt": "x"}}
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(job) + "\n")
+    out = tmp_path / "out"
+    env = {"MEDIATASK_SANDBOX_SECONDS": "0.1"}
+    ran = mediatask_command(
+        "batch", str(tmp_path / "jobs.jsonl"), "-o", str(out), "--sandbox", env=env
+    )
+    assert ran.returncode == 0, ran.stderr
+    listed = mediatask_command("jobs", "list", "--journal", str(out), "--json", env={})
+    assert [record["state"] for record in json.loads(listed.stdout)] == ["succeeded"]

@@ -148,10 +148,14 @@ def parse_handle(handle: str) -> tuple[str, str]:
 
 
 def journal_path(where: Path | None) -> Path:
-    """The journal to use: a file, a batch's output folder, or (``None``) the user's journal."""
+    """The journal to use: a file, a batch's output folder (its real journal, else a sandbox
+    batch's), or (``None``) the user's journal."""
     if where is None:
         return make_home() / JOURNAL_FILE
-    return batch_journal_path(where) if where.is_dir() else where
+    if not where.is_dir():
+        return where
+    real, sandbox = batch_journal_path(where), batch_journal_path(where, sandbox=True)
+    return sandbox if sandbox.is_file() and not real.is_file() else real
 
 
 def open_journal(path: Path, *, create: bool = True) -> Journal:
