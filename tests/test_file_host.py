@@ -200,3 +200,17 @@ def test_the_library_takes_a_file_host_too(
     result = mediatask.run(job, out_dir=tmp_path, file_host=f"s3://{BUCKET}/py")
     assert result.files
     assert _objects() == []
+
+
+async def test_each_object_goes_when_its_task_ends_and_a_live_tasks_stays(
+    s3_env: dict[str, str], a1d: Standalone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in a1d.env.items():
+        monkeypatch.setenv(name, value)
+    job = mediatask.Job("a1d", "remove-bg", [str(SAMPLE)])
+    async with mediatask.open_client(file_host=f"s3://{BUCKET}/jobs") as client:
+        await client.run(job)
+        assert _objects() == []  # gone with its task, before the client closes
+        await client.submit(job)
+        [alive] = _objects()
+    assert _objects() == [alive]  # its task may not have fetched it yet

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mediatask.journal import batch_journal_path
-from mediatask.testing import mediatask_command
+from mediatask.testing import interrupt_batch, mediatask_command
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
@@ -114,18 +114,10 @@ def test_an_interrupted_sandbox_batch_says_what_a_rerun_does_and_does_it(tmp_pat
     out = tmp_path / "out"
     command = [sys.executable, "-m", "mediatask", "batch", str(tmp_path / "jobs.jsonl")]
     command += ["-o", str(out), "--sandbox"]
-    slow = {**os.environ, "MEDIATASK_SANDBOX_SECONDS": "60"}
-    with subprocess.Popen(  # our own command, no shell
-        command, env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as first:
-        assert first.stderr is not None
-        submitted = 0
-        for line in first.stderr:  # one line per event: stderr is not a terminal
-            submitted += line.rstrip().endswith(" submitted")
-            if submitted == 3:
-                first.send_signal(signal.SIGINT)
-                break
-        _, rest = first.communicate(timeout=60)
+    first = interrupt_batch(
+        *command[4:], env={"MEDIATASK_SANDBOX_SECONDS": "60"}, after_submitted=3
+    )
+    rest = first.stderr
     assert first.returncode == 130, rest
     assert "their tasks died with this command's sandbox: a re-run submits them again" in rest
 

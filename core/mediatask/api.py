@@ -31,7 +31,6 @@ async def open_client(
     settings: Settings | None = None,
     sandbox_seconds: float | None = None,
     file_host: FileHost | str | None = None,
-    keep_published: bool = False,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """Yield a :class:`Client`; with ``sandbox=True`` its providers talk to in-process emulators.
@@ -43,9 +42,10 @@ async def open_client(
     :param sandbox_seconds: with the sandbox, how long each emulated task takes (default: each
         emulator's own).
     :param file_host: makes local files reachable for providers that take URLs only: an
-        ``s3://BUCKET/PREFIX`` (checked before anything is sent; what it published is deleted
-        when the client closes, unless ``keep_published``), or any :class:`FileHost`
-        (default: the sandbox's own, else none).
+        ``s3://BUCKET/PREFIX`` (checked before anything is sent; each object is deleted when
+        its task ends, or when the client closes if no task was made with it), the sandbox's
+        ``http://127.0.0.1:PORT``, or any :class:`FileHost` (default: the sandbox's own, else
+        none).
     :param client_options: passed on to :class:`Client` (``retry``, ``polling``, ``transport``,
         ``max_in_flight``, ``throttles``…).
     """
@@ -56,9 +56,7 @@ async def open_client(
             if isinstance(file_host, str):
                 from mediatask.file_host import open_file_host  # boto3 only when asked
 
-                file_host = await stack.enter_async_context(
-                    open_file_host(file_host, keep=keep_published)
-                )
+                file_host = await stack.enter_async_context(open_file_host(file_host))
             if sandbox:
                 from mediatask.sandbox import open_sandbox  # a command without --sandbox: never
 

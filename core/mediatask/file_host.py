@@ -4,7 +4,8 @@ long-lived sandbox's file host, ``mediatask emulate --all``).
 A provider that takes inputs by URL only (A1D) cannot read ``photo.png``. With a file host
 configured once (``--file-host s3://BUCKET/PREFIX`` or ``$MEDIATASK_FILE_HOST``), each such input
 is uploaded under ``PREFIX/<random>/`` and the provider gets a presigned GET URL that expires
-soon; every object published is deleted when the host is closed (after the command's jobs).
+soon; each object is deleted once its task has ended (or, if no task was made with it, when the
+host is closed).
 
 Credentials, region and endpoint come from boto3's standard places: ``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY`` / ``AWS_PROFILE``, ``~/.aws/config``, and ``AWS_ENDPOINT_URL_S3`` (or
@@ -17,11 +18,11 @@ instead: each input is uploaded to it and served back to the emulators (loopback
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,8 @@ import attrs
 import trio
 
 from mediatask.errors import ConfigError
+
+log = logging.getLogger("mediatask")
 
 FILE_HOST_ENV = "MEDIATASK_FILE_HOST"
 """Where local files for URL-only providers go, e.g. ``s3://my-bucket/mediatask``."""
@@ -70,8 +73,11 @@ class S3Location:
 
 @attrs.define
 class S3FileHost:
-    """Publishes local files to an S3-compatible bucket as presigned URLs; deletes them on close.
+    """Publishes local files to an S3-compatible bucket as presigned URLs.
 
+    An object is deleted as soon as the task it was given to ends (:meth:`release`), or when
+    the host is closed if no task was created with it; one whose task is still running then
+    (:meth:`keep`: the provider may not have fetched it yet) is left in the bucket.
     ``publish`` blocks (it uploads): the engine calls it in a worker thread. The boto3 client
     is thread-safe.
     """
@@ -80,13 +86,20 @@ class S3FileHost:
     client: Any = attrs.field(repr=False)
     """A boto3 S3 client."""
     expires: int = EXPIRES_SECONDS
-    published: list[str] = attrs.field(factory=list)
-    """The keys of the objects this host put, deleted by :meth:`remove_all`."""
+    keys: dict[str, str] = attrs.field(factory=dict)
+    """Object key per presigned URL, for every object this host put and has not deleted."""
+    kept: set[str] = attrs.field(factory=set)
+    """The URLs a live task may still fetch: not deleted on close."""
 
     def publish(self, path: Path) -> str:
         """Upload ``path`` and return a presigned GET URL for it."""
         key = self.location.key(secrets.token_urlsafe(12), path.name)
-        self.published.append(key)  # before the upload: a cancelled one is cleaned up too
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.location.bucket, "Key": key},
+            ExpiresIn=self.expires,
+        )
+        self.keys[url] = key  # before the upload: a cancelled one is cleaned up too
         extra = {"ContentType": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
         try:
             self.client.upload_file(str(path), self.location.bucket, key, ExtraArgs=extra)
@@ -94,12 +107,15 @@ class S3FileHost:
             raise ConfigError(
                 f"could not upload {path.name} to {self.location}: {_reason(exc)}"
             ) from None
-        url: str = self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.location.bucket, "Key": key},
-            ExpiresIn=self.expires,
-        )
         return url
+
+    def keep(self, urls: Sequence[str]) -> None:
+        """A task was created with ``urls``: leave them until :meth:`release`."""
+        self.kept.update(urls)
+
+    def release(self, urls: Sequence[str]) -> None:
+        """The task given ``urls`` has ended: delete their objects (blocking)."""
+        self._delete([url for url in urls if url in self.keys])
 
     def check(self) -> None:
         """Make sure the bucket is reachable with the credentials found (blocking: one HEAD).
@@ -111,14 +127,24 @@ class S3FileHost:
         except Exception as exc:  # noqa: BLE001  # as in publish
             raise ConfigError(f"file host {self.location}: {_reason(exc)}") from None
 
-    def remove_all(self) -> None:
-        """Delete every object this host published (blocking); unknown keys are no error."""
-        keys, self.published = self.published, []
-        for start in range(0, len(keys), DELETE_BATCH):
-            objects = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
-            self.client.delete_objects(
-                Bucket=self.location.bucket, Delete={"Objects": objects, "Quiet": True}
-            )
+    def remove_unused(self) -> None:
+        """Delete every object no live task may need (blocking); unknown keys are no error."""
+        self._delete([url for url in self.keys if url not in self.kept])
+
+    def _delete(self, urls: list[str]) -> None:
+        for start in range(0, len(urls), DELETE_BATCH):
+            batch = urls[start : start + DELETE_BATCH]
+            try:
+                objects = [{"Key": self.keys[url]} for url in batch]
+                self.client.delete_objects(
+                    Bucket=self.location.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            except Exception as exc:  # noqa: BLE001  # logged: the job's outcome matters more
+                log.warning("could not delete inputs under %s: %s", self.location, _reason(exc))
+                return
+            for url in batch:
+                self.keys.pop(url, None)
+                self.kept.discard(url)
 
 
 def _reason(exc: BaseException) -> str:
@@ -156,14 +182,13 @@ def s3_client() -> Any:
 
 @asynccontextmanager
 async def open_file_host(
-    spec: str, *, client: Any = None, keep: bool = False
+    spec: str, *, client: Any = None
 ) -> AsyncIterator[S3FileHost | HttpFileHost]:
     """A file host for ``s3://BUCKET/PREFIX`` (an :class:`S3FileHost`) or the sandbox's
     ``http://127.0.0.1:PORT`` (an :class:`HttpFileHost`), checked before anything is submitted;
-    on exit, every object published to S3 is deleted (unless ``keep``).
+    on exit, every object published to S3 that no running task may need is deleted.
 
     :param client: a boto3 S3 client (default: :func:`s3_client`).
-    :param keep: leave the objects (``submit``: the provider fetches them after the command).
     :raises ConfigError: a bad location, no boto3, no credentials, or an unreachable bucket.
     """
     if urlsplit(spec).scheme in ("http", "https"):
@@ -177,11 +202,8 @@ async def open_file_host(
     try:
         yield host
     finally:
-        if not keep:
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_SECONDS):
-                await trio.to_thread.run_sync(
-                    partial(_remove_quietly, host), abandon_on_cancel=True
-                )
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + CLEANUP_SECONDS):
+            await trio.to_thread.run_sync(host.remove_unused, abandon_on_cancel=True)
 
 
 @attrs.frozen
@@ -229,15 +251,3 @@ class HttpFileHost:
                 f"the sandbox's file host at {self.base_url} is not answering: is "
                 "`mediatask emulate --all` still running?"
             ) from None
-
-
-def _remove_quietly(host: S3FileHost) -> None:
-    """Delete what ``host`` published; a failure here must not hide the command's outcome."""
-    import logging
-
-    try:
-        host.remove_all()
-    except Exception as exc:  # noqa: BLE001  # logged, never raised over the real outcome
-        logging.getLogger("mediatask").warning(
-            "could not delete the inputs published under %s: %s", host.location, _reason(exc)
-        )

@@ -54,7 +54,8 @@ COMMANDS = {
         "Download the outputs of the task HANDLE (waiting for it first if it is still running).",
     ),
     "emulate": LazyCommand(
-        "mediatask.cli.emulate", "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C."
+        "mediatask.cli.emulate",
+        "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C; with --all, every provider's.",
     ),
     "install": LazyCommand(
         "mediatask.cli.install",

@@ -94,7 +94,7 @@ from mediatask.validate import check_out_dir
     "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
 )
 @max_in_flight_option
-@file_host_option()
+@file_host_option
 @sandbox_option
 @json_option
 def batch_command(

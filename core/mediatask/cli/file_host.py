@@ -11,33 +11,23 @@ import click
 from mediatask.file_host import FILE_HOST_ENV
 
 FILE_HOST_META = "mediatask.file_host"
-"""Where ``--file-host`` leaves ``(spec, keep)`` in the click context, for open_cli_client."""
+"""Where ``--file-host`` leaves its value in the click context, for open_cli_client."""
 
 
-def file_host_option(*, keep: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``).
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[FILE_HOST_META] = value
 
-    :param keep: the command ends before the provider fetches its inputs (``submit``): the
-        objects are left for the bucket's own expiry rules instead of deleted.
-    """
 
-    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value:
-            ctx.meta[FILE_HOST_META] = (value, keep)
-
-    after = (
-        "they stay after the command (the provider fetches them later): let a lifecycle rule "
-        "delete them"
-        if keep
-        else "they are deleted when the command ends"
-    )
+def file_host_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``)."""
     return click.option(
         "--file-host",
         metavar="s3://BUCKET/PREFIX",
         envvar=FILE_HOST_ENV,
         expose_value=False,
-        callback=remember,
+        callback=_remember,
         help="Publish local inputs of URL-only providers to this S3-compatible bucket as "
-        f"presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); {after}. "
-        f"Default: ${FILE_HOST_ENV}.",
-    )
+        "presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); each is "
+        f"deleted once its task ends. Default: ${FILE_HOST_ENV}.",
+    )(function)

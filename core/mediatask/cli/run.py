@@ -143,8 +143,7 @@ def print_dry_run(
             settings = cli_settings(plugins, job.provider, provider_key)
             host = PlaceholderHost() if sandbox else None
             if FILE_HOST_META in click.get_current_context().meta:
-                spec = click.get_current_context().meta[FILE_HOST_META][0]
-                host = PlaceholderHost(spec)
+                host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
             client = Client(plugins=plugins, settings=settings, file_host=host)
             try:
                 checked, steps = plan(client, job, out_dir)
@@ -277,7 +276,7 @@ def _submit_journalled(
 @timeout_options
 @retry_budget_option
 @key_option
-@file_host_option()
+@file_host_option
 @sandbox_option
 @json_option
 def run_command(
@@ -373,7 +372,7 @@ async def _follow(
 @max_in_flight_option
 @no_log_option
 @key_option
-@file_host_option(keep=True)
+@file_host_option
 @sandbox_option
 @json_option
 def submit_command(

@@ -84,7 +84,7 @@ async def open_cli_client(
     ceilings = dict(context.meta.get(MAX_IN_FLIGHT_META, {})) if context else {}
     options: dict[str, Any] = {} if retry is None else {"retry": retry}
     if context is not None and FILE_HOST_META in context.meta:
-        options["file_host"], options["keep_published"] = context.meta[FILE_HOST_META]
+        options["file_host"] = context.meta[FILE_HOST_META]
     async with open_client(
         sandbox=sandbox,
         providers=providers,
