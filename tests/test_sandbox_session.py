@@ -141,3 +141,12 @@ def test_jobs_list_reads_a_sandbox_batchs_journal(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     listed = mediatask_command("jobs", "list", "--journal", str(out), "--json", env={})
     assert [record["state"] for record in json.loads(listed.stdout)] == ["succeeded"]
+
+
+@pytest.mark.parametrize("command", ["submit", "status", "watch", "wait", "download", "cancel"])
+def test_sandbox_is_offered_only_where_it_helps(command: str) -> None:
+    helped = mediatask_command("run", "--help", env={})
+    assert "--sandbox" in helped.stdout
+    shown = mediatask_command(command, "--help", env={})
+    assert shown.returncode == 0
+    assert "--sandbox" not in shown.stdout  # taken still, for old scripts, but not offered

@@ -317,6 +317,13 @@ def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def unhelpful_sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--sandbox`` where it cannot help (a task made by another command): still taken, so
+    scripts keep working and the command explains itself, but left out of ``--help``, which
+    points to ``mediatask emulate --all``."""
+    return click.option("--sandbox", is_flag=True, hidden=True)(function)
+
+
 def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """The ``-o/--out`` option of commands that download outputs."""
     return click.option(

@@ -31,6 +31,7 @@ from mediatask.cli.base import (
     retry_budget_option,
     sandbox_option,
     stderr_console,
+    unhelpful_sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
@@ -373,7 +374,7 @@ async def _follow(
 @no_log_option
 @key_option
 @file_host_option
-@sandbox_option
+@unhelpful_sandbox_option
 @json_option
 def submit_command(
     provider: str,
@@ -387,7 +388,8 @@ def submit_command(
 ) -> None:
     """Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.
 
-    Follow it later, from any process, with status, watch, wait or download.
+    Follow it later, from any process, with status, watch, wait or download. To try that
+    offline, start `mediatask emulate --all` in another shell and paste the lines it prints.
 
     \b
     Examples:

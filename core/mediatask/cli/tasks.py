@@ -24,7 +24,7 @@ from mediatask.cli.base import (
     key_option,
     load_plugins,
     out_option,
-    sandbox_option,
+    unhelpful_sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
@@ -160,7 +160,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="The task's operation, for a handle the journal does not know and a provider "
         "that needs it to find the task (A2E).",
     )(function)
-    return key_option(sandbox_option(json_option(function)))
+    return key_option(unhelpful_sandbox_option(json_option(function)))
 
 
 def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
