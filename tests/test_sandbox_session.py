@@ -150,3 +150,14 @@ def test_sandbox_is_offered_only_where_it_helps(command: str) -> None:
     shown = mediatask_command(command, "--help", env={})
     assert shown.returncode == 0
     assert "--sandbox" not in shown.stdout  # taken still, for old scripts, but not offered
+
+
+def test_sandbox_runs_stay_out_of_the_users_journal_and_are_still_recognised() -> None:
+    env = {"MEDIATASK_SANDBOX_SECONDS": "0"}
+    ran = mediatask_command("run", "echo", "draw", "-p", "prompt=x", "--sandbox", "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    handle = json.loads(ran.stdout)["handle"]
+    listed = mediatask_command("jobs", "list", "--json", env={})
+    assert json.loads(listed.stdout) == []
+    later = mediatask_command("status", handle, env={})
+    assert f"{handle} came from a --sandbox run" in later.stderr

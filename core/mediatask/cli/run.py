@@ -228,7 +228,7 @@ def _submit_journalled(
         settings = cli_settings(plugins, job.provider, key)
         # Fail fast, before any network: the job, its input files and the output folder.
         Client(plugins=plugins, settings=settings).check(job, out_dir)
-        with open_user_journal() as journal:
+        with open_user_journal(sandbox=sandbox) as journal:
             job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 

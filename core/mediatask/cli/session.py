@@ -30,7 +30,13 @@ from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancell
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
-from mediatask.journal import JOURNAL_FILE, JobRecord, Journal, batch_journal_path
+from mediatask.journal import (
+    JOURNAL_FILE,
+    SANDBOX_JOURNAL_FILE,
+    JobRecord,
+    Journal,
+    batch_journal_path,
+)
 from mediatask.journal_backend import JournalBackend
 from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
@@ -177,9 +183,24 @@ def recording_off_path() -> Path:
     return make_home() / RECORDING_OFF_FILE
 
 
+def sandbox_journal_path() -> Path:
+    """Where ``run --sandbox`` journals its jobs: apart from the user's real ones."""
+    return make_home() / SANDBOX_JOURNAL_FILE
+
+
+def find_sandbox_record(handle: str) -> JobRecord | None:
+    """The record a ``--sandbox`` command left for ``handle``, if any."""
+    path = sandbox_journal_path()
+    if not path.is_file():
+        return None
+    with open_journal(path) as journal:
+        return journal.find(handle)
+
+
 @contextlib.contextmanager
-def open_user_journal() -> Iterator[Journal]:
-    """The user's journal for ``run``/``submit``: a throw-away one if recording is off.
+def open_user_journal(*, sandbox: bool = False) -> Iterator[Journal]:
+    """The user's journal for ``run``/``submit`` (with ``sandbox``, the sandbox's, apart from
+    the real one): a throw-away one if recording is off.
 
     Off means ``jobs off`` (the marker file) or ``--no-log`` on the command. The throw-away
     journal lives in a temporary folder removed when the command ends, so the command works
@@ -188,7 +209,7 @@ def open_user_journal() -> Iterator[Journal]:
     context = click.get_current_context(silent=True)
     off = bool(context and context.meta.get(NO_LOG_META)) or recording_off_path().exists()
     if not off:
-        with open_journal(journal_path(None)) as journal:
+        with open_journal(sandbox_journal_path() if sandbox else journal_path(None)) as journal:
             yield journal
         return
     with (

@@ -33,6 +33,7 @@ from mediatask.cli.session import (
     check_not_from_sandbox,
     cli_settings,
     final_update,
+    find_sandbox_record,
     parse_handle,
     resolve_task,
     run_with_client,
@@ -114,7 +115,8 @@ def on_task(
                 task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
             if where is None:  # batch journals name jobs by the manifest's ids
-                check_not_from_sandbox(recorder.record, sandbox)
+                left = recorder.record or find_sandbox_record(task.handle)
+                check_not_from_sandbox(left, sandbox)
             if out_dir is not None:
                 check_out_dir(out_dir)
             journalled = final_update(recorder.record)
