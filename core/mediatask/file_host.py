@@ -37,8 +37,8 @@ log = logging.getLogger("mediatask")
 FILE_HOST_ENV = "MEDIATASK_FILE_HOST"
 """Where local files for URL-only providers go, e.g. ``s3://my-bucket/mediatask``."""
 EXPIRES_SECONDS = 3600
-"""How long a presigned URL works: the provider fetches an input when the task starts, and
-the object is deleted once the command's jobs are done."""
+"""How long a presigned URL works: the provider fetches an input when its task starts, and the
+object is deleted once the task ends."""
 CLEANUP_SECONDS = 3.0
 """How long the deletes on close may take (after Ctrl-C too) before they are given up, logged."""
 DELETE_BATCH = 1000
@@ -129,7 +129,8 @@ class S3FileHost:
 
     def remove_unused(self) -> None:
         """Delete every object no live task may need (blocking); unknown keys are no error."""
-        self._delete([url for url in self.keys if url not in self.kept])
+        published = list(self.keys)  # one step: an abandoned upload's thread may still add one
+        self._delete([url for url in published if url not in self.kept])
 
     def _delete(self, urls: list[str]) -> None:
         for start in range(0, len(urls), DELETE_BATCH):
