@@ -214,3 +214,15 @@ async def test_each_object_goes_when_its_task_ends_and_a_live_tasks_stays(
         await client.submit(job)
         [alive] = _objects()
     assert _objects() == [alive]  # its task may not have fetched it yet
+
+
+def test_a_command_whose_jobs_need_no_file_host_never_checks_it(
+    s3_env: dict[str, str], standalone_echo: Standalone, tmp_path: Path
+) -> None:
+    env = {**standalone_echo.env, FILE_HOST_ENV: "s3://no-such-bucket-here/x"}
+    done = mediatask_command("run", "echo", "draw", "-p", "prompt=x", "-o", str(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr
+    refused = mediatask_command(
+        "run", "a1d", "remove-bg", "--input", str(SAMPLE), env={**env, "MEDIATASK_A1D_KEY": "k"}
+    )
+    assert "s3://no-such-bucket-here/x: the bucket does not exist" in refused.stderr

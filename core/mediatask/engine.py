@@ -103,6 +103,22 @@ def file_params(operation: Operation, params: Mapping[str, Any]) -> dict[str, st
     }
 
 
+def by_url(local_files: LocalFiles, *, inline: bool = True) -> bool:
+    """True when a local file can reach a provider that takes files so only by a file host's
+    URL (``inline``: the file is an input, not an ``@PATH`` parameter)."""
+    return not (local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline))
+
+
+def needs_file_host(info: ProviderInfo, job: Job) -> bool:
+    """True when some local file of ``job`` (an input or an ``@PATH`` parameter) can reach
+    ``info`` only by a file host's URL."""
+    local_files = info.capabilities.local_files
+    operation = find_operation(info, job.operation)
+    if any(not is_url(item) for item in job.inputs) and by_url(local_files):
+        return True
+    return bool(file_params(operation, job.params)) and by_url(local_files, inline=False)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
@@ -237,7 +253,7 @@ class Client:
         :raises UsageError: the provider takes URLs only and there is no file host.
         """
         local_files = info.capabilities.local_files
-        if local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline):
+        if not by_url(local_files, inline=inline):
             return local_files
         if self.file_host is not None:
             return LocalFiles.NONE

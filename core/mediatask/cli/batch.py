@@ -19,7 +19,7 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
-from mediatask.cli.file_host import file_host_option
+from mediatask.cli.file_host import file_host_option, forget_unless_needed
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
@@ -153,6 +153,7 @@ def batch_command(
             cancel_on_timeout=cancel_on_timeout,
         )
         manifest = read_manifest(manifest_path)
+        forget_unless_needed(plugins, [entry.job for entry in manifest.entries])
         check_out_dir(out_dir)  # before anything is submitted
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)

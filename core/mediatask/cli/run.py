@@ -35,7 +35,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
-from mediatask.cli.file_host import FILE_HOST_META, file_host_option
+from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
 from mediatask.cli.session import (
     cli_settings,
     new_job_id,
@@ -228,6 +228,7 @@ def _submit_journalled(
         settings = cli_settings(plugins, job.provider, key)
         # Fail fast, before any network: the job, its input files and the output folder.
         Client(plugins=plugins, settings=settings).check(job, out_dir)
+        forget_unless_needed(plugins, [job])
         with open_user_journal(sandbox=sandbox) as journal:
             job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
