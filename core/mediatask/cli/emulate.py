@@ -86,9 +86,9 @@ def emulate_command(
         with user_errors():
             if provider is not None or not every:
                 raise UsageError("name one PROVIDER, or give --all (and no PROVIDER)")
-            if port or key:
+            if port or key or host != "127.0.0.1":
                 raise UsageError(
-                    "--port and --key serve one provider; --all picks free ports "
+                    "--host, --port and --key serve one provider; --all picks free loopback ports "
                     "and a key per provider, and prints them"
                 )
             require_serving()
