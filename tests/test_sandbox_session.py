@@ -95,7 +95,7 @@ def test_the_export_lines_name_every_provider_and_the_file_host(
         (["emulate"], "name one PROVIDER, or give --all"),
         (["emulate", "a1d", "--all"], "name one PROVIDER, or give --all"),
         (["emulate", "--all", "--port", "8080"], "--all picks free loopback ports"),
-        (["emulate", "--all", "--host", "0.0.0.0"], "--all picks free loopback ports"),
+        (["emulate", "--all", "--host", "::1"], "--all picks free loopback ports"),
         (["run", "a1d", "remove-bg", "--input", str(SAMPLE), "--file-host", "http://10.1.1.1:9"],
          "an http file host must be the sandbox's"),
     ],
