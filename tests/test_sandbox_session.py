@@ -153,9 +153,12 @@ def test_sandbox_is_offered_only_where_it_helps(command: str) -> None:
     assert "--sandbox" not in shown.stdout  # taken still, for old scripts, but not offered
 
 
-def test_sandbox_runs_stay_out_of_the_users_journal_and_are_still_recognised() -> None:
+def test_sandbox_runs_stay_out_of_the_users_journal_and_are_still_recognised(
+    tmp_path: Path,
+) -> None:
     env = {"MEDIATASK_SANDBOX_SECONDS": "0"}
-    ran = mediatask_command("run", "echo", "draw", "-p", "prompt=x", "--sandbox", "--json", env=env)
+    args = ["echo", "draw", "-p", "prompt=x", "-o", str(tmp_path), "--sandbox", "--json"]
+    ran = mediatask_command("run", *args, env=env)
     assert ran.returncode == 0, ran.stderr
     handle = json.loads(ran.stdout)["handle"]
     listed = mediatask_command("jobs", "list", "--json", env={})
