@@ -1,25 +1,57 @@
 # make demo / make test / make lint / make bench — each creates .venv on first use.
+# make wheels — dist/: a wheel of the core and of each launch provider, for pipx / uv tool / pip.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*))
 EDITABLE := $(foreach p,$(PLUGINS),-e ./$(p))
 DIST := $(VENV)-dist
+# The providers a user installs (echo is the reference plugin the tests use).
+LAUNCH := plugins/a1d plugins/claid plugins/a2e
+# pip quiet enough that only errors show: `make demo` prints what a user needs, not build noise.
+PIP_QUIET := -qq
 
-.PHONY: install demo test test-fast test-dist lint bench clean
+.PHONY: install demo wheels test-wheels test test-fast test-dist lint bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "creating $(VENV): the core, every plugin and the dev tools (about a minute, once)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
 
+# Editable installs with a plain path entry each (the plugins' package-dir), which mypy follows.
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) | $(BIN)/python
-	$(BIN)/python -m pip install -q --config-settings editable_mode=compat -e '.[sandbox,dev]' $(EDITABLE)
-	touch $@
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[sandbox,dev]' $(EDITABLE)
+	@touch $@
 
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/mediatask run a1d image-upscaler --input samples/lighthouse.png -p scale=4 -o out/demo --sandbox
+	@$(BIN)/mediatask run a1d image-upscaler --input samples/lighthouse.png -p scale=4 -o out/demo --sandbox
+	@echo "next: . $(BIN)/activate, then mediatask --help (README.md: Use it)"
+
+# `pipx install --pip-args=--find-links=dist 'mediatask[launch,sandbox]'` installs from here.
+wheels:
+	rm -rf dist
+	$(PYTHON) -m pip wheel $(PIP_QUIET) --no-deps -w dist . $(LAUNCH)
+	rm -rf build $(foreach p,$(LAUNCH),$(p)/build)
+	@ls dist
+
+# The README's install line, from the built wheels into fresh environments: pipx's, and plain
+# pip's without extras (the lean install for embedding). Each then lists providers and runs a job.
+WHEELS_TRY := $(VENV)-wheels
+test-wheels: wheels
+	rm -rf $(WHEELS_TRY)
+	$(PYTHON) -m venv $(WHEELS_TRY)/pipx
+	$(WHEELS_TRY)/pipx/bin/python -m pip install $(PIP_QUIET) pipx
+	PIPX_HOME=$(WHEELS_TRY)/home PIPX_BIN_DIR=$(WHEELS_TRY)/bin $(WHEELS_TRY)/pipx/bin/pipx install \
+	  --pip-args=--find-links=dist 'mediatask[launch,sandbox]'
+	MEDIATASK_HOME=$(WHEELS_TRY)/user $(WHEELS_TRY)/bin/mediatask providers
+	MEDIATASK_HOME=$(WHEELS_TRY)/user $(WHEELS_TRY)/bin/mediatask run a1d image-upscaler \
+	  --input samples/lighthouse.png -p scale=2 -o $(WHEELS_TRY)/out --sandbox
+	$(PYTHON) -m venv $(WHEELS_TRY)/lean
+	$(WHEELS_TRY)/lean/bin/python -m pip install $(PIP_QUIET) --find-links=dist mediatask mediatask-claid
+	$(WHEELS_TRY)/lean/bin/python -c 'import mediatask; print(sorted(mediatask.PluginManager.from_entry_points().providers))'
+	rm -rf $(WHEELS_TRY)
 
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -47,11 +79,11 @@ lint: install
 
 # BENCH_SCALE=small for a quick try; BENCH_ONLY=a1d,claid,many,download,startup for some.
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed
-	$(BIN)/python -m pip install -q --config-settings editable_mode=compat -e '.[bench]'
-	touch $@
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[bench]'
+	@touch $@
 
 bench: install $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(DIST) build out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DIST) $(VENV)-wheels dist build out .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from mediatask.cli import cli
+from mediatask.testing import interrupt_batch
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 
@@ -56,7 +56,8 @@ def test_a_50_line_sandbox_batch_writes_everything_and_counts_right(tmp_path: Pa
     for r in results[1:]:
         assert {Path(o["path"]).name.split(".")[0] for o in r["outputs"]} == {f"{r['job']}-image"}
         assert all(Path(o["path"]).is_file() for o in r["outputs"])
-    assert (out / ".mediatask" / "journal.sqlite").is_file()
+    # A --sandbox batch journals apart from a real batch's (its tasks die with the command).
+    assert (out / ".mediatask" / "sandbox-journal.sqlite").is_file()
 
     again = CliRunner().invoke(cli, [*args, "--json"], env=env)
     counts = json.loads(again.stdout)["counts"]
@@ -155,17 +156,8 @@ def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
     command += ["-o", str(tmp_path / "out")]
     env = {**os.environ, **standalone_echo.env}
 
-    first = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert first.stderr is not None
-    submitted = 0
-    for line in first.stderr:  # one line per event: stderr is not a terminal
-        submitted += line.rstrip().endswith(" submitted")
-        if submitted == 6:
-            first.send_signal(signal.SIGINT)
-            break
-    _, rest = first.communicate(timeout=60)
+    first = interrupt_batch(*command[4:], env=env, after_submitted=6)
+    rest = first.stderr
     assert first.returncode == 130, rest
     assert "interrupted: " in rest
     assert "run the same command to resume" in rest

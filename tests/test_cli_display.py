@@ -275,3 +275,24 @@ def test_jobs_written_to_the_providers_storage_are_said_to_be_there() -> None:
     (line,) = result_line(stored)["outputs"]
     assert (line["url"], line["downloadable"], line["path"]) == (placed["url"], False, None)
     assert "downloadable" not in result_line(DONE)["outputs"][0]
+
+
+def test_the_live_line_counts_ended_jobs_in_the_summarys_words() -> None:
+    display = LiveDisplay(Console(file=io.StringIO()), now=lambda: 60.0)
+    ended = {"lost": JobState.LOST, "uncertain": JobState.UNCERTAIN, "failed": JobState.FAILED}
+    display.started(len(ended) + 1, 0)
+    for n, state in enumerate(ended.values()):
+        display.ended(JobRecord(f"j{n}", JOB, state, task=TASK))
+    display.changed("j9", "running", handle="echo:task_9", progress=0.5)
+    line = "\n".join(frame(display, 120))
+    summary = tally(
+        [(state, JobRecord("x", JOB, JobState(state))) for state in ended],
+        [],
+        settles=lambda _: False,
+        seconds=1.0,
+        ended=3,
+    )
+    for word in ended:
+        assert f"{word} 1" in line  # not "failed 3"
+        assert summary.counts[word] == 1
+    assert "running 1" in line

@@ -19,6 +19,7 @@ from mediatask.cli.session import journal_path
 from mediatask.errors import UsageError
 from mediatask.journal import JobQuery, JobState, Journal
 from mediatask.model import Job, TaskRef
+from mediatask.testing import Standalone
 
 DOCS_CLI = Path(__file__).parent.parent / "docs" / "cli.md"
 QUICK = {"MEDIATASK_SANDBOX_SECONDS": "0"}
@@ -148,9 +149,10 @@ def test_jobs_path_prints_the_journal() -> None:
     assert (shown.exit_code, shown.stdout) == (0, f"{journal_path(None)}\n")
 
 
-def submit(*extra: str) -> Result:
-    args = ["submit", "echo", "draw", "-p", "prompt=x", "--sandbox", *extra]
-    return invoke(*args, env=QUICK)
+def submit(echo: Standalone, *extra: str) -> Result:
+    # Against a standalone emulator: --sandbox jobs are journalled apart from the user's.
+    args = ["submit", "echo", "draw", "-p", "prompt=x", *extra]
+    return invoke(*args, env=echo.env)
 
 
 def journalled() -> list[Any]:
@@ -158,27 +160,29 @@ def journalled() -> list[Any]:
         return [record.id for record in journal.records()]
 
 
-def test_no_log_keeps_one_command_out_of_the_journal() -> None:
-    assert submit("--no-log").exit_code == 0
+def test_no_log_keeps_one_command_out_of_the_journal(standalone_echo: Standalone) -> None:
+    assert submit(standalone_echo, "--no-log").exit_code == 0
     assert journalled() == []
-    assert submit().exit_code == 0
+    assert submit(standalone_echo).exit_code == 0
     assert len(journalled()) == 1
 
 
-def test_jobs_off_stops_recording_and_says_what_is_lost_until_jobs_on() -> None:
+def test_jobs_off_stops_recording_and_says_what_is_lost_until_jobs_on(
+    standalone_echo: Standalone,
+) -> None:
     off = invoke("jobs", "off")
     assert off.exit_code == 0
     assert "recording is off" in off.stderr
     assert "handles can no longer be found by job id" in off.stderr
     assert "recording is off" in invoke("jobs", "path").stderr
-    ran = submit()
+    ran = submit(standalone_echo)
     assert ran.exit_code == 0, ran.output
     assert ran.stdout.startswith("echo:")  # the command works as before
     assert journalled() == []
     on = invoke("jobs", "on")
     assert on.exit_code == 0
     assert f"recording is on: run and submit write to {journal_path(None)}" in on.stderr
-    assert submit().exit_code == 0
+    assert submit(standalone_echo).exit_code == 0
     assert len(journalled()) == 1
 
 

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import trio
 
 from mediatask.config import Settings
-from mediatask.engine import Client
+from mediatask.engine import Client, FileHost
 from mediatask.errors import TaskTimeoutError
 from mediatask.many import Outcome, UpdateCallback
 from mediatask.model import Job, Result, TaskRef
@@ -30,6 +30,7 @@ async def open_client(
     plugins: PluginManager | None = None,
     settings: Settings | None = None,
     sandbox_seconds: float | None = None,
+    file_host: FileHost | str | None = None,
     **client_options: Any,
 ) -> AsyncIterator[Client]:
     """Yield a :class:`Client`; with ``sandbox=True`` its providers talk to in-process emulators.
@@ -40,6 +41,11 @@ async def open_client(
     :param providers: with the sandbox, which providers' emulators to start (default: all).
     :param sandbox_seconds: with the sandbox, how long each emulated task takes (default: each
         emulator's own).
+    :param file_host: makes local files reachable for providers that take URLs only: an
+        ``s3://BUCKET/PREFIX`` (checked before anything is sent; each object is deleted when
+        its task ends, or when the client closes if no task was made with it), the sandbox's
+        ``http://127.0.0.1:PORT``, or any :class:`FileHost` (default: the sandbox's own, else
+        none).
     :param client_options: passed on to :class:`Client` (``retry``, ``follow``, ``polling``,
         ``transport``, ``max_in_flight``, ``throttles``, ``announce``…).
     """
@@ -47,6 +53,10 @@ async def open_client(
     settings = settings if settings is not None else Settings()
     try:
         async with AsyncExitStack() as stack:
+            if isinstance(file_host, str):
+                from mediatask.file_host import open_file_host  # boto3 only when asked
+
+                file_host = await stack.enter_async_context(open_file_host(file_host))
             if sandbox:
                 from mediatask.sandbox import open_sandbox  # a command without --sandbox: never
 
@@ -55,8 +65,10 @@ async def open_client(
                     for emulator in box.emulators.values():
                         emulator.faults.processing_seconds = sandbox_seconds
                 settings = settings.with_overrides(box.settings)
-                client_options.setdefault("file_host", box.file_host)
-            client = Client(plugins=plugins, settings=settings, **client_options)
+                file_host = file_host if file_host is not None else box.file_host
+            client = Client(
+                plugins=plugins, settings=settings, file_host=file_host, **client_options
+            )
             yield await stack.enter_async_context(client)
     except BaseExceptionGroup as group:
         _raise_single(group)

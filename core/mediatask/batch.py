@@ -105,6 +105,9 @@ class BatchOptions:
     """Seconds this run follows one task (to its outputs saved) before giving up on it."""
     cancel_on_timeout: bool = False
     """Ask the provider to cancel a task that outran ``timeout``, where it can."""
+    fresh_provider: bool = False
+    """The provider keeps no task from an earlier run (a new sandbox, which costs nothing):
+    every job not yet final is submitted again."""
 
 
 def result_line(record: JobRecord) -> dict[str, Any]:
@@ -269,6 +272,8 @@ class Batch:
         options, state = self.options, record.state
         if state is JobState.PENDING:
             return Action.SUBMIT
+        if options.fresh_provider and (state.task_may_be_alive or state is JobState.LOST):
+            return self._reset(record, "its task died with an earlier sandbox: submitting again")
         if state in (JobState.SUBMITTED, JobState.UNFINISHED, JobState.TIMED_OUT):
             return Action.FOLLOW
         if state is JobState.SUBMITTING:

@@ -35,17 +35,23 @@ from mediatask.batch import STATES, Summary
 from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
 
-_ORDER = ("submitting", "queued", "running", "downloading", "succeeded", "failed", "other")
-_IN_FLIGHT = _ORDER[:4]
+_IN_FLIGHT = ("submitting", "queued", "running", "downloading")
+_ENDED = tuple(
+    state for state in STATES if state not in ("skipped", "invalid", "submitted", "pending")
+)
+"""The summary's words for a job that ended here: the live line counts under the same ones."""
+_ORDER = (*_IN_FLIGHT, *_ENDED, "other")
 
 
 def _bucket(state: str) -> str:
-    if state in ("submitting", "queued", "running", "downloading", "succeeded", "failed"):
+    """The word the live line counts ``state`` under (the summary's, for an ended job)."""
+    if state in _IN_FLIGHT or state in _ENDED:
         return state
     if state == "submitted":
         return "queued"
-    ended = ("uncertain", "lost", "canceled", "expired", "unfinished", "timed-out")
-    return "failed" if state in ended else "other"
+    if state == "canceled":
+        return "failed"  # the journal and the summary count a canceled task as failed
+    return "other"
 
 
 class _Tally:
@@ -123,6 +129,11 @@ _STATE_STYLES = {
     "downloading": "magenta",
     "succeeded": "green",
     "failed": "red",
+    "lost": "red",
+    "uncertain": "yellow",
+    "expired": "yellow",
+    "unfinished": "yellow",
+    "timed-out": "yellow",
 }
 
 

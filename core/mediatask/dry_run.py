@@ -55,11 +55,14 @@ class Step:
 
 @attrs.frozen
 class PlaceholderHost:
-    """The file host of a dry run with ``--sandbox``: names the URL a file would have."""
+    """The file host of a dry run with ``--sandbox`` or ``--file-host``: names the URL a file
+    would have, publishing nothing."""
+
+    where: str = "the sandbox's file host"
 
     def publish(self, path: Path) -> str:
-        """A stand-in for the URL the sandbox's file host would give ``path``."""
-        return f"<URL of {path.name} on the sandbox's file host>"
+        """A stand-in for the URL the file host would give ``path``."""
+        return f"<URL of {path.name} on {self.where}>"
 
 
 def _file(path: Path) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import trio
@@ -25,6 +25,7 @@ from mediatask.errors import (
     MediataskError,
     PluginError,
     RateLimitedError,
+    SubmitUncertainError,
     TaskCanceledError,
     TaskFailedError,
     UnavailableError,
@@ -69,10 +70,26 @@ _fixed = attrs.setters.frozen
 
 
 class FileHost(Protocol):
-    """Makes local files reachable by URL, for providers that take URLs only (the sandbox)."""
+    """Makes local files reachable by URL, for providers that take URLs only (the sandbox's,
+    or the user's bucket: :mod:`mediatask.file_host`)."""
 
     def publish(self, path: Path) -> str:
-        """Return a URL from which ``path`` can be fetched."""
+        """Return a URL from which ``path`` can be fetched (called in a worker thread: it may
+        block, e.g. to upload)."""
+        ...
+
+
+@runtime_checkable
+class ReleasingFileHost(FileHost, Protocol):
+    """A file host whose published files cost something to keep (the user's bucket): the
+    engine tells it which ones a live task still needs and which ones it is done with."""
+
+    def keep(self, urls: Sequence[str]) -> None:
+        """The task these URLs were given to was created: leave them until :meth:`release`."""
+        ...
+
+    def release(self, urls: Sequence[str]) -> None:
+        """The task these URLs were given to has ended: delete them (blocking)."""
         ...
 
 
@@ -99,6 +116,22 @@ class Listing:
     """How many pages were read."""
     more: bool
     """True when it stopped before the last page (the bound on pages): there are older tasks."""
+
+
+def by_url(local_files: LocalFiles, *, inline: bool = True) -> bool:
+    """True when a local file can reach a provider that takes files so only by a file host's
+    URL (``inline``: the file is an input, not an ``@PATH`` parameter)."""
+    return not (local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline))
+
+
+def needs_file_host(info: ProviderInfo, job: Job) -> bool:
+    """True when some local file of ``job`` (an input or an ``@PATH`` parameter) can reach
+    ``info`` only by a file host's URL."""
+    local_files = info.capabilities.local_files
+    operation = find_operation(info, job.operation)
+    if any(not provider_resolves(info, item) for item in job.inputs) and by_url(local_files):
+        return True
+    return bool(file_params(operation, job.params)) and by_url(local_files, inline=False)
 
 
 def utcnow() -> datetime:
@@ -148,6 +181,8 @@ class Client:
     _sender: Sender = attrs.field(init=False)
     _follower: Follower = attrs.field(init=False)
     _known: KnownUpdates = attrs.field(init=False, factory=KnownUpdates)
+    _published: dict[str, list[str]] = attrs.field(init=False, factory=dict)
+    """Per task handle: the URLs its inputs were published at, released when it ends."""
     """Updates seen without asking (a final submit answer, a list), until the task is followed."""
     _slots: Slots = attrs.field(init=False)
     _folders: set[Path] = attrs.field(init=False, factory=set)
@@ -241,7 +276,7 @@ class Client:
         :raises UsageError: the provider takes URLs only and there is no file host.
         """
         local_files = info.capabilities.local_files
-        if local_files is LocalFiles.UPLOAD or (local_files is LocalFiles.INLINE and inline):
+        if not by_url(local_files, inline=inline):
             return local_files
         if self.file_host is not None:
             return LocalFiles.NONE
@@ -252,7 +287,8 @@ class Client:
             )
         raise UsageError(
             f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
-            "URL, or add --sandbox to try it against the emulator"
+            "URL, give a bucket to publish it from (--file-host s3://BUCKET/PREFIX), or add "
+            "--sandbox to try it against the emulator"
         )
 
     async def _local_input(
@@ -261,6 +297,7 @@ class Client:
         operation: Operation,
         index: int,
         item: str,
+        published: list[str],
         *,
         inline: bool = True,
     ) -> str:
@@ -273,7 +310,9 @@ class Client:
         if way is LocalFiles.UPLOAD:
             return await self._upload(info, path)
         assert self.file_host is not None  # noqa: S101  # reach() said so
-        return self.file_host.publish(path)
+        url = await trio.to_thread.run_sync(self.file_host.publish, path, abandon_on_cancel=True)
+        published.append(url)
+        return url
 
     async def _upload(self, info: ProviderInfo, path: Path) -> str:
         history: list[Response] = []
@@ -297,20 +336,27 @@ class Client:
         info = self.provider(job.provider)
         job = self.plugins.validate(info.name, check_job(info, job))
         operation = find_operation(info, job.operation)
+        published: list[str] = []
         inputs = [
             item
             if provider_resolves(info, item)
-            else await self._local_input(info, operation, index, item)
+            else await self._local_input(info, operation, index, item, published)
             for index, item in enumerate(job.inputs)
         ]
         files = {
             name: await self._local_input(
-                info, operation, len(operation.input_kinds), path, inline=False
+                info, operation, len(operation.input_kinds), path, published, inline=False
             )
             for name, path in file_params(operation, job.params).items()
         }
         job = attrs.evolve(job, inputs=inputs, params={**job.params, **files})
-        response = await self._send_submit(info, job, marker, on_wire)
+        host = self.file_host if isinstance(self.file_host, ReleasingFileHost) else None
+        try:
+            response = await self._send_submit(info, job, marker, on_wire)
+        except SubmitUncertainError:
+            if host is not None and published:
+                host.keep(published)  # a task may exist and fetch them later
+            raise
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
             provider=info.name,
@@ -321,6 +367,9 @@ class Client:
         )
         if submitted.update is not None:
             self._known.keep(task.handle, submitted.update)
+        if host is not None and published:
+            host.keep(published)
+            self._published[task.handle] = published
         return task
 
     async def _send_submit(
@@ -414,9 +463,16 @@ class Client:
                 if on_update is not None:
                     on_update(task, update)
         self._known.drop(task.handle)  # followed to the end: the follower has it
+        await self._release(task)
         if last is None:
             raise PluginError(f"{task.handle}: the provider gave no final state")
         return self.result(task, last)
+
+    async def _release(self, task: TaskRef) -> None:
+        """``task`` has ended: the files published for it are no longer needed."""
+        urls = self._published.pop(task.handle, None)
+        if urls and isinstance(self.file_host, ReleasingFileHost):
+            await trio.to_thread.run_sync(self.file_host.release, urls, abandon_on_cancel=True)
 
     async def download(self, result: Result, out_dir: Path, *, stem: str | None = None) -> Result:
         """Download every output into ``out_dir`` (in parallel); returns the Result with files.

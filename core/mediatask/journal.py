@@ -59,6 +59,8 @@ __all__ = [
 
 JOURNAL_DIR = ".mediatask"
 JOURNAL_FILE = "journal.sqlite"
+SANDBOX_JOURNAL_FILE = "sandbox-journal.sqlite"
+"""A ``--sandbox`` batch's journal, beside the real one: its tasks died with their emulators."""
 LOCK_FILE = "lock"
 
 _SCHEMA = """
@@ -134,9 +136,10 @@ def _lock(fd: int, *, unlock: bool = False) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN if unlock else fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def batch_journal_path(out_dir: Path) -> Path:
-    """Where a batch writing into ``out_dir`` keeps its journal."""
-    return out_dir / JOURNAL_DIR / JOURNAL_FILE
+def batch_journal_path(out_dir: Path, *, sandbox: bool = False) -> Path:
+    """Where a batch writing into ``out_dir`` keeps its journal (``sandbox``: a batch on the
+    sandbox, whose jobs are kept apart from the real ones)."""
+    return out_dir / JOURNAL_DIR / (SANDBOX_JOURNAL_FILE if sandbox else JOURNAL_FILE)
 
 
 def _private_folder(folder: Path) -> None:

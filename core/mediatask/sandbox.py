@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 import trio
@@ -30,11 +30,21 @@ SANDBOX_FAULTS_ENV = "MEDIATASK_SANDBOX_FAULTS"
 ``rate=0.1,seed=11`` (the spec of ``mediatask emulate --faults``)."""
 
 
+UPLOAD_LIMIT = 2**30
+"""The largest file ``PUT /files/<name>`` takes (the long-lived sandbox's uploads)."""
+
+
 @attrs.define
 class FileHost:
-    """A tiny ASGI app that serves only the files it was asked to publish, by random token."""
+    """A tiny ASGI app that serves only the files it was asked to publish, by random token.
+
+    With ``uploads`` (a folder it owns), it also takes ``PUT /files/<name>``: the body is kept
+    there and the answer is its URL. That is how commands in other processes publish to the
+    long-lived sandbox (``mediatask emulate --all``; :class:`mediatask.file_host.HttpFileHost`).
+    """
 
     base_url: str = ""
+    uploads: Path | None = None
     _files: dict[str, Path] = attrs.field(factory=dict)
 
     def publish(self, path: Path) -> str:
@@ -42,6 +52,26 @@ class FileHost:
         token = secrets.token_urlsafe(12)
         self._files[token] = path.resolve()
         return f"{self.base_url}/files/{token}/{quote(path.name)}"
+
+    async def _receive_upload(self, name: str, receive: ASGIReceive, send: ASGISend) -> None:
+        assert self.uploads is not None  # noqa: S101  # the caller checked
+        token = secrets.token_urlsafe(12)
+        path = self.uploads / f"{token}-{Path(name).name or 'file'}"
+        size, more = 0, True
+        async with await trio.open_file(path, "wb") as file:
+            while more:
+                message = await receive()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > UPLOAD_LIMIT:
+                    await _answer(send, 413, f"larger than {UPLOAD_LIMIT} bytes")
+                    return
+                await file.write(chunk)
+                more = message.get("more_body", False)
+        self._files[token] = path
+        await _answer(
+            send, 201, f"{self.base_url}/files/{token}/{quote(path.name[len(token) + 1 :])}"
+        )
 
     async def __call__(
         self, scope: Mapping[str, Any], receive: ASGIReceive, send: ASGISend
@@ -55,14 +85,19 @@ class FileHost:
         if scope["type"] != "http":
             return
         parts = scope["path"].split("/")
+        if scope.get("method") == "PUT":
+            if self.uploads is None or len(parts) != 3 or parts[1] != "files" or not parts[2]:
+                await _answer(send, 405, "this file host takes no uploads")
+                return
+            await self._receive_upload(unquote(parts[2]), receive, send)
+            return
         path = self._files.get(parts[2]) if len(parts) == 4 and parts[1] == "files" else None
         try:
             file = await trio.open_file(path, "rb") if path is not None else None
         except OSError:
             file = None
         if file is None:
-            await _start(send, 404, "text/plain", len(b"not found"))
-            await send({"type": "http.response.body", "body": b"not found"})
+            await _answer(send, 404, "not found")
             return
         async with file:
             await _stream_file(file, send, scope.get("method") == "HEAD")
@@ -87,6 +122,12 @@ async def _stream_file(file: Any, send: ASGISend, head: bool) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": more})
         if not more:
             return
+
+
+async def _answer(send: ASGISend, status: int, text: str) -> None:
+    body = text.encode()
+    await _start(send, status, "text/plain", len(body))
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _start(send: ASGISend, status: int, content_type: str, length: int) -> None:
@@ -180,12 +221,15 @@ async def open_sandbox(
     *,
     max_in_progress: int | None = None,
     faults: str | None = None,
+    uploads: Path | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Serve the emulators of ``providers`` (default: all that have one) and a file host.
 
     ``max_in_progress``: each emulator answers 429 to submits beyond this many tasks in progress.
     ``faults``: random faults for every emulator, as ``mediatask emulate --faults`` takes them
     (default: ``$MEDIATASK_SANDBOX_FAULTS``, else none).
+    ``uploads``: a folder where the file host keeps files uploaded to it (default: it takes
+    none).
     """
     serving = require_serving()
     spec = faults if faults is not None else os.environ.get(SANDBOX_FAULTS_ENV, "").strip()
@@ -202,7 +246,7 @@ async def open_sandbox(
         sandbox_options(emulator, name, os.environ)
         emulators[name] = emulator
     async with AsyncExitStack() as stack:
-        file_host = FileHost()
+        file_host = FileHost(uploads=uploads)
         file_host.base_url = await stack.enter_async_context(serving(file_host))
         settings: dict[str, ProviderSettings] = {}
         for name, emulator in emulators.items():

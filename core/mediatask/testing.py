@@ -571,6 +571,36 @@ def mediatask_process(
     )
 
 
+def interrupt_batch(
+    *args: str, env: Mapping[str, str], after_submitted: int
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mediatask batch ARGS`` and send it SIGINT once ``after_submitted`` of its
+    jobs were submitted (it prints a line per event: its stderr is not a terminal); the process,
+    with the rest of its stderr, once it has exited.
+    """
+    import os
+    import signal
+    import sys
+
+    command = [sys.executable, "-m", "mediatask", "batch", *args]
+    with subprocess.Popen(  # noqa: S603  # our own command, no shell
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None  # noqa: S101  # piped just above
+        submitted = 0
+        for line in process.stderr:
+            submitted += line.rstrip().endswith(" submitted")
+            if submitted == after_submitted:
+                process.send_signal(signal.SIGINT)
+                break
+        out, rest = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(command, process.returncode, out, rest)
+
+
 @contextmanager
 def serving_in_thread(handler: Callable[..., BaseRequestHandler]) -> Iterator[str]:
     """Serve HTTP on loopback with a stdlib ``handler``, from a thread; yields the base URL.

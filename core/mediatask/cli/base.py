@@ -61,7 +61,8 @@ COMMANDS = {
         "Download the outputs of the task HANDLE (waiting for it first if it is still running).",
     ),
     "emulate": LazyCommand(
-        "mediatask.cli.emulate", "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C."
+        "mediatask.cli.emulate",
+        "Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C; with --all, every provider's.",
     ),
     "install": LazyCommand(
         "mediatask.cli.install",
@@ -321,6 +322,13 @@ def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
         is_flag=True,
         help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV}).",
     )(function)
+
+
+def unhelpful_sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--sandbox`` where it cannot help (a task made by another command): still taken, so
+    scripts keep working and the command explains itself, but left out of ``--help``, which
+    points to ``mediatask emulate --all``."""
+    return click.option("--sandbox", is_flag=True, hidden=True)(function)
 
 
 def out_option(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import attrs
 import click
 
 from mediatask.batch import Batch, BatchOptions, Summary
@@ -20,6 +21,7 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
+from mediatask.cli.file_host import file_host_option, forget_unless_needed
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
@@ -96,6 +98,7 @@ from mediatask.validate import check_out_dir
     "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
 )
 @max_in_flight_option
+@file_host_option
 @sandbox_option
 @json_option
 def batch_command(
@@ -154,6 +157,7 @@ def batch_command(
             cancel_on_timeout=cancel_on_timeout,
         )
         manifest = read_manifest(manifest_path)
+        forget_unless_needed(plugins, [entry.job for entry in manifest.entries])
         check_out_dir(out_dir)  # before anything is submitted
         for error in manifest.errors:
             click.echo(f"{manifest_path}: {error}", err=True)
@@ -164,15 +168,16 @@ def batch_command(
                 summary = batch.summary(manifest) if batch is not None else None
                 shared = ledger.where
         else:
-            journal_file = batch_journal_path(out_dir)
+            journal_file = batch_journal_path(out_dir, sandbox=sandbox)
             lock = journal_file.with_name(LOCK_FILE)
+            fresh = attrs.evolve(options, fresh_provider=sandbox)  # a new sandbox knows no task
             with exclusive(lock), open_journal(journal_file) as journal:
-                batch, outcome = _run(plugins, manifest, journal, options, sandbox)
+                batch, outcome = _run(plugins, manifest, journal, fresh, sandbox)
                 summary = batch.summary(manifest) if batch is not None else None
         for error in batch.invalid[len(manifest.errors) :] if batch is not None else ():
             click.echo(f"{manifest_path}: {error}", err=True)  # e.g. a changed job's id
     if isinstance(outcome, Interrupted) or summary is None:
-        _report_interrupt(summary)
+        _report_interrupt(summary, sandbox=sandbox)
         return
     command = _command(
         manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text, journal=shared
@@ -227,16 +232,28 @@ def _run(
     return (started[0] if started else None), outcome
 
 
-def _report_interrupt(summary: Summary | None) -> None:
+def _report_interrupt(summary: Summary | None, *, sandbox: bool) -> None:
+    """Say what the interrupted batch left and what a re-run can do with it.
+
+    With ``--sandbox`` the submitted tasks lived in this command's emulators and died with it:
+    a re-run can only submit them again, and says so before anything is paid for.
+    """
     if summary is None:
         click.echo("\ninterrupted before any job started", err=True)
     else:
         counts = summary.counts
         following = counts["submitted"] + counts["unfinished"] + counts["timed-out"]
+        if sandbox:  # a submit cut off by Ctrl-C died with the sandbox too: no doubt, no cost
+            following += counts["uncertain"] + counts["lost"]
         finished = summary.total - following - counts["pending"]
+        fate = (
+            "their tasks died with this command's sandbox: a re-run submits them again"
+            if sandbox
+            else "followed again on a re-run"
+        )
         click.echo(
-            f"\ninterrupted: {finished} finished, {following} submitted (followed again on a "
-            f"re-run), {counts['pending']} pending; run the same command to resume",
+            f"\ninterrupted: {finished} finished, {following} submitted ({fate}), "
+            f"{counts['pending']} pending; run the same command to resume",
             err=True,
         )
     sys.exit(130)

@@ -1,4 +1,5 @@
-"""``mediatask emulate``: serve one provider's emulator standalone, until Ctrl-C."""
+"""``mediatask emulate``: serve one provider's emulator standalone, or (``--all``) the long-lived
+sandbox: every provider's emulator and a file host, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import trio
 
 from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.interrupt import run_cancellable
+from mediatask.cli.sandbox_session import serve_all
 from mediatask.errors import UsageError
 from mediatask.sandbox import configure_emulator, random_faults, require_serving
 
 
 @cli.command("emulate")
-@click.argument("provider")
+@click.argument("provider", required=False)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Serve every provider's emulator and a file host, and print the lines to export.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -54,7 +62,8 @@ from mediatask.sandbox import configure_emulator, random_faults, require_serving
     help="Inject random faults, e.g. rate=0.1,seed=11 or 5xx=0.02,reset-after=0.01.",
 )
 def emulate_command(
-    provider: str,
+    provider: str | None,
+    every: bool,
     host: str,
     port: int,
     key: str | None,
@@ -64,7 +73,12 @@ def emulate_command(
     error_style: str | None,
     fault_spec: str | None,
 ) -> None:
-    """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C.
+    """Serve PROVIDER's emulated API on HOST:PORT until Ctrl-C; with --all, every provider's.
+
+    --all is the sandbox for more than one command (submit, then watch, then download): each
+    emulator and a file host for local files listen on free loopback ports, and the lines it
+    prints, pasted into another shell, point mediatask at them with their keys and a journal
+    of their own. Tasks live as long as this command.
 
     --faults SPEC faults requests at random: NAME=VALUE pairs, comma-separated. rate=R faults
     a share R of all requests (kinds drawn evenly), KIND=R sets one kind's rate, seed=N makes
@@ -75,6 +89,7 @@ def emulate_command(
 
     \b
     Examples:
+      mediatask emulate --all
       mediatask emulate a1d --port 8080 --key secret
       mediatask emulate claid --faults rate=0.1,seed=11,expired=0
       mediatask emulate claid --rate 1/s,30/min
@@ -83,6 +98,20 @@ def emulate_command(
         mediatask run a1d image-upscaler --input URL -p scale=4 -o out
     """
     plugins = load_plugins()
+    if every or provider is None:
+        with user_errors():
+            if provider is not None or not every:
+                raise UsageError("name one PROVIDER, or give --all (and no PROVIDER)")
+            if port or key or host != "127.0.0.1":
+                raise UsageError(
+                    "--host, --port and --key serve one provider; --all picks free loopback ports "
+                    "and a key per provider, and prints them"
+                )
+            require_serving()
+            if fault_spec is not None:
+                random_faults(fault_spec)  # a bad spec is a one-line error here
+        serve_all(plugins, processing_seconds, max_in_flight, fault_spec)
+        return
     with user_errors():
         info = plugins.provider(provider)
         serving = require_serving()

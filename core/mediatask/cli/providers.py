@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mediatask.plugins import PluginManager
 
 LOCAL_FILES = {
-    LocalFiles.NONE: "local files: URLs only (--sandbox serves them)",
+    LocalFiles.NONE: "local files: URLs only (--file-host or --sandbox serves them)",
     LocalFiles.INLINE: "local files: sent with the request",
     LocalFiles.UPLOAD: "local files: uploaded first",
 }

@@ -33,9 +33,11 @@ from mediatask.cli.base import (
     retry_budget_option,
     sandbox_option,
     stderr_console,
+    unhelpful_sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
 from mediatask.cli.session import (
     cli_settings,
     new_job_id,
@@ -144,6 +146,8 @@ def print_dry_run(
             provider_key = key if key is not None or not sandbox else "sandbox-key"
             settings = cli_settings(plugins, job.provider, provider_key)
             host = PlaceholderHost() if sandbox else None
+            if FILE_HOST_META in click.get_current_context().meta:
+                host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
             client = Client(plugins=plugins, settings=settings, file_host=host)
             try:
                 checked, steps = plan(client, job, out_dir)
@@ -227,7 +231,8 @@ def _submit_journalled(
         settings = cli_settings(plugins, job.provider, key)
         # Fail fast, before any network: the job, its input files and the output folder.
         Client(plugins=plugins, settings=settings).check(job, out_dir)
-        with open_user_journal() as journal:
+        forget_unless_needed(plugins, [job])
+        with open_user_journal(sandbox=sandbox) as journal:
             job_id = new_job_id(sandbox=sandbox)
             journal.register(job_id, job)
 
@@ -277,6 +282,7 @@ def _submit_journalled(
 @retry_budget_option
 @follow_option
 @key_option
+@file_host_option
 @sandbox_option
 @json_option
 def run_command(
@@ -376,7 +382,8 @@ async def _follow(
 @max_in_flight_option
 @no_log_option
 @key_option
-@sandbox_option
+@file_host_option
+@unhelpful_sandbox_option
 @json_option
 def submit_command(
     provider: str,
@@ -390,7 +397,8 @@ def submit_command(
 ) -> None:
     """Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.
 
-    Follow it later, from any process, with status, watch, wait or download.
+    Follow it later, from any process, with status, watch, wait or download. To try that
+    offline, start `mediatask emulate --all` in another shell and paste the lines it prints.
 
     \b
     Examples:
@@ -409,7 +417,11 @@ def submit_command(
         return
     job_id, outcome = _submit_journalled(job, key, sandbox, submitted)
     if sandbox and not is_quiet():
-        click.echo("note: the --sandbox emulators stopped with this command", err=True)
+        click.echo(
+            "note: the --sandbox emulators stopped with this command; to follow a task from "
+            "later commands, start `mediatask emulate --all` and paste its export lines",
+            err=True,
+        )
     if as_json:
         echo_json({"handle": outcome.handle, "job": job_id, "task": outcome.to_json()})
     else:

@@ -32,11 +32,18 @@ from mediatask.cli.base import (
     is_quiet,
 )
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
+from mediatask.cli.file_host import FILE_HOST_META
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
 from mediatask.config import ProviderSettings, Settings
 from mediatask.engine import Client, utcnow
 from mediatask.errors import ConfigError, UsageError
-from mediatask.journal import JOURNAL_FILE, JobRecord, Journal, batch_journal_path
+from mediatask.journal import (
+    JOURNAL_FILE,
+    SANDBOX_JOURNAL_FILE,
+    JobRecord,
+    Journal,
+    batch_journal_path,
+)
 from mediatask.journal_backend import JournalBackend
 from mediatask.keys import HOME_ENV, make_home
 from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
@@ -82,7 +89,7 @@ async def open_cli_client(
     quick: bool = False,
 ) -> AsyncIterator[Client]:
     """A Client for a command, made by :func:`mediatask.api.open_client` with the command's
-    extras: ``--max-in-flight``, ``--retry-budget``, ``--follow``,
+    extras: ``--max-in-flight``, ``--retry-budget``, ``--follow``, ``--file-host``,
     ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
 
     :param throttles: makes each provider's rate limiter (a shared ledger's workers share theirs).
@@ -100,6 +107,8 @@ async def open_cli_client(
         options["follow"] = meta[FOLLOW_META]
     if quick and not is_quiet():
         options["announce"] = partial(click.echo, err=True)
+    if FILE_HOST_META in meta:
+        options["file_host"] = meta[FILE_HOST_META]
     async with open_client(
         sandbox=sandbox,
         providers=providers,
@@ -170,10 +179,14 @@ def parse_handle(handle: str) -> tuple[str, str]:
 
 
 def journal_path(where: Path | None) -> Path:
-    """The journal to use: a file, a batch's output folder, or (``None``) the user's journal."""
+    """The journal to use: a file, a batch's output folder (its real journal, else a sandbox
+    batch's), or (``None``) the user's journal."""
     if where is None:
         return make_home() / JOURNAL_FILE
-    return batch_journal_path(where) if where.is_dir() else where
+    if not where.is_dir():
+        return where
+    real, sandbox = batch_journal_path(where), batch_journal_path(where, sandbox=True)
+    return sandbox if sandbox.is_file() and not real.is_file() else real
 
 
 def open_journal(path: Path, *, create: bool = True) -> Journal:
@@ -195,9 +208,24 @@ def recording_off_path() -> Path:
     return make_home() / RECORDING_OFF_FILE
 
 
+def sandbox_journal_path() -> Path:
+    """Where ``run --sandbox`` journals its jobs: apart from the user's real ones."""
+    return make_home() / SANDBOX_JOURNAL_FILE
+
+
+def find_sandbox_record(handle: str) -> JobRecord | None:
+    """The record a ``--sandbox`` command left for ``handle``, if any."""
+    path = sandbox_journal_path()
+    if not path.is_file():
+        return None
+    with open_journal(path) as journal:
+        return journal.find(handle)
+
+
 @contextlib.contextmanager
-def open_user_journal() -> Iterator[Journal]:
-    """The user's journal for ``run``/``submit``: a throw-away one if recording is off.
+def open_user_journal(*, sandbox: bool = False) -> Iterator[Journal]:
+    """The user's journal for ``run``/``submit`` (with ``sandbox``, the sandbox's, apart from
+    the real one): a throw-away one if recording is off.
 
     Off means ``jobs off`` (the marker file) or ``--no-log`` on the command. The throw-away
     journal lives in a temporary folder removed when the command ends, so the command works
@@ -206,7 +234,7 @@ def open_user_journal() -> Iterator[Journal]:
     context = click.get_current_context(silent=True)
     off = bool(context and context.meta.get(NO_LOG_META)) or recording_off_path().exists()
     if not off:
-        with open_journal(journal_path(None)) as journal:
+        with open_journal(sandbox_journal_path() if sandbox else journal_path(None)) as journal:
             yield journal
         return
     with (

@@ -26,7 +26,7 @@ from mediatask.cli.base import (
     key_option,
     load_plugins,
     out_option,
-    sandbox_option,
+    unhelpful_sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
@@ -35,6 +35,7 @@ from mediatask.cli.session import (
     check_not_from_sandbox,
     cli_settings,
     final_update,
+    find_sandbox_record,
     parse_handle,
     resolve_task,
     run_with_client,
@@ -50,7 +51,10 @@ from mediatask.validate import check_out_dir, find_operation
 T = TypeVar("T")
 TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]
 
-SANDBOX_HINT = "; --sandbox starts fresh emulators that know no task from another process"
+SANDBOX_HINT = (
+    "; --sandbox starts fresh emulators that know no task from another process "
+    "(for submit, then watch or download, start `mediatask emulate --all`)"
+)
 
 
 class Recorder:
@@ -118,7 +122,8 @@ def on_task(
                 task = attrs.evolve(task, operation=operation)
             recorder = Recorder(journal, journal.find(task.handle))
             if where is None:  # batch journals name jobs by the manifest's ids
-                check_not_from_sandbox(recorder.record, sandbox)
+                left = recorder.record or find_sandbox_record(task.handle)
+                check_not_from_sandbox(left, sandbox)
             if out_dir is not None:
                 check_out_dir(out_dir)
             journalled = final_update(recorder.record)
@@ -165,7 +170,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="The task's operation, for a handle the journal does not know and a provider "
         "that needs it to find the task (A2E).",
     )(function)
-    return budget_option(key_option(sandbox_option(json_option(function))))
+    return budget_option(key_option(unhelpful_sandbox_option(json_option(function))))
 
 
 def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -1,0 +1,53 @@
+"""``--file-host s3://BUCKET/PREFIX``: where ``run``, ``submit`` and ``batch`` publish local
+files for providers that take URLs only (see :mod:`mediatask.file_host`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from mediatask.file_host import FILE_HOST_ENV
+from mediatask.model import Job
+from mediatask.plugins import PluginManager
+
+FILE_HOST_META = "mediatask.file_host"
+"""Where ``--file-host`` leaves its value in the click context, for open_cli_client."""
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[FILE_HOST_META] = value
+
+
+def file_host_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``)."""
+    return click.option(
+        "--file-host",
+        metavar="s3://BUCKET/PREFIX",
+        envvar=FILE_HOST_ENV,
+        expose_value=False,
+        callback=_remember,
+        help="Publish local inputs of URL-only providers to this S3-compatible bucket as "
+        "presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); each is "
+        f"deleted once its task ends. Default: ${FILE_HOST_ENV}.",
+    )(function)
+
+
+def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
+    """Drop ``--file-host`` (or ``$MEDIATASK_FILE_HOST``) for a command none of whose ``jobs``
+    has a local file that needs one: its bucket is then not checked, nor its credentials."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or FILE_HOST_META not in ctx.meta:
+        return
+    from mediatask.engine import needs_file_host
+    from mediatask.errors import MediataskError
+
+    for job in jobs:
+        try:
+            if needs_file_host(plugins.provider(job.provider), job):
+                return
+        except MediataskError:  # an unknown provider or operation: said where it is checked
+            continue
+    del ctx.meta[FILE_HOST_META]
