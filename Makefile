@@ -46,7 +46,7 @@ test-versions: install
 	tested=$$main; missing=; \
 	for v in $(PYTHONS); do \
 	    if [ $$v = $$main ]; then continue; fi; \
-	    if .ci/find-python $$v >/dev/null; then $(MAKE) test-py$$v || exit 1; tested="$$tested $$v"; \
+	    if .ci/find-python $$v >/dev/null 2>&1; then $(MAKE) test-py$$v || exit 1; tested="$$tested $$v"; \
 	    else missing="$$missing $$v"; fi; \
 	done; \
 	if [ "$$tested" = "$$main" ]; then $(MAKE) test-dist || exit 1; fi; \
