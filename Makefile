@@ -55,21 +55,55 @@ test-wheels: wheels
 
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
-	$(MAKE) test-dist
+	$(MAKE) test-versions
 
 # The inner loop: everything but the tests marked slow.
 test-fast: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
-# One more pass against a non-editable install: catches missing entry points, package data,
-# py.typed. The slow end-to-end tests ran once already in `make test`; here the fast ones suffice.
+# The Python versions we support (pyproject's classifiers and the README name the same): `make
+# test` runs every test on $(PYTHON) and the fast ones on each other; CI=1 (.ci/run) requires all.
+PYTHONS := 3.11 3.12 3.13
+
+.PHONY: test-versions clean-versions
+clean: clean-versions
+clean-versions:
+	rm -rf $(VENV)-3.*
+
+# The fast tests on each other supported version (`make test-py3.13` for one), each against a
+# non-editable install: that also catches missing entry points, package data, py.typed. A version
+# not found is named at the end (an error under CI); with none found, `test-dist` does that check.
+test-versions: install
+	@main=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	tested=$$main; missing=; \
+	for v in $(PYTHONS); do \
+	    if [ $$v = $$main ]; then continue; fi; \
+	    if .ci/find-python $$v >/dev/null 2>&1; then $(MAKE) test-py$$v || exit 1; tested="$$tested $$v"; \
+	    else missing="$$missing $$v"; fi; \
+	done; \
+	if [ "$$tested" = "$$main" ]; then $(MAKE) test-dist || exit 1; fi; \
+	for v in $$missing; do .ci/find-python $$v || true; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "NOT TESTED on Python$$missing (tested on $$tested; supported: $(PYTHONS))"; \
+	    if [ -n "$(CI)" ]; then exit 1; fi; \
+	fi
+
+# One venv per version (.venv-3.13), its packages reinstalled from this tree on each run.
+test-py%:
+	$(call fast-suite-installed,$$(.ci/find-python $*),$(VENV)-$*)
+
+# The same check on $(PYTHON) itself.
 test-dist:
-	rm -rf $(DIST)
-	$(PYTHON) -m venv $(DIST)
-	$(DIST)/bin/python -m pip install -q --upgrade pip
-	$(DIST)/bin/python -m pip install -q '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
+	$(call fast-suite-installed,$(PYTHON),$(DIST))
+
+# $(1): the interpreter, $(2): the venv. The slow end-to-end tests ran once already in `make test`.
+define fast-suite-installed
+	test -x $(2)/bin/python || $(1) -m venv $(2)
+	$(2)/bin/python -m pip install -q --upgrade pip
+	$(2)/bin/python -m pip install -q '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
 	rm -rf build $(foreach p,$(PLUGINS),$(p)/build)
-	$(DIST)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(2)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
+endef
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,6 +10,8 @@ CliRunner), so the table stays fast.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import os
 import re
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from click.testing import CliRunner
 
 import mediatask
@@ -494,6 +497,7 @@ LIBRARY_CASES: list[Any] = []
 # Typed as Any: these cases pass what the signatures forbid, as an untyped caller would.
 AnyJob: Any = Job
 AnyJournal: Any = Journal
+AnyClient: Any = Client
 AnyTaskRef: Any = TaskRef
 any_run: Any = mediatask.run
 any_run_many: Any = mediatask.run_many
@@ -516,7 +520,7 @@ lib("job-input-none", lambda f: AnyJob("a", "b", [None]), TypeError, r"each inpu
 lib("job-input-int", lambda f: AnyJob("a", "b", ["x", 3]), TypeError, r"got int 3")
 lib("job-params-list", lambda f: AnyJob("a", "b", [], [1]), TypeError, r"params must be a mapping")
 lib("job-params-str", lambda f: AnyJob("a", "b", [], "scale=2"), TypeError, r"params must be a map")
-lib("job-params-int-key", lambda f: AnyJob("a", "b", [], {1: 2}), TypeError, r"names must be str")
+lib("job-params-int-key", lambda f: AnyJob("a", "b", [], {1: 2}), TypeError, r"name must be a str")
 lib(
     "run-many-zero",
     lambda f: any_run_many([], concurrency=0),
@@ -545,27 +549,68 @@ lib(
     "run-many-not-jobs",
     lambda f: any_run_many(["a1d image-upscaler"]),
     TypeError,
-    r"expected a mediatask\.Job, got str: build one with Job\(",
+    r"job must be a mediatask\.Job, got str: build one with Job\(",
 )
 lib(
     "run-not-a-job",
     lambda f: any_run({"provider": "a1d"}),
     TypeError,
-    r"expected a mediatask\.Job, got dict",
+    r"job must be a mediatask\.Job, got dict",
 )
 lib(
     "run-out-dir-int",
     lambda f: any_run(Job("a1d", "image-upscaler", [URL]), out_dir=5),
     TypeError,
-    r"out_dir must be a folder path, got int",
+    r"out_dir must be a folder path \(a str or os\.PathLike\), got int 5$",
 )
 NOW = datetime.now(UTC)
 lib("taskref-provider-none", lambda f: AnyTaskRef(None, "1", NOW), TypeError, r"provider must be")
 lib("taskref-id-none", lambda f: AnyTaskRef("a1d", None, NOW), TypeError, r"task_id must be a")
 lib("taskref-id-float", lambda f: AnyTaskRef("a1d", 1.5, NOW), TypeError, r"string or an integer")
 lib("taskref-when-str", lambda f: AnyTaskRef("a", "1", "today"), TypeError, r"timezone-aware")
-lib("journal-none", lambda f: AnyJournal(None), TypeError, r"expected str, bytes or os\.PathLike")
-lib("journal-int", lambda f: AnyJournal(3), TypeError, r"expected str, bytes or os\.PathLike")
+lib("journal-none", lambda f: AnyJournal(None), TypeError, r"^Journal path must be a file path")
+lib("journal-int", lambda f: AnyJournal(3), TypeError, r"a str or os\.PathLike\), got int 3$")
+lib("journal-bytes", lambda f: AnyJournal(b"j.sqlite"), TypeError, r"PathLike\), got bytes$")
+lib("run-none", lambda f: any_run(None), TypeError, r"^job must be a mediatask\.Job, got None: ")
+lib("run-many-none", lambda f: any_run_many(None), TypeError, r"^jobs must be an iterable of")
+lib("run-many-one-job", lambda f: any_run_many(Job("a1d", "x")), TypeError, r"a list\), got Job$")
+lib("run-many-out-dir", lambda f: any_run_many([], out_dir=["o"]), TypeError, r"\), got list$")
+lib("client-plugins-none", lambda f: AnyClient(plugins=None), TypeError, r"^Client plugins must be")
+# The mapping may hold keys: only its type is shown.
+lib("client-settings-dict", lambda f: AnyClient(settings={"K": "sk-1"}), TypeError, r"got dict$")
+lib("client-retry-int", lambda f: AnyClient(retry=3), TypeError, r"retry must be a RetryPolicy")
+
+
+def on_client(method: str, *args: Any) -> Any:
+    """A library case calling ``Client.method(*args)`` on a client that cannot send anything."""
+
+    async def call() -> None:
+        async with _client(ScriptedTransport([])) as client:
+            returned = getattr(client, method)(*args)
+            if isinstance(returned, contextlib.AbstractAsyncContextManager):
+                async with returned as outcomes:
+                    async for _ in outcomes:
+                        pass
+            elif inspect.isawaitable(returned):
+                await returned
+
+    return lambda f: trio.run(call)
+
+
+A1D_JOB = Job("a1d", "image-upscaler", [URL])
+lib("client-run-none", on_client("run", None), TypeError, r"^job must be a mediatask\.Job")
+lib("client-run-out-dir", on_client("run", A1D_JOB, 5), TypeError, r"^out_dir must be a folder")
+lib("client-check-str", on_client("check", "a1d image-upscaler"), TypeError, r"Job, got str: ")
+lib("client-submit-dict", on_client("submit", {}), TypeError, r"^job must be a mediatask\.Job")
+lib("client-wait-str", on_client("wait", "a1d:1"), TypeError, r"^task must be a mediatask\.TaskRef")
+lib("client-many-int", on_client("run_many", 8), TypeError, r"^jobs must be an iterable")
+lib("client-many-item", on_client("run_many", [None]), TypeError, r"^job must be a mediatask\.Job")
+lib(
+    "run-many-generator-item",
+    lambda f: any_run_many(job for job in [A1D_JOB, None]),
+    TypeError,
+    r"^job must be a mediatask\.Job, got None",
+)
 
 
 @pytest.mark.parametrize(("call", "error", "pattern"), LIBRARY_CASES)
@@ -575,6 +620,8 @@ def test_bad_library_arguments_raise_a_sentence(
     with pytest.raises(error, match=pattern) as raised:
         call(files)
     assert "\n" not in str(raised.value)
+    if error is TypeError:  # mediatask's sentence on every Python, never the interpreter's
+        assert re.match(r"[\w. ]+ must be .+, got ", str(raised.value))
 
 
 def _client(transport: ScriptedTransport) -> Client:
@@ -618,8 +665,21 @@ async def test_client_run_refuses_an_unwritable_out_dir_before_sending(
     async with _client(transport) as client:
         with pytest.raises(UsageError, match="is a file, not a folder"):
             await client.run(Job("a1d", "image-upscaler", [URL]), Path(files["good"]) / "sub")
+        with pytest.raises(UsageError, match="is a file, not a folder"):  # a str path: the same
+            await client.run(Job("a1d", "image-upscaler", [URL]), f"{files['good']}/sub")
         with pytest.raises(UsageError, match="concurrency must be at least 1"):
             await _drain(client, concurrency=0)
+    assert transport.sent == []
+
+
+async def test_client_run_many_checks_a_generators_jobs_as_it_takes_them() -> None:
+    transport = ScriptedTransport([])
+    wrong = pytest.RaisesExc(TypeError, match=r"^job must be a mediatask\.Job, got None: build")
+    async with _client(transport) as client:
+        with pytest.RaisesGroup(wrong, flatten_subgroups=True):
+            async with client.run_many(job for job in [None]) as outcomes:  # type: ignore[misc]
+                async for _ in outcomes:
+                    pass
     assert transport.sent == []
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -19,7 +18,7 @@ from mediatask.errors import TaskTimeoutError
 from mediatask.many import Outcome, UpdateCallback
 from mediatask.model import Job, Result, TaskRef
 from mediatask.plugins import PluginManager
-from mediatask.validate import check_concurrency
+from mediatask.validate import a_job, check_concurrency, out_dir_path, some_jobs
 
 
 @asynccontextmanager
@@ -102,8 +101,8 @@ def run(
     goes on at the provider; the error's ``handle`` names it). Must not be called from inside a
     running trio or asyncio event loop's thread.
     """
-    _check_job(job)
-    target = _out_dir(out_dir)
+    a_job(job)
+    target = out_dir_path(out_dir)
     submitted: list[TaskRef] = []
 
     def remember(task: TaskRef) -> None:
@@ -142,10 +141,8 @@ def run_many(
     program, run it in a worker thread: ``await asyncio.to_thread(mediatask.run_many, jobs)``.
     """
     check_concurrency(concurrency)
-    jobs = list(jobs)
-    for job in jobs:
-        _check_job(job)
-    target = _out_dir(out_dir)
+    jobs = [a_job(job) for job in some_jobs(jobs)]  # a generator's too, before any is sent
+    target = out_dir_path(out_dir)
     plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
     providers = sorted({job.provider for job in jobs} & set(plugins.providers))
 
@@ -164,19 +161,3 @@ def run_many(
         return sorted(outcomes, key=lambda outcome: outcome.index)
 
     return trio.run(main)
-
-
-def _check_job(job: object) -> None:
-    if not isinstance(job, Job):
-        raise TypeError(
-            f"expected a mediatask.Job, got {type(job).__name__}: "
-            "build one with Job(provider, operation, inputs, params)"
-        )
-
-
-def _out_dir(out_dir: object) -> Path | None:
-    if out_dir is None:
-        return None
-    if not isinstance(out_dir, str | os.PathLike):
-        raise TypeError(f"out_dir must be a folder path, got {type(out_dir).__name__}")
-    return Path(out_dir)

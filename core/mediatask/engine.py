@@ -30,6 +30,7 @@ from mediatask.errors import (
     TaskFailedError,
     UnavailableError,
     UsageError,
+    wrong_type,
 )
 from mediatask.following import Follower, check_follow
 from mediatask.http import Request, Response
@@ -53,12 +54,15 @@ from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender, Throttle
 from mediatask.transport import Transport
 from mediatask.validate import (
+    a_job,
     check_concurrency,
     check_job,
     check_local_input,
     check_out_dir,
     find_operation,
+    out_dir_path,
     provider_resolves,
+    some_jobs,
 )
 
 log = logging.getLogger("mediatask")
@@ -146,6 +150,16 @@ def _ceilings(value: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(value))
 
 
+def _a(kind: type, takes: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator: the argument is a ``kind``, else a TypeError saying what it takes."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise wrong_type(f"Client {attribute.name}", takes, value)
+
+    return check
+
+
 @attrs.define
 class Client:
     """Submits jobs and follows tasks on any provider. Use it as an async context manager.
@@ -156,11 +170,19 @@ class Client:
     """
 
     # Fixed once made: the sender holds them too.
-    plugins: PluginManager = attrs.field(factory=PluginManager.from_entry_points, on_setattr=_fixed)
-    settings: Settings = attrs.field(factory=Settings, on_setattr=_fixed)
+    plugins: PluginManager = attrs.field(
+        factory=PluginManager.from_entry_points,
+        validator=_a(PluginManager, "a PluginManager (PluginManager.from_entry_points())"),
+        on_setattr=_fixed,
+    )
+    settings: Settings = attrs.field(
+        factory=Settings, validator=_a(Settings, "a mediatask.Settings"), on_setattr=_fixed
+    )
     transport: Transport = attrs.field(factory=Http11Transport, on_setattr=_fixed)
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy, on_setattr=_fixed)
-    polling: PollPolicy = attrs.field(factory=PollPolicy)
+    retry: RetryPolicy = attrs.field(
+        factory=RetryPolicy, validator=_a(RetryPolicy, "a RetryPolicy"), on_setattr=_fixed
+    )
+    polling: PollPolicy = attrs.field(factory=PollPolicy, validator=_a(PollPolicy, "a PollPolicy"))
     follow: str = attrs.field(default="auto", validator=lambda _, __, value: check_follow(value))
     """How tasks are followed: ``auto`` (stream where the provider can, else poll),
     ``stream`` or ``poll`` (see :data:`~mediatask.following.FOLLOW_MODES`)."""
@@ -221,14 +243,14 @@ class Client:
         info = self.provider(provider)
         return self._slots.get(info.name, self.settings.key(info), info.max_concurrency)
 
-    def check(self, job: Job, out_dir: Path | None = None) -> Job:
+    def check(self, job: Job, out_dir: Path | str | None = None) -> Job:
         """Validate ``job`` without any network call; returns it typed.
 
         Checks everything that can be known before paying: the operation and its parameters,
         each local input (a readable, non-empty file of the kind and size the provider takes,
         and a way to send it), and that ``out_dir``, when given, can be created and written.
         """
-        info = self.provider(job.provider)
+        info = self.provider(a_job(job).provider)
         checked = self.plugins.validate(info.name, check_job(info, job))
         operation = find_operation(info, checked.operation)
         for index, item in enumerate(checked.inputs):
@@ -236,8 +258,9 @@ class Client:
                 self._check_local(info, operation, index, item)
         for path in file_params(operation, checked.params).values():
             self._check_local(info, operation, len(operation.input_kinds), path)
-        if out_dir is not None:
-            check_out_dir(out_dir)
+        target = out_dir_path(out_dir)
+        if target is not None:
+            check_out_dir(target)
         return checked
 
     def _check_local(self, info: ProviderInfo, operation: Operation, index: int, item: str) -> Path:
@@ -333,7 +356,7 @@ class Client:
         from cancellation. ``marker`` goes on the task where the provider keeps a name
         (hook ``mediatask_submit``), so a lost answer can be found in its list.
         """
-        info = self.provider(job.provider)
+        info = self.provider(a_job(job).provider)
         job = self.plugins.validate(info.name, check_job(info, job))
         operation = find_operation(info, job.operation)
         published: list[str] = []
@@ -451,6 +474,8 @@ class Client:
 
         :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
         """
+        if not isinstance(task, TaskRef):
+            raise wrong_type("task", "a mediatask.TaskRef (as submit returns)", task)
         self.slot(task.provider).accepted()  # a job resumed without a submit holds a task too
         last: Update | None = None
         # The follower's generator is read here directly: no code of the caller's runs between
@@ -515,7 +540,7 @@ class Client:
     async def run(
         self,
         job: Job,
-        out_dir: Path | None = None,
+        out_dir: Path | str | None = None,
         *,
         on_submit: Callable[[TaskRef], None] | None = None,
         on_update: UpdateCallback | None = None,
@@ -527,6 +552,7 @@ class Client:
 
         :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
         """
+        out_dir = out_dir_path(out_dir)
         if follow is not None:
             check_follow(follow)
         if out_dir is not None and out_dir not in self._folders:
@@ -541,7 +567,7 @@ class Client:
     def run_many(
         self,
         jobs: Iterable[Job],
-        out_dir: Path | None = None,
+        out_dir: Path | str | None = None,
         *,
         concurrency: int = 8,
         on_update: UpdateCallback | None = None,
@@ -558,6 +584,7 @@ class Client:
             or an ``out_dir`` that cannot be created or written.
         """
         check_concurrency(concurrency)
+        jobs, out_dir = some_jobs(jobs), out_dir_path(out_dir)
         if out_dir is not None:
             check_out_dir(out_dir)  # a quick local check, made before any job is paid for
             self._folders.add(out_dir)

@@ -189,3 +189,19 @@ def leaves(group: BaseExceptionGroup[E]) -> Iterator[E]:
             yield from leaves(exc)
         else:
             yield exc
+
+
+def wrong_type(name: str, takes: str, value: object, fix: str = "") -> TypeError:
+    """The error for argument ``name`` given ``value`` where it takes ``takes``, in one line.
+
+    Raised by the library's entry points before they use an argument, so a wrong type reads the
+    same on every Python version rather than as the interpreter's own message. Only numbers and
+    None are shown (any other value could be long, or a secret): ``out_dir must be a folder path
+    (a str or os.PathLike), got int 5``. ``fix``, when given, is appended after a colon.
+    """
+    got = type(value).__name__
+    if value is None:
+        got = "None"
+    elif isinstance(value, int | float):
+        got += f" {value!r}"
+    return TypeError(f"{name} must be {takes}, got {got}" + (f": {fix}" if fix else ""))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mediatask.config import Settings
-from mediatask.errors import UsageError
+from mediatask.errors import UsageError, wrong_type
 from mediatask.journal_backend import (
     MARKER_PREFIX,
     JobQuery,
@@ -162,6 +162,8 @@ class Journal(JournalBackend):
     """
 
     def __init__(self, path: Path | str) -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise wrong_type("Journal path", "a file path (a str or os.PathLike)", path)
         self.path = path = Path(path)
         self.where = str(path)
         self.worker = worker_id()

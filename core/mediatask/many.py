@@ -22,6 +22,7 @@ import trio
 from mediatask.errors import MediataskError
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.runner import JobRunner
+from mediatask.validate import a_job
 
 UpdateCallback = Callable[[TaskRef, Update], None]
 """Told each update of a task as it is seen (a plain function: it must not block)."""
@@ -111,4 +112,4 @@ async def run_all(
 
 
 def _job_of(item: tuple[int, Job]) -> Job:
-    return item[1]
+    return a_job(item[1])  # jobs may come lazily: each is checked as it is taken

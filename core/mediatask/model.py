@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from mediatask.errors import UsageError
+from mediatask.errors import UsageError, wrong_type
 
 
 def frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -30,17 +30,13 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, os.PathLike):
         return _str_tuple(os.fspath(value))
     if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
-        raise TypeError(
-            f"inputs must be a path or URL string or a list of them, got {type(value).__name__}"
-        )
+        raise wrong_type("inputs", "a path or URL string or a list of them", value)
     items = []
     for item in value:
         if isinstance(item, os.PathLike):
             item = os.fspath(item)
         if not isinstance(item, str):
-            raise TypeError(
-                f"each input must be a path or URL string, got {type(item).__name__} {item!r}"
-            )
+            raise wrong_type("each input", "a path or URL string", item)
         items.append(item)
     return tuple(items)
 
@@ -49,19 +45,17 @@ def _name(instance: object, attribute: attrs.Attribute[str], value: Any) -> None
     """A non-empty string, or a TypeError/ValueError that says which argument and what it got."""
     owner = type(instance).__name__
     if not isinstance(value, str):
-        raise TypeError(
-            f"{owner}.{attribute.name} must be a string, got {type(value).__name__} {value!r}"
-        )
+        raise wrong_type(f"{owner}.{attribute.name}", "a string", value)
     if not value.strip():
         raise UsageError(f"{owner}.{attribute.name} must not be empty: name one, e.g. 'a1d'")
 
 
 def _param_map(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"params must be a mapping of names to values, got {type(value).__name__}")
+        raise wrong_type("params", "a mapping of names to values", value)
     bad = [name for name in value if not isinstance(name, str)]
     if bad:
-        raise TypeError(f"parameter names must be strings, got {bad[0]!r}")
+        raise wrong_type("each parameter name", "a string", bad[0])
     return frozen_map(value)
 
 
@@ -92,15 +86,13 @@ def _path_tuple(value: Any) -> tuple[Path, ...]:
 def _task_id(value: Any) -> str:
     """A provider's task id as a string; ids come as strings or integers, nothing else."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise TypeError(f"task_id must be a string or an integer, got {type(value).__name__}")
+        raise wrong_type("task_id", "a string or an integer", value)
     return str(value)
 
 
 def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
     if not isinstance(value, datetime):
-        raise TypeError(
-            f"{attribute.name} must be a timezone-aware datetime, got {type(value).__name__}"
-        )
+        raise wrong_type(attribute.name, "a timezone-aware datetime", value)
     if value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
 

@@ -6,14 +6,14 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
-from mediatask.errors import UnknownProviderError, UsageError
+from mediatask.errors import UnknownProviderError, UsageError, wrong_type
 from mediatask.model import Job, Operation, Param, ProviderInfo
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -257,6 +257,36 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
                 f"{where} takes {KIND_FORMATS[kind]}"
             )
     return path
+
+
+def a_job(job: object) -> Job:
+    """``job``, once it is known to be a :class:`Job` (a library entry point's argument)."""
+    if not isinstance(job, Job):
+        raise wrong_type(
+            "job", "a mediatask.Job", job, "build one with Job(provider, operation, inputs, params)"
+        )
+    return job
+
+
+def some_jobs(jobs: object) -> Iterable[Job]:
+    """A ``jobs`` argument, once it is known to be an iterable of jobs: a list's (any
+    collection's) jobs are checked here, a generator's as they are taken."""
+    if not isinstance(jobs, Iterable) or isinstance(jobs, str | bytes | Mapping | Job):
+        raise wrong_type("jobs", "an iterable of mediatask.Job (e.g. a list)", jobs)
+    if isinstance(jobs, Collection):
+        for job in jobs:
+            a_job(job)
+    return jobs
+
+
+def out_dir_path(out_dir: object) -> Path | None:
+    """An ``out_dir`` argument as a Path (None stays None): a str or os.PathLike, else a
+    TypeError that says so."""
+    if out_dir is None:
+        return None
+    if not isinstance(out_dir, str | os.PathLike):
+        raise wrong_type("out_dir", "a folder path (a str or os.PathLike)", out_dir)
+    return Path(out_dir)
 
 
 def check_out_dir(out_dir: Path) -> None:
