@@ -99,8 +99,8 @@ test-dist:
 # $(1): the interpreter, $(2): the venv. The slow end-to-end tests ran once already in `make test`.
 define fast-suite-installed
 	test -x $(2)/bin/python || $(1) -m venv $(2)
-	$(2)/bin/python -m pip install -q --upgrade pip
-	$(2)/bin/python -m pip install -q '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
+	$(2)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(2)/bin/python -m pip install $(PIP_QUIET) '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
 	rm -rf build $(foreach p,$(PLUGINS),$(p)/build)
 	$(2)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
 endef
