@@ -36,7 +36,7 @@ from mediatask.errors import (
     TaskFailedError,
 )
 from mediatask.journal import JobRecord, JobState
-from mediatask.journal_backend import JournalBackend
+from mediatask.journal_backend import JournalBackend, LeaseLostError
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.jsonl"
+CANCELLED_AFTER = "cancelled after"
+"""How the reason of a job cancelled for outrunning ``--timeout`` begins (its task has ended)."""
+_ENDED_AT_PROVIDER = (Status.FAILED.value, Status.CANCELED.value)
 CANCEL_SECONDS = 30.0
 """How long asking the provider to cancel a timed-out task may take."""
 
@@ -282,9 +285,39 @@ class Batch:
             JobState.LOST: options.resubmit_lost,
         }
         if wanted.get(state, False):
-            return self._reset(record, f"submitting a {state.value} job again on request")
+            blocker = self._paid(record)
+            if blocker is None:
+                return self._reset(record, f"submitting a {state.value} job again on request")
+            self.observer.notice(f"{record.id}: not submitted again: {blocker}")
         self._skipped.add(record.id)
         return Action.SKIP
+
+    def _paid(self, record: JobRecord) -> str | None:
+        """Why the journal's history forbids submitting ``record`` again, if it does.
+
+        A second line of defence behind the fencing of a shared ledger: the history since the
+        job was last reset must show no outputs saved and, for a failed job, no task created
+        (by any worker) unless the provider ended it (failed, canceled) or it was cancelled.
+        """
+        events = self.journal.events(record.id)
+        resets = [n for n, event in enumerate(events) if event.kind == "reset"]
+        since = events[resets[-1] + 1 :] if resets else events
+        saved = [event for event in since if event.kind == "downloaded"]
+        if saved:
+            return f"the ledger shows its outputs saved by {saved[-1].worker or 'a worker'}"
+        if record.state is not JobState.FAILED:
+            return None  # expired, lost: a task was created, and that is why the flag exists
+        created = [event for event in since if event.kind == "submitted"]
+        ended = record.status in _ENDED_AT_PROVIDER or (record.reason or "").startswith(
+            CANCELLED_AFTER
+        )
+        if created and not ended:
+            who = created[-1].worker or "a worker"
+            return (
+                f"the ledger shows its task {created[-1].detail} created by {who} and never "
+                "ended by the provider: it may still be alive"
+            )
+        return None
 
     def _interrupted(self, record: JobRecord) -> JobRecord:
         """A job left ``submitting`` by an earlier run: killed while its submit was on the wire."""
@@ -375,6 +408,8 @@ class Batch:
         try:
             if action is Action.SUBMIT or task is None:
                 task = await self._submit(entry.id, job)
+        except LeaseLostError:
+            raise  # another worker's job now: nothing to write, no results line
         except MediataskError:  # journalled by submit_recorded
             self._finished(entry.id)
             return
@@ -399,6 +434,8 @@ class Batch:
                 result = known  # seen succeeding by an earlier run: only the download is left
             else:
                 result = await self.client.wait(task, on_update=partial(self._observed, job_id))
+        except LeaseLostError:
+            raise
         except TaskFailedError as exc:
             word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
             said = (exc.update.message or exc.update.raw_status) if exc.update else None
@@ -411,6 +448,7 @@ class Batch:
         except MediataskError as exc:
             self._unfinished(job_id, task, "following", exc)
             return
+        self.journal.keep(job_id)  # a worker that lost the job leaves its download to the other
         self.observer.changed(job_id, "downloading", handle=task.handle)
         try:
             result = await self.client.download(result, self.options.out_dir, stem=job_id)
@@ -443,7 +481,7 @@ class Batch:
                 reason += f"; cancelling failed ({short_reason(str(exc) or 'no answer')})"
             else:
                 error = f"{task.handle} outran --timeout {seconds:g}s and was cancelled: {said}"
-                self._end(job_id, JobState.FAILED, error, f"cancelled after {reason}")
+                self._end(job_id, JobState.FAILED, error, f"{CANCELLED_AFTER} {reason}")
                 return
         error = (
             f"{task.handle} is {still} after --timeout {seconds:g}s; running the same command "

@@ -10,9 +10,14 @@ what sharing needs:
 - **Adoption.** A job whose lease ran out (its worker died or lost the database) is claimable
   again: a submitted task is followed by the next worker, never submitted again; a job left
   ``submitting`` is uncertain, as after a crash on one machine.
-- **Fencing.** Every write is refused on a job another worker holds a live lease on, and the
-  intent to submit (:meth:`submitting`) also renews the writer's own lease and fails with
-  :class:`LeaseLostError` when another worker has taken the job: the request is then not sent.
+- **Fencing.** Each claim of a job raises its *lease epoch*, a fencing token. A worker's every
+  write of the job carries its claim (its id and that epoch) and is refused unless the claim is
+  still the job's current one (:meth:`_fence`): a worker that paused past its lease, or whose
+  statements were held up, cannot touch a job another worker has claimed since, even one that
+  worker has finished and let go. A refused write raises :class:`LeaseLostError` and changes
+  nothing. Each write commits the state and its history event in one transaction and renews the
+  lease; the intent to submit (:meth:`submitting`) is such a write, and the request's last byte
+  goes out only once it has committed.
 
 Needs the optional extra ``mediatask[postgres]`` (psycopg 3). The journal's statements are
 synchronous, as for SQLite: each is one round trip on an open connection, short next to a
@@ -34,12 +39,36 @@ import attrs
 import trio
 
 from mediatask.config import Settings
-from mediatask.errors import ConfigError, MediataskError, UsageError
-from mediatask.journal_backend import JobRecord, JobState, JournalBackend, timestamp, worker_id
+from mediatask.errors import ConfigError, UsageError
+from mediatask.journal_backend import (
+    Fence,
+    JobRecord,
+    JobState,
+    JournalBackend,
+    LeaseLostError,
+    LedgerError,
+    timestamp,
+    worker_id,
+)
 from mediatask.redact import Redactor
 
 if TYPE_CHECKING:
     import psycopg
+
+__all__ = [
+    "CLOSE_WAIT_SECONDS",
+    "INSTALL_HINT",
+    "LEASE_SECONDS",
+    "OPEN_STATES",
+    "URL_SCHEMES",
+    "Admission",
+    "LeaseLostError",
+    "LedgerError",
+    "OffLoop",
+    "PostgresJournal",
+    "is_database_url",
+    "safe_url",
+]
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 INSTALL_HINT = "pip install 'mediatask[postgres]'"
@@ -50,6 +79,12 @@ T = TypeVar("T")
 
 _NOW = "extract(epoch from clock_timestamp())::float8"
 """The database's clock, in seconds: leases are timed on it alone."""
+_ADDED_COLUMNS = {
+    "jobs": {"lease_epoch": "BIGINT NOT NULL DEFAULT 0"},
+    "rate_log": {"answered": "BOOLEAN NOT NULL DEFAULT false"},
+}
+"""Columns later versions added (every one, in order): a ledger made before gets them when a
+worker opens it. ``jobs.lease_epoch`` is the fencing token each claim raises."""
 _SCHEMA_LOCK = 0x6D6564696174  # any fixed number: serialises the first workers' CREATE TABLEs
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS jobs (
@@ -90,8 +125,6 @@ _SCHEMA = (
         counted_at DOUBLE PRECISION NOT NULL,
         answered BOOLEAN NOT NULL DEFAULT false
     )""",
-    # Ledgers made before the column existed.
-    "ALTER TABLE rate_log ADD COLUMN IF NOT EXISTS answered BOOLEAN NOT NULL DEFAULT false",
     "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
     "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
     """CREATE TABLE IF NOT EXISTS flight (
@@ -99,6 +132,11 @@ _SCHEMA = (
         scope TEXT NOT NULL,
         worker TEXT NOT NULL
     )""",
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}"
+        for table, added in _ADDED_COLUMNS.items()
+        for name, kind in added.items()
+    ),
 )
 OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
@@ -116,14 +154,6 @@ class Admission:
     exact: bool = False
     """The wait rests only on answered requests (and pauses): no answer can shorten it, so the
     caller may sleep all of it instead of asking again sooner."""
-
-
-class LeaseLostError(MediataskError):
-    """Another worker took the job (this one's lease ran out): this one must not write it."""
-
-
-class LedgerError(MediataskError):
-    """The ledger could not be read or written (the database went away, or refused)."""
 
 
 def is_database_url(where: str) -> bool:
@@ -169,7 +199,8 @@ class PostgresJournal(JournalBackend):
         self._url = url
         self.worker = worker_id()
         self.lease_seconds = lease_seconds
-        self._claimed: set[str] = set()
+        self._claims: dict[str, int] = {}
+        """The jobs this worker holds, each with the lease epoch of its claim."""
         password = urllib.parse.urlsplit(url).password
         self._redactor = Redactor((*Settings().secrets(), *([password] if password else [])))
         try:
@@ -199,7 +230,7 @@ class PostgresJournal(JournalBackend):
         this one's (statements on it must not share this connection's transactions)."""
         other = PostgresJournal(self._url, lease_seconds=self.lease_seconds)
         other.worker = self.worker
-        other._claimed = self._claimed  # one worker's claims, two connections
+        other._claims = self._claims  # one worker's claims, two connections
         return other
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
@@ -221,8 +252,37 @@ class PostgresJournal(JournalBackend):
             said = self._redactor.scrub(str(exc).strip().splitlines()[0] if str(exc) else "")
             raise LedgerError(f"the ledger {self.where} failed: {said}") from None
 
-    def _writable(self) -> tuple[str, tuple[Any, ...]]:
-        return f" AND (worker = ? OR lease_until IS NULL OR lease_until < {_NOW})", (self.worker,)
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        with self._failing(), self._db.transaction():
+            yield
+
+    def _fence(self, job_id: str) -> Fence:
+        """The single place a write's claim is checked.
+
+        A job this worker claimed: the claim (worker and epoch) must still be the job's
+        current one, and the write renews its lease. A job it holds no claim on (a command
+        following one task, another service): no worker may hold a live lease on it, and the
+        write raises the epoch, so no claim taken before it can write after it.
+        """
+        epoch = self._claims.get(job_id)
+        if epoch is None:
+            return Fence(
+                sets=", lease_epoch = lease_epoch + 1",
+                where=f" AND (lease_until IS NULL OR lease_until < {_NOW})",
+            )
+        return Fence(
+            sets=f", lease_until = {_NOW} + ?",
+            set_params=(self.lease_seconds,),
+            where=" AND worker = ? AND lease_epoch = ?",
+            where_params=(self.worker, epoch),
+        )
+
+    def _refused(self, job_id: str) -> None:
+        raise LeaseLostError(
+            f"job {job_id}: another worker has taken it over (this worker's claim is no longer "
+            "the job's current one): left to that worker, not written here"
+        )
 
     # -- claims --------------------------------------------------------------------------------
 
@@ -238,7 +298,7 @@ class PostgresJournal(JournalBackend):
                 WHERE state IN ({_OPEN}) AND (lease_until IS NULL OR lease_until < {_NOW})
                 ORDER BY created_at, line, id LIMIT ? FOR UPDATE SKIP LOCKED
             )
-            UPDATE jobs SET worker = ?, lease_until = {_NOW} + ?
+            UPDATE jobs SET worker = ?, lease_until = {_NOW} + ?, lease_epoch = jobs.lease_epoch + 1
             FROM picked WHERE jobs.id = picked.id
             RETURNING jobs.*, picked.was, picked.held""",  # noqa: S608  # states are ours
             (limit, self.worker, self.lease_seconds),
@@ -249,9 +309,26 @@ class PostgresJournal(JournalBackend):
             if row["held"] is not None and record.state is not JobState.PENDING:
                 self._event(record.id, "adopted", f"lease of {row['was']} ran out", timestamp())
             records.append(record)
-            self._claimed.add(record.id)
+            self._claims[record.id] = int(row["lease_epoch"])
         records.sort(key=lambda r: (r.line is None, r.line or 0, r.id))
         return records
+
+    def take(self, job_id: str) -> JobRecord | None:
+        """Claim the job, whatever its state, unless another worker holds a live lease on it;
+        the record as it stands under this claim, or ``None`` (held, or unknown).
+
+        For decisions about a job no worker is working on (a re-run's, before the claims):
+        they are written under a claim like any other write. :meth:`release` it after.
+        """
+        row = self._one(
+            f"UPDATE jobs SET worker = ?, lease_until = {_NOW} + ?, lease_epoch = lease_epoch + 1 "  # noqa: S608
+            f"WHERE id = ? AND (lease_until IS NULL OR lease_until < {_NOW}) RETURNING *",
+            (self.worker, self.lease_seconds, job_id),
+        )
+        if row is None:
+            return None
+        self._claims[job_id] = int(row["lease_epoch"])
+        return JobRecord.from_row(row)
 
     def renew(self) -> int:
         """Extend every lease this worker holds; how many it holds."""
@@ -262,10 +339,13 @@ class PostgresJournal(JournalBackend):
 
     def release(self, job_id: str) -> None:
         """Let go of the job (done with it for this run); a no-op if another worker holds it."""
-        self._claimed.discard(job_id)
-        self._execute(
-            "UPDATE jobs SET lease_until = NULL WHERE id = ? AND worker = ?", (job_id, self.worker)
-        )
+        epoch = self._claims.pop(job_id, None)
+        if epoch is not None:
+            self._execute(
+                "UPDATE jobs SET lease_until = NULL "
+                "WHERE id = ? AND worker = ? AND lease_epoch = ?",
+                (job_id, self.worker, epoch),
+            )
 
     def held(self, job_id: str) -> bool:
         """True when another worker holds a live lease on the job."""
@@ -379,27 +459,6 @@ class PostgresJournal(JournalBackend):
     def flight_release(self, job_id: str) -> None:
         """Give back the slot this worker took for ``job_id``."""
         self._execute("DELETE FROM flight WHERE job_id = ? AND worker = ?", (job_id, self.worker))
-
-    def submitting(self, job_id: str, marker: str | None = None) -> None:
-        """Renew this worker's lease on the job, then record the intent to submit.
-
-        :raises LeaseLostError: another worker took the job (or holds it, for a job this worker
-            never claimed): the request must not be sent.
-        """
-        if job_id in self._claimed:
-            taken = not self._execute(
-                f"UPDATE jobs SET lease_until = {_NOW} + ? "  # noqa: S608  # the clock is ours
-                "WHERE id = ? AND worker = ? AND lease_until IS NOT NULL",
-                (self.lease_seconds, job_id, self.worker),
-            )
-        else:
-            taken = self.held(job_id)
-        if taken:
-            raise LeaseLostError(
-                f"job {job_id}: another worker has taken it over (this worker's lease ran "
-                "out); not submitted here"
-            )
-        super().submitting(job_id, marker)
 
 
 CLOSE_WAIT_SECONDS = 0.5

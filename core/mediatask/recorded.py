@@ -5,17 +5,20 @@ complete at the provider: the default transport holds back its last byte until t
 journalled (:func:`~mediatask.transport.send_submit`), so an upload cut short by a crash, a
 Ctrl-C or a broken connection leaves the job pending. A failure after that moment is journalled
 *uncertain* when the task may exist (no answer was read, or a 2xx answer could not be read) and
-*failed* otherwise.
+*failed* otherwise. A job that is no longer this writer's (:class:`~mediatask.journal_backend.
+LeaseLostError`: another worker of a shared ledger took it over) is not written at all.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import trio
 
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, PluginError, SubmitUncertainError
 from mediatask.journal import JobState
-from mediatask.journal_backend import JournalBackend
+from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError
 from mediatask.model import Job, TaskRef
 from mediatask.summary import short_reason
 from mediatask.uncertain import advice
@@ -36,11 +39,13 @@ async def submit_recorded(
     on_wire: list[bool] = []
 
     def going() -> None:
-        on_wire.append(True)
-        journal.submitting(job_id, marker)
+        journal.submitting(job_id, marker)  # raises if the job is no longer this worker's
+        on_wire.append(True)  # the intent committed: the last byte goes now
 
     try:
         task = await client.submit(job, on_wire=going, marker=marker)
+    except (LeaseLostError, LedgerError):
+        raise  # not this worker's to write (or nothing can be written): nothing was sent
     except SubmitUncertainError as exc:
         reason = short_reason(f"no answer to the submit: {exc}")
         error = f"{exc}; {_advice(client, journal, job_id)}"
@@ -64,7 +69,8 @@ async def submit_recorded(
         # Every exchange that began ended in a refusal or certainly unsent (the client raises
         # SubmitUncertainError otherwise): no task exists, so the job is pending again.
         if on_wire:
-            journal.unsent(job_id)
+            with contextlib.suppress(LeaseLostError):  # then it is another worker's to write
+                journal.unsent(job_id)
         raise
     journal.submitted(job_id, task)
     answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)

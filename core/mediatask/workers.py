@@ -24,7 +24,7 @@ import trio
 from mediatask.batch import Action, Batch
 from mediatask.concurrency import key_label
 from mediatask.errors import MediataskError
-from mediatask.journal import JobRecord, JobState
+from mediatask.journal import JobRecord, JobState, LeaseLostError
 from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
 from mediatask.manifest import Manifest
 from mediatask.uncertain import advice, when
@@ -59,22 +59,34 @@ class Worker:
 
         A job left unfinished or timed out is followed again; one a flag asks for is reset to be
         submitted again; an uncertain one is looked up in its provider's list. Open jobs are
-        left to the claims.
+        left to the claims. Each decision is made and written under a claim of the job (so no
+        other worker decides or works on it meanwhile), let go after.
         """
         self.batch.begin(manifest)
         uncertain: list[JobRecord] = []
-        for entry in manifest.entries:
-            record = self.batch.register(entry)
-            if record is None or record.state in OPEN_STATES or self.ledger.held(record.id):
-                continue
-            action = self.batch.decide(record)
-            if action is Action.FOLLOW:
-                self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
-            elif action is Action.SETTLE:
-                uncertain.append(record)
-        self.batch.write_invalid()
-        if uncertain:
-            await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+        try:
+            for entry in manifest.entries:
+                if self.batch.register(entry) is None:
+                    continue
+                record = self.ledger.take(entry.id)  # None: another worker holds it
+                if record is None:
+                    continue
+                if record.state in OPEN_STATES:
+                    self.ledger.release(record.id)
+                    continue
+                action = self.batch.decide(record)
+                if action is Action.FOLLOW:
+                    self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
+                if action is Action.SETTLE:
+                    uncertain.append(record)
+                else:
+                    self.ledger.release(record.id)
+            self.batch.write_invalid()
+            if uncertain:
+                await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+        finally:
+            for record in uncertain:
+                self.ledger.release(record.id)
 
     async def run(self) -> None:
         """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
@@ -171,6 +183,8 @@ class Worker:
                 action = settled.get(record.id, Action.SKIP)
             async with self._in_flight(record, side):
                 await self.batch.run_one(record, action, limit)
+        except LeaseLostError as exc:
+            self.batch.observer.notice(str(exc))  # nothing written: the job is another's now
         finally:
             self.ledger.release(record.id)  # even when cancelled: another worker may go on
             self._running.discard(record.id)
