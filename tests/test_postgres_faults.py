@@ -17,6 +17,7 @@ while a worker is interrupted. Whatever the fault, at the end (:meth:`Fleet.chec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -116,6 +117,15 @@ class Fleet:
             ).fetchall()
         return [row["id"] for row in rows]
 
+    def done(self, jobs: list[str]) -> bool:
+        """True when every one of ``jobs`` has ended and no worker holds it."""
+        rows = self.rows()
+        open_states = ("pending", "submitting", "submitted")
+        return all(
+            rows[job]["state"] not in open_states and rows[job]["lease_until"] is None
+            for job in jobs
+        )
+
     def created(self) -> dict[str, int]:
         """How many tasks each job's submits created, by job id."""
         provider = {line["id"]: line["provider"] for line in self.lines}
@@ -140,7 +150,8 @@ class Fleet:
         print(f"{JOBS} jobs: {dict(states)}")
         assert len(rows) == JOBS
         twice = {job_id: n for job_id, n in seen.items() if n.get("created", 0) > 1}
-        assert not twice, f"created twice: {twice}"
+        history = [e for e in events if e["job_id"] in twice]
+        assert not twice, f"created twice: {twice}; {history}; {self.errors}"
         saved = {event["job_id"] for event in events if event["kind"] == "downloaded"}
         worse = {job_id: rows[job_id]["state"] for job_id in saved}
         assert set(worse.values()) <= {"succeeded"}, f"finished jobs made worse: {worse}"
@@ -202,14 +213,8 @@ def test_a_worker_paused_past_its_lease_touches_nothing_another_worker_took(flee
     paused.send_signal(signal.SIGSTOP)  # holding jobs it has not sent yet
     others = [fleet.start() for _ in range(2)]
     try:
-        # The others adopt its jobs once its leases run out, and finish them.
-        until(
-            lambda: (
-                all(fleet.rows()[job_id]["lease_until"] is None for job_id in held)
-                and all(fleet.rows()[job_id]["state"] == "succeeded" for job_id in held)
-            ),
-            "the paused worker's jobs finished by the others",
-        )
+        # The others adopt its jobs once its leases run out, finish them and let them go.
+        until(lambda: fleet.done(held), "the paused worker's jobs finished by the others")
     finally:
         paused.send_signal(signal.SIGCONT)
     fleet.finish(paused, *others)
@@ -225,4 +230,48 @@ def test_a_worker_stalled_at_its_intent_to_submit_sends_nothing_twice(
         until(relay.triggered.is_set, "the stalled worker's first intent to submit")
         others = [fleet.start() for _ in range(2)]
         fleet.finish(stalled, *others)
+    fleet.check()
+
+
+def test_workers_survive_their_sessions_terminated(fleet: Fleet) -> None:
+    workers = [fleet.start() for _ in range(3)]
+    for _ in range(3):
+        until(lambda: any(fleet.held(w, "pending", "submitted") for w in workers), "claims")
+        with psycopg.connect(fleet.url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        time.sleep(LEASE / 2)  # a fault's spacing, not a synchronisation
+    fleet.finish(*workers)
+    fleet.check()
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_workers_survive_a_postgresql_restart(
+    fleet: Fleet, server: PostgresServer, mode: str
+) -> None:
+    workers = [fleet.start() for _ in range(3)]
+    until(lambda: any(fleet.held(w, "submitted") for w in workers), "submitted jobs")
+    server.restart(mode)
+    fleet.finish(*workers)
+    fleet.check()
+
+
+def test_an_interrupted_worker_exits_at_once_while_the_database_is_frozen(
+    fleet: Fleet, server: PostgresServer
+) -> None:
+    relay = Relay((server.host, server.port))
+    with relay:
+        frozen = fleet.start(relay.url(fleet.url))
+        until(lambda: fleet.held(frozen, "submitted"), "the worker's submitted jobs")
+        relay.hold()  # the database answers it nothing
+        frozen.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            frozen.wait(timeout=2)
+        code = frozen.poll()
+        relay.flow()
+        fleet.finish(frozen, codes=(130,))
+    assert code == 130, "still running 2 s after Ctrl-C"
+    fleet.finish(fleet.start())  # another worker finishes the batch
     fleet.check()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from mediatask.errors import (
     TaskFailedError,
 )
 from mediatask.journal import JobRecord, JobState
-from mediatask.journal_backend import JournalBackend, LeaseLostError
+from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -174,11 +175,14 @@ class Batch:
                     self._write(result_line(record))
             self.observer.started(len(manifest.entries) + len(self._invalid), done)
             runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
-            await runner.all(
-                (entry, action)
-                for entry, action in plan
-                if action is Action.SUBMIT or action is Action.FOLLOW
-            )
+            try:
+                await runner.all(
+                    (entry, action)
+                    for entry, action in plan
+                    if action is Action.SUBMIT or action is Action.FOLLOW
+                )
+            finally:  # interrupted too: what ended is in the journal, so in the file
+                self.write_results(manifest)
 
     @contextlib.contextmanager
     def results(self, mode: str) -> Iterator[None]:
@@ -193,6 +197,29 @@ class Batch:
                 yield
             finally:
                 self._results = None
+
+    def write_results(self, manifest: Manifest | None = None) -> None:
+        """Write ``OUT/results.jsonl`` afresh from the journal: the invalid lines, then one line
+        per job that has ended, as the journal has it now (``manifest``'s jobs, else every job
+        in the journal).
+
+        The lines written as jobs end are for watching a run; this is the file a run leaves,
+        so a process killed between a job's journal write and its line loses nothing, and a
+        job has one line. Replaced whole (a file beside it, renamed), so workers sharing the
+        folder never leave half a file.
+        """
+        invalid = {error.line for error in self._invalid}
+        if manifest is None:
+            records = list(self.journal.records())
+        else:
+            found = (self.journal.get(e.id) for e in manifest.entries if e.line not in invalid)
+            records = [record for record in found if record is not None]
+        lines = [_error_line(error) for error in self._invalid]
+        lines += [result_line(record) for record in records if not record.state.is_open]
+        path = self.options.out_dir / RESULTS_FILE
+        staged = path.with_name(f".{RESULTS_FILE}.{os.getpid()}")
+        staged.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        staged.replace(path)
 
     # -- shared ledgers (see mediatask.workers) ------------------------------------------------
 
@@ -408,8 +435,8 @@ class Batch:
         try:
             if action is Action.SUBMIT or task is None:
                 task = await self._submit(entry.id, job)
-        except LeaseLostError:
-            raise  # another worker's job now: nothing to write, no results line
+        except (LeaseLostError, LedgerError):
+            raise  # another worker's job now, or the ledger is away: no results line
         except MediataskError:  # journalled by submit_recorded
             self._finished(entry.id)
             return
@@ -434,8 +461,8 @@ class Batch:
                 result = known  # seen succeeding by an earlier run: only the download is left
             else:
                 result = await self.client.wait(task, on_update=partial(self._observed, job_id))
-        except LeaseLostError:
-            raise
+        except (LeaseLostError, LedgerError):
+            raise  # not a failure of the task: the job is left to whoever holds it next
         except TaskFailedError as exc:
             word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
             said = (exc.update.message or exc.update.raw_status) if exc.update else None
@@ -459,7 +486,7 @@ class Batch:
             else:
                 self._unfinished(job_id, task, "downloading", exc)
             return
-        self.journal.succeeded(job_id, result)
+        await written(lambda: self.journal.succeeded(job_id, result))  # its files are saved
         self._finished(job_id)
 
     def _unfinished(self, job_id: str, task: TaskRef, doing: str, exc: MediataskError) -> None:

@@ -19,19 +19,25 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import attrs
+import trio
 
 from mediatask.errors import MediataskError, UsageError
 from mediatask.model import Job, Output, Result, Status, TaskRef, Update
 from mediatask.redact import Redactor
 
 MARKER_PREFIX = "mediatask-"
+RECONNECT_SECONDS = 60.0
+"""How long a write (or a worker's coordination statement) is tried again, reconnecting with
+back-off, while a shared ledger cannot be reached (a restart, a killed session)."""
+
+T = TypeVar("T")
 
 
 class LeaseLostError(MediataskError):
@@ -77,6 +83,12 @@ class JobState(enum.Enum):
     def is_final(self) -> bool:
         """True when a re-run leaves the job alone unless asked otherwise."""
         return self in _FINAL
+
+    @property
+    def is_open(self) -> bool:
+        """True while no run has finished (or given up on) the job: pending, or its submit or
+        task under way."""
+        return self in (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 
     @property
     def task_may_be_alive(self) -> bool:
@@ -504,6 +516,34 @@ class JournalBackend(abc.ABC):
         """
         fresh = _FRESH if state is JobState.PENDING else {}
         self._update(job_id, "reset", reason, state=state.value, error=None, reason=None, **fresh)
+
+
+async def reconnecting(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``await attempt()``, tried again with back-off while it fails with :class:`LedgerError`
+    (the ledger restarting, a session killed), for up to :data:`RECONNECT_SECONDS`.
+
+    Cancellable between attempts. A write refused (:class:`LeaseLostError`) is not tried again.
+    """
+    deadline = trio.current_time() + RECONNECT_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except LedgerError:
+            if trio.current_time() + delay > deadline:
+                raise
+        await trio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+async def written(write: Callable[[], None]) -> None:
+    """Make the journal write ``write()`` (what a worker learned: a task's id, its end), tried
+    again while the ledger cannot be reached (see :func:`reconnecting`)."""
+
+    async def attempt() -> None:
+        write()
+
+    await reconnecting(attempt)
 
 
 def timestamp() -> str:

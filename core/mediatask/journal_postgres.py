@@ -29,10 +29,12 @@ the event loop instead, on a connection of their own (:class:`OffLoop`).
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -47,6 +49,7 @@ from mediatask.journal_backend import (
     JournalBackend,
     LeaseLostError,
     LedgerError,
+    reconnecting,
     timestamp,
     worker_id,
 )
@@ -138,7 +141,7 @@ _SCHEMA = (
         for name, kind in added.items()
     ),
 )
-OPEN_STATES = (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
+OPEN_STATES = tuple(state for state in JobState if state.is_open)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
 _OPEN = ", ".join(f"'{state.value}'" for state in OPEN_STATES)
 
@@ -203,10 +206,11 @@ class PostgresJournal(JournalBackend):
         """The jobs this worker holds, each with the lease epoch of its claim."""
         password = urllib.parse.urlsplit(url).password
         self._redactor = Redactor((*Settings().secrets(), *([password] if password else [])))
+        self._row_factory = dict_row
+        self._interrupted = False
+        self._in_transaction = False
         try:
-            self._db: psycopg.Connection[dict[str, Any]] = driver.connect(
-                url, autocommit=True, row_factory=dict_row, connect_timeout=10
-            )
+            self._db: psycopg.Connection[dict[str, Any]] = self._connect()
             with self._db.transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for statement in _SCHEMA:
@@ -221,9 +225,21 @@ class PostgresJournal(JournalBackend):
         row = self._one("SELECT value FROM meta WHERE name = 'id'")
         self.id = row["value"] if row else ""
 
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
+        connection: psycopg.Connection[dict[str, Any]] = _driver().connect(
+            self._url, autocommit=True, row_factory=self._row_factory, connect_timeout=10
+        )
+        return connection
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    @property
+    def interrupted(self) -> bool:
+        """True once Ctrl-C or SIGTERM came during one of its statements (each statement
+        fails at once after that: the process is stopping)."""
+        return self._interrupted
 
     def sibling(self) -> PostgresJournal:
         """A second connection to this ledger for the same worker: its claims and leases are
@@ -234,28 +250,53 @@ class PostgresJournal(JournalBackend):
         return other
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
-        with self._failing():
+        with self._failing(reconnect=not self._in_transaction):
             cursor = self._db.execute(sql.replace("?", "%s"), params)
             return list(cursor.fetchall()) if cursor.description else []
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._failing():
+        with self._failing(reconnect=not self._in_transaction):
             count: int = self._db.execute(sql.replace("?", "%s"), params).rowcount
             return count
 
     @contextlib.contextmanager
-    def _failing(self) -> Iterator[None]:
-        """A database error as a :class:`LedgerError` of one line, without the password."""
+    def _failing(self, *, reconnect: bool = True) -> Iterator[None]:
+        """Run statements on a live connection (made again first, after a restart or a killed
+        session, when ``reconnect``), failing with a :class:`LedgerError` of one line without
+        the password: when the database fails, and at once when a stop signal comes."""
+        if self._interrupted:
+            raise LedgerError(f"the ledger {self.where}: not written, the worker is stopping")
         try:
-            yield
+            with _stop_signals_interrupt():
+                if reconnect and (self._db.closed or self._db.broken):
+                    self._db.close()
+                    self._db = self._connect()
+                yield
+        except _StopSignal:
+            self._interrupted = True
+            self._db.close()  # mid-statement: its state is unknown
+            raise LedgerError(
+                f"the ledger {self.where}: interrupted while it did not answer"
+            ) from None
         except _driver().Error as exc:
             said = self._redactor.scrub(str(exc).strip().splitlines()[0] if str(exc) else "")
             raise LedgerError(f"the ledger {self.where} failed: {said}") from None
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
-        with self._failing(), self._db.transaction():
-            yield
+        with self._failing():
+            self._db.execute("BEGIN")
+            self._in_transaction = True  # its statements run on this connection, or fail
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if not (self._interrupted or self._db.closed or self._db.broken):
+                    with contextlib.suppress(_driver().Error):
+                        self._db.execute("ROLLBACK")
+                raise  # else the server rolls back as the connection goes
+            finally:
+                self._in_transaction = False
 
     def _fence(self, job_id: str) -> Fence:
         """The single place a write's claim is checked.
@@ -331,10 +372,18 @@ class PostgresJournal(JournalBackend):
         return JobRecord.from_row(row)
 
     def renew(self) -> int:
-        """Extend every lease this worker holds; how many it holds."""
+        """Extend every lease this worker holds; how many it holds.
+
+        Only claims it knows of: a claim whose answer was lost with the connection runs out.
+        """
+        held = list(self._claims.items())
+        if not held:
+            return 0
         return self._execute(
-            f"UPDATE jobs SET lease_until = {_NOW} + ? WHERE worker = ? AND lease_until IS NOT NULL",  # noqa: S608, E501
-            (self.lease_seconds, self.worker),
+            f"UPDATE jobs SET lease_until = {_NOW} + ? FROM unnest(?::text[], ?::bigint[]) "  # noqa: S608
+            "AS mine(id, epoch) WHERE jobs.id = mine.id AND jobs.lease_epoch = mine.epoch "
+            "AND jobs.worker = ? AND jobs.lease_until IS NOT NULL",
+            (self.lease_seconds, [i for i, _ in held], [e for _, e in held], self.worker),
         )
 
     def release(self, job_id: str) -> None:
@@ -386,7 +435,7 @@ class PostgresJournal(JournalBackend):
         """
         longest = max(seconds for _, seconds in windows)
         most = max(limit for limit, _ in windows)
-        with self._db.transaction():
+        with self._atomic():
             self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (scope,))
             now_row = self._one(f"SELECT {_NOW} AS now")  # the clock is ours
             now = float(now_row["now"]) if now_row else 0.0
@@ -438,7 +487,7 @@ class PostgresJournal(JournalBackend):
         Slots are shared by every worker; one whose worker no longer holds the job's lease (it
         died, or let go) is freed here. False when all are taken.
         """
-        with self._db.transaction():
+        with self._atomic():
             self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"flight:{scope}",))
             self._execute(
                 f"""DELETE FROM flight WHERE scope = ? AND NOT EXISTS (
@@ -459,6 +508,40 @@ class PostgresJournal(JournalBackend):
     def flight_release(self, job_id: str) -> None:
         """Give back the slot this worker took for ``job_id``."""
         self._execute("DELETE FROM flight WHERE job_id = ? AND worker = ?", (job_id, self.worker))
+
+
+class _StopSignal(Exception):  # noqa: N818  # a signal, not an error
+    """SIGINT or SIGTERM came while a statement was waiting for the database."""
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Let SIGINT and SIGTERM interrupt the statements run in the block (on the main thread).
+
+    A worker's journal statements are synchronous on the event loop, which handles the signals
+    only once they return: a database that does not answer would hold Ctrl-C for as long. The
+    handler in place (the event loop's) still gets each signal, and the statement is abandoned
+    at once (psycopg waits in slices of a tenth of a second, running signal handlers between).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # off the loop: such statements are abandoned by their cancelled caller
+        return
+    previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        previous[signum](signum, frame)
+        raise _StopSignal
+
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(stopping)
+        if callable(handler):
+            previous[stopping] = handler
+            signal.signal(stopping, stop)
+    try:
+        yield
+    finally:
+        for number, kept in previous.items():
+            signal.signal(number, kept)
 
 
 CLOSE_WAIT_SECONDS = 0.5
@@ -483,13 +566,17 @@ class OffLoop:
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     async def run(self, call: Callable[[PostgresJournal], T]) -> T:
-        """``call(ledger)`` in a thread, one at a time; cancellable at any moment."""
+        """``call(ledger)`` in a thread, one at a time; cancellable at any moment.
+
+        While the ledger cannot be reached, ``call`` is tried again (on a new connection) with
+        back-off (:func:`~mediatask.journal_backend.reconnecting`).
+        """
 
         def locked() -> T:
             with self._lock:
                 return call(self.ledger)
 
-        return await trio.to_thread.run_sync(locked, abandon_on_cancel=True)
+        return await reconnecting(lambda: trio.to_thread.run_sync(locked, abandon_on_cancel=True))
 
     def close(self) -> None:
         """Close the connection once no statement runs on it; one abandoned and still running

@@ -18,7 +18,7 @@ import trio
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, PluginError, SubmitUncertainError
 from mediatask.journal import JobState
-from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError
+from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
 from mediatask.model import Job, TaskRef
 from mediatask.summary import short_reason
 from mediatask.uncertain import advice
@@ -42,28 +42,37 @@ async def submit_recorded(
         journal.submitting(job_id, marker)  # raises if the job is no longer this worker's
         on_wire.append(True)  # the intent committed: the last byte goes now
 
+    async def end(state: JobState, error: str, reason: str) -> None:
+        await written(lambda: journal.ended(job_id, state, error, reason))
+
     try:
         task = await client.submit(job, on_wire=going, marker=marker)
-    except (LeaseLostError, LedgerError):
-        raise  # not this worker's to write (or nothing can be written): nothing was sent
+    except LeaseLostError:
+        raise  # not this worker's to write: nothing was sent
+    except LedgerError:
+        if not on_wire:
+            # The intent may not have committed, so nothing was sent: once the ledger is
+            # back, the job is pending again (unless another worker has taken it over).
+            with contextlib.suppress(LeaseLostError):
+                await written(lambda: journal.unsent(job_id))
+        raise  # else sent, its answer unknown here: left "submitting", uncertain to the next
     except SubmitUncertainError as exc:
         reason = short_reason(f"no answer to the submit: {exc}")
-        error = f"{exc}; {_advice(client, journal, job_id)}"
-        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        await end(JobState.UNCERTAIN, f"{exc}; {_advice(client, journal, job_id)}", reason)
         raise
     except PluginError as exc:
         if not on_wire:
-            journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+            await end(JobState.FAILED, str(exc), short_reason(exc))
             raise
         error = (
             f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
             f"a task was probably created: {_advice(client, journal, job_id)}"
         )
         reason = f"{job.provider} accepted the submit but its answer was unreadable"
-        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        await end(JobState.UNCERTAIN, error, reason)
         raise
     except MediataskError as exc:
-        journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+        await end(JobState.FAILED, str(exc), short_reason(exc))
         raise
     except trio.Cancelled:
         # Every exchange that began ended in a refusal or certainly unsent (the client raises
@@ -72,7 +81,7 @@ async def submit_recorded(
             with contextlib.suppress(LeaseLostError):  # then it is another worker's to write
                 journal.unsent(job_id)
         raise
-    journal.submitted(job_id, task)
+    await written(lambda: journal.submitted(job_id, task))  # the answer in hand: kept
     answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
     if answered is not None:
         journal.observed(job_id, answered)

@@ -70,7 +70,11 @@ class PostgresServer:
             raise RuntimeError("this server was not started here")
         subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
             _as_server_user(
-                [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "restart"]
+                [
+                    str(self.bindir / "pg_ctl"),
+                    *("-D", str(self.data), "-l", str(self.data.parent / "log")),
+                    *("-m", mode, "-w", "restart"),
+                ]
             ),
             check=True,
             capture_output=True,

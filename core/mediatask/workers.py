@@ -16,7 +16,7 @@ digest, every worker together holds at most that many of its jobs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import attrs
 import trio
@@ -25,6 +25,7 @@ from mediatask.batch import Action, Batch
 from mediatask.concurrency import key_label
 from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState, LeaseLostError
+from mediatask.journal_backend import LedgerError, reconnecting
 from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
 from mediatask.manifest import Manifest
 from mediatask.uncertain import advice, when
@@ -36,6 +37,8 @@ IDLE_POLL_SECONDS = 0.1
 exits as soon as the last one ends (or adopts it), not up to :data:`POLL_SECONDS` later."""
 FLIGHT_RECHECK_SECONDS = 0.1
 """How often a job waiting for a shared in-flight slot asks again."""
+LET_GO_SECONDS = 0.5
+"""How long a worker tries to let go of a job (or a slot) it is done with."""
 
 
 @attrs.define
@@ -51,6 +54,7 @@ class Worker:
     """Where claims, renewals and in-flight slots are asked for, off the event loop (shared
     with the rate limiters); ``None``: a connection of the worker's own while it runs."""
     _running: set[str] = attrs.field(init=False, factory=set)
+    _manifest: Manifest | None = attrs.field(init=False, default=None)
     _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     async def load(self, manifest: Manifest) -> None:
@@ -63,6 +67,7 @@ class Worker:
         other worker decides or works on it meanwhile), let go after.
         """
         self.batch.begin(manifest)
+        self._manifest = manifest
         uncertain: list[JobRecord] = []
         try:
             for entry in manifest.entries:
@@ -96,12 +101,17 @@ class Worker:
         self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
         if self.side is not None:
             await self._work(self.side)
-            return
-        side = OffLoop(self.ledger.sibling())
-        try:
-            await self._work(side)
-        finally:
-            side.close()
+        else:
+            side = OffLoop(self.ledger.sibling())
+            try:
+                await self._work(side)
+            finally:
+                side.close()
+        # Every job has ended: the results file, from the ledger (one line per job).
+        await reconnecting(self._write_results)
+
+    async def _write_results(self) -> None:
+        self.batch.write_results(self._manifest)
 
     async def _work(self, side: OffLoop) -> None:
         limit = trio.CapacityLimiter(self.batch.options.concurrency)
@@ -147,8 +157,8 @@ class Worker:
             await trio.sleep(FLIGHT_RECHECK_SECONDS)
         try:
             yield
-        finally:
-            self.ledger.flight_release(record.id)
+        finally:  # else freed once the job's lease runs out
+            await _letting_go(side, lambda ledger: ledger.flight_release(record.id))
 
     async def _renew(self, side: OffLoop) -> None:
         while True:
@@ -185,7 +195,18 @@ class Worker:
                 await self.batch.run_one(record, action, limit)
         except LeaseLostError as exc:
             self.batch.observer.notice(str(exc))  # nothing written: the job is another's now
-        finally:
-            self.ledger.release(record.id)  # even when cancelled: another worker may go on
+        except LedgerError as exc:
+            self.batch.observer.notice(f"job {record.id}: left to the next worker: {exc}")
+        finally:  # even when cancelled: another worker may go on at once
+            await _letting_go(side, lambda ledger: ledger.release(record.id))
             self._running.discard(record.id)
             self._wake.set()
+
+
+async def _letting_go(side: OffLoop, call: Callable[[PostgresJournal], None]) -> None:
+    """Give something back to the ledger (a claim, a slot) even when cancelled, for at most
+    :data:`LET_GO_SECONDS`: a database that does not answer keeps it until its lease runs out
+    rather than hold up a worker that is stopping."""
+    with trio.move_on_after(LET_GO_SECONDS) as scope, contextlib.suppress(LedgerError):
+        scope.shield = True
+        await side.run(call)
