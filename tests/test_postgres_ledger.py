@@ -232,6 +232,31 @@ def test_a_worker_runs_what_another_service_put_in_the_ledger(
     assert "--journal postgresql://" in summary["next"][0]["command"]
 
 
+def test_a_worker_leaves_one_results_line_per_job_whatever_the_file_held(
+    postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
+) -> None:
+    with PostgresJournal(postgres_url) as service:
+        for n in range(3):
+            service.register(f"s{n}", Job("a1d", "image-generator", (), {"prompt": f"x {n}"}))
+    env = {**os.environ, **standalone_a1d.env}
+    out = tmp_path / "out"
+    mediatask_command("worker", "--journal", postgres_url, "-o", str(out), env=env)
+    results = out / "results.jsonl"
+    lines = results.read_text().splitlines()
+    # A worker killed before its line for s2, and a stale worker's second line for s0.
+    results.write_text("\n".join([lines[0], lines[0].replace("succeeded", "failed"), lines[1]]))
+
+    mediatask_command("worker", "--journal", postgres_url, "-o", str(out), env=env)
+
+    written = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted((line["job"], line["status"]) for line in written) == [
+        ("s0", "succeeded"),
+        ("s1", "succeeded"),
+        ("s2", "succeeded"),
+    ]
+    assert standalone_a1d.stats()["submissions"] == 3
+
+
 def test_batch_retry_failed_resubmits_only_jobs_no_worker_holds(
     postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
 ) -> None:
