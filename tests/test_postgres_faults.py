@@ -84,12 +84,23 @@ class Fleet:
     env: dict[str, str]
     lines: list[dict[str, Any]]
     errors: list[str] = attrs.field(factory=list)
+    started: list[subprocess.Popen[bytes]] = attrs.field(factory=list)
 
     def start(self, url: str | None = None) -> subprocess.Popen[bytes]:
         """A ``batch --journal`` worker (on ``url``, e.g. through a relay)."""
         options = ["-o", "out", "--lease", f"{LEASE:g}s", "--concurrency", "4", "-q"]
         command = ("batch", "jobs.jsonl", "--journal", url or self.url, *options)
-        return mediatask_process(*command, cwd=self.folder, env=self.env, errors=True)
+        worker = mediatask_process(*command, cwd=self.folder, env=self.env, errors=True)
+        self.started.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        """End every worker a failed test left running (paused ones too)."""
+        for worker in self.started:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGCONT)
+                worker.kill()
+            worker.communicate()
 
     def finish(self, *workers: subprocess.Popen[bytes], codes: tuple[int, ...] = (0, 1)) -> None:
         """Wait for each worker to end; none may end with a traceback or an odd status."""
@@ -125,6 +136,11 @@ class Fleet:
             rows[job]["state"] not in open_states and rows[job]["lease_until"] is None
             for job in jobs
         )
+
+    def states(self, jobs: list[str]) -> list[tuple[str, str, float | None]]:
+        """Each job's state and lease, to show what a wait was stuck on."""
+        rows = self.rows()
+        return [(rows[job]["state"], rows[job]["worker"], rows[job]["lease_until"]) for job in jobs]
 
     def created(self) -> dict[str, int]:
         """How many tasks each job's submits created, by job id."""
@@ -186,7 +202,7 @@ def fleet(
     tmp_path: Path,
     mediatask_home: Path,
     mixed_job: Callable[[str, int], dict[str, Any]],
-) -> Fleet:
+) -> Iterator[Fleet]:
     lines = [mixed_job("f", n) for n in range(JOBS)]
     own_inputs(tmp_path, lines, SAMPLE)
     (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -195,14 +211,17 @@ def fleet(
         env.update(emulator.env)
     url = server.create_database(f"faults_{secrets.token_hex(4)}")
     PostgresJournal(url).close()  # its tables, for the first look at them
-    return Fleet(tmp_path, url, emulators, env, lines)
+    fleet = Fleet(tmp_path, url, emulators, env, lines)
+    yield fleet
+    fleet.stop()
 
 
-def until(condition: Callable[[], Any], what: str) -> Any:
-    """Wait for ``condition`` to hold (asked every 10 ms); fail after :data:`WAIT_SECONDS`."""
+def until(condition: Callable[[], Any], what: str, show: Callable[[], object] = lambda: "") -> Any:
+    """Wait for ``condition`` to hold (asked every 10 ms); fail after :data:`WAIT_SECONDS`,
+    saying what ``show`` finds then."""
     deadline = time.monotonic() + WAIT_SECONDS
     while not (found := condition()):
-        assert time.monotonic() < deadline, f"waited {WAIT_SECONDS:g}s for {what}"
+        assert time.monotonic() < deadline, f"waited {WAIT_SECONDS:g}s for {what}: {show()}"
         time.sleep(0.01)
     return found
 
@@ -214,7 +233,7 @@ def test_a_worker_paused_past_its_lease_touches_nothing_another_worker_took(flee
     others = [fleet.start() for _ in range(2)]
     try:
         # The others adopt its jobs once its leases run out, finish them and let them go.
-        until(lambda: fleet.done(held), "the paused worker's jobs finished by the others")
+        until(lambda: fleet.done(held), "the others to finish its jobs", lambda: fleet.states(held))
     finally:
         paused.send_signal(signal.SIGCONT)
     fleet.finish(paused, *others)

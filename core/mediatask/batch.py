@@ -236,6 +236,8 @@ class Batch:
         """Put ``entry`` in the journal once; ``None`` (and an invalid line) if it cannot be."""
         try:
             return self.journal.register(entry.id, entry.job, line=entry.line)
+        except LedgerError:
+            raise  # the ledger is away: the line itself is fine
         except MediataskError as exc:
             self._invalid.append(ManifestError(entry.line, str(exc), entry.id))
             return None

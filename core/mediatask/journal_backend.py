@@ -38,6 +38,8 @@ RECONNECT_SECONDS = 60.0
 back-off, while a shared ledger cannot be reached (a restart, a killed session)."""
 
 T = TypeVar("T")
+EVENT_INSERT = "INSERT INTO events (job_id, at, kind, detail, worker) VALUES (?,?,?,?,?)"
+"""How one line of a job's history is written."""
 
 
 class LeaseLostError(MediataskError):
@@ -425,22 +427,29 @@ class JournalBackend(abc.ABC):
         values = {**self._redactor.row(dict(columns)), "updated_at": now, "worker": self.worker}
         names = ", ".join(f"{name} = ?" for name in values)
         fence = self._fence(job_id)
-        with self._atomic():
-            changed = self._execute(
-                f"UPDATE jobs SET {names}{fence.sets} WHERE id = ?{fence.where}",  # noqa: S608
-                (*values.values(), *fence.set_params, job_id, *fence.where_params),
-            )
-            if changed and event is not None:
-                self._event(job_id, event[0], event[1], now)
+        changed = self._apply(
+            f"UPDATE jobs SET {names}{fence.sets} WHERE id = ?{fence.where}",  # noqa: S608
+            (*values.values(), *fence.set_params, job_id, *fence.where_params),
+            self._event_row(job_id, *event, now) if event is not None else None,
+        )
         if not changed:
             self._refused(job_id)
         return bool(changed)
 
+    def _apply(self, update: str, params: Sequence[Any], event: tuple[Any, ...] | None) -> int:
+        """Run ``update`` (one job's) and, if it changed the job, add ``event`` (a row of
+        :data:`EVENT_INSERT`), committed together; how many jobs it changed."""
+        with self._atomic():
+            changed = self._execute(update, params)
+            if changed and event is not None:
+                self._execute(EVENT_INSERT, event)
+        return changed
+
+    def _event_row(self, job_id: str, kind: str, detail: str, at: str) -> tuple[Any, ...]:
+        return (job_id, at, kind, self._redactor.scrub(detail), self.worker)
+
     def _event(self, job_id: str, kind: str, detail: str, at: str) -> None:
-        self._execute(
-            "INSERT INTO events (job_id, at, kind, detail, worker) VALUES (?,?,?,?,?)",
-            (job_id, at, kind, self._redactor.scrub(detail), self.worker),
-        )
+        self._execute(EVENT_INSERT, self._event_row(job_id, kind, detail, at))
 
     def submitting(self, job_id: str, marker: str | None = None) -> None:
         """Record the intent to submit, as the request goes on the wire, with its marker."""

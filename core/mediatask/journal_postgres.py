@@ -227,7 +227,13 @@ class PostgresJournal(JournalBackend):
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
         connection: psycopg.Connection[dict[str, Any]] = _driver().connect(
-            self._url, autocommit=True, row_factory=self._row_factory, connect_timeout=10
+            self._url,
+            autocommit=True,
+            row_factory=self._row_factory,
+            connect_timeout=10,
+            # A transaction left open by a paused (or partitioned) worker holds its locks
+            # from every other worker only this long.
+            options=f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
         )
         return connection
 
@@ -263,8 +269,9 @@ class PostgresJournal(JournalBackend):
     def _failing(self, *, reconnect: bool = True) -> Iterator[None]:
         """Run statements on a live connection (made again first, after a restart or a killed
         session, when ``reconnect``), failing with a :class:`LedgerError` of one line without
-        the password: when the database fails, and at once when a stop signal comes."""
-        if self._interrupted:
+        the password: when the database fails, and at once when a stop signal comes or the
+        calling task is being cancelled."""
+        if self._interrupted or _being_cancelled():
             raise LedgerError(f"the ledger {self.where}: not written, the worker is stopping")
         try:
             with _stop_signals_interrupt():
@@ -297,6 +304,18 @@ class PostgresJournal(JournalBackend):
                 raise  # else the server rolls back as the connection goes
             finally:
                 self._in_transaction = False
+
+    def _apply(self, update: str, params: Sequence[Any], event: tuple[Any, ...] | None) -> int:
+        """One statement, so no transaction is left open across a pause of this process
+        (holding the job's row from the other workers): the update, and the event inserted
+        from what it changed."""
+        if event is None:
+            return self._execute(update, params)
+        return self._execute(
+            f"WITH changed AS ({update} RETURNING id) INSERT INTO events "  # noqa: S608  # ours
+            "(job_id, at, kind, detail, worker) SELECT id, ?, ?, ?, ? FROM changed",
+            (*params, *event[1:]),
+        )
 
     def _fence(self, job_id: str) -> Fence:
         """The single place a write's claim is checked.
@@ -510,6 +529,15 @@ class PostgresJournal(JournalBackend):
         self._execute("DELETE FROM flight WHERE job_id = ? AND worker = ?", (job_id, self.worker))
 
 
+def _being_cancelled() -> bool:
+    """True in a trio task that is being cancelled (unwinding after Ctrl-C, say): a statement
+    then must not wait for a database that may not answer (the signal has come and gone)."""
+    try:
+        return trio.current_effective_deadline() == float("-inf")
+    except RuntimeError:  # not in a trio task
+        return False
+
+
 class _StopSignal(Exception):  # noqa: N818  # a signal, not an error
     """SIGINT or SIGTERM came while a statement was waiting for the database."""
 
@@ -544,6 +572,8 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(number, kept)
 
 
+IDLE_IN_TRANSACTION_MS = 5000
+"""How long the server keeps a worker's transaction open while the worker says nothing."""
 CLOSE_WAIT_SECONDS = 0.5
 """How long closing an :class:`OffLoop` waits for a statement abandoned by a cancelled caller."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -27,7 +28,7 @@ from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState, LeaseLostError
 from mediatask.journal_backend import LedgerError, reconnecting
 from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
-from mediatask.manifest import Manifest
+from mediatask.manifest import Entry, Manifest
 from mediatask.uncertain import advice, when
 
 POLL_SECONDS = 1.0
@@ -70,28 +71,32 @@ class Worker:
         self._manifest = manifest
         uncertain: list[JobRecord] = []
         try:
-            for entry in manifest.entries:
-                if self.batch.register(entry) is None:
-                    continue
-                record = self.ledger.take(entry.id)  # None: another worker holds it
-                if record is None:
-                    continue
-                if record.state in OPEN_STATES:
-                    self.ledger.release(record.id)
-                    continue
-                action = self.batch.decide(record)
-                if action is Action.FOLLOW:
-                    self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
-                if action is Action.SETTLE:
-                    uncertain.append(record)
-                else:
-                    self.ledger.release(record.id)
+            for entry in manifest.entries:  # each tried again while the ledger is away
+                await reconnecting(partial(self._load_one, entry, uncertain))
             self.batch.write_invalid()
             if uncertain:
                 await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
         finally:
             for record in uncertain:
                 self.ledger.release(record.id)
+
+    async def _load_one(self, entry: Entry, uncertain: list[JobRecord]) -> None:
+        """Register one job, and make a re-run's decision about it under a claim."""
+        if self.batch.register(entry) is None:
+            return
+        record = self.ledger.take(entry.id)  # None: another worker holds it
+        if record is None:
+            return
+        if record.state in OPEN_STATES:
+            self.ledger.release(record.id)
+            return
+        action = self.batch.decide(record)
+        if action is Action.FOLLOW:
+            self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
+        if action is Action.SETTLE:
+            uncertain.append(record)
+        else:
+            self.ledger.release(record.id)
 
     async def run(self) -> None:
         """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
