@@ -78,7 +78,8 @@ class Worker:
                 await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
         finally:
             for record in uncertain:
-                self.ledger.release(record.id)
+                with contextlib.suppress(LedgerError):  # else its lease runs out
+                    self.ledger.release(record.id)
 
     async def _load_one(self, entry: Entry, uncertain: list[JobRecord]) -> None:
         """Register one job, and make a re-run's decision about it under a claim."""
