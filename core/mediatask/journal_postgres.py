@@ -208,6 +208,7 @@ class PostgresJournal(JournalBackend):
         self._redactor = Redactor((*Settings().secrets(), *([password] if password else [])))
         self._row_factory = dict_row
         self._interrupted = False
+        self._stop_watch = _StopWatch()
         self._in_transaction = False
         try:
             self._db: psycopg.Connection[dict[str, Any]] = self._connect()
@@ -245,7 +246,7 @@ class PostgresJournal(JournalBackend):
     def interrupted(self) -> bool:
         """True once Ctrl-C or SIGTERM came during one of its statements (each statement
         fails at once after that: the process is stopping)."""
-        return self._interrupted
+        return self._interrupted or self._stop_watch.stopped
 
     def sibling(self) -> PostgresJournal:
         """A second connection to this ledger for the same worker: its claims and leases are
@@ -271,10 +272,10 @@ class PostgresJournal(JournalBackend):
         session, when ``reconnect``), failing with a :class:`LedgerError` of one line without
         the password: when the database fails, and at once when a stop signal comes or the
         calling task is being cancelled."""
-        if self._interrupted or _being_cancelled():
+        if self._interrupted or self._stop_watch.stopped or _being_cancelled():
             raise LedgerError(f"the ledger {self.where}: not written, the worker is stopping")
         try:
-            with _stop_signals_interrupt():
+            with self._stop_watch.statement():
                 if reconnect and (self._db.closed or self._db.broken):
                     self._db.close()
                     self._db = self._connect()
@@ -542,34 +543,44 @@ class _StopSignal(Exception):  # noqa: N818  # a signal, not an error
     """SIGINT or SIGTERM came while a statement was waiting for the database."""
 
 
-@contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """Let SIGINT and SIGTERM interrupt the statements run in the block (on the main thread).
+@attrs.define
+class _StopWatch:
+    """Sees SIGINT and SIGTERM for a journal whose statements run on the main thread.
 
     A worker's journal statements are synchronous on the event loop, which handles the signals
-    only once they return: a database that does not answer would hold Ctrl-C for as long. The
-    handler in place (the event loop's) still gets each signal, and the statement is abandoned
-    at once (psycopg waits in slices of a tenth of a second, running signal handlers between).
+    only once they return: a database that does not answer would hold Ctrl-C for as long. So
+    the handler in place (the event loop's) is wrapped: it still gets each signal, a statement
+    under way is abandoned at once (psycopg waits in slices of a tenth of a second, running
+    signal handlers between), and no statement starts after a signal came.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # off the loop: such statements are abandoned by their cancelled caller
-        return
-    previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        previous[signum](signum, frame)
-        raise _StopSignal
+    stopped: bool = False
+    """A stop signal came: the process is stopping."""
+    _inside: bool = False
+    _handlers: dict[int, Callable[[int, FrameType | None], Any]] = attrs.field(factory=dict)
 
-    for stopping in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(stopping)
-        if callable(handler):
-            previous[stopping] = handler
-            signal.signal(stopping, stop)
-    try:
-        yield
-    finally:
-        for number, kept in previous.items():
-            signal.signal(number, kept)
+    @contextlib.contextmanager
+    def statement(self) -> Iterator[None]:
+        """Run a statement that a stop signal interrupts (on the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # off the loop: such statements are abandoned by their cancelled caller
+            return
+        for number in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(number)
+            if callable(handler) and handler != self._stop:
+                self._handlers[number] = handler
+                signal.signal(number, self._stop)
+        self._inside = True
+        try:
+            yield
+        finally:
+            self._inside = False
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped = True
+        self._handlers[signum](signum, frame)
+        if self._inside:
+            raise _StopSignal
 
 
 IDLE_IN_TRANSACTION_MS = 5000
@@ -607,6 +618,11 @@ class OffLoop:
                 return call(self.ledger)
 
         return await reconnecting(lambda: trio.to_thread.run_sync(locked, abandon_on_cancel=True))
+
+    @property
+    def busy(self) -> bool:
+        """True while a statement runs (or hangs, abandoned by its caller) on the connection."""
+        return self._lock.locked()
 
     def close(self) -> None:
         """Close the connection once no statement runs on it; one abandoned and still running

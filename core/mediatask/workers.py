@@ -213,6 +213,8 @@ async def _letting_go(side: OffLoop, call: Callable[[PostgresJournal], None]) ->
     """Give something back to the ledger (a claim, a slot) even when cancelled, for at most
     :data:`LET_GO_SECONDS`: a database that does not answer keeps it until its lease runs out
     rather than hold up a worker that is stopping."""
+    if side.busy and trio.current_effective_deadline() == float("-inf"):
+        return  # stopping, and the ledger has not answered the statement before: no wait
     with trio.move_on_after(LET_GO_SECONDS) as scope, contextlib.suppress(LedgerError):
         scope.shield = True
         await side.run(call)
