@@ -18,6 +18,7 @@ from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary, submit_r
 from mediatask.errors import MalformedPayloadError, UnavailableError
 from mediatask.journal import batch_journal_path
 from mediatask.manifest import Manifest, read_manifest
+from mediatask.model import Result
 from mediatask.plugins import PluginManager
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
@@ -222,6 +223,32 @@ async def test_a_failed_task_is_recorded_and_skipped_unless_retried(
         retried = await run_batch(client, journal, manifest, out, Seen(), retry_failed=True)
     assert retried.counts["succeeded"] == 3
     assert box.emulators["echo"].stats["submissions"] == 6
+
+
+async def test_retry_failed_submits_no_job_whose_history_shows_a_task_alive_or_saved(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    manifest = write_manifest(tmp_path, 3)
+    out = tmp_path / "out"
+    task = TaskRef("echo", "t-alive", datetime(2026, 1, 1, tzinfo=UTC))
+    seen = Seen()
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        for entry in manifest.entries:
+            journal.register(entry.id, entry.job, line=entry.line)
+        # job00: a task created, never ended by the provider, then written failed (a stale
+        # worker's error path); job01: outputs saved, then written failed; job02: refused.
+        journal.submitting("job00", journal.marker("job00"))
+        journal.submitted("job00", task)
+        journal.ended("job00", JobState.FAILED, "lease lost", "lease lost")
+        journal.succeeded("job01", Result(task, [], datetime(2026, 1, 1, tzinfo=UTC)))
+        journal.ended("job01", JobState.FAILED, "lease lost")
+        journal.ended("job02", JobState.FAILED, "refused by the provider")
+        summary = await run_batch(client, journal, manifest, out, seen, retry_failed=True)
+    assert box.emulators["echo"].stats["submissions"] == 1  # job02 alone
+    assert summary.counts["succeeded"] == 1
+    assert any("job00: not submitted again" in notice for notice in seen.notices)
+    assert any("job01: not submitted again" in notice for notice in seen.notices)
 
 
 async def test_an_invalid_job_fails_alone(mediatask_sandbox: Any, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from mediatask import Client, Job, JobState, Journal, PluginManager, RetryPolicy
 from mediatask.batch import submit_recorded
 from mediatask.errors import SubmitUncertainError, UnavailableError
 from mediatask.http import Request, Response
+from mediatask.journal import LeaseLostError
 from mediatask.testing import reply
 from mediatask.transport import CommitReporting
 
@@ -115,3 +116,27 @@ async def test_a_submit_cancelled_before_its_commit_stays_pending(
     assert transport.at_commit == []
     assert record is not None
     assert record.state is JobState.PENDING
+
+
+class LostJournal(Journal):
+    """A journal whose writer lost the job to another worker just before its intent."""
+
+    def submitting(self, job_id: str, marker: str | None = None) -> None:
+        raise LeaseLostError(f"job {job_id}: another worker has taken it over")
+
+
+async def test_a_refused_intent_sends_no_last_byte_and_writes_nothing(
+    fake_plugins: PluginManager, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    with LostJournal(tmp_path / "journal.sqlite") as journal:
+        journal.register("j1", JOB)
+        transport = CommittingTransport(["ok"], journal)
+        async with make_client(fake_plugins, transport) as client:
+            with pytest.raises(LeaseLostError):
+                await submit_recorded(client, journal, "j1", JOB)
+        record = journal.get("j1")
+        history = [event.kind for event in journal.events("j1")]
+    assert transport.at_commit == []  # on_commit raised: the request stayed incomplete
+    assert record is not None
+    assert record.state is JobState.PENDING  # not failed: the job is simply another's now
+    assert history == ["registered"]

@@ -25,7 +25,6 @@ import random
 import signal
 import subprocess
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -33,14 +32,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from PIL import Image
 from psycopg.rows import dict_row
 
-from mediatask import PluginManager
-from mediatask.emulator.submissions import job_identity
-from mediatask.model import Job
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
-from mediatask.validate import check_job
+from mediatask.testing_postgres import own_inputs, served, submit_identity
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 JOBS = 300
@@ -59,16 +54,8 @@ def write_batch(
     folder: Path, mixed_job: Callable[[str, int], dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The manifest: A1D, Claid and A2E in turn, each Claid job with an image of its own."""
-    sample = Image.open(SAMPLE).convert("RGB")
-    lines = []
-    for n in range(JOBS):
-        line = mixed_job("d", n)
-        if line["provider"] == "claid":
-            image = sample.copy()
-            image.putpixel((0, 0), (n % 256, n // 256, 0))  # its own bytes: its own identity
-            image.save(folder / f"in-{n:03d}.png")
-            line["input"] = f"in-{n:03d}.png"
-        lines.append(line)
+    lines = [mixed_job("d", n) for n in range(JOBS)]
+    own_inputs(folder, lines, SAMPLE)
     (folder / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
@@ -76,25 +63,6 @@ def write_batch(
 def start(folder: Path, env: Mapping[str, str], *args: str) -> subprocess.Popen[bytes]:
     options = ["-o", "out", "--lease", LEASE, "--concurrency", "8", "-q"]  # -q: stderr, errors
     return mediatask_process(*args, *options, cwd=folder, env=env, errors=True)
-
-
-def identity(plugins: PluginManager, folder: Path, row: Mapping[str, Any]) -> str:
-    """The job's identity in its emulator's submit ledger (what its submit request carries)."""
-    job = Job.from_json(json.loads(row["job"]))
-    if job.provider == "claid":  # an upload: the file's bytes
-        image = (folder / job.inputs[0]).read_bytes()
-        return "file:" + hashlib.sha256(image).hexdigest()[:16]
-    info = plugins.provider(job.provider)
-    checked = plugins.validate(info.name, check_job(info, job))
-    request = plugins.submit(info.name, checked, row["marker"] or "")
-    body = json.dumps(request.json, separators=(",", ":")).encode()
-    return job_identity(body, "application/json")
-
-
-def served(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310  # loopback emulator
-        data: bytes = answer.read()
-        return data
 
 
 @pytest.mark.slow
@@ -130,8 +98,7 @@ def test_three_workers_300_jobs_two_killed_one_restarted(
     with psycopg.connect(postgres_url, row_factory=dict_row) as db:
         rows = {row["id"]: row for row in db.execute("SELECT * FROM jobs").fetchall()}
         adopted = db.execute("SELECT COUNT(*) AS n FROM events WHERE kind = 'adopted'").fetchone()
-    plugins = PluginManager.from_entry_points()
-    identities = {job_id: identity(plugins, tmp_path, row) for job_id, row in rows.items()}
+    identities = {job_id: submit_identity(tmp_path, row) for job_id, row in rows.items()}
     ledgers = {name: emulator.submits() for name, emulator in emulators.items()}
     provider = {line["id"]: line["provider"] for line in lines}
     seen = {job_id: ledgers[provider[job_id]].get(key, {}) for job_id, key in identities.items()}

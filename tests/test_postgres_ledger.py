@@ -81,10 +81,59 @@ def test_a_worker_whose_job_was_taken_over_does_not_submit(postgres_url: str) ->
         assert [r.id for r in heir.claim(1)] == ["j0"]
         with pytest.raises(LeaseLostError, match="another worker has taken it over"):
             slow.submitting("j0", slow.marker("j0"))
-        slow.ended("j0", JobState.FAILED, "must not land")  # refused: heir holds it
+        with pytest.raises(LeaseLostError):
+            slow.ended("j0", JobState.FAILED, "must not land")  # refused: heir holds it
         record = heir.get("j0")
         assert record is not None
         assert (record.state, record.worker) == (JobState.PENDING, heir.worker)
+
+
+def test_a_paused_worker_cannot_touch_a_job_another_worker_finished_and_let_go(
+    postgres_url: str,
+) -> None:
+    fill(postgres_url, 1)
+    task = TaskRef("a1d", "t-1", datetime(2026, 1, 1, tzinfo=UTC))
+    with (
+        PostgresJournal(postgres_url, lease_seconds=-1) as paused,
+        PostgresJournal(postgres_url, lease_seconds=60) as heir,
+    ):
+        paused.claim(1)  # then paused past its lease
+        heir.claim(1)
+        heir.submitting("j0", heir.marker("j0"))
+        heir.submitted("j0", task)
+        heir.ended("j0", JobState.SUCCEEDED, "")
+        heir.release("j0")  # finished and let go: lease_until is NULL again
+        history = len(heir.events("j0"))
+        with pytest.raises(LeaseLostError):
+            paused.submitting("j0", paused.marker("j0"))
+        with pytest.raises(LeaseLostError):
+            paused.ended("j0", JobState.FAILED, "must not land")
+        with pytest.raises(LeaseLostError):
+            paused.keep("j0")  # before a download: not re-downloaded by the paused worker
+        paused.release("j0")
+        record = heir.get("j0")
+        assert record is not None
+        assert (record.state, record.worker) == (JobState.SUCCEEDED, heir.worker)
+        assert len(heir.events("j0")) == history  # a refused write logs nothing either
+        (row,) = heir._rows("SELECT lease_until FROM jobs WHERE id = 'j0'")
+        assert row["lease_until"] is None
+        assert paused.claim(1) == []  # a finished job is claimed by nobody
+
+
+def test_each_claim_raises_the_fencing_token(postgres_url: str) -> None:
+    fill(postgres_url, 1)
+    with PostgresJournal(postgres_url, lease_seconds=-1) as first:
+        first.claim(1)
+        with PostgresJournal(postgres_url, lease_seconds=60) as second:
+            second.claim(1)
+            first.release("j0")  # an old claim cannot let go of the new one's lease either
+            assert first.held("j0")
+            second.release("j0")
+            epochs = second._rows("SELECT lease_epoch FROM jobs WHERE id = 'j0'")
+            assert epochs == [{"lease_epoch": 2}]
+            assert second.take("j0") is not None
+            with pytest.raises(LeaseLostError):
+                first.submitting("j0", first.marker("j0"))
 
 
 def test_nothing_open_means_nothing_to_wait_for(postgres_url: str) -> None:
@@ -181,6 +230,31 @@ def test_a_worker_runs_what_another_service_put_in_the_ledger(
     assert result.returncode == 1
     assert standalone_a1d.stats()["submissions"] == 3
     assert "--journal postgresql://" in summary["next"][0]["command"]
+
+
+def test_a_worker_leaves_one_results_line_per_job_whatever_the_file_held(
+    postgres_url: str, standalone_a1d: Standalone, tmp_path: Path
+) -> None:
+    with PostgresJournal(postgres_url) as service:
+        for n in range(3):
+            service.register(f"s{n}", Job("a1d", "image-generator", (), {"prompt": f"x {n}"}))
+    env = {**os.environ, **standalone_a1d.env}
+    out = tmp_path / "out"
+    mediatask_command("worker", "--journal", postgres_url, "-o", str(out), env=env)
+    results = out / "results.jsonl"
+    lines = results.read_text().splitlines()
+    # A worker killed before its line for s2, and a stale worker's second line for s0.
+    results.write_text("\n".join([lines[0], lines[0].replace("succeeded", "failed"), lines[1]]))
+
+    mediatask_command("worker", "--journal", postgres_url, "-o", str(out), env=env)
+
+    written = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted((line["job"], line["status"]) for line in written) == [
+        ("s0", "succeeded"),
+        ("s1", "succeeded"),
+        ("s2", "succeeded"),
+    ]
+    assert standalone_a1d.stats()["submissions"] == 3
 
 
 def test_batch_retry_failed_resubmits_only_jobs_no_worker_holds(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from mediatask.errors import (
     TaskFailedError,
 )
 from mediatask.journal import JobRecord, JobState
-from mediatask.journal_backend import JournalBackend
+from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.jsonl"
+CANCELLED_AFTER = "cancelled after"
+"""How the reason of a job cancelled for outrunning ``--timeout`` begins (its task has ended)."""
+_ENDED_AT_PROVIDER = (Status.FAILED.value, Status.CANCELED.value)
 CANCEL_SECONDS = 30.0
 """How long asking the provider to cancel a timed-out task may take."""
 
@@ -176,11 +180,14 @@ class Batch:
                     self._write(result_line(record))
             self.observer.started(len(manifest.entries) + len(self._invalid), done)
             runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
-            await runner.all(
-                (entry, action)
-                for entry, action in plan
-                if action is Action.SUBMIT or action is Action.FOLLOW
-            )
+            try:
+                await runner.all(
+                    (entry, action)
+                    for entry, action in plan
+                    if action is Action.SUBMIT or action is Action.FOLLOW
+                )
+            finally:  # interrupted too: what ended is in the journal, so in the file
+                self.write_results(manifest)
 
     @contextlib.contextmanager
     def results(self, mode: str) -> Iterator[None]:
@@ -195,6 +202,29 @@ class Batch:
                 yield
             finally:
                 self._results = None
+
+    def write_results(self, manifest: Manifest | None = None) -> None:
+        """Write ``OUT/results.jsonl`` afresh from the journal: the invalid lines, then one line
+        per job that has ended, as the journal has it now (``manifest``'s jobs, else every job
+        in the journal).
+
+        The lines written as jobs end are for watching a run; this is the file a run leaves,
+        so a process killed between a job's journal write and its line loses nothing, and a
+        job has one line. Replaced whole (a file beside it, renamed), so workers sharing the
+        folder never leave half a file.
+        """
+        invalid = {error.line for error in self._invalid}
+        if manifest is None:
+            records = list(self.journal.records())
+        else:
+            found = (self.journal.get(e.id) for e in manifest.entries if e.line not in invalid)
+            records = [record for record in found if record is not None]
+        lines = [_error_line(error) for error in self._invalid]
+        lines += [result_line(record) for record in records if not record.state.is_open]
+        path = self.options.out_dir / RESULTS_FILE
+        staged = path.with_name(f".{RESULTS_FILE}.{os.getpid()}")
+        staged.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        staged.replace(path)
 
     # -- shared ledgers (see mediatask.workers) ------------------------------------------------
 
@@ -211,6 +241,8 @@ class Batch:
         """Put ``entry`` in the journal once; ``None`` (and an invalid line) if it cannot be."""
         try:
             return self.journal.register(entry.id, entry.job, line=entry.line)
+        except LedgerError:
+            raise  # the ledger is away: the line itself is fine
         except MediataskError as exc:
             self._invalid.append(ManifestError(entry.line, str(exc), entry.id))
             return None
@@ -289,9 +321,39 @@ class Batch:
             JobState.LOST: options.resubmit_lost,
         }
         if wanted.get(state, False):
-            return self._reset(record, f"submitting a {state.value} job again on request")
+            blocker = self._paid(record)
+            if blocker is None:
+                return self._reset(record, f"submitting a {state.value} job again on request")
+            self.observer.notice(f"{record.id}: not submitted again: {blocker}")
         self._skipped.add(record.id)
         return Action.SKIP
+
+    def _paid(self, record: JobRecord) -> str | None:
+        """Why the journal's history forbids submitting ``record`` again, if it does.
+
+        A second line of defence behind the fencing of a shared ledger: the history since the
+        job was last reset must show no outputs saved and, for a failed job, no task created
+        (by any worker) unless the provider ended it (failed, canceled) or it was cancelled.
+        """
+        events = self.journal.events(record.id)
+        resets = [n for n, event in enumerate(events) if event.kind == "reset"]
+        since = events[resets[-1] + 1 :] if resets else events
+        saved = [event for event in since if event.kind == "downloaded"]
+        if saved:
+            return f"the ledger shows its outputs saved by {saved[-1].worker or 'a worker'}"
+        if record.state is not JobState.FAILED:
+            return None  # expired, lost: a task was created, and that is why the flag exists
+        created = [event for event in since if event.kind == "submitted"]
+        ended = record.status in _ENDED_AT_PROVIDER or (record.reason or "").startswith(
+            CANCELLED_AFTER
+        )
+        if created and not ended:
+            who = created[-1].worker or "a worker"
+            return (
+                f"the ledger shows its task {created[-1].detail} created by {who} and never "
+                "ended by the provider: it may still be alive"
+            )
+        return None
 
     def _interrupted(self, record: JobRecord) -> JobRecord:
         """A job left ``submitting`` by an earlier run: killed while its submit was on the wire."""
@@ -382,6 +444,8 @@ class Batch:
         try:
             if action is Action.SUBMIT or task is None:
                 task = await self._submit(entry.id, job)
+        except (LeaseLostError, LedgerError):
+            raise  # another worker's job now, or the ledger is away: no results line
         except MediataskError:  # journalled by submit_recorded
             self._finished(entry.id)
             return
@@ -406,6 +470,8 @@ class Batch:
                 result = known  # seen succeeding by an earlier run: only the download is left
             else:
                 result = await self.client.wait(task, on_update=partial(self._observed, job_id))
+        except (LeaseLostError, LedgerError):
+            raise  # not a failure of the task: the job is left to whoever holds it next
         except TaskFailedError as exc:
             word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
             said = (exc.update.message or exc.update.raw_status) if exc.update else None
@@ -418,6 +484,7 @@ class Batch:
         except MediataskError as exc:
             self._unfinished(job_id, task, "following", exc)
             return
+        self.journal.keep(job_id)  # a worker that lost the job leaves its download to the other
         self.observer.changed(job_id, "downloading", handle=task.handle)
         try:
             result = await self.client.download(result, self.options.out_dir, stem=job_id)
@@ -428,7 +495,7 @@ class Batch:
             else:
                 self._unfinished(job_id, task, "downloading", exc)
             return
-        self.journal.succeeded(job_id, result)
+        await written(lambda: self.journal.succeeded(job_id, result))  # its files are saved
         self._finished(job_id)
 
     def _unfinished(self, job_id: str, task: TaskRef, doing: str, exc: MediataskError) -> None:
@@ -450,7 +517,7 @@ class Batch:
                 reason += f"; cancelling failed ({short_reason(str(exc) or 'no answer')})"
             else:
                 error = f"{task.handle} outran --timeout {seconds:g}s and was cancelled: {said}"
-                self._end(job_id, JobState.FAILED, error, f"cancelled after {reason}")
+                self._end(job_id, JobState.FAILED, error, f"{CANCELLED_AFTER} {reason}")
                 return
         error = (
             f"{task.handle} is {still} after --timeout {seconds:g}s; running the same command "

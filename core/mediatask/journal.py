@@ -38,6 +38,7 @@ from mediatask.journal_backend import (
     JobState,
     JournalBackend,
     JournalEvent,
+    LeaseLostError,
     worker_id,
 )
 from mediatask.redact import Redactor
@@ -53,6 +54,7 @@ __all__ = [
     "Journal",
     "JournalBackend",
     "JournalEvent",
+    "LeaseLostError",
     "batch_journal_path",
     "exclusive",
 ]
@@ -194,3 +196,13 @@ class Journal(JournalBackend):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, params).rowcount
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

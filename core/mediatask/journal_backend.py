@@ -12,25 +12,44 @@ messages (scrubbed of the user's keys) and output URLs and paths.
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 import hashlib
 import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import attrs
+import trio
 
-from mediatask.errors import UsageError
+from mediatask.errors import MediataskError, UsageError
 from mediatask.model import Job, Output, Result, Status, TaskRef, Update
 from mediatask.redact import Redactor
 
 MARKER_PREFIX = "mediatask-"
+RECONNECT_SECONDS = 60.0
+"""How long a write (or a worker's coordination statement) is tried again, reconnecting with
+back-off, while a shared ledger cannot be reached (a restart, a killed session)."""
+
+T = TypeVar("T")
+EVENT_INSERT = "INSERT INTO events (job_id, at, kind, detail, worker) VALUES (?,?,?,?,?)"
+"""How one line of a job's history is written."""
+
+
+class LeaseLostError(MediataskError):
+    """The job is no longer this worker's (another worker claimed it, or it was let go): this
+    worker must not write it, send its submit, or download its outputs. Never a job's state:
+    the job is simply someone else's now."""
+
+
+class LedgerError(MediataskError):
+    """The ledger could not be read or written (the database went away, or refused)."""
 
 
 def worker_id() -> str:
@@ -66,6 +85,12 @@ class JobState(enum.Enum):
     def is_final(self) -> bool:
         """True when a re-run leaves the job alone unless asked otherwise."""
         return self in _FINAL
+
+    @property
+    def is_open(self) -> bool:
+        """True while no run has finished (or given up on) the job: pending, or its submit or
+        task under way."""
+        return self in (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
 
     @property
     def task_may_be_alive(self) -> bool:
@@ -222,12 +247,25 @@ class JournalEvent:
     """The worker that wrote it (empty in a journal older than workers)."""
 
 
+@attrs.frozen
+class Fence:
+    """SQL that a job's write adds: ``where`` must hold, and ``sets`` is also assigned."""
+
+    sets: str = ""
+    """Extra ``, column = …`` terms of the ``UPDATE``."""
+    set_params: tuple[Any, ...] = ()
+    where: str = ""
+    """Extra `` AND …`` terms of its ``WHERE``."""
+    where_params: tuple[Any, ...] = ()
+
+
 class JournalBackend(abc.ABC):
     """A journal, open: the jobs, their history, and the writes that record each step.
 
     Use as a context manager (or call :meth:`close`). Subclasses give :meth:`_rows`,
-    :meth:`_execute` and :meth:`close`, set :attr:`id` and :attr:`worker`, and may narrow
-    which rows a write may touch (:meth:`_writable`).
+    :meth:`_execute`, :meth:`_atomic` and :meth:`close`, set :attr:`id` and :attr:`worker`, and
+    may fence which rows a write may touch (:meth:`_fence`, :meth:`_refused`): every write of a
+    job goes through :meth:`_write`, the one place a claim is checked.
     """
 
     id: str
@@ -250,9 +288,28 @@ class JournalBackend(abc.ABC):
     def close(self) -> None:
         """Close the connection."""
 
-    def _writable(self) -> tuple[str, tuple[Any, ...]]:
-        """An extra condition (and its parameters) every job write must meet; none by default."""
-        return "", ()
+    @abc.abstractmethod
+    def _atomic(self) -> contextlib.AbstractContextManager[None]:
+        """A transaction: the statements run inside it commit together or not at all."""
+
+    def _fence(self, job_id: str) -> Fence:
+        """What a write of ``job_id`` must meet (this writer's claim on it is still the job's
+        current one) and what it also sets (the claim renewed); nothing by default (one
+        writer)."""
+        return Fence()
+
+    def _refused(self, job_id: str) -> None:
+        """A fenced write of ``job_id`` changed nothing; a backend whose writers hold claims
+        raises :class:`LeaseLostError` here."""
+        return None
+
+    def keep(self, job_id: str) -> None:
+        """Make sure the job is still this writer's before a step nobody may repeat (a
+        download), renewing its claim.
+
+        :raises LeaseLostError: it is not (another worker took it over).
+        """
+        self._write(job_id, {}, None)
 
     def __enter__(self) -> Self:
         return self
@@ -327,21 +384,22 @@ class JournalBackend(abc.ABC):
         :raises UsageError: the journal has a different job under this id (the manifest changed).
         """
         now = timestamp()
-        added = self._execute(
-            "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-            (
-                job_id,
-                line,
-                json.dumps(job.to_json()),
-                JobState.PENDING.value,
-                now,
-                now,
-                self.worker,
-            ),
-        )
-        if added:
-            self._event(job_id, "registered", f"{job.provider} {job.operation}", now)
+        with self._atomic():
+            added = self._execute(
+                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                (
+                    job_id,
+                    line,
+                    json.dumps(job.to_json()),
+                    JobState.PENDING.value,
+                    now,
+                    now,
+                    self.worker,
+                ),
+            )
+            if added:
+                self._event(job_id, "registered", f"{job.provider} {job.operation}", now)
         known = self.get(job_id)
         if known is None:
             raise UsageError(f"job {job_id} vanished from the journal {self.where}")
@@ -353,24 +411,45 @@ class JournalBackend(abc.ABC):
         return known
 
     def _update(self, job_id: str, kind: str, detail: str, **columns: Any) -> bool:
-        """Change the job's ``columns`` and log the event; False when the job may not be written."""
+        """Change the job's ``columns`` and log the event, in one transaction.
+
+        :returns: False when the job may not be written (or is unknown).
+        :raises LeaseLostError: where writers hold claims, the job is no longer this writer's.
+        """
+        return self._write(job_id, columns, (kind, detail))
+
+    def _write(
+        self, job_id: str, columns: Mapping[str, Any], event: tuple[str, str] | None
+    ) -> bool:
+        """The one way a job is written: ``columns`` (and ``event``, if any) committed together,
+        only while this writer's claim is the job's current one (:meth:`_fence`)."""
         now = timestamp()
-        columns = {**self._redactor.row(columns), "updated_at": now, "worker": self.worker}
-        names = ", ".join(f"{name} = ?" for name in columns)
-        condition, params = self._writable()
-        changed = self._execute(
-            f"UPDATE jobs SET {names} WHERE id = ?{condition}",  # noqa: S608  # names are ours
-            (*columns.values(), job_id, *params),
+        values = {**self._redactor.row(dict(columns)), "updated_at": now, "worker": self.worker}
+        names = ", ".join(f"{name} = ?" for name in values)
+        fence = self._fence(job_id)
+        changed = self._apply(
+            f"UPDATE jobs SET {names}{fence.sets} WHERE id = ?{fence.where}",  # noqa: S608
+            (*values.values(), *fence.set_params, job_id, *fence.where_params),
+            self._event_row(job_id, *event, now) if event is not None else None,
         )
-        if changed:
-            self._event(job_id, kind, detail, now)
+        if not changed:
+            self._refused(job_id)
         return bool(changed)
 
+    def _apply(self, update: str, params: Sequence[Any], event: tuple[Any, ...] | None) -> int:
+        """Run ``update`` (one job's) and, if it changed the job, add ``event`` (a row of
+        :data:`EVENT_INSERT`), committed together; how many jobs it changed."""
+        with self._atomic():
+            changed = self._execute(update, params)
+            if changed and event is not None:
+                self._execute(EVENT_INSERT, event)
+        return changed
+
+    def _event_row(self, job_id: str, kind: str, detail: str, at: str) -> tuple[Any, ...]:
+        return (job_id, at, kind, self._redactor.scrub(detail), self.worker)
+
     def _event(self, job_id: str, kind: str, detail: str, at: str) -> None:
-        self._execute(
-            "INSERT INTO events (job_id, at, kind, detail, worker) VALUES (?,?,?,?,?)",
-            (job_id, at, kind, self._redactor.scrub(detail), self.worker),
-        )
+        self._execute(EVENT_INSERT, self._event_row(job_id, kind, detail, at))
 
     def submitting(self, job_id: str, marker: str | None = None) -> None:
         """Record the intent to submit, as the request goes on the wire, with its marker."""
@@ -412,15 +491,8 @@ class JournalBackend(abc.ABC):
         }
         if update.status is Status.SUCCEEDED and update.outputs:
             columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
-        if changed:
-            self._update(job_id, "status", update.raw_status or update.status.value, **columns)
-        else:
-            names = ", ".join(f"{name} = ?" for name in columns)
-            condition, params = self._writable()
-            self._execute(
-                f"UPDATE jobs SET {names} WHERE id = ?{condition}",  # noqa: S608  # names are ours
-                (*columns.values(), job_id, *params),
-            )
+        event = ("status", update.raw_status or update.status.value) if changed else None
+        self._write(job_id, columns, event)
 
     def succeeded(self, job_id: str, result: Result) -> None:
         """Record the downloaded outputs of a job that succeeded."""
@@ -453,6 +525,34 @@ class JournalBackend(abc.ABC):
         """
         fresh = _FRESH if state is JobState.PENDING else {}
         self._update(job_id, "reset", reason, state=state.value, error=None, reason=None, **fresh)
+
+
+async def reconnecting(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``await attempt()``, tried again with back-off while it fails with :class:`LedgerError`
+    (the ledger restarting, a session killed), for up to :data:`RECONNECT_SECONDS`.
+
+    Cancellable between attempts. A write refused (:class:`LeaseLostError`) is not tried again.
+    """
+    deadline = trio.current_time() + RECONNECT_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except LedgerError:
+            if trio.current_time() + delay > deadline:
+                raise
+        await trio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+async def written(write: Callable[[], None]) -> None:
+    """Make the journal write ``write()`` (what a worker learned: a task's id, its end), tried
+    again while the ledger cannot be reached (see :func:`reconnecting`)."""
+
+    async def attempt() -> None:
+        write()
+
+    await reconnecting(attempt)
 
 
 def timestamp() -> str:

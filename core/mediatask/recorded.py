@@ -5,17 +5,20 @@ complete at the provider: the default transport holds back its last byte until t
 journalled (:func:`~mediatask.transport.send_submit`), so an upload cut short by a crash, a
 Ctrl-C or a broken connection leaves the job pending. A failure after that moment is journalled
 *uncertain* when the task may exist (no answer was read, or a 2xx answer could not be read) and
-*failed* otherwise.
+*failed* otherwise. A job that is no longer this writer's (:class:`~mediatask.journal_backend.
+LeaseLostError`: another worker of a shared ledger took it over) is not written at all.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import trio
 
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, PluginError, SubmitUncertainError
 from mediatask.journal import JobState
-from mediatask.journal_backend import JournalBackend
+from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
 from mediatask.model import Job, TaskRef
 from mediatask.summary import short_reason
 from mediatask.uncertain import advice
@@ -36,37 +39,49 @@ async def submit_recorded(
     on_wire: list[bool] = []
 
     def going() -> None:
-        on_wire.append(True)
-        journal.submitting(job_id, marker)
+        journal.submitting(job_id, marker)  # raises if the job is no longer this worker's
+        on_wire.append(True)  # the intent committed: the last byte goes now
+
+    async def end(state: JobState, error: str, reason: str) -> None:
+        await written(lambda: journal.ended(job_id, state, error, reason))
 
     try:
         task = await client.submit(job, on_wire=going, marker=marker)
+    except LeaseLostError:
+        raise  # not this worker's to write: nothing was sent
+    except LedgerError:
+        if not on_wire:
+            # The intent may not have committed, so nothing was sent: once the ledger is
+            # back, the job is pending again (unless another worker has taken it over).
+            with contextlib.suppress(LeaseLostError):
+                await written(lambda: journal.unsent(job_id))
+        raise  # else sent, its answer unknown here: left "submitting", uncertain to the next
     except SubmitUncertainError as exc:
         reason = short_reason(f"no answer to the submit: {exc}")
-        error = f"{exc}; {_advice(client, journal, job_id)}"
-        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        await end(JobState.UNCERTAIN, f"{exc}; {_advice(client, journal, job_id)}", reason)
         raise
     except PluginError as exc:
         if not on_wire:
-            journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+            await end(JobState.FAILED, str(exc), short_reason(exc))
             raise
         error = (
             f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
             f"a task was probably created: {_advice(client, journal, job_id)}"
         )
         reason = f"{job.provider} accepted the submit but its answer was unreadable"
-        journal.ended(job_id, JobState.UNCERTAIN, error, reason)
+        await end(JobState.UNCERTAIN, error, reason)
         raise
     except MediataskError as exc:
-        journal.ended(job_id, JobState.FAILED, str(exc), short_reason(exc))
+        await end(JobState.FAILED, str(exc), short_reason(exc))
         raise
     except trio.Cancelled:
         # Every exchange that began ended in a refusal or certainly unsent (the client raises
         # SubmitUncertainError otherwise): no task exists, so the job is pending again.
         if on_wire:
-            journal.unsent(job_id)
+            with contextlib.suppress(LeaseLostError):  # then it is another worker's to write
+                journal.unsent(job_id)
         raise
-    journal.submitted(job_id, task)
+    await written(lambda: journal.submitted(job_id, task))  # the answer in hand: kept
     answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
     if answered is not None:
         journal.observed(job_id, answered)

@@ -19,7 +19,7 @@ import trio
 
 from mediatask.concurrency import key_label
 from mediatask.config import Settings
-from mediatask.journal_postgres import Admission, OffLoop, PostgresJournal
+from mediatask.journal_postgres import Admission, LedgerError, OffLoop, PostgresJournal
 from mediatask.model import ProviderInfo
 from mediatask.sending import Throttle
 
@@ -66,7 +66,8 @@ class SharedRateLimiter:
         try:
             yield
         finally:
-            self.ledger.rate_answered(admission.entry)
+            with contextlib.suppress(LedgerError):  # else counted until count_within passes
+                self.ledger.rate_answered(admission.entry)
             self._answered.set()
             self._answered = trio.Event()
 
@@ -74,8 +75,10 @@ class SharedRateLimiter:
         return ledger.rate_admit(self.scope, self.windows, self.count_within)
 
     def pause(self, seconds: float) -> None:
-        """No worker sends a request of this provider and key for ``seconds``."""
-        self.ledger.rate_pause(self.scope, seconds)
+        """No worker sends a request of this provider and key for ``seconds`` (skipped when the
+        ledger cannot be written: the provider's next refusal asks again)."""
+        with contextlib.suppress(LedgerError):
+            self.ledger.rate_pause(self.scope, seconds)
 
     def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
         """Ask the ledger with ``windows`` from now on: each worker learns the account's

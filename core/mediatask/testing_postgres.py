@@ -7,22 +7,33 @@ cluster is made and run as the ``postgres`` system user (``runuser``), created i
 test that asks for ``postgres_url`` gets a database of its own.
 
 Without the binaries the fixture fails with one line saying what to install: no mock, no skip.
+
+For fault tests: a server of a test's own (:func:`running_server`) can be restarted, frozen and
+thawed (:class:`PostgresServer`), and a :class:`Relay` between a worker and the server can hold
+the worker's traffic, at once or when it sends a given statement.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
+
+if TYPE_CHECKING:
+    from mediatask.plugins import PluginManager
 
 BIN_ENV = "MEDIATASK_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -37,6 +48,9 @@ class PostgresServer:
     host: str
     port: int
     user: str = SYSTEM_USER
+    data: Path | None = None
+    """The cluster's folder (to restart or freeze the server)."""
+    bindir: Path | None = None
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL of ``database`` on this server."""
@@ -49,6 +63,166 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')  # the name is the test's own
         return self.url(name)
+
+    def restart(self, mode: str) -> None:
+        """Restart the server: ``fast`` (sessions ended cleanly) or ``immediate`` (a crash)."""
+        if self.data is None or self.bindir is None:
+            raise RuntimeError("this server was not started here")
+        subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
+            _as_server_user(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    *("-D", str(self.data), "-l", str(self.data.parent / "log")),
+                    *("-m", mode, "-w", "restart"),
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.data.parent,
+        )
+
+    def processes(self) -> list[int]:
+        """The postmaster's process id and its children's (every backend)."""
+        if self.data is None:
+            raise RuntimeError("this server was not started here")
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self, *, thaw: bool = False) -> None:
+        """Stop every server process (SIGSTOP), or let them go on (``thaw``: SIGCONT)."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT if thaw else signal.SIGSTOP)
+
+
+@attrs.define
+class Relay:
+    """A TCP relay to ``upstream`` (a worker connects to :attr:`port` instead) that can hold
+    every stream it carries: :meth:`hold` and :meth:`flow`, or :attr:`trigger`.
+
+    Use as a context manager. While held, nothing goes either way (what was read waits).
+    """
+
+    upstream: tuple[str, int]
+    trigger: bytes | None = None
+    """Hold every stream, from the message that carries these bytes on, for
+    :attr:`trigger_seconds` (once)."""
+    trigger_seconds: float = 0.0
+    triggered: threading.Event = attrs.field(init=False, factory=threading.Event)
+    """Set once the trigger was seen."""
+    port: int = attrs.field(init=False, default=0)
+    _flowing: threading.Event = attrs.field(init=False, factory=threading.Event)
+    _listener: socket.socket | None = attrs.field(init=False, default=None)
+    _sockets: list[socket.socket] = attrs.field(init=False, factory=list)
+
+    def __enter__(self) -> Relay:
+        self._flowing.set()
+        listener = socket.create_server(("127.0.0.1", 0))
+        self._listener, self.port = listener, listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._flowing.set()
+        for sock in [*self._sockets, *([self._listener] if self._listener else [])]:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def url(self, url: str) -> str:
+        """``url`` (a libpq URL of the upstream server) through this relay."""
+        host, port = self.upstream
+        return url.replace(f"@{host}:{port}/", f"@127.0.0.1:{self.port}/")
+
+    def hold(self) -> None:
+        """Hold every stream until :meth:`flow`."""
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        """Let every stream go on."""
+        self._flowing.set()
+
+    def _accept(self) -> None:
+        assert self._listener is not None  # noqa: S101  # set before the thread starts
+        while True:
+            try:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                return
+            self._sockets += [client, server]
+            for source, sink, watch in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, watch), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, watch: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if watch and self.trigger and self.trigger in data and not self.triggered.is_set():
+                    self.triggered.set()
+                    self.hold()
+                    threading.Timer(self.trigger_seconds, self.flow).start()
+                self._flowing.wait()
+                sink.sendall(data)
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def own_inputs(folder: Path, lines: Sequence[dict[str, Any]], image: Path) -> None:
+    """Give each Claid line of a manifest an input image of its own (its own bytes, so its own
+    identity in the emulator's submit ledger), made from ``image`` in ``folder``."""
+    from PIL import Image
+
+    sample = Image.open(image).convert("RGB")
+    for n, line in enumerate(lines):
+        if line["provider"] == "claid":
+            copy = sample.copy()
+            copy.putpixel((0, 0), (n % 256, n // 256, 0))
+            copy.save(folder / f"in-{n:03d}.png")
+            line["input"] = f"in-{n:03d}.png"
+
+
+def submit_identity(folder: Path, row: Mapping[str, Any]) -> str:
+    """A ledger row's job as its emulator's submit ledger names it (what its submit carries):
+    see :mod:`mediatask.emulator.submissions`."""
+    import hashlib
+    import json
+
+    from mediatask.emulator.submissions import job_identity
+    from mediatask.model import Job
+    from mediatask.validate import check_job
+
+    job = Job.from_json(json.loads(row["job"]))
+    if job.provider == "claid":  # an upload: the file's bytes
+        image = (folder / job.inputs[0]).read_bytes()
+        return "file:" + hashlib.sha256(image).hexdigest()[:16]
+    plugins = _plugins()
+    info = plugins.provider(job.provider)
+    checked = plugins.validate(info.name, check_job(info, job))
+    request = plugins.submit(info.name, checked, row["marker"] or "")
+    body = json.dumps(request.json, separators=(",", ":")).encode()
+    return job_identity(body, "application/json")
+
+
+@functools.cache
+def _plugins() -> PluginManager:
+    from mediatask.plugins import PluginManager
+
+    return PluginManager.from_entry_points()
+
+
+def served(url: str) -> bytes:
+    """The bytes an emulator serves at ``url`` (an output's, to compare with the saved file)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310  # loopback emulator
+        data: bytes = answer.read()
+        return data
 
 
 def _free_port() -> int:
@@ -129,8 +303,10 @@ def running_server() -> Iterator[PostgresServer]:
         said = (exc.stderr or exc.stdout or "").strip()
         raise RuntimeError(f"PostgreSQL did not start: {said}") from None
     try:
-        yield PostgresServer("127.0.0.1", port)
+        yield PostgresServer("127.0.0.1", port, data=data, bindir=bindir)
     finally:
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a frozen server stops too
+            PostgresServer("127.0.0.1", port, data=data).freeze(thaw=True)
         subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
             _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             check=False,

@@ -16,7 +16,8 @@ digest, every worker together holds at most that many of its jobs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -24,9 +25,10 @@ import trio
 from mediatask.batch import Action, Batch
 from mediatask.concurrency import key_label
 from mediatask.errors import MediataskError
-from mediatask.journal import JobRecord, JobState
+from mediatask.journal import JobRecord, JobState, LeaseLostError
+from mediatask.journal_backend import LedgerError, reconnecting
 from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
-from mediatask.manifest import Manifest
+from mediatask.manifest import Entry, Manifest
 from mediatask.uncertain import advice, when
 
 POLL_SECONDS = 1.0
@@ -36,6 +38,8 @@ IDLE_POLL_SECONDS = 0.1
 exits as soon as the last one ends (or adopts it), not up to :data:`POLL_SECONDS` later."""
 FLIGHT_RECHECK_SECONDS = 0.1
 """How often a job waiting for a shared in-flight slot asks again."""
+LET_GO_SECONDS = 0.5
+"""How long a worker tries to let go of a job (or a slot) it is done with."""
 
 
 @attrs.define
@@ -51,6 +55,7 @@ class Worker:
     """Where claims, renewals and in-flight slots are asked for, off the event loop (shared
     with the rate limiters); ``None``: a connection of the worker's own while it runs."""
     _running: set[str] = attrs.field(init=False, factory=set)
+    _manifest: Manifest | None = attrs.field(init=False, default=None)
     _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     async def load(self, manifest: Manifest) -> None:
@@ -59,22 +64,40 @@ class Worker:
 
         A job left unfinished or timed out is followed again; one a flag asks for is reset to be
         submitted again; an uncertain one is looked up in its provider's list. Open jobs are
-        left to the claims.
+        left to the claims. Each decision is made and written under a claim of the job (so no
+        other worker decides or works on it meanwhile), let go after.
         """
         self.batch.begin(manifest)
+        self._manifest = manifest
         uncertain: list[JobRecord] = []
-        for entry in manifest.entries:
-            record = self.batch.register(entry)
-            if record is None or record.state in OPEN_STATES or self.ledger.held(record.id):
-                continue
-            action = self.batch.decide(record)
-            if action is Action.FOLLOW:
-                self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
-            elif action is Action.SETTLE:
-                uncertain.append(record)
-        self.batch.write_invalid()
-        if uncertain:
-            await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+        try:
+            for entry in manifest.entries:  # each tried again while the ledger is away
+                await reconnecting(partial(self._load_one, entry, uncertain))
+            self.batch.write_invalid()
+            if uncertain:
+                await self.batch.settle(uncertain)  # found: submitted; else uncertain, or pending
+        finally:
+            for record in uncertain:
+                with contextlib.suppress(LedgerError):  # else its lease runs out
+                    self.ledger.release(record.id)
+
+    async def _load_one(self, entry: Entry, uncertain: list[JobRecord]) -> None:
+        """Register one job, and make a re-run's decision about it under a claim."""
+        if self.batch.register(entry) is None:
+            return
+        record = self.ledger.take(entry.id)  # None: another worker holds it
+        if record is None:
+            return
+        if record.state in OPEN_STATES:
+            self.ledger.release(record.id)
+            return
+        action = self.batch.decide(record)
+        if action is Action.FOLLOW:
+            self.ledger.reset(record.id, JobState.SUBMITTED, "followed again by a re-run")
+        if action is Action.SETTLE:
+            uncertain.append(record)
+        else:
+            self.ledger.release(record.id)
 
     async def run(self) -> None:
         """Claim and run jobs until no job in the ledger is open (with :attr:`stay`, until
@@ -84,12 +107,17 @@ class Worker:
         self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
         if self.side is not None:
             await self._work(self.side)
-            return
-        side = OffLoop(self.ledger.sibling())
-        try:
-            await self._work(side)
-        finally:
-            side.close()
+        else:
+            side = OffLoop(self.ledger.sibling())
+            try:
+                await self._work(side)
+            finally:
+                side.close()
+        # Every job has ended: the results file, from the ledger (one line per job).
+        await reconnecting(self._write_results)
+
+    async def _write_results(self) -> None:
+        self.batch.write_results(self._manifest)
 
     async def _work(self, side: OffLoop) -> None:
         limit = trio.CapacityLimiter(self.batch.options.concurrency)
@@ -135,8 +163,8 @@ class Worker:
             await trio.sleep(FLIGHT_RECHECK_SECONDS)
         try:
             yield
-        finally:
-            self.ledger.flight_release(record.id)
+        finally:  # else freed once the job's lease runs out
+            await _letting_go(side, lambda ledger: ledger.flight_release(record.id))
 
     async def _renew(self, side: OffLoop) -> None:
         while True:
@@ -171,7 +199,22 @@ class Worker:
                 action = settled.get(record.id, Action.SKIP)
             async with self._in_flight(record, side):
                 await self.batch.run_one(record, action, limit)
-        finally:
-            self.ledger.release(record.id)  # even when cancelled: another worker may go on
+        except LeaseLostError as exc:
+            self.batch.observer.notice(str(exc))  # nothing written: the job is another's now
+        except LedgerError as exc:
+            self.batch.observer.notice(f"job {record.id}: left to the next worker: {exc}")
+        finally:  # even when cancelled: another worker may go on at once
+            await _letting_go(side, lambda ledger: ledger.release(record.id))
             self._running.discard(record.id)
             self._wake.set()
+
+
+async def _letting_go(side: OffLoop, call: Callable[[PostgresJournal], None]) -> None:
+    """Give something back to the ledger (a claim, a slot) even when cancelled, for at most
+    :data:`LET_GO_SECONDS`: a database that does not answer keeps it until its lease runs out
+    rather than hold up a worker that is stopping."""
+    if side.busy and trio.current_effective_deadline() == float("-inf"):
+        return  # stopping, and the ledger has not answered the statement before: no wait
+    with trio.move_on_after(LET_GO_SECONDS) as scope, contextlib.suppress(LedgerError):
+        scope.shield = True
+        await side.run(call)

@@ -24,7 +24,13 @@ from mediatask.cli.base import (
 from mediatask.cli.file_host import file_host_option, forget_unless_needed
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client, open_journal
-from mediatask.cli.worker import lease_option, open_ledger, print_summary, run_shared
+from mediatask.cli.worker import (
+    exit_if_interrupted,
+    lease_option,
+    open_ledger,
+    print_summary,
+    run_shared,
+)
 from mediatask.display import open_display
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
@@ -165,6 +171,7 @@ def batch_command(
         if journal_url is not None:
             with open_ledger(journal_url, lease_text) as ledger:
                 batch, _, outcome = run_shared(plugins, ledger, options, manifest, sandbox=sandbox)
+                exit_if_interrupted(outcome, batch)
                 summary = batch.summary(manifest) if batch is not None else None
                 shared = ledger.where
         else:

@@ -104,6 +104,13 @@ def run_shared(
     return (started[0] if started else None), manifest, outcome
 
 
+def exit_if_interrupted(outcome: Interrupted | None, batch: Batch | None) -> None:
+    """A worker stopped by Ctrl-C or SIGTERM exits 130 at once (its database may not answer)."""
+    if isinstance(outcome, Interrupted) or batch is None:
+        click.echo("\ninterrupted: this worker's jobs are left to the others", err=True)
+        sys.exit(130)
+
+
 def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: bool) -> None:
     """The batch's summary (and its recovery commands), as ``batch`` prints it."""
     if as_json:
@@ -185,11 +192,10 @@ def worker_command(
         options = BatchOptions(out_dir, concurrency, timeout=timeout)
         with open_ledger(url, lease_text) as ledger:
             batch, jobs, outcome = run_shared(plugins, ledger, options, None, stay=stay)
-            summary = batch.summary(jobs) if batch is not None else None
+            exit_if_interrupted(outcome, batch)
+            assert batch is not None  # noqa: S101  # not interrupted: it began
+            summary = batch.summary(jobs)
             where = ledger.where
-    if isinstance(outcome, Interrupted) or summary is None:
-        click.echo("\ninterrupted: this worker's jobs are left to the others", err=True)
-        sys.exit(130)
     command = shlex.join(["mediatask", "batch", "MANIFEST", "-o", str(out_dir), "--journal", where])
     print_summary(summary, command, out_dir, as_json=as_json)
     if not summary.ok:
