@@ -255,7 +255,7 @@ case(
 case(
     "a1d-unknown-param",
     ["run", "a1d", "image-upscaler", "-i", URL, "-p", "scal=2"],
-    r"unknown parameter 'scal'; known parameters: scale",
+    r"unknown parameter 'scal' \(did you mean scale\?\); known parameters: scale",
 )
 case(
     "a1d-missing-prompt",

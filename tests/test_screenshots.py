@@ -42,7 +42,7 @@ JOBS = 50
 HEAD = re.compile(r"^\S batch (\d+)/50 [━╸╺ ]+ +\d+% ETA (\d+:\d\d:\d\d)$")
 STATES = re.compile(
     r"^(waiting \d+ +)?((submitting|queued|running|downloading|succeeded|failed) \d+ +)+"
-    r"\d+\.\d jobs/min +elapsed \d+:\d\d:\d\d$"
+    r"\d+(\.\d)? jobs/(min|s) +elapsed \d+:\d\d:\d\d$"
 )
 TASK_ROW = re.compile(
     r"^  j\d\d +\S+ +(submitting|submitted|queued|running|downloading) +[━╸╺ ]+\s*(\d+%)?$"

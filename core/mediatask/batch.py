@@ -105,6 +105,8 @@ class BatchOptions:
     """Seconds this run follows one task (to its outputs saved) before giving up on it."""
     cancel_on_timeout: bool = False
     """Ask the provider to cancel a task that outran ``timeout``, where it can."""
+    overwrite: bool = False
+    """Replace output files already there (else the new ones are numbered ``ID-ROLE-2.EXT``)."""
 
 
 def result_line(record: JobRecord) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class Batch:
                 if action is Action.SKIP and record is not None:
                     done += 1
                     self._write(result_line(record))
-            self.observer.started(len(manifest.entries) + len(self._invalid), done)
+            self.observer.started(len(manifest.entries) + len(manifest.errors), done)
             runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
             await runner.all(
                 (entry, action)
@@ -413,7 +415,9 @@ class Batch:
             return
         self.observer.changed(job_id, "downloading", handle=task.handle)
         try:
-            result = await self.client.download(result, self.options.out_dir, stem=job_id)
+            result = await self.client.download(
+                result, self.options.out_dir, stem=job_id, overwrite=self.options.overwrite
+            )
         except MediataskError as exc:
             if _expired(result, exc, self.client.clock()):
                 error = f"{exc}; re-run with --rerun-expired to submit the job again"

@@ -46,6 +46,7 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
+from mediatask.naming import default_stem
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender, Throttle
@@ -367,12 +368,22 @@ class Client:
             raise PluginError(f"{task.handle}: the provider gave no final state")
         return self.result(task, last)
 
-    async def download(self, result: Result, out_dir: Path, *, stem: str | None = None) -> Result:
+    async def download(
+        self,
+        result: Result,
+        out_dir: Path | str,
+        *,
+        stem: str | None = None,
+        overwrite: bool = False,
+    ) -> Result:
         """Download every output into ``out_dir`` (in parallel); returns the Result with files.
 
+        Files are named ``STEM-ROLE.EXT`` (``stem`` defaults to the task id); a file already
+        there is kept and the new one numbered (``STEM-ROLE-2.EXT``) unless ``overwrite``.
         An output that fails does not stop the others; the first failure is raised after all
         have ended, so what could be saved is saved.
         """
+        out_dir = Path(out_dir)
         if out_dir not in self._folders:
             await make_folder(out_dir, label=result.task.handle)
             self._folders.add(out_dir)
@@ -390,6 +401,7 @@ class Client:
                     now=self.clock,
                     label=result.task.handle,
                     retry=self.retry,
+                    overwrite=overwrite,
                 )
             except MediataskError as exc:
                 errors.append(exc)
@@ -407,15 +419,18 @@ class Client:
     async def run(
         self,
         job: Job,
-        out_dir: Path | None = None,
+        out_dir: Path | str | None = None,
         *,
         on_submit: Callable[[TaskRef], None] | None = None,
         on_update: UpdateCallback | None = None,
     ) -> Result:
         """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set.
 
-        An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
+        The files are named after the first input (``photo-image.png`` for ``photo.jpg``), or
+        the task id when there is none. An ``out_dir`` that cannot be written is a
+        :class:`UsageError` before anything is sent.
         """
+        out_dir = None if out_dir is None else Path(out_dir)
         if out_dir is not None and out_dir not in self._folders:
             await trio.to_thread.run_sync(check_out_dir, out_dir)
             self._folders.add(out_dir)
@@ -423,12 +438,14 @@ class Client:
         if on_submit is not None:
             on_submit(task)
         result = await self.wait(task, on_update)
-        return await self.download(result, out_dir) if out_dir is not None else result
+        if out_dir is None:
+            return result
+        return await self.download(result, out_dir, stem=default_stem(job.inputs, task.task_id))
 
     def run_many(
         self,
         jobs: Iterable[Job],
-        out_dir: Path | None = None,
+        out_dir: Path | str | None = None,
         *,
         concurrency: int = 8,
         on_update: UpdateCallback | None = None,
@@ -445,6 +462,7 @@ class Client:
             or an ``out_dir`` that cannot be created or written.
         """
         check_concurrency(concurrency)
+        out_dir = None if out_dir is None else Path(out_dir)
         if out_dir is not None:
             check_out_dir(out_dir)  # a quick local check, made before any job is paid for
             self._folders.add(out_dir)

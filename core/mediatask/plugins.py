@@ -22,6 +22,7 @@ from mediatask import hookspecs
 from mediatask.errors import MediataskError, PluginError, UnknownProviderError
 from mediatask.http import Request, Response
 from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -210,8 +211,9 @@ class PluginManager:
             return self._providers[name]
         except KeyError:
             known = ", ".join(sorted(self._providers)) or "none (install a provider plugin)"
+            hint = did_you_mean(name, self._providers)
             raise UnknownProviderError(
-                f"unknown provider {name!r}; installed providers: {known}"
+                f"unknown provider {name!r}{hint}; installed providers: {known}"
             ) from None
 
     # -- routed hook calls ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ import attrs
 
 from mediatask.errors import UnknownProviderError, UsageError
 from mediatask.model import Job, Operation, Param, ProviderInfo
+from mediatask.suggest import did_you_mean
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -39,9 +40,10 @@ def find_operation(info: ProviderInfo, name: str) -> Operation:
     """Return the operation ``name`` of ``info``; the error lists the operations there are."""
     operation = info.operation(name)
     if operation is None:
-        known = ", ".join(op.name for op in info.operations)
+        names = [op.name for op in info.operations]
         raise UnknownProviderError(
-            f"unknown operation {name!r} for {info.name}: choose one of: {known}"
+            f"unknown operation {name!r} for {info.name}{did_you_mean(name, names)}: "
+            f"choose one of: {', '.join(names)}"
         )
     return operation
 
@@ -103,8 +105,12 @@ def check_params(where: str, operation: Operation, params: Mapping[str, Any]) ->
     """Return ``params`` typed and with defaults filled in, or raise a :class:`UsageError`."""
     unknown = sorted(set(params) - {p.name for p in operation.params})
     if unknown:
-        known = ", ".join(p.name for p in operation.params) or "none"
-        raise UsageError(f"{where}: unknown parameter {unknown[0]!r}; known parameters: {known}")
+        names = [p.name for p in operation.params]
+        hint = did_you_mean(unknown[0], names)
+        known = ", ".join(names) or "none"
+        raise UsageError(
+            f"{where}: unknown parameter {unknown[0]!r}{hint}; known parameters: {known}"
+        )
     checked: dict[str, Any] = {}
     for param in operation.params:
         if param.name in params:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +73,11 @@ COMMANDS = {
     "list": LazyCommand(
         "mediatask.cli.account",
         "List PROVIDER's own records of recent tasks (where the provider keeps such a list).",
+    ),
+    "manifest": LazyCommand(
+        "mediatask.cli.manifest",
+        "Write a batch manifest: OPERATION of PROVIDER on every image, video or audio file in "
+        "FOLDER.",
     ),
     "new-provider": LazyCommand(
         "mediatask.cli.new_provider",
@@ -329,6 +337,16 @@ def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def overwrite_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--overwrite``: replace output files already there instead of numbering the new ones."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace output files already there (by default the new file is numbered "
+        "NAME-ROLE-2.EXT and nothing is overwritten).",
+    )(function)
+
+
 def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
     ceilings: dict[str, int] = {}
     for item in values:
@@ -394,6 +412,30 @@ def is_quiet() -> bool:
     """True under ``-q/--quiet``: print no progress, only results and errors."""
     ctx = click.get_current_context(silent=True)
     return bool(ctx is not None and ctx.meta.get(QUIET_META))
+
+
+def output_width() -> int | None:
+    """The columns plain output may use on a terminal (one spare, so the terminal never wraps a
+    line itself); ``None`` for a pipe or a file (lines whole, for grep and scripts), unless
+    ``COLUMNS`` is set."""
+    if not (sys.stdout.isatty() or os.environ.get("COLUMNS")):
+        return None
+    return max(shutil.get_terminal_size().columns - 1, 40)
+
+
+def fit(text: str, width: int | None, indent: int) -> str:
+    """``text`` wrapped between words to ``width`` columns, continued lines indented by
+    ``indent``; as it is when ``width`` is ``None`` or it fits."""
+    if width is None or len(text) <= width:
+        return text
+    return textwrap.fill(
+        text,
+        width,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    )
 
 
 def stderr_console() -> Console:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mediatask.cli.base import cli, echo_json, json_option, user_errors
+from mediatask.cli.base import cli, echo_json, fit, json_option, output_width, user_errors
 from mediatask.cli.session import journal_path, open_journal, recording_off_path
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
@@ -178,8 +178,9 @@ def jobs_list(
     if not records:
         filtered = query != JobQuery(limit=limit)
         click.echo(f"no jobs{' match' if filtered else ''} in the journal {path}", err=True)
+    width = output_width()
     for record in records:
-        click.echo(_line(record))
+        click.echo(fit(_line(record), width, 4))
 
 
 @jobs_group.command("show")

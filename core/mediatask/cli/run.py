@@ -28,6 +28,7 @@ from mediatask.cli.base import (
     max_in_flight_option,
     no_log_option,
     out_option,
+    overwrite_option,
     retry_budget_option,
     sandbox_option,
     stderr_console,
@@ -46,6 +47,7 @@ from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
 from mediatask.policy import RetryPolicy
 from mediatask.validate import sniff
 
@@ -105,7 +107,7 @@ def read_inputs(
         raise click.BadParameter("-i -: standard input is empty", ctx, param)
     found = sniff(data[:32])
     suffix = "." + found[0].split("/")[0] if found else ""
-    folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix="mediatask-stdin-")))
+    folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix=STDIN_FOLDER)))
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
     return tuple(str(path) if value == STDIN else value for value in values)
@@ -266,9 +268,11 @@ def _submit_journalled(
 @click.option(
     "--name",
     default=None,
-    metavar="NAME",
-    help="Name the output files NAME-ROLE.EXT instead of TASK_ID-ROLE.EXT.",
+    metavar="TEMPLATE",
+    help="Name the output files NAME-ROLE.EXT; NAME may use {input}, {task}, {provider} and "
+    "{operation} (default: the input's name, else the task id).",
 )
+@overwrite_option
 @dry_run_option
 @timeout_options
 @retry_budget_option
@@ -282,6 +286,7 @@ def run_command(
     params: dict[str, Any],
     out_dir: Path,
     name: str | None,
+    overwrite: bool,
     dry_run: bool,
     deadline: Deadline,
     retry: RetryPolicy | None,
@@ -291,9 +296,11 @@ def run_command(
 ) -> None:
     """Submit a job, follow it to the end, and download its outputs.
 
-    Prints the paths of the files written (TASK_ID-ROLE.EXT, or NAME-ROLE.EXT with --name);
-    progress goes to stderr (none with -q). With --timeout, gives up waiting after that long
-    (exit 124) and names the task to collect later. With --dry-run, prints the requests instead.
+    Prints the paths of the files written, INPUT-ROLE.EXT (the task id when there is no input
+    file, NAME-ROLE.EXT with --name); a file already there is kept and the new one numbered
+    (INPUT-ROLE-2.EXT) unless --overwrite. Progress goes to stderr (none with -q). With
+    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
+    With --dry-run, prints the requests instead.
 
     \b
     Examples:
@@ -304,14 +311,19 @@ def run_command(
       mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
       mediatask run a2e talking-photo -i face.png -p prompt=hi -p audio_url=@speech.mp3
       cat photo.png | mediatask run a1d remove-bg -i - --name cat -q
+      mediatask run a1d image-upscaler -i photo.png -p scale=4 --name "{input}-4x"
       mediatask run a1d remove-bg --input photo.jpg --dry-run
     """
 
     async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
         if not is_quiet():
             click.echo(f"submitted {task.handle}", err=True)
-        return await _follow(client, journal, job_id, task, out_dir, name)
+        stem = output_stem(name, job, task)
+        return await _follow(client, journal, job_id, task, out_dir, stem, overwrite)
 
+    if name is not None:
+        with user_errors():  # a bad template is refused before anything is sent
+            render_name(name, {field: field for field in NAME_FIELDS})
     job = Job(provider, operation, inputs, params)
     if dry_run:
         print_dry_run([("", job)], key, sandbox, as_json, out_dir)
@@ -326,15 +338,32 @@ def run_command(
             click.echo(str(path))
 
 
+def output_stem(template: str | None, job: Job, task: TaskRef) -> str:
+    """What ``job``'s outputs are named after: ``template`` filled in, else the first input's
+    name (not for standard input's temporary copy), else the task id."""
+    if template is None:
+        return default_stem(job.inputs, task.task_id)
+    fields = {
+        "input": default_stem(job.inputs, task.task_id),
+        "task": task.task_id,
+        "provider": task.provider,
+        "operation": job.operation,
+        "job": task.task_id,
+    }
+    return render_name(template, fields)
+
+
 async def _follow(
     client: Client,
     journal: Journal,
     job_id: str,
     task: TaskRef,
     out_dir: Path,
-    name: str | None = None,
+    stem: str | None = None,
+    overwrite: bool = False,
 ) -> Result:
-    """Wait for ``task`` and download its outputs, journalling what happens."""
+    """Wait for ``task`` and download its outputs as ``STEM-ROLE.EXT``, journalling what
+    happens."""
 
     with TaskLine(stderr_console()) as line:
 
@@ -345,7 +374,7 @@ async def _follow(
         paid: Result | None = None
         try:
             paid = result = await client.wait(task, on_update)
-            result = await client.download(result, out_dir, stem=name)
+            result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
             raise

@@ -24,6 +24,7 @@ from mediatask.cli.base import (
     key_option,
     load_plugins,
     out_option,
+    overwrite_option,
     sandbox_option,
     user_errors,
 )
@@ -42,6 +43,7 @@ from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord
 from mediatask.journal_backend import JournalBackend
 from mediatask.model import Status, TaskRef, Update
+from mediatask.naming import default_stem
 from mediatask.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
@@ -273,10 +275,12 @@ def wait_command(
 @cli.command("download")
 @click.argument("handle")
 @out_option
+@overwrite_option
 @task_options
 def download_command(
     handle: str,
     out_dir: Path,
+    overwrite: bool,
     where: Path | str | None,
     sandbox: bool,
     key: str | None,
@@ -284,7 +288,9 @@ def download_command(
 ) -> None:
     """Download the outputs of the task HANDLE (waiting for it first if it is still running).
 
-    Files are named TASK_ID-ROLE.EXT and written to NAME.part first, then renamed.
+    Files are named INPUT-ROLE.EXT after the job's first input when the journal knows it (else
+    TASK_ID-ROLE.EXT), written to NAME.part first, then renamed; a file already there is kept
+    and the new one numbered (NAME-ROLE-2.EXT) unless --overwrite.
 
     \b
     Examples:
@@ -293,7 +299,9 @@ def download_command(
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
         result = await client.wait(task, on_update=recorder.update)
-        result = await client.download(result, out_dir)
+        inputs = recorder.record.job.inputs if recorder.record is not None else ()
+        stem = default_stem(inputs, task.task_id)
+        result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         if recorder.record is not None:
             recorder.journal.succeeded(recorder.record.id, result)
         return result
