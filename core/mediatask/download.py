@@ -314,9 +314,9 @@ class _Part:
         return self.target
 
     def discard(self) -> None:
-        """Remove the unfinished ``NAME.part``, and the name it reserved."""
-        if self.part is not None:
-            self.part.unlink(missing_ok=True)
+        """Remove the name this output reserved, and its unfinished ``NAME.part``."""
         if self.reserved and self.target is not None:
             self.target.unlink(missing_ok=True)
             self.reserved = False
+        if self.part is not None:
+            self.part.unlink(missing_ok=True)

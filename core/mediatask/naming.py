@@ -99,15 +99,25 @@ STDIN_FOLDER = "mediatask-stdin-"
 never names outputs."""
 
 
+def readable_name(text: str) -> str | None:
+    """``text`` made a safe stem for a person to read: unsafe characters become ``_`` and no hash
+    is added (names the user chose need no protection from colliding: a file already there is
+    never replaced, see :func:`numbered`); ``None`` when nothing is left."""
+    cleaned = _cleaned(text)[:MAX_STEM].rstrip(". ")
+    if not cleaned:
+        return None
+    return "_" + cleaned[: MAX_STEM - 1] if _reserved(cleaned) else cleaned
+
+
 def default_stem(inputs: Sequence[str], fallback: str) -> str:
-    """The stem outputs are named after: the first input's stem (not standard input's
-    temporary copy), else ``fallback`` (a task or job id). Made a safe name."""
+    """The stem outputs are named after: the first input's name (not standard input's
+    temporary copy), else ``fallback`` (a task or job id, made a safe name)."""
     for source in inputs:
         if PurePath(source).parent.name.startswith(STDIN_FOLDER):
             continue
-        stem = input_stem(source)
+        stem = readable_name(input_stem(source) or "")
         if stem:
-            return safe_name(stem)
+            return stem
     return safe_name(fallback)
 
 
@@ -127,9 +137,10 @@ def render_name(template: str, fields: Mapping[str, str]) -> str:
             hint = did_you_mean(field, NAME_FIELDS)
             raise UsageError(f"--name: unknown field {{{field}}}{hint}; use {known}")
     rendered = template.format_map({name: fields.get(name, "") for name in NAME_FIELDS})
-    if not rendered.strip():
+    stem = readable_name(rendered)
+    if stem is None:
         raise UsageError(f"--name {template!r} gives an empty name")
-    return safe_name(rendered)
+    return stem
 
 
 def output_stems(stem: str, roles: Sequence[str]) -> list[str]:
