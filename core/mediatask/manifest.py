@@ -15,7 +15,7 @@ import json
 import mimetypes
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,16 @@ def read_manifest(path: Path) -> Manifest:
             seen.add(entry.id)
         read.append(entry)
     return Manifest(tuple(_number_unnamed(read, seen)), tuple(errors))
+
+
+def manifest_of(jobs: Iterable[Job]) -> Manifest:
+    """A manifest of ``jobs`` as if read from lines 1, 2, …: each named after its first input
+    (numbered where names repeat), else ``line-N``, so the same jobs get the same ids again."""
+    entries = [
+        Entry(line, _made_up_id(line, list(job.inputs)), job, named=False)
+        for line, job in enumerate(jobs, start=1)
+    ]
+    return Manifest(tuple(_number_unnamed(entries, set())), ())
 
 
 def _number_unnamed(entries: list[Entry], taken: set[str]) -> Iterator[Entry]:
