@@ -58,6 +58,7 @@ from mediatask.validate import (
     check_out_dir,
     find_operation,
     is_url,
+    param_kind,
 )
 
 log = logging.getLogger("mediatask")
@@ -179,14 +180,26 @@ class Client:
         for index, item in enumerate(checked.inputs):
             if not is_url(item):
                 self._check_local(info, operation, index, item)
-        for path in file_params(operation, checked.params).values():
-            self._check_local(info, operation, len(operation.input_kinds), path)
+        for name, path in file_params(operation, checked.params).items():
+            self._check_local(info, operation, len(operation.input_kinds), path, param=name)
         if out_dir is not None:
             check_out_dir(out_dir)
         return checked
 
-    def _check_local(self, info: ProviderInfo, operation: Operation, index: int, item: str) -> Path:
-        return check_local_input(f"{info.name} {operation.name}", operation, index, item)
+    def _check_local(
+        self,
+        info: ProviderInfo,
+        operation: Operation,
+        index: int,
+        item: str,
+        *,
+        param: str | None = None,
+    ) -> Path:
+        """Check the local file ``item``: an input (at ``index``), or ``@item`` given for the URL
+        parameter ``param``, whose kind its name says (``audio_url``)."""
+        where = f"{info.name} {operation.name}"
+        kind = param_kind(param) if param is not None else None
+        return check_local_input(where, operation, index, item, kind=kind, param=param)
 
     async def send(
         self,
@@ -241,10 +254,13 @@ class Client:
         item: str,
         *,
         inline: bool = True,
+        param: str | None = None,
     ) -> str:
         """Make a local file reachable, as :meth:`reach` says: its path, an uploaded file's URL,
-        or a URL of the file host."""
-        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
+        or a URL of the file host. ``param`` names the URL parameter given ``@item``."""
+        path = await trio.to_thread.run_sync(
+            partial(self._check_local, info, operation, index, item, param=param)
+        )
         way = self.reach(info, item, inline=inline)
         if way is LocalFiles.INLINE:
             return str(await trio.Path(path).resolve())
@@ -281,7 +297,7 @@ class Client:
         ]
         files = {
             name: await self._local_input(
-                info, operation, len(operation.input_kinds), path, inline=False
+                info, operation, len(operation.input_kinds), path, inline=False, param=name
             )
             for name, path in file_params(operation, job.params).items()
         }

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from mediatask.errors import UsageError
+from mediatask.errors import UsageError, file_problem
 from mediatask.model import Job
 from mediatask.naming import input_stem
 from mediatask.validate import is_url, url_scheme
@@ -70,7 +70,7 @@ def read_manifest(path: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the manifest {path}: {exc}") from None
+        raise UsageError(f"cannot read the manifest {path}: {file_problem(exc)}") from None
     rows = _csv_rows(text) if path.suffix.lower() == ".csv" else _jsonl_rows(text)
     read: list[Entry] = []
     errors: list[ManifestError] = []

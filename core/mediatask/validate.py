@@ -214,12 +214,32 @@ def _size(count: int) -> str:
     return f"{count / 2**20:.1f} MiB"
 
 
-def check_local_input(where: str, operation: Operation, index: int, item: str) -> Path:
+FILE_PARAM_KINDS = ("audio", "video", "image")
+"""The kinds a URL parameter's name may say it takes (``audio_url``, ``end_image_url``)."""
+
+
+def param_kind(name: str) -> str | None:
+    """The kind of file a URL parameter takes, as its declared name says (``audio_url``:
+    ``audio``); ``None`` when the name does not say."""
+    lowered = name.lower()
+    return next((kind for kind in FILE_PARAM_KINDS if kind in lowered), None)
+
+
+def check_local_input(
+    where: str,
+    operation: Operation,
+    index: int,
+    item: str,
+    *,
+    kind: str | None = None,
+    param: str | None = None,
+) -> Path:
     """Return the local input ``item`` as a path, or a :class:`UsageError` saying what is wrong.
 
     Checks what can be known before paying: the file exists, is a readable regular file, is not
     empty, is within the operation's size limit, and (when the operation declares the input's
-    kind) its first bytes are a format of that kind.
+    kind, or ``kind`` is given) its first bytes are a format of that kind. ``param`` names the
+    URL parameter given ``@item``, for the messages.
     """
     path = Path(item).expanduser()
     try:
@@ -246,14 +266,16 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
         raise UsageError(
             f"cannot read input {item}: {exc.strerror}: check its permissions"
         ) from None
-    kind = operation.input_kinds[index] if index < len(operation.input_kinds) else None
+    if kind is None and index < len(operation.input_kinds):
+        kind = operation.input_kinds[index]
     if kind in KIND_FORMATS:
         found = sniff(head)
         if found is None or kind not in found[1]:
             what = f"it is {found[0]}" if found else _looks_like(head)
+            given = f"-p {param}=@{item}" if param else f"input {item}"
             raise UsageError(
-                f"input {item} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
-                f"{where} takes {KIND_FORMATS[kind]}"
+                f"{given} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
+                f"{where} takes {KIND_FORMATS[kind]}" + (f" for {param}" if param else "")
             )
     return path
 

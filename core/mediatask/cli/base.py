@@ -149,8 +149,19 @@ def user_errors() -> Iterator[None]:
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
         errors = list(leaves(group))
-        messages = dict.fromkeys(one_line(scrub(str(e))) for e in errors)
+        messages = dict.fromkeys(_stdin_named(one_line(scrub(str(e)))) for e in errors)
         raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
+
+
+STDIN_META = "mediatask.stdin"
+"""Set by ``-i -``: the path of the temporary copy of standard input."""
+
+
+def _stdin_named(message: str) -> str:
+    """``message`` with the temporary copy of standard input called what the user typed."""
+    ctx = click.get_current_context(silent=True)
+    copy = ctx.meta.get(STDIN_META) if ctx is not None else None
+    return message.replace(copy, "standard input (-i -)") if copy else message
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
@@ -222,15 +233,32 @@ def _common_options() -> list[click.Option]:
     ]
 
 
+def _share_options(cmd: click.Command) -> None:
+    """Give ``cmd`` (not a group) ``-v`` and ``-q``, unless it has options of those names."""
+    if not isinstance(cmd, click.Group):
+        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+        cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+
+
+class SubGroup(click.Group):
+    """A group of subcommands (``jobs``, ``keys``…): each takes ``-v`` and ``-q`` after its name
+    too (``mediatask jobs list -q``)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, adding the options every command shares."""
+        _share_options(cmd)
+        super().add_command(cmd, name)
+
+
 class MediataskGroup(LazyGroup):
     """The command group: each command it registers also takes ``-v`` and ``-q`` after its
     name (``mediatask run ... -v``), unless it already has options of those names."""
 
+    group_class = SubGroup
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Register ``cmd``, adding the options every command shares."""
-        if not isinstance(cmd, click.Group):
-            taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
-            cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+        _share_options(cmd)
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:

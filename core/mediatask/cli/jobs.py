@@ -130,7 +130,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     "--since", default=None, help="Only jobs recorded since: a duration back (2h) or a date."
 )
 @click.option(
-    "-q",
     "--query",
     "text",
     default=None,
@@ -157,7 +156,7 @@ def jobs_list(
       mediatask jobs list
       mediatask jobs list -n 0 --state failed --state uncertain
       mediatask jobs list --provider a2e --since 2h
-      mediatask jobs list -q lighthouse --json
+      mediatask jobs list --query lighthouse --json
       mediatask jobs list --journal out --since 2026-11-29
     """
     with user_errors():

@@ -18,6 +18,7 @@ import click
 
 from mediatask.batch import submit_recorded
 from mediatask.cli.base import (
+    STDIN_META,
     cli,
     command_redactor,
     echo_json,
@@ -44,7 +45,7 @@ from mediatask.cli.session import (
 from mediatask.display import TaskLine
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, UsageError
+from mediatask.errors import MediataskError, NotFoundError, UsageError, file_problem
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
@@ -76,7 +77,7 @@ def read_params_file(
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", ctx, param) from None
+        raise click.BadParameter(f"cannot read {path}: {file_problem(exc)}", ctx, param) from None
     except ValueError as exc:
         raise click.BadParameter(f"{path} is not valid JSON: {exc}", ctx, param) from None
     if not isinstance(document, dict):
@@ -110,6 +111,7 @@ def read_inputs(
     folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix=STDIN_FOLDER)))
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
+    ctx.meta[STDIN_META] = str(path)  # errors name it "standard input", not a temporary path
     return tuple(str(path) if value == STDIN else value for value in values)
 
 

@@ -324,7 +324,7 @@ def cancel_command(
 
     \b
     Examples:
-      mediatask cancel claid:1
+      mediatask cancel a2e:6b14c3e7fa4a0c339c24f828   # A2E deletes a task not yet started
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:
