@@ -16,6 +16,7 @@ from mediatask.cli.base import (
     sandbox_option,
     user_errors,
 )
+from mediatask.cli.complete import complete_provider
 from mediatask.cli.session import cli_settings, run_with_client
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, UsageError
@@ -66,7 +67,7 @@ def _run_on(
 
 
 @cli.command("list")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @click.option("--operation", default=None, help="Only tasks of this operation.")
 @key_option
 @sandbox_option
@@ -104,7 +105,7 @@ def list_command(
 
 
 @cli.command("credits")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @key_option
 @sandbox_option
 @json_option

@@ -6,13 +6,14 @@ import click
 import trio
 
 from mediatask.cli.base import cli, load_plugins, user_errors
+from mediatask.cli.complete import complete_provider
 from mediatask.cli.interrupt import run_cancellable
 from mediatask.errors import UsageError
 from mediatask.sandbox import random_faults, require_serving
 
 
 @cli.command("emulate")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

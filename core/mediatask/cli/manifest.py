@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from mediatask.cli.base import cli, load_plugins, user_errors
+from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.run import parse_params, read_params_file
 from mediatask.errors import UsageError
 from mediatask.manifest import folder_lines, media_files
@@ -16,8 +17,8 @@ from mediatask.validate import check_params, find_operation
 
 @cli.command("manifest")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.argument("provider")
-@click.argument("operation")
+@click.argument("provider", shell_complete=complete_provider)
+@click.argument("operation", shell_complete=complete_operation)
 @click.option(
     "-p",
     "--param",
@@ -25,6 +26,7 @@ from mediatask.validate import check_params, find_operation
     multiple=True,
     metavar="NAME=VALUE",
     callback=parse_params,
+    shell_complete=complete_param,
     help="A parameter given to every job (repeatable).",
 )
 @click.option(

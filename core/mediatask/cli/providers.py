@@ -20,6 +20,7 @@ from mediatask.cli.base import (
     stdout_console,
     user_errors,
 )
+from mediatask.cli.complete import complete_provider
 from mediatask.config import Settings
 from mediatask.model import LocalFiles, Operation, Param, ProviderInfo
 
@@ -210,7 +211,7 @@ def _document_tree(p: Param) -> Padding:
 
 
 @providers_command.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider)
 @json_option
 def providers_show(name: str, as_json: bool) -> None:
     """Show one provider: each operation's inputs and parameters, capabilities, key status.

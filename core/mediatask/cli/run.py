@@ -35,6 +35,7 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
+from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.deadline import Deadline, timeout_options
 from mediatask.cli.session import (
     cli_settings,
@@ -190,6 +191,7 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="NAME=VALUE",
         callback=parse_params,
+        shell_complete=complete_param,
         help="An operation parameter (repeatable); a URL parameter takes @PATH for a local file.",
     )(function)
     function = click.option(
@@ -202,8 +204,8 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="An input file, http(s) URL, or - for standard input (repeat for operations with "
         "several inputs).",
     )(function)
-    function = click.argument("operation")(function)
-    return click.argument("provider")(function)
+    function = click.argument("operation", shell_complete=complete_operation)(function)
+    return click.argument("provider", shell_complete=complete_provider)(function)
 
 
 def _submit_journalled(
