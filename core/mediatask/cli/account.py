@@ -44,6 +44,26 @@ def _supports(plugins: PluginManager, feature: str, provider: str) -> bool:
     return build is not None
 
 
+def listed_operations(plugins: PluginManager, provider: str) -> list[str | None]:
+    """The operations whose tasks ``mediatask list PROVIDER`` reads: every one the plugin can
+    list (once per distinct request), or just the provider's default list when none is
+    separate (``None``)."""
+    seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+    found: list[str | None] = []
+    for op in plugins.provider(provider).operations:
+        try:
+            request = plugins.list_tasks(provider, op.name)
+        except MediataskError:
+            continue
+        if request is None:
+            continue
+        key = (request.method, request.url, tuple(sorted(request.params.items())))
+        if key not in seen:
+            seen.add(key)
+            found.append(op.name)
+    return found if len(found) > 1 else [None]
+
+
 def _run_on(
     provider: str,
     key: str | None,
@@ -77,7 +97,8 @@ def list_command(
 ) -> None:
     """List PROVIDER's own records of recent tasks (where the provider keeps such a list).
 
-    A2E keeps one; A1D and Claid do not (the command says so and names the providers that do).
+    A2E keeps one per kind of task: without --operation every kind is listed. A1D and Claid
+    keep none (the command says so and names the providers that do).
 
     \b
     Examples:
@@ -86,22 +107,28 @@ def list_command(
     """
 
     async def body(client: Client) -> list[tuple[TaskRef, str]]:
-        tasks = await client.list_tasks(provider, operation)
+        operations = [operation] if operation else listed_operations(client.plugins, provider)
         rows = []
-        for task in tasks:
-            known = client.known_update(task)
-            rows.append((task, (known.raw_status or known.status.value) if known else ""))
+        for each in operations:
+            for task in await client.list_tasks(provider, each):
+                known = client.known_update(task)
+                rows.append((task, (known.raw_status or known.status.value) if known else ""))
         return rows
 
     rows = _run_on(provider, key, sandbox, body, "list")
     if as_json:
-        echo_json([{"handle": task.handle, "status": status} for task, status in rows])
+        echo_json(
+            [
+                {"handle": task.handle, "status": status, "operation": task.operation}
+                for task, status in rows
+            ]
+        )
         return
     if not rows:
         which = f" of operation {operation}" if operation else ""
         click.echo(f"{provider} lists no recent tasks{which}", err=True)
     for task, status in rows:
-        click.echo(f"{task.handle}  {status}".rstrip())
+        click.echo(f"{task.handle}  {status}  {task.operation}".rstrip())
 
 
 @cli.command("credits")
