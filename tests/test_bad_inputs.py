@@ -318,6 +318,12 @@ case(
     ["run", "claid", "edit", "-i", URL, "-p", "operations.explode=1"],
     r"claid edit: operations.*explode",
 )
+case(
+    "claid-misspelt-field-names-the-valid-ones",
+    ["run", "claid", "edit", "-i", URL, "-p", "operations.resizing.widht=100"],
+    r"operations\.resizing\.widht: extra fields not permitted \(did you mean width\?\); "
+    r"valid here: width, height, fit",
+)
 # A2E: two inputs, audio, URL parameters.
 case(
     "a2e-face-swap-one-input",

@@ -19,10 +19,11 @@ import attrs
 import pluggy
 
 from mediatask import hookspecs
-from mediatask.errors import MediataskError, PluginError, UnknownProviderError
+from mediatask.errors import MediataskError, PluginError, UnknownProviderError, UsageError
 from mediatask.http import Request, Response
 from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 from mediatask.suggest import did_you_mean
+from mediatask.validate import name_valid_fields
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -243,8 +244,15 @@ class PluginManager:
         return value
 
     def validate(self, provider: str, job: Job) -> Job:
-        """Let the plugin check ``job`` further (hook ``mediatask_validate``)."""
-        value = self._call("mediatask_validate", provider, job=job)
+        """Let the plugin check ``job`` further (hook ``mediatask_validate``); a field it refuses
+        as unknown is told with the names valid there (see :func:`name_valid_fields`)."""
+        try:
+            value = self._call("mediatask_validate", provider, job=job)
+        except UsageError as exc:
+            operation = self.provider(provider).operation(job.operation)
+            if operation is None:
+                raise
+            raise UsageError(name_valid_fields(operation, str(exc))) from None
         checked: Job | None = self._required(
             "mediatask_validate", provider, value, (Job, type(None))
         )

@@ -122,6 +122,31 @@ def check_params(where: str, operation: Operation, params: Mapping[str, Any]) ->
     return checked
 
 
+_EXTRA_FIELD = re.compile(r"(?P<path>[A-Za-z_][\w.-]*): extra fields not permitted")
+"""How a provider (pydantic's wording, Claid's API and plugin) refuses a field it does not know."""
+
+
+def name_valid_fields(operation: Operation, message: str) -> str:
+    """``message`` with each refused field (``operations.resizing.widht: extra fields not
+    permitted``) followed by the names valid there, from the operation's declared parameters,
+    and the closest one."""
+
+    def explain(found: re.Match[str]) -> str:
+        *parents, name = found["path"].split(".")
+        fields: tuple[Param, ...] = operation.params
+        for part in parents:
+            param = next((p for p in fields if p.name == part), None)
+            if param is None or not param.fields:
+                return found[0]
+            fields = param.fields
+        names = [p.name for p in fields if ":" not in p.name]  # not ``type: photo`` variants
+        if not names:
+            return found[0]
+        return f"{found[0]}{did_you_mean(name, names)}; valid here: {', '.join(names)}"
+
+    return _EXTRA_FIELD.sub(explain, message)
+
+
 def check_job(info: ProviderInfo, job: Job) -> Job:
     """Return ``job`` with typed parameters, or raise a :class:`UsageError` naming the fix."""
     operation = find_operation(info, job.operation)
