@@ -6,7 +6,7 @@ PLUGINS := $(sort $(wildcard plugins/*))
 EDITABLE := $(foreach p,$(PLUGINS),-e ./$(p))
 DIST := $(VENV)-dist
 
-.PHONY: install demo test test-fast test-dist lint bench clean
+.PHONY: install demo test test-fast test-dist lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/mediatask run a1d image-upscaler --input samples/lighthouse.png -p scale=4 -o out/demo --sandbox
 
-test: install lint
+test: install lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) test-dist
 
@@ -44,6 +44,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/mediatask tests
 	set -e; for p in $(PLUGINS); do $(BIN)/mypy $$p; done
+
+# The documentation site with its generated API reference, into out/site; --strict (mkdocs.yml):
+# a broken link or an unknown reference fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # BENCH_SCALE=small for a quick try; BENCH_ONLY=a1d,claid,many,download,startup for some.
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed

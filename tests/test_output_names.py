@@ -93,7 +93,7 @@ def test_manifest_command_refuses_a_folder_without_media_and_a_typo(tmp_path: Pa
     (tmp_path / "notes.txt").write_text("x")
     empty = CliRunner().invoke(cli, ["manifest", str(tmp_path), "echo", "mirror"])
     assert empty.exit_code == 1
-    assert "no image, video or audio file" in empty.output
+    assert "no image file" in empty.output
     typo = CliRunner().invoke(cli, ["manifest", str(tmp_path), "echo", "mirorr"])
     assert typo.exit_code == 1
     assert "did you mean mirror?" in typo.output
@@ -112,13 +112,14 @@ def test_a_batch_over_a_folder_of_50_images_names_files_after_them_and_never_ove
     os.remove(photos / "x.png")
     (photos / ".hidden.png").write_bytes(b"x")
     (photos / "notes.txt").write_text("not an image")
+    (photos / "clip.mp4").write_bytes(b"a video: not for an image operation")
     jobs = tmp_path / "jobs.jsonl"
     made = CliRunner().invoke(
         cli, ["manifest", str(photos), "echo", "mirror", "-p", "axis=vertical", "-o", str(jobs)]
     )
     assert made.exit_code == 0, made.output
     assert "50 jobs" in made.stderr
-    assert "passed over 2 other files" in made.stderr
+    assert "passed over 3 other files" in made.stderr
     lines = [json.loads(line) for line in jobs.read_text().splitlines()]
     assert len(lines) == 50
     assert lines[0] == {

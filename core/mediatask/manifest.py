@@ -128,9 +128,11 @@ MEDIA_KINDS = ("image", "video", "audio")
 """The kinds of file :func:`folder_lines` takes from a folder (by the file name's type)."""
 
 
-def media_files(folder: Path, pattern: str = "*") -> tuple[list[Path], int]:
-    """The media files directly in ``folder`` matching ``pattern``, sorted by name, and how many
-    other files were passed over (hidden ones, folders, files not image, video or audio).
+def media_files(
+    folder: Path, pattern: str = "*", kinds: tuple[str, ...] = MEDIA_KINDS
+) -> tuple[list[Path], int]:
+    """The files of ``kinds`` (by the name's type) directly in ``folder`` matching ``pattern``,
+    sorted by name, and how many other files were passed over (hidden ones, folders, others).
 
     :raises UsageError: when ``folder`` is not a folder that can be read.
     """
@@ -143,7 +145,7 @@ def media_files(folder: Path, pattern: str = "*") -> tuple[list[Path], int]:
     files, skipped = [], 0
     for path in found:
         kind = (mimetypes.guess_type(path.name)[0] or "").split("/")[0]
-        if path.name.startswith(".") or not path.is_file() or kind not in MEDIA_KINDS:
+        if path.name.startswith(".") or not path.is_file() or kind not in kinds:
             skipped += 1
             continue
         files.append(path)

@@ -80,13 +80,15 @@ def open_named_journal(where: Path | str | None) -> JournalBackend:
     return open_journal(journal_path(where), create=where is None)
 
 
-def _line(record: JobRecord) -> str:
+def _line(record: JobRecord, *, shared: bool = True) -> str:
+    """One job as ``jobs list`` shows it; the worker only for a ``shared`` ledger, where several
+    write (in your own journal it is always this machine)."""
     status = record.raw_status or record.status or ""
     line = (
         f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
         f"{record.job.provider} {record.job.operation}"
     )
-    return line + (f"  by {record.worker}" if record.worker else "")
+    return line + (f"  by {record.worker}" if record.worker and shared else "")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -171,6 +173,7 @@ def jobs_list(
         with open_named_journal(where) as journal:
             records = journal.search(query)
             path = journal.where
+            shared = isinstance(journal, PostgresJournal)
     if as_json:
         echo_json([record.to_json() for record in records])
         return
@@ -179,7 +182,7 @@ def jobs_list(
         click.echo(f"no jobs{' match' if filtered else ''} in the journal {path}", err=True)
     width = output_width()
     for record in records:
-        click.echo(fit(_line(record), width, 4))
+        click.echo(fit(_line(record, shared=shared), width, 4))
 
 
 @jobs_group.command("show")
@@ -203,7 +206,7 @@ def jobs_show(name: str, where: Path | str | None, as_json: bool) -> None:
         history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
         echo_json({**record.to_json(), "history": history})
         return
-    click.echo(_line(record))
+    click.echo(_line(record, shared=isinstance(journal, PostgresJournal)))
     if record.error:
         click.echo(f"  error: {record.error}")
     for output in record.outputs:

@@ -11,7 +11,7 @@ from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.run import parse_params, read_params_file
 from mediatask.errors import UsageError
-from mediatask.manifest import folder_lines, media_files
+from mediatask.manifest import MEDIA_KINDS, folder_lines, media_files
 from mediatask.validate import check_params, find_operation
 
 
@@ -64,9 +64,10 @@ def manifest_command(
     """Write a batch manifest: OPERATION of PROVIDER on every image, video or audio file in
     FOLDER.
 
-    One JSON line per file, in name order, with the same parameters; each job is named after
-    its file, so `mediatask batch` writes OUT/NAME-ROLE.EXT. Hidden files and files of other
-    kinds are passed over (the count is said on stderr).
+    One JSON line per file of the kind the operation takes (an image for an image operation),
+    in name order, with the same parameters; each job is named after its file, so `mediatask
+    batch` writes OUT/NAME-ROLE.EXT. Hidden files and files of other kinds are passed over (the
+    count is said on stderr).
 
     \b
     Examples:
@@ -85,9 +86,12 @@ def manifest_command(
             )
         if not found.open_params:
             check_params(f"{info.name} {found.name}", found, merged)
-        files, skipped = media_files(folder, pattern)
+        kind = found.input_kinds[0] if found.input_kinds else None
+        kinds = (kind,) if kind in MEDIA_KINDS else MEDIA_KINDS
+        files, skipped = media_files(folder, pattern, kinds)
         if not files:
-            raise UsageError(f"no image, video or audio file in {folder} matches {pattern!r}")
+            what = " or ".join(kinds)
+            raise UsageError(f"no {what} file in {folder} matches {pattern!r}")
         lines = folder_lines(files, info.name, found.name, merged, output and output.parent)
         text = "".join(line + "\n" for line in lines)
         if output is None:
