@@ -153,6 +153,9 @@ def workspace(folder: Path) -> None:
         (folder / name).write_bytes(sample_photo("JPEG"))
     (folder / "clip.mp4").write_bytes(sample_clip(32, 16, 4, 8))
     shutil.copytree(ROOT / "samples", folder / "samples")
+    (folder / "photos").mkdir()
+    for name in ("beach.png", "harbour.png"):
+        shutil.copy(SAMPLE, folder / "photos" / name)
     (folder / "edit.json").write_text('{"operations": {"resizing": {"width": 100}}}\n')
     edit = {"operations": {"resizing": {"width": 100}}}
     lines = [
