@@ -173,3 +173,9 @@ def test_run_batch_resumes_from_its_journal(tmp_path: Path) -> None:
     assert again.counts["skipped"] == 3  # finished jobs are not run again
     assert again.ended == 0
     assert len(ended) == 3
+
+
+async def test_client_check_takes_a_str_folder(mediatask_sandbox: Any, tmp_path: Path) -> None:
+    _, client = mediatask_sandbox
+    checked = client.check(Job("echo", "mirror", [str(SAMPLE)]), str(tmp_path / "new"))
+    assert checked.operation == "mirror"

@@ -167,7 +167,7 @@ class Client:
         info = self.provider(provider)
         return self._slots.get(info.name, self.settings.key(info), info.max_concurrency)
 
-    def check(self, job: Job, out_dir: Path | None = None) -> Job:
+    def check(self, job: Job, out_dir: Path | str | None = None) -> Job:
         """Validate ``job`` without any network call; returns it typed.
 
         Checks everything that can be known before paying: the operation and its parameters,
@@ -183,7 +183,7 @@ class Client:
         for name, path in file_params(operation, checked.params).items():
             self._check_local(info, operation, len(operation.input_kinds), path, param=name)
         if out_dir is not None:
-            check_out_dir(out_dir)
+            check_out_dir(Path(out_dir))
         return checked
 
     def _check_local(

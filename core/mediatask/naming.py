@@ -26,8 +26,10 @@ MAX_STEM = 80
 MAX_EXTENSION = 8
 """Characters at most in an extension after its dot."""
 
-_UNSAFE = re.compile(r"[^\w.+=@,-]+")
-"""Runs of anything but word characters (letters, digits, ``_`` in any script) and ``.+=@,-``."""
+_UNSAFE = re.compile(r"[^\w.+=@,~-]+")
+"""Runs of anything but word characters (letters, digits, ``_`` in any script) and ``.+=@,~-``
+(``~`` joins a changed name to its hash, so a safe name stays safe, unchanged, when checked
+again)."""
 
 _WINDOWS_RESERVED = frozenset(
     {"con", "prn", "aux", "nul"}
@@ -47,7 +49,8 @@ def _cleaned(text: str) -> str:
     text = "".join(c for c in text if unicodedata.category(c)[0] != "C")  # controls, NUL, ...
     text = _UNSAFE.sub("_", text)
     text = re.sub(r"\.{2,}", ".", text)  # no ``..`` anywhere
-    text = text.lstrip(".-_").rstrip(". ")  # no hidden files, options, or Windows-trimmed ends
+    text = text.lstrip(".-_~").rstrip(". ")  # no hidden files, options, home folders, or
+    # Windows-trimmed ends
     return text
 
 
@@ -136,7 +139,9 @@ def render_name(template: str, fields: Mapping[str, str]) -> str:
             known = ", ".join("{" + name + "}" for name in NAME_FIELDS)
             hint = did_you_mean(field, NAME_FIELDS)
             raise UsageError(f"--name: unknown field {{{field}}}{hint}; use {known}")
-    rendered = template.format_map({name: fields.get(name, "") for name in NAME_FIELDS})
+    # Each value may come from a provider (a task id): made a safe name first, hash and all.
+    values = {name: safe_name(fields[name]) if fields.get(name) else "" for name in NAME_FIELDS}
+    rendered = template.format_map(values)
     stem = readable_name(rendered)
     if stem is None:
         raise UsageError(f"--name {template!r} gives an empty name")
