@@ -18,7 +18,7 @@ from mediatask.display import (
     open_display,
     summary_table,
 )
-from mediatask.summary import short_reason, tally
+from mediatask.summary import REASON_LENGTH, short_reason, tally
 
 JOB = Job("echo", "draw", (), {"prompt": "x"})
 TASK = TaskRef("echo", "task_1", datetime(2026, 1, 1, tzinfo=UTC))
@@ -223,7 +223,7 @@ def test_short_reasons_are_one_line_of_plain_text() -> None:
     assert "\n" not in reason
     assert "<" not in reason
     assert "\x1b" not in reason
-    assert len(reason) == 100
+    assert len(reason) == REASON_LENGTH
     assert short_reason("echo:task_1 failed", drop=["echo:task_1"]) == "… failed"
 
 
