@@ -11,7 +11,7 @@ LAUNCH := plugins/a1d plugins/claid plugins/a2e
 # pip quiet enough that only errors show: `make demo` prints what a user needs, not build noise.
 PIP_QUIET := -qq
 
-.PHONY: install demo wheels test-wheels test test-fast test-dist lint bench clean
+.PHONY: install demo wheels test-wheels test test-fast test-dist lint docs bench clean
 
 $(BIN)/python:
 	@echo "creating $(VENV): the core, every plugin and the dev tools (about a minute, once)"
@@ -53,7 +53,7 @@ test-wheels: wheels
 	$(WHEELS_TRY)/lean/bin/python -c 'import mediatask; print(sorted(mediatask.PluginManager.from_entry_points().providers))'
 	rm -rf $(WHEELS_TRY)
 
-test: install lint
+test: install lint docs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) test-versions
 
@@ -110,6 +110,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core/mediatask tests
 	set -e; for p in $(PLUGINS); do $(BIN)/mypy $$p; done
+
+# The documentation site with its generated API reference, into out/site; --strict (mkdocs.yml):
+# a broken link or an unknown reference fails it.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # BENCH_SCALE=small for a quick try; BENCH_ONLY=a1d,claid,many,download,startup for some.
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/.installed

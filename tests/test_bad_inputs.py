@@ -80,6 +80,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     os.mkfifo(folder / "pipe.png")
     (folder / "params.json").write_text("[1, 2]")
     (folder / "broken.json").write_text("{nope")
+    (folder / "binary.jsonl").write_bytes(b"\xff\xfe\x00\x81 not text")
     job = {"id": "j", "provider": "a1d", "operation": "image-generator", "params": {"prompt": "x"}}
     (folder / "jobs.jsonl").write_text(json.dumps(job) + "\n")
     return {path.stem: str(path) for path in folder.iterdir()}
@@ -258,7 +259,7 @@ case(
 case(
     "a1d-unknown-param",
     ["run", "a1d", "image-upscaler", "-i", URL, "-p", "scal=2"],
-    r"unknown parameter 'scal'; known parameters: scale",
+    r"unknown parameter 'scal' \(did you mean scale\?\); known parameters: scale",
 )
 case(
     "a1d-missing-prompt",
@@ -320,6 +321,12 @@ case(
     ["run", "claid", "edit", "-i", URL, "-p", "operations.explode=1"],
     r"claid edit: operations.*explode",
 )
+case(
+    "claid-misspelt-field-names-the-valid-ones",
+    ["run", "claid", "edit", "-i", URL, "-p", "operations.resizing.widht=100"],
+    r"operations\.resizing\.widht: extra fields not permitted \(did you mean width\?\); "
+    r"valid here: width, height, fit",
+)
 # A2E: two inputs, audio, URL parameters.
 case(
     "a2e-face-swap-one-input",
@@ -369,6 +376,38 @@ case(
         "video_time=7",
     ],
     r"video_time must be one of 5, 10, 15, 20, got '7'",
+)
+case(
+    "a2e-image-as-audio-param",
+    ["run", "a2e", "talking-photo", "-i", "{good}", "-p", "prompt=t", "-p", "audio_url=@{good}"],
+    r"-p audio_url=@.*good\.png is not an audio \(it is png\): a2e talking-photo takes mp3.* "
+    r"for audio_url",
+)
+case(
+    "stdin-named-standard-input",
+    ["run", "a1d", "remove-bg", "-i", "-", "--sandbox"],
+    r"input standard input \(-i -\) is not an image \(it is text\)",
+    stdin="just some text\n",
+)
+case(
+    "unknown-operation-did-you-mean",
+    ["run", "a1d", "image-upscale", "-i", URL],
+    r"unknown operation 'image-upscale' for a1d \(did you mean image-upscaler\?\)",
+)
+case(
+    "unknown-provider-did-you-mean",
+    ["run", "claidd", "edit", "-i", URL],
+    r"unknown provider 'claidd' \(did you mean claid\?\); installed",
+)
+case(
+    "batch-manifest-is-a-folder",
+    ["batch", "{folder}", "-o", "{folder}/out"],
+    r"cannot read the manifest .*folder: it is a folder$",
+)
+case(
+    "batch-manifest-not-text",
+    ["batch", "{binary}", "-o", "{folder}/out"],
+    r"cannot read the manifest .*binary\.jsonl: it is not text \(UTF-8\)$",
 )
 # Handles and task commands.
 case("status-no-colon", ["status", "nocolon"], r"'nocolon' is not a task handle: write PROVIDER")

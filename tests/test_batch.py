@@ -288,7 +288,7 @@ async def test_a_failed_download_leaves_the_job_unfinished_and_a_plain_rerun_sav
     manifest = write_manifest(tmp_path, 2)
     out = tmp_path / "out"
 
-    async def broken(self: Client, result: Any, out_dir: Path, *, stem: str | None = None) -> Any:
+    async def broken(self: Client, result: Any, out_dir: Path, **options: Any) -> Any:
         raise UnavailableError("downloading the image of the task failed (HTTP 502)", status=502)
 
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:

@@ -95,7 +95,7 @@ def test_jobs_list_filters_from_the_command_line(user_journal: Path) -> None:
     assert ids(invoke("jobs", "list", "--operation", "remove-bg", "--json")) == ["j4"]
     both = invoke("jobs", "list", "--state", "failed", "--state", "submitted", "--json")
     assert ids(both) == ["j2", "j4"]
-    assert ids(invoke("jobs", "list", "-q", "lighthouse", "--json")) == ["j2"]
+    assert ids(invoke("jobs", "list", "--query", "lighthouse", "--json")) == ["j2"]
     assert ids(invoke("jobs", "list", "--query", "cat.png", "--json")) == ["j1"]
     assert len(ids(invoke("jobs", "list", "--since", "1h", "--json"))) == 5
     tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
@@ -133,7 +133,7 @@ def test_an_empty_list_says_so_on_stderr_and_keeps_stdout_clean() -> None:
 
 
 def test_a_filter_that_matches_nothing_says_so(user_journal: Path) -> None:
-    none = invoke("jobs", "list", "-q", "nothing like this")
+    none = invoke("jobs", "list", "--query", "nothing like this")
     assert (none.stdout, none.stderr) == ("", f"no jobs match in the journal {user_journal}\n")
 
 
@@ -213,3 +213,26 @@ def test_every_jobs_example_in_the_docs_runs(
         result = CliRunner().invoke(cli, args, env=QUICK)
         assert result.exit_code == 0, f"{example}: {result.output}"
     assert invoke("jobs", "off").exit_code == 0
+
+
+@pytest.mark.usefixtures("user_journal")
+def test_q_means_quiet_after_jobs_list_as_after_every_command() -> None:
+    result = invoke("jobs", "list", "-q")  # -q takes no TEXT: --query does
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [
+        "j1",
+        "j2",
+        "j3",
+        "j4",
+        "j5",
+    ]
+    assert ids(invoke("jobs", "list", "--query", "dog.png", "--json")) == ["j4"]
+
+
+@pytest.mark.usefixtures("user_journal")
+def test_jobs_list_wraps_between_words_on_a_narrow_terminal() -> None:
+    wide = invoke("jobs", "list", env={"COLUMNS": "200"}).stdout
+    narrow = invoke("jobs", "list", env={"COLUMNS": "60"}).stdout
+    assert all(len(line) < 60 for line in narrow.splitlines())
+    assert narrow.split() == wide.split()  # nothing lost or cut: only wrapped between words
+    assert len(narrow.splitlines()) > len(wide.splitlines())

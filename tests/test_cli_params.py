@@ -39,13 +39,15 @@ def test_a2e_url_parameter_takes_a_local_file_uploaded_like_an_input(
 
 
 def test_a2e_dry_run_shows_the_parameter_uploaded_first(tmp_path: Path) -> None:
+    speech = tmp_path / "speech.mp3"  # an MP3's first bytes: audio, as audio_url takes
+    speech.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(64))
     args = ["run", "a2e", "talking-photo", "-i", str(SAMPLE), "-p", "prompt=hi"]
-    args += ["-p", f"audio_url=@{SAMPLE}", "--key", "k-params", "--dry-run", "--json"]
+    args += ["-p", f"audio_url=@{speech}", "--key", "k-params", "--dry-run", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     requests = json.loads(result.stdout)["jobs"][0]["requests"]
     assert len([r for r in requests if r.get("note", "").startswith("upload")]) == 2
-    assert requests[-1]["body"]["audio_url"] == "<URL of lighthouse.png once uploaded>"
+    assert requests[-1]["body"]["audio_url"] == "<URL of speech.mp3 once uploaded>"
 
 
 def test_a_missing_file_parameter_is_one_line_before_anything_is_sent(tmp_path: Path) -> None:

@@ -436,3 +436,40 @@ async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
         transport.close()
     assert path.read_bytes() == DATA
     assert ranges == [None, "bytes=500-"]  # resumed after the 500 bytes that arrived
+
+
+# -- never over a file already there ------------------------------------------------------
+
+
+async def test_a_download_never_replaces_a_file_already_there(tmp_path: Path) -> None:
+    (tmp_path / "job-image.png").write_bytes(b"mine")
+    first = await fetch(FileHost([whole()]), tmp_path)
+    second = await fetch(FileHost([whole()]), tmp_path)
+    assert (first.name, second.name) == ("job-image-2.png", "job-image-3.png")
+    assert (tmp_path / "job-image.png").read_bytes() == b"mine"
+    assert first.read_bytes() == second.read_bytes() == DATA
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "job-image-2.png",
+        "job-image-3.png",
+        "job-image.png",
+    ]
+
+
+async def test_two_downloads_at_once_to_the_same_name_get_two_files(tmp_path: Path) -> None:
+    paths: list[Path] = []
+
+    async def one() -> None:
+        paths.append(await fetch(FileHost([whole()]), tmp_path))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(one)
+        nursery.start_soon(one)
+    assert sorted(p.name for p in paths) == ["job-image-2.png", "job-image.png"]
+    assert all(p.read_bytes() == DATA for p in paths)
+
+
+async def test_a_failed_download_gives_its_reserved_name_back(tmp_path: Path) -> None:
+    (tmp_path / "job-image.png.part").mkdir()  # the part file cannot be written
+    with pytest.raises(LocalWriteError):
+        await fetch(FileHost([whole()]), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["job-image.png.part"]

@@ -190,7 +190,8 @@ def test_a_hostile_claid_task_id_and_result_name_stay_inside(
 ) -> None:
     out = tmp_path / "out"
     env = {**hostile(Script("claid", "9" * 300)), "MEDIATASK_CLAID_KEY": "k"}
-    result = CliRunner().invoke(cli, ["run", *RUN_ARGS["claid"], "-o", str(out)], env=env)
+    named = ["--name", "{task}"]  # the outputs are named after the input, unless told otherwise
+    result = CliRunner().invoke(cli, ["run", *RUN_ARGS["claid"], *named, "-o", str(out)], env=env)
     assert result.exit_code == 0, result.output
     (path,) = [Path(line) for line in result.stdout.splitlines()]
     assert path.parent == out

@@ -105,3 +105,77 @@ def test_public_names_are_exported_and_documented() -> None:
         assert getattr(value, "__doc__", None), name
     for name in ("Client", "Outcome", "run", "run_many", "open_client", "KeyStore", "Journal"):
         assert name in mediatask.__all__
+
+
+@pytest.mark.usefixtures("echo_env")
+def test_submit_then_status_wait_and_download_by_handle_from_separate_calls(
+    tmp_path: Path,
+) -> None:
+    task = mediatask.submit(prompts("x")[0])
+    handle = task.handle  # what a later process has: a string
+    assert mediatask.status(handle).status in set(mediatask.Status)
+    result = mediatask.wait(handle, timeout=30)
+    assert result.outputs
+    saved = mediatask.download_outputs(handle, str(tmp_path), name="mirrored")
+    assert [path.name for path in saved.files] == ["mirrored-image.png"]
+    again = mediatask.download_outputs(task, tmp_path, name="mirrored")
+    assert [path.name for path in again.files] == ["mirrored-image-2.png"]  # never overwritten
+
+
+def test_run_takes_a_str_folder_and_names_the_file_after_the_input(tmp_path: Path) -> None:
+    job = Job("echo", "mirror", [str(SAMPLE)])
+    result = mediatask.run(job, out_dir=str(tmp_path), sandbox=True, sandbox_seconds=0.1)
+    assert [path.name for path in result.files] == ["lighthouse-image.png"]
+
+
+async def test_client_run_takes_a_str_folder(mediatask_sandbox: Any, tmp_path: Path) -> None:
+    _, client = mediatask_sandbox
+    with trio.fail_after(30):
+        result = await client.run(Job("echo", "mirror", [str(SAMPLE)]), str(tmp_path))
+    assert [path.parent for path in result.files] == [tmp_path]
+
+
+def test_taskref_parse_reads_a_handle_and_refuses_anything_else() -> None:
+    task = mediatask.TaskRef.parse("a2e:abc:123", operation="image-to-video")
+    assert (task.provider, task.task_id, task.operation) == ("a2e", "abc:123", "image-to-video")
+    assert task.handle == "a2e:abc:123"
+    for bad in ("abc", ":abc", "a1d:"):
+        with pytest.raises(mediatask.UsageError, match="PROVIDER:TASK_ID"):
+            mediatask.TaskRef.parse(bad)
+
+
+async def test_a_sync_call_inside_a_trio_loop_is_a_clear_error() -> None:
+    with pytest.raises(mediatask.UsageError, match="inside a trio loop: use `async with"):
+        mediatask.run(prompts("x")[0])
+    with pytest.raises(mediatask.UsageError, match="inside a trio loop"):
+        mediatask.status("echo:1")
+
+
+def test_a_sync_call_inside_an_asyncio_loop_is_a_clear_error() -> None:
+    async def main() -> None:
+        with pytest.raises(mediatask.UsageError, match=r"asyncio\.to_thread"):
+            mediatask.run_many(prompts("x"))
+
+    asyncio.run(main())
+
+
+def test_run_batch_resumes_from_its_journal(tmp_path: Path) -> None:
+    jobs = [Job("echo", "mirror", [str(SAMPLE)]), *prompts("a", "b")]
+    ended: list[str] = []
+    summary = mediatask.run_batch(
+        jobs, str(tmp_path), sandbox=True, sandbox_seconds=0.1, on_end=lambda r: ended.append(r.id)
+    )
+    assert summary.ok
+    assert sorted(ended) == ["lighthouse", "line-2", "line-3"]
+    assert (tmp_path / "lighthouse-image.png").is_file()
+    again = mediatask.run_batch(jobs, tmp_path, sandbox=True, on_end=lambda r: ended.append(r.id))
+    assert again.ok
+    assert again.counts["skipped"] == 3  # finished jobs are not run again
+    assert again.ended == 0
+    assert len(ended) == 3
+
+
+async def test_client_check_takes_a_str_folder(mediatask_sandbox: Any, tmp_path: Path) -> None:
+    _, client = mediatask_sandbox
+    checked = client.check(Job("echo", "mirror", [str(SAMPLE)]), str(tmp_path / "new"))
+    assert checked.operation == "mirror"

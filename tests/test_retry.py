@@ -39,11 +39,14 @@ RESET = "the connection to https://api.fake.test failed during the request: conn
 
 
 def make_client(
-    plugins: PluginManager, transport: object, retry: RetryPolicy | None = None
+    plugins: PluginManager,
+    transport: object,
+    retry: RetryPolicy | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Client:
     return Client(
         plugins=plugins,
-        settings=Settings(environ={"MEDIATASK_FAKE_KEY": "sk-test-key"}),
+        settings=Settings(environ={"MEDIATASK_FAKE_KEY": "sk-test-key", **(environ or {})}),
         transport=transport,  # type: ignore[arg-type]  # test doubles
         retry=retry or RetryPolicy(base_delay=1, max_delay=30, jitter=0),
     )
@@ -69,13 +72,20 @@ async def test_a_provider_never_reached_fails_at_once_naming_the_variable(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
     transport = Outage(until=10_000, answer=reply(200, DONE), failure=REFUSED)
-    async with make_client(fake_plugins, transport) as client:
+    moved = {"MEDIATASK_FAKE_BASE_URL": "https://api.fake.test"}
+    async with make_client(fake_plugins, transport, environ=moved) as client:
         with pytest.raises(UnavailableError) as caught:
             await client.poll(TASK)
     assert trio.current_time() == 0
     assert str(caught.value) == (
         "cannot reach https://api.fake.test: connection refused "
         "(fake has not answered yet; check MEDIATASK_FAKE_BASE_URL)"
+    )
+    async with make_client(fake_plugins, transport) as client:  # the default URL: no hint
+        with pytest.raises(UnavailableError) as caught:
+            await client.poll(TASK)
+    assert str(caught.value) == (
+        "cannot reach https://api.fake.test: connection refused (fake has not answered yet)"
     )
 
 
@@ -105,7 +115,8 @@ async def test_a_spent_budget_is_final_in_one_line(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
     transport = Outage(until=10_000, answer=reply(200, DONE))
-    async with make_client(fake_plugins, transport, RetryPolicy(budget=120)) as client:
+    moved = {"MEDIATASK_FAKE_BASE_URL": "https://api.fake.test"}  # the user's own: named
+    async with make_client(fake_plugins, transport, RetryPolicy(budget=120), moved) as client:
         with pytest.raises(UnavailableError) as caught:
             await client.poll(TASK)
     assert trio.current_time() == pytest.approx(120)

@@ -42,7 +42,7 @@ JOBS = 50
 HEAD = re.compile(r"^\S batch (\d+)/50 [━╸╺ ]+ +\d+% ETA (\d+:\d\d:\d\d)$")
 STATES = re.compile(
     r"^(waiting \d+ +)?((submitting|queued|running|downloading|succeeded|failed) \d+ +)+"
-    r"\d+\.\d jobs/min +elapsed \d+:\d\d:\d\d$"
+    r"\d+(\.\d)? jobs/(min|s) +elapsed \d+:\d\d:\d\d$"
 )
 TASK_ROW = re.compile(
     r"^  j\d\d +\S+ +(submitting|submitted|queued|running|downloading) +[━╸╺ ]+\s*(\d+%)?$"
@@ -222,3 +222,130 @@ def assert_clean_after_ctrl_c(after: list[str]) -> None:
     heads = [line for line in after if HEAD.match(line.removeprefix("^C"))]
     assert len(heads) == 1, "\n".join(after)
     assert any(line.startswith("interrupted: ") for line in after), "\n".join(after)
+
+
+# -- listings and the summary at 80 and 120 columns -----------------------------------------
+#
+# ``providers``, ``jobs list`` and a finished batch's summary, each run to its end on a pty of 80
+# and of 120 columns. No word may be cut by the terminal's wrap: every word on the screen is a
+# whole word of the same output printed 400 columns wide. The captures are kept as
+# docs/screenshots/NAME-COLUMNS.txt (numbers aside, they must match; MEDIATASK_UPDATE_SCREENSHOTS=1
+# rewrites them).
+
+TALL = 200
+"""Rows of the pty for listings: all of a listing fits, so the screen is all of it."""
+
+
+def screen_of(
+    columns: int, args: list[str], env: dict[str, str], cwd: Path, exit_code: int = 0
+) -> list[str]:
+    """What ``mediatask ARGS`` leaves on a ``columns``-wide pty, run to its end."""
+    pid, master = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", TALL, columns, 0, 0))
+        os.chdir(cwd)
+        argv = [sys.executable, "-m", "mediatask", *args]
+        os.execve(argv[0], argv, env)  # noqa: S606  # this Python, no shell wanted
+    screen = pyte.Screen(columns, TALL)
+    stream = pyte.ByteStream(screen)
+    try:
+        for data in chunks(master):
+            stream.feed(data)
+    finally:
+        os.close(master)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == exit_code, "\n".join(lines_of(screen))
+    return lines_of(screen)
+
+
+def words_of(lines: list[str]) -> set[str]:
+    return set(re.split(r"[\s│┃┏┓┗┛┡┩└┘┌┐━─╇╈┳┻┼╋┣┫┠┨]+", "\n".join(lines))) - {""}
+
+
+def listing_env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "TERM": "xterm-256color", "MEDIATASK_HOME": str(tmp_path / "home")}
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "MEDIATASK_PLUGINS"):
+        env.pop(name, None)
+    return {k: v for k, v in env.items() if not re.fullmatch(r"MEDIATASK_\w+_KEY", k)}
+
+
+def journal_with_jobs(home: Path) -> None:
+    """Jobs as `jobs list` shows them after a day's use: long handles, a worker, a failure."""
+    from datetime import UTC, datetime
+
+    from mediatask.journal import JobState, Journal
+    from mediatask.model import Job, TaskRef
+
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as mediatask makes it
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    with Journal(home / "journal.sqlite") as journal:
+        jobs = [
+            ("job-5d1c2a9e", Job("a1d", "image-upscaler", ("photo.png",), {"scale": 4})),
+            ("job-0b7e44f1", Job("a2e", "text-to-image", (), {"prompt": "fog"})),
+            ("lighthouse-at-dusk", Job("claid", "edit", ("photo.png",), {})),
+        ]
+        for job_id, job in jobs:
+            journal.register(job_id, job)
+        journal.submitted("job-5d1c2a9e", TaskRef("a1d", "task_ce91dd27c75a3f11", at))
+        journal.submitted("job-0b7e44f1", TaskRef("a2e", "6b14c3e7fa4a0c339c24f828", at))
+        journal.ended("lighthouse-at-dusk", JobState.FAILED, "claid refused: image too small")
+
+
+def check_kept(name: str, columns: int, shot: list[str]) -> None:
+    path = SCREENSHOTS / f"{name}-{columns}.txt"
+    if UPDATE:
+        path.write_text("\n".join(shot) + "\n")
+        return
+    numbers = re.compile(r"\d+(\.\d+)?")
+    kept = path.read_text().splitlines()
+
+    def normalised(lines: list[str]) -> list[str]:  # numbers aside; rows in any order
+        return sorted(numbers.sub("9", line) for line in lines)
+
+    assert normalised(kept) == normalised(shot), f"{path} is stale: set {UPDATE_ENV}=1"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pty end-of-output is EIO on Linux")
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("providers", ["providers"]), ("jobs-list", ["jobs", "list"])],
+)
+def test_listings_wrap_between_words_only(
+    name: str, args: list[str], columns: int, tmp_path: Path
+) -> None:
+    env = listing_env(tmp_path)
+    journal_with_jobs(tmp_path / "home")
+    shot = screen_of(columns, args, env, tmp_path)
+    wide = screen_of(400, args, env, tmp_path)
+    assert shot
+    assert all(len(line) < columns for line in shot), "a line filled the terminal: it wrapped"
+    assert words_of(shot) == words_of(wide), "a word was cut, or lost"
+    check_kept(name, columns, shot)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pty end-of-output is EIO on Linux")
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_batch_summary_wraps_between_words_only(columns: int, tmp_path: Path) -> None:
+    jobs = manifest(tmp_path)
+    mistakes = [  # two lines with reasons long enough to wrap in the "why" column
+        {"provider": "a1d", "operation": "image-upscaler", "input": "in.png", "params": {"s": 2}},
+        {"provider": "a1d", "operation": "image-upscale", "input": "in.png"},
+    ]
+    with jobs.open("a") as file:
+        file.writelines(json.dumps(line) + "\n" for line in mistakes)
+    env = {**listing_env(tmp_path), "MEDIATASK_SANDBOX_SECONDS": "0.05"}
+    args = ["batch", "jobs.jsonl", "-o", "out", "--sandbox"]
+    screen = screen_of(columns, args, env, tmp_path, exit_code=1)
+    shot = screen[next(i for i, line in enumerate(screen) if "batch summary" in line) :]
+    footer = next(line for line in shot if "this run ended" in line)
+    assert re.fullmatch(r"\d+\.\d s; this run ended 52 jobs, \d+(\.\d)? jobs/(min|s)", footer)
+    elsewhere = tmp_path / "wide"  # the same batch afresh, its command the same
+    elsewhere.mkdir()
+    shutil.copy(tmp_path / "in.png", elsewhere)
+    shutil.copy(jobs, elsewhere)
+    wide = screen_of(400, args, env, elsewhere, exit_code=1)
+    wide = wide[next(i for i, line in enumerate(wide) if "batch summary" in line) :]
+    assert words_of(shot) - words_of([footer]) <= words_of(wide)
+    assert all(len(line) <= columns for line in shot)
+    check_kept("summary", columns, shot)

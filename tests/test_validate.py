@@ -31,7 +31,10 @@ def test_values_are_typed_and_defaults_filled() -> None:
     [
         (Job("fake", "upscale", ["u"], {"scale": "3"}), "scale must be one of 2, 4, got '3'"),
         (Job("fake", "upscale", ["u"], {"scale": "big"}), r"scale must be a whole number \(2, 4\)"),
-        (Job("fake", "upscale", ["u"], {"scal": "2"}), "unknown parameter 'scal'; known .*scale"),
+        (
+            Job("fake", "upscale", ["u"], {"scal": "2"}),
+            r"unknown parameter 'scal' \(did you mean scale\?\); known .*scale",
+        ),
         (Job("fake", "draw"), "missing parameter prompt: pass -p prompt=VALUE"),
         (Job("fake", "draw", ["u"], {"prompt": "p"}), "takes no input file"),
         (Job("fake", "upscale"), r"takes 1 input\(s\) \(image\), got 0"),

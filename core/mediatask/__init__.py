@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     # Seen by type checkers; at run time each name is imported on first use (PEP 562),
     # so `import mediatask` (and the CLI) does not pay for the engine.
-    from mediatask.api import open_client, run, run_many
+    from mediatask.api import (
+        download_outputs,
+        open_client,
+        run,
+        run_batch,
+        run_many,
+        status,
+        submit,
+        wait,
+    )
     from mediatask.config import ProviderSettings, Settings
     from mediatask.engine import Client, Listing
     from mediatask.errors import (
@@ -68,6 +77,11 @@ _SOURCES = {
     "open_client": "mediatask.api",
     "run": "mediatask.api",
     "run_many": "mediatask.api",
+    "run_batch": "mediatask.api",
+    "submit": "mediatask.api",
+    "status": "mediatask.api",
+    "wait": "mediatask.api",
+    "download_outputs": "mediatask.api",
     "ProviderSettings": "mediatask.config",
     "Settings": "mediatask.config",
     "Client": "mediatask.engine",
@@ -167,10 +181,15 @@ __all__ = [
     "UnknownProviderError",
     "Update",
     "UsageError",
+    "download_outputs",
     "hookimpl",
     "open_client",
     "run",
+    "run_batch",
     "run_many",
+    "status",
+    "submit",
+    "wait",
 ]
 
 

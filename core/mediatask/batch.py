@@ -112,6 +112,8 @@ class BatchOptions:
     fresh_provider: bool = False
     """The provider keeps no task from an earlier run (a new sandbox, which costs nothing):
     every job not yet final is submitted again."""
+    overwrite: bool = False
+    """Replace output files already there (else the new ones are numbered ``ID-ROLE-2.EXT``)."""
 
 
 def result_line(record: JobRecord) -> dict[str, Any]:
@@ -178,7 +180,7 @@ class Batch:
                 if action is Action.SKIP and record is not None:
                     done += 1
                     self._write(result_line(record))
-            self.observer.started(len(manifest.entries) + len(self._invalid), done)
+            self.observer.started(len(manifest.entries) + len(manifest.errors), done)
             runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
             try:
                 await runner.all(
@@ -487,7 +489,9 @@ class Batch:
         self.journal.keep(job_id)  # a worker that lost the job leaves its download to the other
         self.observer.changed(job_id, "downloading", handle=task.handle)
         try:
-            result = await self.client.download(result, self.options.out_dir, stem=job_id)
+            result = await self.client.download(
+                result, self.options.out_dir, stem=job_id, overwrite=self.options.overwrite
+            )
         except MediataskError as exc:
             if _expired(result, exc, self.client.clock()):
                 error = f"{exc}; re-run with --rerun-expired to submit the job again"

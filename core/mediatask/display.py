@@ -43,6 +43,20 @@ _ENDED = tuple(
 _ORDER = (*_IN_FLIGHT, *_ENDED, "other")
 
 
+def plural(count: int, word: str) -> str:
+    """``1 job``, ``2 jobs``: ``count`` and ``word``, with an ``s`` unless there is one."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def rate(per_minute: float) -> str:
+    """A throughput a person reads at a glance: ``12 jobs/min``, ``250 jobs/s``."""
+    if per_minute >= 600:
+        return f"{per_minute / 60:.0f} jobs/s"
+    if per_minute >= 10:
+        return f"{per_minute:.0f} jobs/min"
+    return f"{per_minute:.1f} jobs/min"
+
+
 def _bucket(state: str) -> str:
     """The word the live line counts ``state`` under (the summary's, for an ended job)."""
     if state in _IN_FLIGHT or state in _ENDED:
@@ -67,7 +81,7 @@ class _Tally:
 
     def rate(self) -> str:
         minutes = max(self.now() - self.began, 1e-6) / 60
-        return f"{self.finished_here / minutes:.1f} jobs/min"
+        return rate(self.finished_here / minutes)
 
 
 class PlainDisplay:
@@ -86,7 +100,7 @@ class PlainDisplay:
     def started(self, total: int, done: int) -> None:
         """Say how many jobs there are."""
         self.tally.total, self.tally.done = total, done
-        self.console.print(f"batch: {total} jobs, {done} already final", highlight=False)
+        self.console.print(f"batch: {plural(total, 'job')}, {done} already final", highlight=False)
 
     def changed(
         self, job_id: str, state: str, *, handle: str | None = None, progress: float | None = None
@@ -293,10 +307,11 @@ def open_display(console: Console, *, live: bool | None = None) -> LiveDisplay |
     return LiveDisplay(console) if use_live else PlainDisplay(console)
 
 
-def summary_table(summary: Summary) -> Table:
+def summary_table(summary: Summary) -> Group:
     """The table a batch prints at the end: per state how many, and why (one line per reason).
 
-    The caption gives the time and this run's throughput (jobs it ended, not skipped ones).
+    The line under it gives the time and this run's throughput (jobs it ended, not skipped
+    ones); it is not the table's caption, which would wrap to the table's narrow width.
     """
     table = Table(title="batch summary")
     table.add_column("state")
@@ -310,11 +325,11 @@ def summary_table(summary: Summary) -> Table:
         why = "\n".join(f"{n}: {reason}" if n != count else reason for reason, n in reasons)
         table.add_row(state, str(count), Text(why))
     table.add_row("total", str(summary.total), "", end_section=True)
-    table.caption = (
-        f"{summary.seconds:.1f} s; this run ended {summary.ended} jobs, "
-        f"{summary.jobs_per_minute:.0f} jobs/min"
+    footer = (
+        f"{summary.seconds:.1f} s; this run ended {plural(summary.ended, 'job')}, "
+        f"{rate(summary.jobs_per_minute)}"
     )
-    return table
+    return Group(table, Text(footer))
 
 
 def next_steps(summary: Summary, command: str) -> list[Text]:

@@ -8,6 +8,7 @@ calls for something different (run the job again; fix the folder; download again
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mimetypes
 import os
 import re
@@ -23,7 +24,7 @@ import trio
 from mediatask.errors import LocalWriteError, RejectedError, ResultExpiredError, UnavailableError
 from mediatask.http import Request
 from mediatask.model import Output
-from mediatask.naming import safe_extension, safe_name
+from mediatask.naming import numbered, output_stems, safe_extension
 from mediatask.policy import RetryPolicy, parse_retry_after
 from mediatask.sending import plain_reason
 from mediatask.transport import Body, Transport
@@ -55,18 +56,9 @@ def extension(output: Output, content_type: str | None) -> str:
 
 
 def stems(stem: str, outputs: Sequence[Output]) -> list[str]:
-    """One file stem per output, ``STEM-ROLE``, numbered where roles repeat.
-
-    Both parts may come from the provider, so each is made a safe name (:mod:`mediatask.naming`).
-    """
-    names: list[str] = []
-    for output in outputs:
-        base = f"{safe_name(stem)}-{safe_name(output.role, limit=24)}"
-        name, n = base, 2
-        while name in names:
-            name, n = f"{base}-{n}", n + 1
-        names.append(name)
-    return names
+    """One file stem per output, ``STEM-ROLE``, numbered where roles repeat (see
+    :func:`mediatask.naming.output_stems`)."""
+    return output_stems(stem, [output.role for output in outputs])
 
 
 _GONE = frozenset({401, 403, 404, 410})
@@ -95,12 +87,17 @@ async def fetch_to_file(
     now: Callable[[], datetime],
     label: str,
     retry: RetryPolicy | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Download ``output`` into ``directory`` as ``STEM.EXT`` and return the path.
 
     The bytes go to ``STEM.EXT.part`` first and are renamed only when complete, so a crash or
     Ctrl-C never leaves a truncated file under the final name. The key is never sent: outputs
     are links the provider hands out.
+
+    A file already there is never replaced unless ``overwrite``: the output becomes
+    ``STEM-2.EXT`` (``-3``, …) instead, the name reserved at once so that two downloads at the
+    same time never pick the same one.
 
     A 5xx, a reset or a truncated body is retried under ``retry`` (its budget starts afresh
     whenever an attempt brings new bytes), resuming with ``Range: bytes=N-`` where the host
@@ -109,7 +106,7 @@ async def fetch_to_file(
     the last :class:`UnavailableError` when the budget is spent while the link still works.
     """
     backoff = (retry or RetryPolicy()).start()
-    part = _Part(output, directory, stem, label)
+    part = _Part(output, directory, stem, label, overwrite)
     try:
         while True:
             _check_expiry(output, now(), label)
@@ -154,6 +151,23 @@ def placed(output: Output) -> str:
     return f"written to {output.url} — nothing to download"
 
 
+def _reserve_free_name(wanted: Path) -> Path:
+    """Create the first of ``wanted``, ``wanted-2``, … that does not exist yet, empty, and
+    return it; the folder is made again if it went away."""
+    for n in itertools.count(1):
+        candidate = Path(numbered(wanted, n))
+        try:
+            with open(candidate, "xb"):
+                return candidate
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            with open(candidate, "xb"):
+                return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
         raise ResultExpiredError(
@@ -192,8 +206,11 @@ class _Part:
     directory: Path
     stem: str
     label: str
+    overwrite: bool = False
     target: Path | None = None
     """Fixed by the first answer (its Content-Type may give the extension)."""
+    reserved: bool = False
+    """True while an empty ``target`` made by :meth:`_reserve` holds the name for this output."""
     written: int = 0
     total: int | None = None
     gone: int = 0
@@ -211,7 +228,7 @@ class _Part:
             self._check_status(body.status, body.headers)
             if self.target is None:
                 name = self.stem + extension(self.output, body.headers.get("content-type"))
-                self.target = self.directory / name
+                self.target = await self._reserve(self.directory / name)
             resumed = 0 < self.written == _range_start(body.headers) and body.status == 206
             if not resumed:
                 self.written = 0  # the host sent the whole file (or a range we did not ask)
@@ -221,6 +238,20 @@ class _Part:
             if self.written > self.total:
                 self.written = 0  # more than promised: start again
             raise UnavailableError(f"it arrived incomplete ({self.written} of {self.total} bytes)")
+
+    async def _reserve(self, wanted: Path) -> Path:
+        """``wanted``, or the first free ``wanted-N``, held by an empty file made exclusively.
+
+        With ``overwrite`` nothing is reserved and ``wanted`` is replaced when complete.
+        """
+        if self.overwrite:
+            return wanted
+        try:
+            target = await trio.to_thread.run_sync(_reserve_free_name, wanted)
+        except OSError as exc:
+            raise _local_error(exc, wanted, self.label) from None
+        self.reserved = True
+        return target
 
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
         what = f"the {self.output.role} of {self.label}"
@@ -300,9 +331,13 @@ class _Part:
             os.replace(part, self.target)
         except OSError as exc:
             raise _local_error(exc, self.target, self.label) from None
+        self.reserved = False
         return self.target
 
     def discard(self) -> None:
-        """Remove the unfinished ``NAME.part``."""
+        """Remove the name this output reserved, and its unfinished ``NAME.part``."""
+        if self.reserved and self.target is not None:
+            self.target.unlink(missing_ok=True)
+            self.reserved = False
         if self.part is not None:
             self.part.unlink(missing_ok=True)

@@ -49,6 +49,7 @@ from mediatask.model import (
     Update,
     lasting,
 )
+from mediatask.naming import default_stem
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender, Throttle
@@ -61,6 +62,7 @@ from mediatask.validate import (
     check_out_dir,
     find_operation,
     out_dir_path,
+    param_kind,
     provider_resolves,
     some_jobs,
 )
@@ -256,15 +258,27 @@ class Client:
         for index, item in enumerate(checked.inputs):
             if not provider_resolves(info, item):
                 self._check_local(info, operation, index, item)
-        for path in file_params(operation, checked.params).values():
-            self._check_local(info, operation, len(operation.input_kinds), path)
+        for name, path in file_params(operation, checked.params).items():
+            self._check_local(info, operation, len(operation.input_kinds), path, param=name)
         target = out_dir_path(out_dir)
         if target is not None:
             check_out_dir(target)
         return checked
 
-    def _check_local(self, info: ProviderInfo, operation: Operation, index: int, item: str) -> Path:
-        return check_local_input(f"{info.name} {operation.name}", operation, index, item)
+    def _check_local(
+        self,
+        info: ProviderInfo,
+        operation: Operation,
+        index: int,
+        item: str,
+        *,
+        param: str | None = None,
+    ) -> Path:
+        """Check the local file ``item``: an input (at ``index``), or ``@item`` given for the URL
+        parameter ``param``, whose kind its name says (``audio_url``)."""
+        where = f"{info.name} {operation.name}"
+        kind = param_kind(param) if param is not None else None
+        return check_local_input(where, operation, index, item, kind=kind, param=param)
 
     async def send(
         self,
@@ -323,10 +337,13 @@ class Client:
         published: list[str],
         *,
         inline: bool = True,
+        param: str | None = None,
     ) -> str:
         """Make a local file reachable, as :meth:`reach` says: its path, an uploaded file's URL,
-        or a URL of the file host."""
-        path = await trio.to_thread.run_sync(self._check_local, info, operation, index, item)
+        or a URL of the file host. ``param`` names the URL parameter given ``@item``."""
+        path = await trio.to_thread.run_sync(
+            partial(self._check_local, info, operation, index, item, param=param)
+        )
         way = self.reach(info, item, inline=inline)
         if way is LocalFiles.INLINE:
             return str(await trio.Path(path).resolve())
@@ -368,7 +385,13 @@ class Client:
         ]
         files = {
             name: await self._local_input(
-                info, operation, len(operation.input_kinds), path, published, inline=False
+                info,
+                operation,
+                len(operation.input_kinds),
+                path,
+                published,
+                inline=False,
+                param=name,
             )
             for name, path in file_params(operation, job.params).items()
         }
@@ -499,12 +522,22 @@ class Client:
         if urls and isinstance(self.file_host, ReleasingFileHost):
             await trio.to_thread.run_sync(self.file_host.release, urls, abandon_on_cancel=True)
 
-    async def download(self, result: Result, out_dir: Path, *, stem: str | None = None) -> Result:
+    async def download(
+        self,
+        result: Result,
+        out_dir: Path | str,
+        *,
+        stem: str | None = None,
+        overwrite: bool = False,
+    ) -> Result:
         """Download every output into ``out_dir`` (in parallel); returns the Result with files.
 
+        Files are named ``STEM-ROLE.EXT`` (``stem`` defaults to the task id); a file already
+        there is kept and the new one numbered (``STEM-ROLE-2.EXT``) unless ``overwrite``.
         An output that fails does not stop the others; the first failure is raised after all
         have ended, so what could be saved is saved.
         """
+        out_dir = Path(out_dir)
         if out_dir not in self._folders:
             await make_folder(out_dir, label=result.task.handle)
             self._folders.add(out_dir)
@@ -523,6 +556,7 @@ class Client:
                     now=self.clock,
                     label=result.task.handle,
                     retry=self.retry,
+                    overwrite=overwrite,
                 )
             except MediataskError as exc:
                 errors.append(exc)
@@ -548,7 +582,9 @@ class Client:
     ) -> Result:
         """Submit ``job``, follow it to the end, and download its outputs if ``out_dir`` is set.
 
-        An ``out_dir`` that cannot be written is a :class:`UsageError` before anything is sent.
+        The files are named after the first input (``photo-image.png`` for ``photo.jpg``), or
+        the task id when there is none. An ``out_dir`` that cannot be written is a
+        :class:`UsageError` before anything is sent.
 
         :param follow: ``auto``, ``stream`` or ``poll``; default the client's :attr:`follow`.
         """
@@ -562,7 +598,9 @@ class Client:
         if on_submit is not None:
             on_submit(task)
         result = await self.wait(task, on_update, follow=follow)
-        return await self.download(result, out_dir) if out_dir is not None else result
+        if out_dir is None:
+            return result
+        return await self.download(result, out_dir, stem=default_stem(job.inputs, task.task_id))
 
     def run_many(
         self,

@@ -205,3 +205,17 @@ def wrong_type(name: str, takes: str, value: object, fix: str = "") -> TypeError
     elif isinstance(value, int | float):
         got += f" {value!r}"
     return TypeError(f"{name} must be {takes}, got {got}" + (f": {fix}" if fix else ""))
+
+
+def file_problem(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a local file could not be read, in words (``it is a folder``), never ``[Errno 21]``
+    or a codec's message."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not text (UTF-8)"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(exc, FileNotFoundError):
+        return "there is no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return (exc.strerror or type(exc).__name__).lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -188,6 +188,31 @@ class TaskRef:
             "operation": self.operation,
             "extra": dict(self.extra),
         }
+
+    @classmethod
+    def parse(
+        cls,
+        handle: str,
+        *,
+        operation: str = "",
+        submitted_at: datetime | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> TaskRef:
+        """The task named by ``handle``, ``PROVIDER:TASK_ID`` (split on the first colon), as
+        ``mediatask submit`` prints it.
+
+        Give ``operation`` for a provider that needs it to find the task (A2E keeps each kind of
+        task at its own endpoints); ``submitted_at`` defaults to now.
+
+        :raises UsageError: when ``handle`` is not ``PROVIDER:TASK_ID``.
+        """
+        provider, sep, task_id = handle.partition(":")
+        if not sep or not provider.strip() or not task_id:
+            raise UsageError(
+                f"{handle!r} is not a task handle: write PROVIDER:TASK_ID, e.g. a1d:abc123"
+            )
+        when = submitted_at if submitted_at is not None else datetime.now(UTC)
+        return cls(provider, task_id, when, operation, extra or {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TaskRef:

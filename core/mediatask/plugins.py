@@ -19,9 +19,11 @@ import attrs
 import pluggy
 
 from mediatask import hookspecs
-from mediatask.errors import MediataskError, PluginError, UnknownProviderError
+from mediatask.errors import MediataskError, PluginError, UnknownProviderError, UsageError
 from mediatask.http import Request, Response
 from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.suggest import did_you_mean
+from mediatask.validate import name_valid_fields
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -210,8 +212,9 @@ class PluginManager:
             return self._providers[name]
         except KeyError:
             known = ", ".join(sorted(self._providers)) or "none (install a provider plugin)"
+            hint = did_you_mean(name, self._providers)
             raise UnknownProviderError(
-                f"unknown provider {name!r}; installed providers: {known}"
+                f"unknown provider {name!r}{hint}; installed providers: {known}"
             ) from None
 
     # -- routed hook calls ---------------------------------------------------------------------
@@ -241,8 +244,15 @@ class PluginManager:
         return value
 
     def validate(self, provider: str, job: Job) -> Job:
-        """Let the plugin check ``job`` further (hook ``mediatask_validate``)."""
-        value = self._call("mediatask_validate", provider, job=job)
+        """Let the plugin check ``job`` further (hook ``mediatask_validate``); a field it refuses
+        as unknown is told with the names valid there (see :func:`name_valid_fields`)."""
+        try:
+            value = self._call("mediatask_validate", provider, job=job)
+        except UsageError as exc:
+            operation = self.provider(provider).operation(job.operation)
+            if operation is None:
+                raise
+            raise UsageError(name_valid_fields(operation, str(exc))) from None
         checked: Job | None = self._required(
             "mediatask_validate", provider, value, (Job, type(None))
         )

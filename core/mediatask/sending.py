@@ -149,6 +149,10 @@ class Sender:
     _limiters: dict[str, Throttle] = attrs.field(init=False, factory=dict)
     _redactor: Redactor | None = attrs.field(init=False, default=None)
 
+    def _custom_url(self, info: ProviderInfo) -> bool:
+        """True when the user set ``info``'s base URL (its variable), so it may be the fault."""
+        return bool(self.settings.environ.get(info.base_url_env))
+
     @property
     def redactor(self) -> Redactor:
         """Scrubs every key these settings could send out of answers and errors."""
@@ -292,11 +296,13 @@ class Sender:
                 if _unreachable(exc) and info.name not in self._answered:
                     # Never reached yet: a wrong address is likelier than an outage. Say so now
                     # rather than after the whole budget.
-                    raise _final(info, exc, f"{info.name} has not answered yet") from exc
+                    raise _final(
+                        info, exc, f"{info.name} has not answered yet", self._custom_url(info)
+                    ) from exc
                 retry_after = _asked_wait(exc, response)
                 reason = backoff.stop_reason(retry_after)
                 if reason is not None:
-                    raise _final(info, exc, reason) from exc
+                    raise _final(info, exc, reason, self._custom_url(info)) from exc
                 delay = backoff.next_delay(retry_after)
                 if isinstance(exc, RateLimitedError) and info.name in self._limiters:
                     self._limiters[info.name].pause(delay)
@@ -340,10 +346,13 @@ def _text(exc: MediataskError) -> str:
     return plain_reason(str(exc))
 
 
-def _final(info: ProviderInfo, exc: MediataskError, reason: str) -> MediataskError:
-    """``exc`` made final: one plain line that says why retrying stopped."""
+def _final(
+    info: ProviderInfo, exc: MediataskError, reason: str, custom_url: bool = False
+) -> MediataskError:
+    """``exc`` made final: one plain line that says why retrying stopped (and, for a host never
+    reached at a base URL the user set, which setting to check)."""
     if isinstance(exc, UnavailableError):
-        check = f"; check {info.base_url_env}" if exc.status is None else ""
+        check = f"; check {info.base_url_env}" if exc.status is None and custom_url else ""
         return UnavailableError(
             f"{_text(exc)} ({reason}{check})",
             status=exc.status,

@@ -31,7 +31,8 @@ STATES = (
     "pending",
 )
 """Every state a summary counts, in the order it shows them. ``skipped``: succeeded earlier."""
-REASON_LENGTH = 100
+REASON_LENGTH = 200
+"""Characters kept of one reason: enough for a message and the fix at its end."""
 REASONS_SHOWN = 3
 """Reasons shown per state; the rest are counted as "N more"."""
 _TAG = re.compile(r"<[^>]*>")

@@ -15,6 +15,7 @@ import attrs
 
 from mediatask.errors import UnknownProviderError, UsageError, wrong_type
 from mediatask.model import Job, Operation, Param, ProviderInfo
+from mediatask.suggest import did_you_mean
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -39,9 +40,10 @@ def find_operation(info: ProviderInfo, name: str) -> Operation:
     """Return the operation ``name`` of ``info``; the error lists the operations there are."""
     operation = info.operation(name)
     if operation is None:
-        known = ", ".join(op.name for op in info.operations)
+        names = [op.name for op in info.operations]
         raise UnknownProviderError(
-            f"unknown operation {name!r} for {info.name}: choose one of: {known}"
+            f"unknown operation {name!r} for {info.name}{did_you_mean(name, names)}: "
+            f"choose one of: {', '.join(names)}"
         )
     return operation
 
@@ -103,8 +105,12 @@ def check_params(where: str, operation: Operation, params: Mapping[str, Any]) ->
     """Return ``params`` typed and with defaults filled in, or raise a :class:`UsageError`."""
     unknown = sorted(set(params) - {p.name for p in operation.params})
     if unknown:
-        known = ", ".join(p.name for p in operation.params) or "none"
-        raise UsageError(f"{where}: unknown parameter {unknown[0]!r}; known parameters: {known}")
+        names = [p.name for p in operation.params]
+        hint = did_you_mean(unknown[0], names)
+        known = ", ".join(names) or "none"
+        raise UsageError(
+            f"{where}: unknown parameter {unknown[0]!r}{hint}; known parameters: {known}"
+        )
     checked: dict[str, Any] = {}
     for param in operation.params:
         if param.name in params:
@@ -114,6 +120,31 @@ def check_params(where: str, operation: Operation, params: Mapping[str, Any]) ->
         elif param.default is not None:
             checked[param.name] = param.default
     return checked
+
+
+_EXTRA_FIELD = re.compile(r"(?P<path>[A-Za-z_][\w.-]*): extra fields not permitted")
+"""How a provider (pydantic's wording, Claid's API and plugin) refuses a field it does not know."""
+
+
+def name_valid_fields(operation: Operation, message: str) -> str:
+    """``message`` with each refused field (``operations.resizing.widht: extra fields not
+    permitted``) followed by the names valid there, from the operation's declared parameters,
+    and the closest one."""
+
+    def explain(found: re.Match[str]) -> str:
+        *parents, name = found["path"].split(".")
+        fields: tuple[Param, ...] = operation.params
+        for part in parents:
+            param = next((p for p in fields if p.name == part), None)
+            if param is None or not param.fields:
+                return found[0]
+            fields = param.fields
+        names = [p.name for p in fields if ":" not in p.name]  # not ``type: photo`` variants
+        if not names:
+            return found[0]
+        return f"{found[0]}{did_you_mean(name, names)}; valid here: {', '.join(names)}"
+
+    return _EXTRA_FIELD.sub(explain, message)
 
 
 def check_job(info: ProviderInfo, job: Job) -> Job:
@@ -215,12 +246,32 @@ def _size(count: int) -> str:
     return f"{count / 2**20:.1f} MiB"
 
 
-def check_local_input(where: str, operation: Operation, index: int, item: str) -> Path:
+FILE_PARAM_KINDS = ("audio", "video", "image")
+"""The kinds a URL parameter's name may say it takes (``audio_url``, ``end_image_url``)."""
+
+
+def param_kind(name: str) -> str | None:
+    """The kind of file a URL parameter takes, as its declared name says (``audio_url``:
+    ``audio``); ``None`` when the name does not say."""
+    lowered = name.lower()
+    return next((kind for kind in FILE_PARAM_KINDS if kind in lowered), None)
+
+
+def check_local_input(
+    where: str,
+    operation: Operation,
+    index: int,
+    item: str,
+    *,
+    kind: str | None = None,
+    param: str | None = None,
+) -> Path:
     """Return the local input ``item`` as a path, or a :class:`UsageError` saying what is wrong.
 
     Checks what can be known before paying: the file exists, is a readable regular file, is not
     empty, is within the operation's size limit, and (when the operation declares the input's
-    kind) its first bytes are a format of that kind.
+    kind, or ``kind`` is given) its first bytes are a format of that kind. ``param`` names the
+    URL parameter given ``@item``, for the messages.
     """
     path = Path(item).expanduser()
     try:
@@ -247,14 +298,16 @@ def check_local_input(where: str, operation: Operation, index: int, item: str) -
         raise UsageError(
             f"cannot read input {item}: {exc.strerror}: check its permissions"
         ) from None
-    kind = operation.input_kinds[index] if index < len(operation.input_kinds) else None
+    if kind is None and index < len(operation.input_kinds):
+        kind = operation.input_kinds[index]
     if kind in KIND_FORMATS:
         found = sniff(head)
         if found is None or kind not in found[1]:
             what = f"it is {found[0]}" if found else _looks_like(head)
+            given = f"-p {param}=@{item}" if param else f"input {item}"
             raise UsageError(
-                f"input {item} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
-                f"{where} takes {KIND_FORMATS[kind]}"
+                f"{given} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
+                f"{where} takes {KIND_FORMATS[kind]}" + (f" for {param}" if param else "")
             )
     return path
 

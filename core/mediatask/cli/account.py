@@ -17,6 +17,7 @@ from mediatask.cli.base import (
     sandbox_option,
     user_errors,
 )
+from mediatask.cli.complete import complete_provider
 from mediatask.cli.session import cli_settings, run_with_client
 from mediatask.engine import LIST_PAGES, Client, Listing
 from mediatask.errors import MediataskError, UsageError
@@ -44,6 +45,26 @@ def _supports(plugins: PluginManager, feature: str, provider: str) -> bool:
     return build is not None
 
 
+def listed_operations(plugins: PluginManager, provider: str) -> list[str | None]:
+    """The operations whose tasks ``mediatask list PROVIDER`` reads: every one the plugin can
+    list (once per distinct request), or just the provider's default list when none is
+    separate (``None``)."""
+    seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+    found: list[str | None] = []
+    for op in plugins.provider(provider).operations:
+        try:
+            request = plugins.list_tasks(provider, op.name)
+        except MediataskError:
+            continue
+        if request is None:
+            continue
+        key = (request.method, request.url, tuple(sorted(request.params.items())))
+        if key not in seen:
+            seen.add(key)
+            found.append(op.name)
+    return found if len(found) > 1 else [None]
+
+
 def _run_on(
     provider: str,
     key: str | None,
@@ -67,7 +88,7 @@ def _run_on(
 
 
 @cli.command("list")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @click.option("--operation", default=None, help="Only tasks of this operation.")
 @click.option(
     "--pages",
@@ -90,7 +111,8 @@ def list_command(
 ) -> None:
     """List PROVIDER's own records of recent tasks (where the provider keeps such a list).
 
-    A2E keeps one; A1D and Claid do not (the command says so and names the providers that do).
+    A2E keeps one per kind of task: without --operation every kind is listed. A1D and Claid
+    keep none (the command says so and names the providers that do).
 
     \b
     Examples:
@@ -98,33 +120,42 @@ def list_command(
       mediatask list a2e --operation talking-photo --json
     """
 
-    async def body(client: Client) -> tuple[Listing, list[tuple[TaskRef, str]]]:
-        listing = await client.listing(provider, operation, pages=pages)
-        rows = []
-        for task in listing.tasks:
-            known = client.known_update(task)
-            rows.append((task, (known.raw_status or known.status.value) if known else ""))
-        return listing, rows
+    async def body(client: Client) -> tuple[list[Listing], list[tuple[TaskRef, str]]]:
+        operations = [operation] if operation else listed_operations(client.plugins, provider)
+        listings, rows = [], []
+        for each in operations:
+            listing = await client.listing(provider, each, pages=pages)
+            listings.append(listing)
+            for task in listing.tasks:
+                known = client.known_update(task)
+                rows.append((task, (known.raw_status or known.status.value) if known else ""))
+        return listings, rows
 
-    listing, rows = _run_on(provider, key, sandbox, body, "list")
+    listings, rows = _run_on(provider, key, sandbox, body, "list")
     if as_json:
-        echo_json([{"handle": task.handle, "status": status} for task, status in rows])
+        echo_json(
+            [
+                {"handle": task.handle, "status": status, "operation": task.operation}
+                for task, status in rows
+            ]
+        )
     else:
         if not rows:
             which = f" of operation {operation}" if operation else ""
             click.echo(f"{provider} lists no recent tasks{which}", err=True)
         for task, status in rows:
-            click.echo(f"{task.handle}  {status}".rstrip())
-    if listing.more:
-        click.echo(
-            f"stopped after {listing.pages} pages ({len(rows)} tasks); {provider} lists older "
-            "ones: --pages N reads more",
-            err=True,
-        )
+            click.echo(f"{task.handle}  {status}  {task.operation}".rstrip())
+    for listing in listings:
+        if listing.more:
+            click.echo(
+                f"stopped after {listing.pages} pages ({len(listing.tasks)} tasks); {provider} "
+                "lists older ones: --pages N reads more",
+                err=True,
+            )
 
 
 @cli.command("credits")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @budget_option
 @key_option
 @sandbox_option

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,6 +82,11 @@ COMMANDS = {
         "mediatask.cli.account",
         "List PROVIDER's own records of recent tasks (where the provider keeps such a list).",
     ),
+    "manifest": LazyCommand(
+        "mediatask.cli.manifest",
+        "Write a batch manifest: OPERATION of PROVIDER on every image, video or audio file in "
+        "FOLDER.",
+    ),
     "new-provider": LazyCommand(
         "mediatask.cli.new_provider",
         "Lay out a provider plugin NAME in DIR from the reference plugin.",
@@ -149,8 +157,19 @@ def user_errors() -> Iterator[None]:
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
         errors = list(leaves(group))
-        messages = dict.fromkeys(one_line(scrub(str(e))) for e in errors)
+        messages = dict.fromkeys(_stdin_named(one_line(scrub(str(e)))) for e in errors)
         raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
+
+
+STDIN_META = "mediatask.stdin"
+"""Set by ``-i -``: the path of the temporary copy of standard input."""
+
+
+def _stdin_named(message: str) -> str:
+    """``message`` with the temporary copy of standard input called what the user typed."""
+    ctx = click.get_current_context(silent=True)
+    copy = ctx.meta.get(STDIN_META) if ctx is not None else None
+    return message.replace(copy, "standard input (-i -)") if copy else message
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
@@ -222,15 +241,32 @@ def _common_options() -> list[click.Option]:
     ]
 
 
+def _share_options(cmd: click.Command) -> None:
+    """Give ``cmd`` (not a group) ``-v`` and ``-q``, unless it has options of those names."""
+    if not isinstance(cmd, click.Group):
+        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+        cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+
+
+class SubGroup(click.Group):
+    """A group of subcommands (``jobs``, ``keys``…): each takes ``-v`` and ``-q`` after its name
+    too (``mediatask jobs list -q``)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Register ``cmd``, adding the options every command shares."""
+        _share_options(cmd)
+        super().add_command(cmd, name)
+
+
 class MediataskGroup(LazyGroup):
     """The command group: each command it registers also takes ``-v`` and ``-q`` after its
     name (``mediatask run ... -v``), unless it already has options of those names."""
 
+    group_class = SubGroup
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Register ``cmd``, adding the options every command shares."""
-        if not isinstance(cmd, click.Group):
-            taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
-            cmd.params.extend(o for o in _common_options() if not taken & set(o.opts))
+        _share_options(cmd)
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -344,6 +380,16 @@ def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def overwrite_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--overwrite``: replace output files already there instead of numbering the new ones."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace output files already there (by default the new file is numbered "
+        "NAME-ROLE-2.EXT and nothing is overwritten).",
+    )(function)
+
+
 def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
     ceilings: dict[str, int] = {}
     for item in values:
@@ -443,6 +489,30 @@ def is_quiet() -> bool:
     """True under ``-q/--quiet``: print no progress, only results and errors."""
     ctx = click.get_current_context(silent=True)
     return bool(ctx is not None and ctx.meta.get(QUIET_META))
+
+
+def output_width() -> int | None:
+    """The columns plain output may use on a terminal (one spare, so the terminal never wraps a
+    line itself); ``None`` for a pipe or a file (lines whole, for grep and scripts), unless
+    ``COLUMNS`` is set."""
+    if not (sys.stdout.isatty() or os.environ.get("COLUMNS")):
+        return None
+    return max(shutil.get_terminal_size().columns - 1, 40)
+
+
+def fit(text: str, width: int | None, indent: int) -> str:
+    """``text`` wrapped between words to ``width`` columns, continued lines indented by
+    ``indent``; as it is when ``width`` is ``None`` or it fits."""
+    if width is None or len(text) <= width:
+        return text
+    return textwrap.fill(
+        text,
+        width,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+        drop_whitespace=True,
+    )
 
 
 def stderr_console() -> Console:

@@ -17,6 +17,7 @@ from mediatask.cli.base import (
     json_option,
     load_plugins,
     max_in_flight_option,
+    overwrite_option,
     sandbox_option,
     stderr_console,
     user_errors,
@@ -100,6 +101,7 @@ from mediatask.validate import check_out_dir
     "processes, on several machines, finish the batch together.",
 )
 @lease_option
+@overwrite_option
 @click.option(
     "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
 )
@@ -119,14 +121,17 @@ def batch_command(
     cancel_on_timeout: bool,
     journal_url: str | None,
     lease_text: str,
+    overwrite: bool,
     dry_run: bool,
     sandbox: bool,
     as_json: bool,
 ) -> None:
     """Run every job of MANIFEST (JSON Lines or .csv) concurrently; re-run to resume.
 
-    Each line: provider, operation, input (path, URL or list), params (object), optional id.
-    Outputs are written as OUT/ID-ROLE.EXT, one JSON line per finished job to
+    Each line: provider, operation, input (path, URL or list), params (object), optional id
+    (default: the input's name). `mediatask manifest DIR PROVIDER OPERATION` writes one for a
+    folder. Outputs are written as OUT/ID-ROLE.EXT (never over a file already there: the new
+    one is numbered ID-ROLE-2.EXT, unless --overwrite), one JSON line per finished job to
     OUT/results.jsonl, and everything to the journal OUT/.mediatask/journal.sqlite.
 
     Running the same command again finishes whatever can be finished without paying again:
@@ -161,6 +166,7 @@ def batch_command(
             rerun_expired=rerun_expired,
             timeout=timeout,
             cancel_on_timeout=cancel_on_timeout,
+            overwrite=overwrite,
         )
         manifest = read_manifest(manifest_path)
         forget_unless_needed(plugins, [entry.job for entry in manifest.entries])

@@ -7,6 +7,7 @@ import click
 import trio
 
 from mediatask.cli.base import cli, load_plugins, user_errors
+from mediatask.cli.complete import complete_provider
 from mediatask.cli.interrupt import run_cancellable
 from mediatask.cli.sandbox_session import serve_all
 from mediatask.errors import UsageError
@@ -14,7 +15,7 @@ from mediatask.sandbox import configure_emulator, random_faults, require_serving
 
 
 @cli.command("emulate")
-@click.argument("provider", required=False)
+@click.argument("provider", required=False, shell_complete=complete_provider)
 @click.option(
     "--all",
     "every",

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mediatask.cli.base import cli, echo_json, json_option, user_errors
+from mediatask.cli.base import cli, echo_json, fit, json_option, output_width, user_errors
 from mediatask.cli.session import journal_path, open_journal, recording_off_path
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
@@ -80,13 +80,15 @@ def open_named_journal(where: Path | str | None) -> JournalBackend:
     return open_journal(journal_path(where), create=where is None)
 
 
-def _line(record: JobRecord) -> str:
+def _line(record: JobRecord, *, shared: bool = True) -> str:
+    """One job as ``jobs list`` shows it; the worker only for a ``shared`` ledger, where several
+    write (in your own journal it is always this machine)."""
     status = record.raw_status or record.status or ""
     line = (
         f"{record.id:<16} {record.state.value:<10} {record.handle or '-':<32} {status:<12} "
         f"{record.job.provider} {record.job.operation}"
     )
-    return line + (f"  by {record.worker}" if record.worker else "")
+    return line + (f"  by {record.worker}" if record.worker and shared else "")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -130,7 +132,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     "--since", default=None, help="Only jobs recorded since: a duration back (2h) or a date."
 )
 @click.option(
-    "-q",
     "--query",
     "text",
     default=None,
@@ -157,7 +158,7 @@ def jobs_list(
       mediatask jobs list
       mediatask jobs list -n 0 --state failed --state uncertain
       mediatask jobs list --provider a2e --since 2h
-      mediatask jobs list -q lighthouse --json
+      mediatask jobs list --query lighthouse --json
       mediatask jobs list --journal out --since 2026-11-29
     """
     with user_errors():
@@ -172,14 +173,16 @@ def jobs_list(
         with open_named_journal(where) as journal:
             records = journal.search(query)
             path = journal.where
+            shared = isinstance(journal, PostgresJournal)
     if as_json:
         echo_json([record.to_json() for record in records])
         return
     if not records:
         filtered = query != JobQuery(limit=limit)
         click.echo(f"no jobs{' match' if filtered else ''} in the journal {path}", err=True)
+    width = output_width()
     for record in records:
-        click.echo(_line(record))
+        click.echo(fit(_line(record, shared=shared), width, 4))
 
 
 @jobs_group.command("show")
@@ -203,7 +206,7 @@ def jobs_show(name: str, where: Path | str | None, as_json: bool) -> None:
         history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
         echo_json({**record.to_json(), "history": history})
         return
-    click.echo(_line(record))
+    click.echo(_line(record, shared=isinstance(journal, PostgresJournal)))
     if record.error:
         click.echo(f"  error: {record.error}")
     for output in record.outputs:

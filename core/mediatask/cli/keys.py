@@ -7,6 +7,7 @@ import sys
 import click
 
 from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
+from mediatask.cli.complete import complete_provider
 from mediatask.config import Settings
 from mediatask.errors import UsageError
 from mediatask.keys import KeyStore
@@ -30,7 +31,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("set")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 @click.option(
     "--value",
     default=None,
@@ -105,7 +106,7 @@ def keys_list(as_json: bool) -> None:
 
 
 @keys_group.command("remove")
-@click.argument("provider")
+@click.argument("provider", shell_complete=complete_provider)
 def keys_remove(provider: str) -> None:
     """Forget the stored key of PROVIDER.
 

@@ -13,11 +13,14 @@ from rich.tree import Tree
 from mediatask.cli.base import (
     cli,
     echo_json,
+    fit,
     json_option,
     load_plugins,
+    output_width,
     stdout_console,
     user_errors,
 )
+from mediatask.cli.complete import complete_provider
 from mediatask.config import Settings
 from mediatask.model import LocalFiles, Operation, Param, ProviderInfo
 
@@ -136,6 +139,10 @@ def _brief(op: Operation) -> str:
     return f"  {op.name:<22} {op.title}" + (f"  ({params})" if params else "")
 
 
+BRIEF_INDENT = 25
+"""Where an operation's title starts in ``mediatask providers``: its continued lines too."""
+
+
 @cli.group("providers", invoke_without_command=True)
 @json_option
 @click.pass_context
@@ -158,10 +165,12 @@ def providers_command(ctx: click.Context, as_json: bool) -> None:
         return
     if not infos:
         click.echo("no providers installed (pip install mediatask-a1d, for example)")
+    width = output_width()
     for info in infos:
-        click.echo(f"{info.name}  {info.title}  [{_flags(info)}]  {_key_status(info, settings)}")
+        head = f"{info.name}  {info.title}  [{_flags(info)}]  {_key_status(info, settings)}"
+        click.echo(fit(head, width, 4))
         for op in info.operations:
-            click.echo(_brief(op))
+            click.echo(fit(_brief(op), width, BRIEF_INDENT))
 
 
 def _facts(p: Param) -> str:
@@ -202,7 +211,7 @@ def _document_tree(p: Param) -> Padding:
 
 
 @providers_command.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_provider)
 @json_option
 def providers_show(name: str, as_json: bool) -> None:
     """Show one provider: each operation's inputs and parameters, capabilities, key status.

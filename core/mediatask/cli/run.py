@@ -19,6 +19,7 @@ import click
 from mediatask.batch import submit_recorded
 from mediatask.cli.base import (
     budget_option,
+    STDIN_META,
     cli,
     command_redactor,
     echo_json,
@@ -30,12 +31,14 @@ from mediatask.cli.base import (
     max_in_flight_option,
     no_log_option,
     out_option,
+    overwrite_option,
     retry_budget_option,
     sandbox_option,
     stderr_console,
     unhelpful_sandbox_option,
     user_errors,
 )
+from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.deadline import Deadline, timeout_options
 from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
 from mediatask.cli.session import (
@@ -48,9 +51,10 @@ from mediatask.display import TaskLine
 from mediatask.download import placed
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, UsageError
+from mediatask.errors import MediataskError, NotFoundError, UsageError, file_problem
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
+from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
 from mediatask.policy import RetryPolicy
 from mediatask.validate import sniff
 
@@ -79,7 +83,7 @@ def read_params_file(
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", ctx, param) from None
+        raise click.BadParameter(f"cannot read {path}: {file_problem(exc)}", ctx, param) from None
     except ValueError as exc:
         raise click.BadParameter(f"{path} is not valid JSON: {exc}", ctx, param) from None
     if not isinstance(document, dict):
@@ -110,9 +114,10 @@ def read_inputs(
         raise click.BadParameter("-i -: standard input is empty", ctx, param)
     found = sniff(data[:32])
     suffix = "." + found[0].split("/")[0] if found else ""
-    folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix="mediatask-stdin-")))
+    folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix=STDIN_FOLDER)))
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
+    ctx.meta[STDIN_META] = str(path)  # errors name it "standard input", not a temporary path
     return tuple(str(path) if value == STDIN else value for value in values)
 
 
@@ -193,6 +198,7 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="NAME=VALUE",
         callback=parse_params,
+        shell_complete=complete_param,
         help="An operation parameter (repeatable); a URL parameter takes @PATH for a local file.",
     )(function)
     function = click.option(
@@ -205,8 +211,8 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="An input file, http(s) URL, or - for standard input (repeat for operations with "
         "several inputs).",
     )(function)
-    function = click.argument("operation")(function)
-    return click.argument("provider")(function)
+    function = click.argument("operation", shell_complete=complete_operation)(function)
+    return click.argument("provider", shell_complete=complete_provider)(function)
 
 
 def _submit_journalled(
@@ -274,9 +280,11 @@ def _submit_journalled(
 @click.option(
     "--name",
     default=None,
-    metavar="NAME",
-    help="Name the output files NAME-ROLE.EXT instead of TASK_ID-ROLE.EXT.",
+    metavar="TEMPLATE",
+    help="Name the output files NAME-ROLE.EXT; NAME may use {input}, {task}, {provider} and "
+    "{operation} (default: the input's name, else the task id).",
 )
+@overwrite_option
 @dry_run_option
 @timeout_options
 @retry_budget_option
@@ -292,6 +300,7 @@ def run_command(
     params: dict[str, Any],
     out_dir: Path,
     name: str | None,
+    overwrite: bool,
     dry_run: bool,
     deadline: Deadline,
     retry: RetryPolicy | None,
@@ -301,9 +310,11 @@ def run_command(
 ) -> None:
     """Submit a job, follow it to the end, and download its outputs.
 
-    Prints the paths of the files written (TASK_ID-ROLE.EXT, or NAME-ROLE.EXT with --name);
-    progress goes to stderr (none with -q). With --timeout, gives up waiting after that long
-    (exit 124) and names the task to collect later. With --dry-run, prints the requests instead.
+    Prints the paths of the files written, INPUT-ROLE.EXT (the task id when there is no input
+    file, NAME-ROLE.EXT with --name); a file already there is kept and the new one numbered
+    (INPUT-ROLE-2.EXT) unless --overwrite. Progress goes to stderr (none with -q). With
+    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
+    With --dry-run, prints the requests instead.
 
     \b
     Examples:
@@ -314,14 +325,19 @@ def run_command(
       mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
       mediatask run a2e talking-photo -i face.png -p prompt=hi -p audio_url=@speech.mp3
       cat photo.png | mediatask run a1d remove-bg -i - --name cat -q
+      mediatask run a1d image-upscaler -i photo.png -p scale=4 --name "{input}-4x"
       mediatask run a1d remove-bg --input photo.jpg --dry-run
     """
 
     async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
         if not is_quiet():
             click.echo(f"submitted {task.handle}", err=True)
-        return await _follow(client, journal, job_id, task, out_dir, name)
+        stem = output_stem(name, job, task)
+        return await _follow(client, journal, job_id, task, out_dir, stem, overwrite)
 
+    if name is not None:
+        with user_errors():  # a bad template is refused before anything is sent
+            render_name(name, {field: field for field in NAME_FIELDS})
     job = Job(provider, operation, inputs, params)
     if dry_run:
         print_dry_run([("", job)], key, sandbox, as_json, out_dir)
@@ -339,15 +355,32 @@ def run_command(
                 click.echo(placed(output))
 
 
+def output_stem(template: str | None, job: Job, task: TaskRef) -> str:
+    """What ``job``'s outputs are named after: ``template`` filled in, else the first input's
+    name (not for standard input's temporary copy), else the task id."""
+    if template is None:
+        return default_stem(job.inputs, task.task_id)
+    fields = {
+        "input": default_stem(job.inputs, task.task_id),
+        "task": task.task_id,
+        "provider": task.provider,
+        "operation": job.operation,
+        "job": task.task_id,
+    }
+    return render_name(template, fields)
+
+
 async def _follow(
     client: Client,
     journal: Journal,
     job_id: str,
     task: TaskRef,
     out_dir: Path,
-    name: str | None = None,
+    stem: str | None = None,
+    overwrite: bool = False,
 ) -> Result:
-    """Wait for ``task`` and download its outputs, journalling what happens."""
+    """Wait for ``task`` and download its outputs as ``STEM-ROLE.EXT``, journalling what
+    happens."""
 
     with TaskLine(stderr_console()) as line:
 
@@ -358,7 +391,7 @@ async def _follow(
         paid: Result | None = None
         try:
             paid = result = await client.wait(task, on_update)
-            result = await client.download(result, out_dir, stem=name)
+            result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
             raise

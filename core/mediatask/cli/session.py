@@ -169,13 +169,9 @@ def run_with_client(
 
 
 def parse_handle(handle: str) -> tuple[str, str]:
-    """Split ``PROVIDER:TASK_ID`` on its first colon."""
-    provider, sep, task_id = handle.partition(":")
-    if not sep or not provider or not task_id:
-        raise UsageError(
-            f"{handle!r} is not a task handle: write PROVIDER:TASK_ID, e.g. a1d:abc123"
-        )
-    return provider, task_id
+    """Split ``PROVIDER:TASK_ID`` on its first colon (see :meth:`TaskRef.parse`)."""
+    task = TaskRef.parse(handle)
+    return task.provider, task.task_id
 
 
 def journal_path(where: Path | None) -> Path:

@@ -27,6 +27,8 @@ from mediatask.cli.base import (
     load_plugins,
     out_option,
     unhelpful_sandbox_option,
+    overwrite_option,
+    sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
@@ -46,6 +48,7 @@ from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord
 from mediatask.journal_backend import JournalBackend
 from mediatask.model import Status, TaskRef, Update
+from mediatask.naming import default_stem
 from mediatask.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
@@ -293,10 +296,12 @@ def wait_command(
 @click.argument("handle")
 @follow_option
 @out_option
+@overwrite_option
 @task_options
 def download_command(
     handle: str,
     out_dir: Path,
+    overwrite: bool,
     where: Path | str | None,
     sandbox: bool,
     key: str | None,
@@ -304,7 +309,9 @@ def download_command(
 ) -> None:
     """Download the outputs of the task HANDLE (waiting for it first if it is still running).
 
-    Files are named TASK_ID-ROLE.EXT and written to NAME.part first, then renamed.
+    Files are named INPUT-ROLE.EXT after the job's first input when the journal knows it (else
+    TASK_ID-ROLE.EXT), written to NAME.part first, then renamed; a file already there is kept
+    and the new one numbered (NAME-ROLE-2.EXT) unless --overwrite.
 
     \b
     Examples:
@@ -313,7 +320,9 @@ def download_command(
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
         result = await client.wait(task, on_update=recorder.update)
-        result = await client.download(result, out_dir)
+        inputs = recorder.record.job.inputs if recorder.record is not None else ()
+        stem = default_stem(inputs, task.task_id)
+        result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         if recorder.record is not None:
             recorder.journal.succeeded(recorder.record.id, result)
         return result
@@ -339,7 +348,7 @@ def cancel_command(
 
     \b
     Examples:
-      mediatask cancel claid:1
+      mediatask cancel a2e:6b14c3e7fa4a0c339c24f828   # A2E deletes a task not yet started
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:

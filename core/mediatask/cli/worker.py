@@ -119,7 +119,8 @@ def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: boo
     console = stdout_console()
     console.print(summary_table(summary))
     for line in next_steps(summary, command):
-        console.print(line, highlight=False, soft_wrap=True)
+        # On a terminal, wrapped between words to its width; in a pipe or file, whole lines.
+        console.print(line, highlight=False, soft_wrap=not console.is_terminal)
 
 
 @cli.command("worker")
