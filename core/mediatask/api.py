@@ -338,7 +338,7 @@ def run_batch(
     target = out_dir_path(out_dir)
     assert target is not None  # noqa: S101  # out_dir is required
     check_concurrency(concurrency)
-    checkout_dir_path(target)
+    check_out_dir(target)
     plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
     providers = sorted({e.job.provider for e in manifest.entries} & set(plugins.providers))
     options = BatchOptions(target, concurrency, retry_failed=retry_failed, overwrite=overwrite)

@@ -18,8 +18,8 @@ import click
 
 from mediatask.batch import submit_recorded
 from mediatask.cli.base import (
-    budget_option,
     STDIN_META,
+    budget_option,
     cli,
     command_redactor,
     echo_json,

@@ -26,9 +26,8 @@ from mediatask.cli.base import (
     key_option,
     load_plugins,
     out_option,
-    unhelpful_sandbox_option,
     overwrite_option,
-    sandbox_option,
+    unhelpful_sandbox_option,
     user_errors,
 )
 from mediatask.cli.deadline import Deadline, timeout_options
