@@ -36,7 +36,8 @@ class Paged(http.server.BaseHTTPRequestHandler):
 def listed(*args: str) -> tuple[list[str], str]:
     with serving_in_thread(Paged) as url:
         env = {"MEDIATASK_A2E_BASE_URL": url, "MEDIATASK_A2E_KEY": "sk-list-pages"}
-        shown = CliRunner().invoke(cli, ["list", "a2e", *args], env=env)
+        command = ["list", "a2e", "--operation", "image-to-video", *args]
+        shown = CliRunner().invoke(cli, command, env=env)
     assert shown.exit_code == 0, shown.output
     return shown.stdout.splitlines(), shown.stderr
 
