@@ -186,24 +186,11 @@ def steps(block: Block) -> list[tuple[str, str | None]]:
     return found
 
 
-PROVIDER_PAGES_PENDING = (
-    "the provider pages are being brought up to date with the plugins: some of their examples "
-    "still name inputs on example.com or placeholders (<voice id>)"
-)
-"""Why the examples of docs/providers/ may fail for now (not strict: they pass when fixed)."""
-
-
-def expectation(block: Block) -> list[pytest.MarkDecorator]:
-    if block.page.startswith("docs/providers/"):
-        return [pytest.mark.xfail(reason=PROVIDER_PAGES_PENDING, strict=False)]
-    return []
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "block",
     [
-        pytest.param(b, id=b.name, marks=expectation(b))
+        pytest.param(b, id=b.name)
         for b in BLOCKS
         if b.lang in RUN and b.reason is None
     ],
