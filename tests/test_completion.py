@@ -22,7 +22,7 @@ def completions(*words: str, incomplete: str = "") -> list[str]:
     [("providers", "show"), ("run",), ("submit",), ("credits",), ("keys", "set"), ("emulate",)],
 )
 def test_a_provider_argument_completes_the_installed_providers(words: tuple[str, ...]) -> None:
-    assert completions(*words) == ["a1d", "a2e", "claid", "echo"]
+    assert completions(*words) == ["a1d", "a2e", "claid", "echo", "queue"]
     assert completions(*words, incomplete="cl") == ["claid"]
 
 
@@ -60,4 +60,10 @@ def test_bash_completion_of_providers_show_lists_providers_not_files() -> None:
         text=True,
         check=False,
     )
-    assert result.stdout.split() == ["plain,a1d", "plain,a2e", "plain,claid", "plain,echo"]
+    assert result.stdout.split() == [
+        "plain,a1d",
+        "plain,a2e",
+        "plain,claid",
+        "plain,echo",
+        "plain,queue",
+    ]
