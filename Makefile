@@ -54,10 +54,10 @@ test-wheels: wheels
 	rm -rf $(WHEELS_TRY)
 
 test: install lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	MEDIATASK_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) test-dist
 
-# The inner loop: everything but the tests marked slow.
+# The inner loop: everything but the tests marked slow; without PostgreSQL, its tests skip.
 test-fast: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
@@ -69,7 +69,7 @@ test-dist:
 	$(DIST)/bin/python -m pip install -q --upgrade pip
 	$(DIST)/bin/python -m pip install -q '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
 	rm -rf build $(foreach p,$(PLUGINS),$(p)/build)
-	$(DIST)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
+	MEDIATASK_REQUIRE_POSTGRES=1 $(DIST)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

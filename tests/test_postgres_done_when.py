@@ -42,6 +42,8 @@ from mediatask.model import Job
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 from mediatask.validate import check_job
 
+pytestmark = pytest.mark.postgres
+
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 JOBS = 300
 SEED = 2026
