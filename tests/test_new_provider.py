@@ -25,14 +25,22 @@ ECHO_NAMES = ProviderNames("echo", "Echo (reference plugin)")
 
 
 def reference_files() -> dict[PurePosixPath, str]:
-    """The reference plugin's source files (no build or cache output)."""
+    """The reference plugin's source files: what git tracks (``build/``, caches and eggs left
+    by pip or Python are no part of it)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "."],  # noqa: S607
+        cwd=ECHO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names = sorted(PurePosixPath(name) for name in listed.split("\0") if name)
     return {
-        PurePosixPath(path.relative_to(ECHO).as_posix()): path.read_text(encoding="utf-8")
-        for path in sorted(ECHO.rglob("*"))
-        if path.is_file() and not {"__pycache__", "mediatask_echo.egg-info"} & set(path.parts)
+        name: (ECHO / name).read_text(encoding="utf-8") for name in names if (ECHO / name).is_file()
     }
 
 
+@pytest.mark.subprocess  # git ls-files
 def test_the_reference_plugin_is_the_template_rendered_for_echo() -> None:
     assert render_provider(ECHO_NAMES) == reference_files(), "run python tests/test_new_provider.py"
 
