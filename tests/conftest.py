@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import secrets
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +45,30 @@ from mediatask import PluginManager
 from mediatask.testing import FakePlugin, Standalone, mediatask_command, standalone_emulator
 
 pytest_plugins = ["support.postgres"]  # postgres_server, postgres_url; the postgres marker
+
+
+@pytest.fixture(autouse=True)
+def real_sockets_on_real_time(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``autojump_clock``, opening a socket fails the test.
+
+    The clock jumps whenever every task waits, and a task waiting for bytes still on their way
+    through the kernel looks no different: timeouts would fire that never could for real. Use
+    ``mock_clock`` and jump once every task waits, or the real clock. (Sockets made around an
+    existing descriptor, as trio's own wake-up pair, are not opened here and pass.)
+    """
+    if "autojump_clock" not in request.fixturenames:
+        return
+    opening = socket.socket.__init__
+
+    def refuse(self: socket.socket, *args: Any, **kwargs: Any) -> None:
+        fileno = args[3] if len(args) > 3 else kwargs.get("fileno")
+        if fileno is None:
+            pytest.fail("a real socket under autojump_clock: use mock_clock, or the real clock")
+        opening(self, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "__init__", refuse)
 
 
 @pytest.fixture(autouse=True)

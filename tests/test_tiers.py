@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 from support.postgres import BIN_ENV, INSTALL, REQUIRE_ENV, Fail, running_server, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +81,13 @@ def test_a_marked_test_runs_when_the_binaries_are_there(
     monkeypatch.setenv(BIN_ENV, str(tmp_path))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: no server user needed
     assert verdict(True, ["postgres_url"], required=True) is None
+
+
+async def test_autojump_clock_refuses_a_real_socket(autojump_clock: trio.testing.MockClock) -> None:
+    with pytest.raises(pytest.fail.Exception, match="a real socket under autojump_clock"):
+        await trio.open_tcp_listeners(0, host="127.0.0.1")
+
+
+async def test_the_real_clock_takes_real_sockets() -> None:
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    await listener.aclose()
