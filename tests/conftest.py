@@ -72,6 +72,23 @@ def real_sockets_on_real_time(
 
 
 @pytest.fixture(autouse=True)
+def processes_only_where_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that starts a process without the ``subprocess`` (or ``postgres``) marker fails.
+
+    Fixtures of a wider scope start before this one: a test using them is marked by hand.
+    """
+    if any(request.node.get_closest_marker(name) for name in ("subprocess", "postgres")):
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("this test starts a process: mark it @pytest.mark.subprocess", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
+@pytest.fixture(autouse=True)
 def isolated(mediatask_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own key store and user journal, never the developer's own."""
     monkeypatch.delenv("NO_COLOR", raising=False)

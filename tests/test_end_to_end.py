@@ -40,6 +40,7 @@ def emulator() -> Iterator[Standalone]:
         yield running
 
 
+@pytest.mark.subprocess
 def test_run_against_a_standalone_emulator_follows_sse_with_progress(
     emulator: Standalone, samples_url: str, tmp_path: Path
 ) -> None:
@@ -69,6 +70,7 @@ def test_run_against_a_standalone_emulator_follows_sse_with_progress(
     assert counts["submissions"] == 1
 
 
+@pytest.mark.subprocess
 def test_wrong_key_against_the_standalone_emulator(emulator: Standalone, samples_url: str) -> None:
     env = {**emulator.env, "MEDIATASK_ECHO_KEY": "wrong-key"}
     ran = mediatask_command(
@@ -80,6 +82,7 @@ def test_wrong_key_against_the_standalone_emulator(emulator: Standalone, samples
     )
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_ends_run_at_once_and_names_the_task(samples_url: str, tmp_path: Path) -> None:
     """Ctrl-C ends the run while its task is still going: nothing waits for the provider.
 

@@ -94,6 +94,7 @@ def test_a_bad_name_on_the_command_line_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_a_new_provider_installs_is_listed_runs_and_passes_the_contract_at_once(
     tmp_path: Path, mediatask_home: Path

@@ -91,3 +91,8 @@ async def test_autojump_clock_refuses_a_real_socket(autojump_clock: trio.testing
 async def test_the_real_clock_takes_real_sockets() -> None:
     (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
     await listener.aclose()
+
+
+def test_a_process_started_by_an_unmarked_test_fails_it() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"mark it @pytest\.mark\.subprocess"):
+        subprocess.run(["true"], check=False)  # noqa: S607
