@@ -18,6 +18,7 @@ from support.postgres import BIN_ENV, INSTALL, REQUIRE_ENV, Fail, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE = REQUIRE_ENV
+(JOURNAL_TESTS,) = ROOT.glob("tests/**/test_journal.py")  # wherever the tests' folders put it
 
 
 def test_without_the_binaries_the_test_server_says_what_to_install(
@@ -34,7 +35,7 @@ def postgres_journal_tests(empty: Path, **env: str) -> subprocess.CompletedProce
     inherited = {k: v for k, v in os.environ.items() if k not in {REQUIRE, BIN_ENV}}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "postgres"]
     return subprocess.run(
-        [*command, "tests/test_journal.py"],
+        [*command, str(JOURNAL_TESTS)],
         cwd=ROOT,
         env={**inherited, BIN_ENV: str(empty), **env},
         capture_output=True,
