@@ -42,7 +42,7 @@ def reference_files() -> dict[PurePosixPath, str]:
 
 @pytest.mark.subprocess  # git ls-files
 def test_the_reference_plugin_is_the_template_rendered_for_echo() -> None:
-    assert render_provider(ECHO_NAMES) == reference_files(), "run python tests/test_new_provider.py"
+    assert render_provider(ECHO_NAMES) == reference_files(), "regenerate: see the docstring"
 
 
 def test_a_name_is_spelled_for_each_place_it_goes() -> None:
