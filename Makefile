@@ -54,10 +54,10 @@ test-wheels: wheels
 	rm -rf $(WHEELS_TRY)
 
 test: install lint docs
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	MEDIATASK_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) test-versions
 
-# The inner loop: everything but the tests marked slow.
+# The inner loop: everything but the tests marked slow; without PostgreSQL, its tests skip.
 test-fast: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
@@ -102,7 +102,7 @@ define fast-suite-installed
 	$(2)/bin/python -m pip install $(PIP_QUIET) --upgrade pip
 	$(2)/bin/python -m pip install $(PIP_QUIET) '.[sandbox,dev]' $(foreach p,$(PLUGINS),./$(p))
 	rm -rf build $(foreach p,$(PLUGINS),$(p)/build)
-	$(2)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
+	MEDIATASK_REQUIRE_POSTGRES=1 $(2)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
 endef
 
 lint: install

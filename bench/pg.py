@@ -3,7 +3,7 @@
 Issue 13's target: N workers sharing one key's rate windows through the PostgreSQL ledger draw
 no 429 and finish within 10 % of the rate limit's *floor*, the time the windows alone impose
 (the last of ``jobs`` one-request jobs may start no earlier than that, however many workers).
-A throw-away PostgreSQL 15 (:mod:`mediatask.testing_postgres`) and Claid's own emulator (which
+A throw-away PostgreSQL 15 (``tests/support/postgres.py``) and Claid's own emulator (which
 answers 429 beyond its windows and counts them) run for the scenario; three ``mediatask batch
 MANIFEST --journal postgresql://…`` processes start together, and the wall is from their start
 to the last one's exit, process start-up included.
@@ -67,7 +67,9 @@ def manifest(folder: Path, jobs: int) -> None:
 def run(jobs: int) -> dict[str, Any]:
     """One run of the scenario: its row for the bench table."""
     from mediatask.testing import standalone_emulator
-    from mediatask.testing_postgres import running_server
+
+    sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers: not in the library's wheel
+    from support.postgres import running_server
 
     with (
         tempfile.TemporaryDirectory(prefix="mediatask-bench-pg-") as work,

@@ -477,6 +477,7 @@ case(
 )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("args", "pattern", "options"), CLI_CASES)
 def test_bad_cli_input_is_one_clear_line_and_costs_nothing(
     args: list[str],

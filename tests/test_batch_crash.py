@@ -71,6 +71,7 @@ def journal_rows(folder: Path) -> dict[str, sqlite3.Row]:
         return {row["id"]: row for row in db.execute("SELECT * FROM jobs")}
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_the_same_command(
     emulators: dict[str, Standalone],

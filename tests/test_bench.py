@@ -17,6 +17,7 @@ import pytest
 BENCH = Path(__file__).parent.parent / "bench" / "run.py"
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_the_bench_runs_at_tiny_scale(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"

@@ -228,6 +228,7 @@ def describe(problems: dict[str, list[str]]) -> str:
     )
 
 
+@pytest.mark.subprocess
 def test_after_a_plain_rerun_every_job_is_ok_or_truly_uncertain_and_none_paid_twice(
     chaos: Chaos,
 ) -> None:
@@ -246,6 +247,7 @@ def test_after_a_plain_rerun_every_job_is_ok_or_truly_uncertain_and_none_paid_tw
     )
 
 
+@pytest.mark.subprocess
 def test_retry_failed_creates_no_second_task_for_a_job_whose_task_may_be_alive(
     chaos: Chaos,
 ) -> None:
@@ -261,6 +263,7 @@ def test_retry_failed_creates_no_second_task_for_a_job_whose_task_may_be_alive(
     assert not any(chaos.created_twice().values()), chaos.created_twice()
 
 
+@pytest.mark.subprocess
 def test_rerun_expired_creates_no_second_task_when_no_result_expired(chaos: Chaos) -> None:
     before = chaos.created()
 
@@ -273,6 +276,7 @@ def test_rerun_expired_creates_no_second_task_when_no_result_expired(chaos: Chao
     assert not any(chaos.created_twice().values()), chaos.created_twice()
 
 
+@pytest.mark.subprocess
 def test_rerun_expired_pays_again_only_for_expired_results(tmp_path: Path) -> None:
     """Results that expire before download are re-run once each by ``--rerun-expired``; a job
     whose submit's answer was lost (its task may be alive) is never touched."""

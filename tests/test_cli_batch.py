@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from mediatask.cli import cli
@@ -146,6 +147,7 @@ def test_a_missing_manifest_is_one_line(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
     standalone_echo: Any, tmp_path: Path
 ) -> None:
@@ -175,6 +177,7 @@ def test_ctrl_c_halfway_then_the_same_command_finishes_without_resubmitting(
     )
 
 
+@pytest.mark.subprocess
 def test_jobs_list_and_show_read_a_batch_journal(
     standalone_echo: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
 ) -> None:

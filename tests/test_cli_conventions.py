@@ -40,6 +40,7 @@ def test_quiet_prints_only_the_results(quick_sandbox: None, tmp_path: Path) -> N
     assert all(Path(line).is_file() for line in lines)
 
 
+@pytest.mark.subprocess
 def test_verbose_after_the_command_logs_the_exchanges(
     mediatask_cmd: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_errors_under_json_are_objects_on_stdout(args: list[str], code: int, kin
     assert error["message"] in result.stderr
 
 
+@pytest.mark.subprocess
 def test_shell_completion_script_is_produced(
     mediatask_cmd: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
@@ -126,6 +128,7 @@ def test_docs_have_documented_lines() -> None:
     assert len(documented_lines()) >= 6
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("line", documented_lines())
 def test_docs_example_runs(line: str, tmp_path: Path, isolated: Path) -> None:
     shutil.copy(SAMPLE, tmp_path / "photo.png")

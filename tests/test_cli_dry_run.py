@@ -28,6 +28,7 @@ def _nothing_sent(emulator: Standalone, home: Path) -> None:
     assert not (home / JOURNAL_FILE).exists()
 
 
+@pytest.mark.subprocess
 def test_run_dry_run_prints_the_uploads_and_the_submit_and_sends_nothing(
     a2e: Standalone, isolated: Path
 ) -> None:
@@ -65,6 +66,7 @@ def _edit(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.subprocess
 def test_dry_run_still_checks_everything(a2e: Standalone, isolated: Path) -> None:
     args = ["run", "a2e", "image-to-video", "-i", str(SAMPLE), "--dry-run"]
     result = CliRunner().invoke(cli, args, env=a2e.env)
@@ -78,6 +80,7 @@ def test_dry_run_still_checks_everything(a2e: Standalone, isolated: Path) -> Non
     _nothing_sent(a2e, isolated)
 
 
+@pytest.mark.subprocess
 def test_batch_dry_run_prints_each_job_and_sends_nothing(a2e: Standalone, tmp_path: Path) -> None:
     manifest = tmp_path / "jobs.jsonl"
     lines = [

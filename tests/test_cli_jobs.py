@@ -160,6 +160,7 @@ def journalled() -> list[Any]:
         return [record.id for record in journal.records()]
 
 
+@pytest.mark.subprocess
 def test_no_log_keeps_one_command_out_of_the_journal(standalone_echo: Standalone) -> None:
     assert submit(standalone_echo, "--no-log").exit_code == 0
     assert journalled() == []
@@ -167,6 +168,7 @@ def test_no_log_keeps_one_command_out_of_the_journal(standalone_echo: Standalone
     assert len(journalled()) == 1
 
 
+@pytest.mark.subprocess
 def test_jobs_off_stops_recording_and_says_what_is_lost_until_jobs_on(
     standalone_echo: Standalone,
 ) -> None:

@@ -25,6 +25,7 @@ from mediatask.policy import RetryPolicy
 from mediatask.testing import serving_in_thread
 
 
+@pytest.mark.subprocess
 def test_a_handle_from_submit_works_in_new_processes(
     standalone_echo: Any, tmp_path: Path, mediatask_cmd: Callable[..., Any]
 ) -> None:
@@ -62,6 +63,7 @@ def test_a_handle_from_submit_works_in_new_processes(
     assert standalone_echo.stats()["submissions"] == 1
 
 
+@pytest.mark.subprocess
 def test_run_records_the_job_in_the_users_journal(standalone_echo: Any, tmp_path: Path) -> None:
     args = ["run", "echo", "draw", "-p", "prompt=x", "-o", str(tmp_path), "--json"]
     ran = CliRunner().invoke(cli, args, env=standalone_echo.env)
@@ -93,6 +95,7 @@ def test_task_commands_fail_in_one_line(args: list[str], message: str) -> None:
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+@pytest.mark.subprocess
 def test_key_option_beats_the_environment(standalone_echo: Any) -> None:
     env = {**standalone_echo.env, "MEDIATASK_ECHO_KEY": "wrong"}
     args = ["submit", "echo", "draw", "-p", "prompt=x"]
@@ -166,6 +169,7 @@ def test_cancel_on_timeout_says_when_the_provider_cannot_cancel(
     assert "goes on at the provider" in line
 
 
+@pytest.mark.subprocess
 def test_wait_and_watch_stop_at_their_timeout(
     start_echo: Callable[[str, float], Any], mediatask_cmd: Callable[..., Any]
 ) -> None:
@@ -231,6 +235,7 @@ def test_retry_budget_becomes_the_retry_policy(given: list[str], budget: float) 
     assert seen == [RetryPolicy(budget=budget), None]
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_ends_a_long_retry_after_wait() -> None:
     """A provider that says "come back in 250 s" does not hold Ctrl-C."""
     polled = threading.Event()

@@ -117,6 +117,7 @@ def interrupt_at_random(
     return process, out, "".join(seen) + err
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_ctrl_c_at_random_moments_never_a_traceback_never_falsely_uncertain(
     emulators: dict[str, Standalone], tmp_path: Path, mediatask_home: Path
@@ -204,6 +205,7 @@ def check_ledgers(
         assert emulator.created_twice() == [], name
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_while_the_manifest_is_read_exits_130_in_one_line(tmp_path: Path) -> None:
     manifest = tmp_path / "jobs.jsonl"
     os.mkfifo(manifest)  # its reader blocks until the writer below closes it

@@ -7,6 +7,7 @@ import shlex
 import textwrap
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from mediatask.testing import mediatask_command
@@ -42,6 +43,7 @@ def _found(block: str, sources: str) -> bool:
     return block in sources or textwrap.indent(block, "    ") in sources
 
 
+@pytest.mark.subprocess
 def test_the_sandbox_command_runs_a_job_to_a_file(tmp_path: Path, mediatask_home: Path) -> None:
     text = TUTORIAL.read_text(encoding="utf-8")
     [command] = re.findall(r"`(mediatask run echo [^`]*--sandbox)`", text)

@@ -430,6 +430,7 @@ async def test_the_sandbox_takes_faults_as_an_option_or_from_the_environment(
             pass
 
 
+@pytest.mark.subprocess
 def test_a_standalone_emulator_takes_faults_and_reports_submits_per_job() -> None:
     job = json.dumps({"operation": "mirror", "image_url": "http://inputs.test/one.png"}).encode()
     headers = {"Authorization": "Bearer standalone-key", "Content-Type": "application/json"}

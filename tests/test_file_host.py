@@ -76,6 +76,7 @@ def a1d(start_a1d: Callable[[str, float], Standalone]) -> Standalone:
     return start_a1d("sk-file-host-" + secrets.token_hex(4), 0.2)
 
 
+@pytest.mark.subprocess
 def test_a_local_file_reaches_a1d_through_the_bucket_and_is_gone_after(
     s3_env: dict[str, str], a1d: Standalone, tmp_path: Path
 ) -> None:
@@ -96,6 +97,7 @@ def test_a_local_file_reaches_a1d_through_the_bucket_and_is_gone_after(
     assert _objects() == []
 
 
+@pytest.mark.subprocess
 def test_the_environment_configures_it_once_and_a_batch_cleans_up_every_object(
     s3_env: dict[str, str], a1d: Standalone, tmp_path: Path
 ) -> None:
@@ -113,6 +115,7 @@ def test_the_environment_configures_it_once_and_a_batch_cleans_up_every_object(
     assert _objects() == []
 
 
+@pytest.mark.subprocess
 def test_submit_leaves_the_object_for_the_provider_to_fetch_later(
     s3_env: dict[str, str], a1d: Standalone, tmp_path: Path
 ) -> None:
@@ -137,6 +140,7 @@ def test_submit_leaves_the_object_for_the_provider_to_fetch_later(
         ({}, "https://files.example.com/x", r"an http file host must be the sandbox's"),
     ],
 )  # fmt: skip
+@pytest.mark.subprocess
 def test_a_file_host_that_cannot_work_is_one_line_before_any_submit(
     s3_env: dict[str, str], a1d: Standalone, change: dict[str, str], spec: str, said: str
 ) -> None:
@@ -151,6 +155,7 @@ def test_a_file_host_that_cannot_work_is_one_line_before_any_submit(
     assert a1d.submits() == {}
 
 
+@pytest.mark.subprocess
 def test_without_a_file_host_the_refusal_names_it(a1d: Standalone) -> None:
     done = mediatask_command("run", "a1d", "remove-bg", "--input", str(SAMPLE), env=a1d.env)
     assert done.returncode != 0
@@ -178,6 +183,7 @@ def test_a_location_is_parsed_with_or_without_a_prefix() -> None:
         S3Location.parse("s3:///prefix")
 
 
+@pytest.mark.subprocess
 def test_a_dry_run_names_the_bucket_and_uploads_nothing(
     s3_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -191,6 +197,7 @@ def test_a_dry_run_names_the_bucket_and_uploads_nothing(
     assert _objects() == []
 
 
+@pytest.mark.subprocess
 def test_the_library_takes_a_file_host_too(
     s3_env: dict[str, str], a1d: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,6 +209,7 @@ def test_the_library_takes_a_file_host_too(
     assert _objects() == []
 
 
+@pytest.mark.subprocess
 async def test_each_object_goes_when_its_task_ends_and_a_live_tasks_stays(
     s3_env: dict[str, str], a1d: Standalone, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,6 +224,7 @@ async def test_each_object_goes_when_its_task_ends_and_a_live_tasks_stays(
     assert _objects() == [alive]  # its task may not have fetched it yet
 
 
+@pytest.mark.subprocess
 def test_a_command_whose_jobs_need_no_file_host_never_checks_it(
     s3_env: dict[str, str], standalone_echo: Standalone, tmp_path: Path
 ) -> None:

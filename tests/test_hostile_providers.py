@@ -207,6 +207,7 @@ def test_a_hostile_claid_task_id_and_result_name_stay_inside(
     assert "not an integer" in refused.output
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_keys_echoed_by_any_provider_are_never_printed_logged_or_stored(
     hostile: Callable[[Script], dict[str, str]],

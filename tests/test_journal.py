@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.postgres import PostgresServer
 
 from mediatask import Job, JobState, Journal, Output, Result, Status, TaskRef, Update, UsageError
 from mediatask.journal_backend import JournalBackend
 from mediatask.journal_postgres import PostgresJournal
-from mediatask.testing_postgres import PostgresServer
 
 JOB = Job("echo", "draw", (), {"prompt": "a lighthouse"})
 TASK = TaskRef("echo", "task_1", datetime(2026, 1, 1, tzinfo=UTC), "draw")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., JournalBackend]:
     """Opens a journal called ``name`` on the backend under test (the same one when asked again).
 

@@ -23,6 +23,7 @@ from mediatask.testing import Standalone, mediatask_command, standalone_emulator
 SAMPLES = Path(__file__).parent.parent / "samples"
 
 
+@pytest.mark.subprocess
 def test_a_claid_upload_handle_works_in_later_processes(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with standalone_emulator("claid", "sk-upload-later", 0.1) as claid:
@@ -79,6 +80,7 @@ def _run_big(tmp_path: Path, seconds: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.subprocess
 def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path: Path) -> None:
     # Before the file host streamed, this command hung for good (deaf to Ctrl-C and SIGTERM);
     # the timeout only stops a regression from hanging the suite.
@@ -93,6 +95,7 @@ def test_a_70_mib_input_on_the_sandbox_ends_with_its_reason_and_no_hang(tmp_path
     assert "big.png is larger than" in last
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_ends_a_sandbox_run_with_a_70_mib_input(tmp_path: Path) -> None:
     with _run_big(tmp_path, "30") as run:
         assert run.stderr is not None
@@ -106,6 +109,7 @@ def test_ctrl_c_ends_a_sandbox_run_with_a_70_mib_input(tmp_path: Path) -> None:
     assert "Traceback" not in rest
 
 
+@pytest.mark.subprocess
 def test_a_download_that_fails_after_payment_loses_neither_handle_nor_result(
     standalone_echo: Standalone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,7 @@ def echo_env(standalone_echo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+@pytest.mark.subprocess
 @pytest.mark.usefixtures("echo_env")
 def test_plain_script_uses_the_synchronous_facade(tmp_path: Path) -> None:
     result = mediatask.run(prompts("one")[0], out_dir=tmp_path)
@@ -78,6 +79,7 @@ def test_plain_script_uses_the_synchronous_facade(tmp_path: Path) -> None:
     assert sorted(ended) == [0, 1, 2]
 
 
+@pytest.mark.subprocess
 @pytest.mark.usefixtures("echo_env")
 def test_asyncio_program_runs_the_facade_in_a_worker_thread(tmp_path: Path) -> None:
     async def main() -> list[Outcome]:

@@ -128,6 +128,7 @@ def mediatask(*args: str, path: Path, env: dict[str, str]) -> subprocess.Complet
     )
 
 
+@pytest.mark.subprocess
 def test_installed_plugin_is_discovered_and_used(tmp_path: Path, parrot_api: str) -> None:
     site = tmp_path / "site"
     install(tmp_path / "parrot", site, "parrot", PARROT)
@@ -143,6 +144,7 @@ def test_installed_plugin_is_discovered_and_used(tmp_path: Path, parrot_api: str
     assert (out / "1-text.txt").read_text() == "hello"
 
 
+@pytest.mark.subprocess
 def test_a_plugin_that_raises_on_import_leaves_the_cli_working(tmp_path: Path) -> None:
     site = tmp_path / "site"
     install(tmp_path / "broken", site, "broken", "raise RuntimeError('boom at import')\n")

@@ -37,6 +37,7 @@ def _loaded_after(code: str) -> set[str]:
     return {name.split(".")[0] for name in done.stdout.split()}
 
 
+@pytest.mark.subprocess
 def test_the_plugin_modules_themselves_load_nothing_heavy() -> None:
     # mediatask/__init__.py is skipped here: only what mediatask.plugin itself pulls in counts.
     loaded = _loaded_after(_WITHOUT_PACKAGE_INIT + "import mediatask.plugin")
@@ -44,6 +45,7 @@ def test_the_plugin_modules_themselves_load_nothing_heavy() -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+@pytest.mark.subprocess
 def test_import_mediatask_plugin_loads_nothing_heavy() -> None:
     # Passes once mediatask/__init__.py imports lazily (PEP 562); until then the package's own
     # eager imports load trio, sqlite3 and click.
@@ -52,6 +54,7 @@ def test_import_mediatask_plugin_loads_nothing_heavy() -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
+@pytest.mark.subprocess
 def test_import_mediatask_works_without_fcntl() -> None:
     # As on Windows: the journal takes its lock with whatever the platform has, when it locks.
     blocked = "import sys; sys.modules['fcntl'] = None\n"

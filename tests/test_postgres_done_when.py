@@ -35,7 +35,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
-from mediatask.testing_postgres import own_inputs, served, submit_identity
+from support.postgres import own_inputs, served, submit_identity
+
+pytestmark = pytest.mark.postgres
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 JOBS = 300

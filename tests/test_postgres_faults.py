@@ -38,7 +38,7 @@ from psycopg.rows import dict_row
 from mediatask.batch import RESULTS_FILE
 from mediatask.journal_postgres import PostgresJournal
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
-from mediatask.testing_postgres import (
+from support.postgres import (
     PostgresServer,
     Relay,
     own_inputs,
@@ -47,7 +47,7 @@ from mediatask.testing_postgres import (
     submit_identity,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.subprocess]
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 JOBS = 24

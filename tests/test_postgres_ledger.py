@@ -22,7 +22,8 @@ from mediatask.journal_postgres import (
     safe_url,
 )
 from mediatask.testing import Standalone, mediatask_command, standalone_emulator
-from mediatask.testing_postgres import BIN_ENV, INSTALL, running_server
+
+pytestmark = pytest.mark.postgres
 
 JOB_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
@@ -289,15 +290,6 @@ def test_a_ledger_that_goes_away_is_a_one_line_error(postgres_url: str) -> None:
         with pytest.raises(LedgerError, match=r"^the ledger postgresql://\S+ failed: ") as caught:
             ledger.get("j0")
         assert "\n" not in str(caught.value)
-
-
-def test_without_the_binaries_the_test_server_says_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(BIN_ENV, str(tmp_path))
-    with pytest.raises(RuntimeError) as caught, running_server():
-        pytest.fail("a server started without its binaries")
-    assert str(caught.value) == f"PostgreSQL 15 is not installed at {tmp_path}: {INSTALL}"
 
 
 def test_a_bad_manifest_line_counts_against_a_shared_batch(

@@ -24,6 +24,8 @@ from mediatask.journal_postgres import Admission, OffLoop, PostgresJournal
 from mediatask.shared_limits import SharedRateLimiter
 from mediatask.testing import Standalone, standalone_emulator
 
+pytestmark = pytest.mark.postgres
+
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 CLAID_WINDOWS = ((4, 1.0), (120, 60.0))  # as documented, and as its emulator enforces them
 HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock in the asserts

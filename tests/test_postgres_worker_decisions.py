@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.lowlevel
 from rich.console import Console
@@ -17,6 +18,8 @@ from mediatask.display import PlainDisplay
 from mediatask.journal import JobRecord
 from mediatask.journal_postgres import OffLoop, PostgresJournal
 from mediatask.workers import Worker
+
+pytestmark = pytest.mark.postgres
 
 JOB = Job("a1d", "image-generator", (), {"prompt": "a lighthouse"})
 

@@ -30,6 +30,8 @@ from psycopg.rows import dict_row
 
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 
+pytestmark = pytest.mark.postgres
+
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
 KILLS = int(os.environ.get("MEDIATASK_PG_KILLS", "6"))
 JOBS = int(os.environ.get("MEDIATASK_PG_JOBS", "45"))

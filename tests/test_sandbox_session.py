@@ -54,6 +54,7 @@ def sandbox(tmp_path: Path) -> Iterator[dict[str, str]]:
     assert not Path(env["MEDIATASK_HOME"]).exists()  # its journal went with it
 
 
+@pytest.mark.subprocess
 def test_the_readme_flow_runs_against_the_long_lived_sandbox(
     sandbox: dict[str, str], tmp_path: Path
 ) -> None:
@@ -80,6 +81,7 @@ def test_the_readme_flow_runs_against_the_long_lived_sandbox(
     assert "a1d remove-bg" not in mediatask_command("jobs", "list", env={}).stdout
 
 
+@pytest.mark.subprocess
 def test_the_export_lines_name_every_provider_and_the_file_host(
     sandbox: dict[str, str],
 ) -> None:
@@ -100,6 +102,7 @@ def test_the_export_lines_name_every_provider_and_the_file_host(
          "an http file host must be the sandbox's"),
     ],
 )  # fmt: skip
+@pytest.mark.subprocess
 def test_misuse_is_one_line(args: list[str], said: str) -> None:
     done = mediatask_command(*args, env={"MEDIATASK_A1D_KEY": "sk-x"})
     assert done.returncode != 0
@@ -107,6 +110,7 @@ def test_misuse_is_one_line(args: list[str], said: str) -> None:
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+@pytest.mark.subprocess
 def test_an_interrupted_sandbox_batch_says_what_a_rerun_does_and_does_it(tmp_path: Path) -> None:
     jobs = [
         {"provider": "echo", "operation": "draw", "params": {"prompt": f"p{n}"}} for n in range(6)
@@ -131,6 +135,7 @@ def test_an_interrupted_sandbox_batch_says_what_a_rerun_does_and_does_it(tmp_pat
     assert not batch_journal_path(out).exists()  # the real journal never saw these jobs
 
 
+@pytest.mark.subprocess
 def test_jobs_list_reads_a_sandbox_batchs_journal(tmp_path: Path) -> None:
     job = {"provider": "echo", "operation": "draw", "params": {"prompt": "x"}}
     (tmp_path / "jobs.jsonl").write_text(json.dumps(job) + "\n")
@@ -144,6 +149,7 @@ def test_jobs_list_reads_a_sandbox_batchs_journal(tmp_path: Path) -> None:
     assert [record["state"] for record in json.loads(listed.stdout)] == ["succeeded"]
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("command", ["submit", "status", "watch", "wait", "download", "cancel"])
 def test_sandbox_is_offered_only_where_it_helps(command: str) -> None:
     helped = mediatask_command("run", "--help", env={})
@@ -153,6 +159,7 @@ def test_sandbox_is_offered_only_where_it_helps(command: str) -> None:
     assert "--sandbox" not in shown.stdout  # taken still, for old scripts, but not offered
 
 
+@pytest.mark.subprocess
 def test_sandbox_runs_stay_out_of_the_users_journal_and_are_still_recognised(
     tmp_path: Path,
 ) -> None:

@@ -27,6 +27,7 @@ from mediatask.redact import REDACTED, RedactingFilter, Redactor, one_line
 from mediatask.testing import serving_in_thread
 
 
+@pytest.mark.subprocess
 def test_a_sentinel_key_appears_only_in_the_key_store(
     start_echo: Callable[[str, float], Any],
     mediatask_home: Path,
@@ -278,6 +279,7 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.subprocess
 def test_an_untrusted_tls_certificate_is_refused_before_the_key_is_sent(
     self_signed: tuple[Path, Path],
 ) -> None:

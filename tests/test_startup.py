@@ -65,17 +65,20 @@ def heavy_modules(modules: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     "args", [["--help"], ["--version"], ["providers"], ["providers", "--json"]]
 )
+@pytest.mark.subprocess
 def test_start_up_commands_do_not_import_the_engine(tmp_path: Path, args: list[str]) -> None:
     _, modules = run_cli(tmp_path, *args)
     assert heavy_modules(modules) == []
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("command", ["run", "batch", "status"])
 def test_commands_without_sandbox_do_not_import_the_sandbox(tmp_path: Path, command: str) -> None:
     _, modules = run_cli(tmp_path, command, "--help")
     assert [m for m in modules if "sandbox" in m or "emulator" in m] == []
 
 
+@pytest.mark.subprocess
 def test_help_lists_every_command_without_importing_it(tmp_path: Path) -> None:
     stdout, modules = run_cli(tmp_path, "--help")
     listed = {line.split()[0] for line in stdout.split("Commands:")[1].splitlines() if line.strip()}
@@ -83,11 +86,13 @@ def test_help_lists_every_command_without_importing_it(tmp_path: Path) -> None:
     assert not any(m.startswith("mediatask.cli.") and m[14:] in COMMANDS for m in modules)
 
 
+@pytest.mark.subprocess
 def test_version_is_printed(tmp_path: Path) -> None:
     stdout, _ = run_cli(tmp_path, "--version")
     assert stdout.startswith("mediatask, version ")
 
 
+@pytest.mark.subprocess
 def test_providers_still_lists_every_provider(tmp_path: Path) -> None:
     stdout, _ = run_cli(tmp_path, "providers", "--json")
     assert {p["name"] for p in json.loads(stdout)} >= {"echo", "claid"}

@@ -375,6 +375,7 @@ def test_the_error_style_option_switches_the_error_form() -> None:
         emulator.configure("error-style", "html")
 
 
+@pytest.mark.subprocess
 def test_mediatask_emulate_takes_the_error_style() -> None:
     """``mediatask emulate a2e --error-style http200`` answers errors with HTTP 200, code ≠ 0."""
     import json

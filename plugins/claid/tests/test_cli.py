@@ -50,6 +50,7 @@ def test_run_in_the_sandbox_by_url_and_by_upload(
         assert widths(result.stdout) == [1000]
 
 
+@pytest.mark.subprocess
 def test_the_vendors_sample_request_against_the_standalone_emulator(
     standalone: Standalone, threaded_samples_url: str
 ) -> None:
@@ -73,6 +74,7 @@ def test_the_vendors_sample_request_against_the_standalone_emulator(
     assert "x-request-id" in answer.headers
 
 
+@pytest.mark.subprocess
 def test_run_against_the_standalone_emulator_with_a_params_file(
     standalone: Standalone, threaded_samples_url: str, tmp_path: Path
 ) -> None:
@@ -93,6 +95,7 @@ def test_run_against_the_standalone_emulator_with_a_params_file(
     assert counts.get("uploads", 0) == counts.get("rate_limited", 0) == 0
 
 
+@pytest.mark.subprocess
 def test_an_invalid_document_is_refused_before_the_network(standalone: Standalone) -> None:
     ran = mediatask_command(
         "run",
@@ -112,6 +115,7 @@ def test_an_invalid_document_is_refused_before_the_network(standalone: Standalon
     assert standalone.stats().get("requests", 0) == 0
 
 
+@pytest.mark.subprocess
 def test_mediatask_emulate_takes_the_accounts_rate() -> None:
     """``mediatask emulate claid --rate 1/s,30/min``: the answers list those windows, and a
     second processing request within the second is refused."""

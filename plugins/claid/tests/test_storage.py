@@ -113,6 +113,7 @@ def standalone() -> Iterator[Standalone]:
         yield running
 
 
+@pytest.mark.subprocess
 def test_run_with_a_storage_destination_says_where_the_result_went(
     standalone: Standalone, threaded_samples_url: str, tmp_path: Path
 ) -> None:

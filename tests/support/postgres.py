@@ -1,12 +1,15 @@
 """A throw-away PostgreSQL server for tests: ``postgres_server`` (per session), ``postgres_url``.
 
-Starts the PostgreSQL 15 binaries (``/usr/lib/postgresql/15/bin``, or ``$MEDIATASK_PG_BIN``) on
-a fresh cluster in a temporary folder, listening on a free loopback port with trust
-authentication, and stops it at the end. PostgreSQL refuses to run as root: as root, the
-cluster is made and run as the ``postgres`` system user (``runuser``), created if missing. Each
-test that asks for ``postgres_url`` gets a database of its own.
+Test-only: it is not part of the library wheel. Starts the PostgreSQL 15 binaries
+(``/usr/lib/postgresql/15/bin``, or the folder ``$MEDIATASK_PG_BIN`` names) on a fresh cluster
+in a temporary folder, listening on a free loopback port with trust authentication, and stops it
+at the end. Each test that asks for ``postgres_url`` gets a database of its own.
 
-Without the binaries the fixture fails with one line saying what to install: no mock, no skip.
+PostgreSQL refuses to run as root. As root, the cluster is made and run as the unprivileged
+``postgres`` user (``runuser``), which the ``postgresql-15`` package creates; this helper never
+creates users. Without the binaries, or as root without that user, :func:`missing` says in one
+line what to do; ``tests/conftest.py`` turns that into a skip of the ``postgres`` tests, or a
+failure when ``$MEDIATASK_REQUIRE_POSTGRES`` is set (``make test``, CI).
 
 For fault tests: a server of a test's own (:func:`running_server`) can be restarted, frozen and
 thawed (:class:`PostgresServer`), and a :class:`Relay` between a worker and the server can hold
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -25,7 +29,7 @@ import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +41,60 @@ if TYPE_CHECKING:
 
 BIN_ENV = "MEDIATASK_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
-INSTALL = "apt-get install postgresql-15"
+INSTALL = "apt-get install postgresql-15, or set MEDIATASK_PG_BIN to its bin folder"
 SYSTEM_USER = "postgres"
+REQUIRE_ENV = "MEDIATASK_REQUIRE_POSTGRES"
+FIXTURES = frozenset({"postgres_server", "postgres_url"})
+
+
+def bin_folder() -> Path:
+    """Where the PostgreSQL binaries are looked for."""
+    return Path(os.environ.get(BIN_ENV, DEFAULT_BIN))
+
+
+def missing() -> str | None:
+    """What keeps a server from starting here, in one line naming the fix; ``None`` if nothing."""
+    bindir = bin_folder()
+    if not (bindir / "initdb").is_file():
+        return f"PostgreSQL 15 is not installed at {bindir}: {INSTALL}"
+    if os.geteuid() == 0 and _server_user() is None:
+        return (
+            f"PostgreSQL refuses to run as root and there is no {SYSTEM_USER!r} user to run it: "
+            f"run the tests as another user, or create one (useradd --system {SYSTEM_USER})"
+        )
+    return None
+
+
+@attrs.frozen
+class Skip:
+    """Skip the test: PostgreSQL is missing and not required."""
+
+    reason: str
+
+
+@attrs.frozen
+class Fail:
+    """Fail the test: it misuses PostgreSQL, or PostgreSQL is required and missing."""
+
+    reason: str
+
+
+def verdict(marked: bool, fixtures: Collection[str], required: bool) -> Skip | Fail | None:
+    """What to do with a test about to start (``None``: run it).
+
+    ``marked``: it carries the ``postgres`` marker; ``fixtures``: the fixtures it asks for;
+    ``required``: ``$MEDIATASK_REQUIRE_POSTGRES`` is set, so a missing server is a failure.
+    """
+    if not marked:
+        if FIXTURES & set(fixtures):
+            return Fail("this test uses PostgreSQL: mark it @pytest.mark.postgres")
+        return None
+    reason = missing()
+    if reason is None:
+        return None
+    if required:
+        return Fail(f"{reason} ({REQUIRE_ENV} is set: never skipped)")
+    return Skip(f"postgres tests skipped: {reason}")
 
 
 @attrs.frozen
@@ -232,22 +288,20 @@ def _free_port() -> int:
         return port
 
 
+def _server_user() -> pwd.struct_passwd | None:
+    """The unprivileged user that runs the server when we are root, if it exists."""
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        return None
+
+
 def _as_server_user(command: list[str]) -> list[str]:
-    """``command`` run as the unprivileged system user when we are root."""
+    """``command`` run as the unprivileged server user when we are root."""
     if os.geteuid() != 0:
         return command
     if shutil.which("runuser") is None:
         raise RuntimeError("running PostgreSQL as root needs runuser (util-linux)")
-    with contextlib.suppress(KeyError):
-        import pwd
-
-        pwd.getpwnam(SYSTEM_USER)
-        return ["runuser", "-u", SYSTEM_USER, "--", *command]
-    subprocess.run(  # noqa: S603  # a fixed command
-        ["useradd", "--system", "--no-create-home", SYSTEM_USER],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
     return ["runuser", "-u", SYSTEM_USER, "--", *command]
 
 
@@ -255,32 +309,30 @@ def _as_server_user(command: list[str]) -> list[str]:
 def running_server() -> Iterator[PostgresServer]:
     """Start a server on a new cluster; stop it and remove the cluster when the block ends.
 
-    :raises RuntimeError: the binaries are missing (the message says what to install), or the
-        server did not start.
+    :raises RuntimeError: the server cannot start here (:func:`missing`: the message says
+        what to do), or it did not start.
     """
-    bindir = Path(os.environ.get(BIN_ENV, DEFAULT_BIN))
-    if not (bindir / "initdb").is_file():
-        raise RuntimeError(f"PostgreSQL 15 is not installed at {bindir}: {INSTALL}")
+    reason = missing()
+    if reason is not None:
+        raise RuntimeError(reason)
+    bindir = bin_folder()
     root = Path(tempfile.mkdtemp(prefix="mediatask-pg-"))
     data = root / "data"
-    if os.geteuid() == 0:
-        import pwd
-
-        _as_server_user([])  # makes the user if missing
-        owner = pwd.getpwnam(SYSTEM_USER)
+    owner = _server_user() if os.geteuid() == 0 else None
+    if owner is not None:  # the server's user must own the folder of its cluster
         os.chown(root, owner.pw_uid, owner.pw_gid)
     port = _free_port()
     # Run in the cluster's folder: the caller's may be closed to the server's user (/root).
     quiet = {"check": True, "capture_output": True, "text": True, "cwd": root}
     try:
-        subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
+        subprocess.run(  # the PostgreSQL binaries, no shell
             _as_server_user(
                 [str(bindir / "initdb"), "-D", str(data), "-U", SYSTEM_USER, "--auth=trust"]
             ),
             **quiet,  # type: ignore[call-overload]
         )
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-        subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
+        subprocess.run(  # the PostgreSQL binaries, no shell
             _as_server_user(
                 [
                     str(bindir / "pg_ctl"),
@@ -314,6 +366,21 @@ def running_server() -> Iterator[PostgresServer]:
             cwd=root,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, when PostgreSQL is required, fail) ``postgres`` tests before any fixture starts.
+
+    Raised here, the skip is one folded line in the summary however many tests it covers.
+    """
+    marked = item.get_closest_marker("postgres") is not None
+    fixtures = getattr(item, "fixturenames", ())
+    found = verdict(marked, fixtures, bool(os.environ.get(REQUIRE_ENV)))
+    if isinstance(found, Fail):
+        pytest.fail(found.reason, pytrace=False)
+    if isinstance(found, Skip):
+        pytest.skip(found.reason)
 
 
 @pytest.fixture(scope="session")
