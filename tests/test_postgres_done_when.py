@@ -33,9 +33,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from support.postgres import own_inputs, served, submit_identity
 
 from mediatask.testing import Standalone, mediatask_process, standalone_emulators
-from support.postgres import own_inputs, served, submit_identity
 
 pytestmark = pytest.mark.postgres
 

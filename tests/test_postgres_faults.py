@@ -34,10 +34,6 @@ import attrs
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-
-from mediatask.batch import RESULTS_FILE
-from mediatask.journal_postgres import PostgresJournal
-from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 from support.postgres import (
     PostgresServer,
     Relay,
@@ -46,6 +42,10 @@ from support.postgres import (
     served,
     submit_identity,
 )
+
+from mediatask.batch import RESULTS_FILE
+from mediatask.journal_postgres import PostgresJournal
+from mediatask.testing import Standalone, mediatask_process, standalone_emulators
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.subprocess]
 

@@ -124,7 +124,7 @@ class PostgresServer:
         """Restart the server: ``fast`` (sessions ended cleanly) or ``immediate`` (a crash)."""
         if self.data is None or self.bindir is None:
             raise RuntimeError("this server was not started here")
-        subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
+        subprocess.run(  # the PostgreSQL binaries, no shell
             _as_server_user(
                 [
                     str(self.bindir / "pg_ctl"),
@@ -204,7 +204,7 @@ class Relay:
         self._flowing.set()
 
     def _accept(self) -> None:
-        assert self._listener is not None  # noqa: S101  # set before the thread starts
+        assert self._listener is not None  # set before the thread starts
         while True:
             try:
                 client, _ = self._listener.accept()
@@ -359,7 +359,7 @@ def running_server() -> Iterator[PostgresServer]:
     finally:
         with contextlib.suppress(OSError, ValueError, IndexError):  # a frozen server stops too
             PostgresServer("127.0.0.1", port, data=data).freeze(thaw=True)
-        subprocess.run(  # noqa: S603  # the PostgreSQL binaries, no shell
+        subprocess.run(  # the PostgreSQL binaries, no shell
             _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             check=False,
             capture_output=True,
