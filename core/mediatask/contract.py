@@ -49,7 +49,16 @@ from mediatask import hookspecs
 from mediatask.errors import AuthError, FailedTask, MediataskError, PluginError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
-from mediatask.model import Job, LocalFiles, ProviderInfo, Status, TaskRef, Update
+from mediatask.model import (
+    VALUE_KINDS,
+    Job,
+    LocalFiles,
+    Output,
+    ProviderInfo,
+    Status,
+    TaskRef,
+    Update,
+)
 from mediatask.validate import KIND_FORMATS, sniff
 
 CONTRACT_KEY = "contract-key-7f3a9c"
@@ -393,8 +402,17 @@ class ProviderContract:
                 result = await client.run(job, tmp_path / operation.name)
 
                 assert result.outputs, operation.name
-                assert len(result.files) == len(result.outputs)
-                for output, path in zip(result.outputs, result.files, strict=True):
+                files = [output for output in result.outputs if output.downloadable]
+                assert len(result.files) == len(files)
+                for output in result.outputs:
+                    if output.is_value:  # a caption, a score: carried, not downloaded
+                        assert output.kind in VALUE_KINDS, f"{operation.name}: {output.kind}"
+                        assert Output.from_json(output.to_json()) == output, operation.name
+                if operation.output_kind in VALUE_KINDS:
+                    assert any(o.is_value for o in result.outputs), (
+                        f"{operation.name} declares {operation.output_kind} outputs, sent none"
+                    )
+                for output, path in zip(files, result.files, strict=True):
                     assert path.stat().st_size > 0, f"{operation.name}: empty {path.name}"
                     assert output.kind, f"{operation.name}: an output of no kind"
                     if output.kind in KIND_FORMATS:  # image, video, audio: the bytes agree

@@ -22,7 +22,7 @@ import trio
 
 from mediatask.errors import LocalWriteError, RejectedError, ResultExpiredError, UnavailableError
 from mediatask.http import Request
-from mediatask.model import Output
+from mediatask.model import Output, Result
 from mediatask.naming import safe_extension, safe_name
 from mediatask.policy import RetryPolicy, parse_retry_after
 from mediatask.sending import plain_reason
@@ -152,6 +152,18 @@ def placed(output: Output) -> str:
     """One line for an output the provider wrote where the job asked: where, and that there is
     nothing to download."""
     return f"written to {output.url} — nothing to download"
+
+
+def saved_lines(result: Result) -> list[str]:
+    """What ``run`` and ``download`` print for ``result``: each file saved, each value, and
+    where each output the provider placed itself went."""
+    lines = [str(path) for path in result.files]
+    for output in result.outputs:
+        if output.is_value:
+            lines.append(output.shown())
+        elif not output.downloadable:
+            lines.append(placed(output))
+    return lines
 
 
 def _check_expiry(output: Output, now: datetime, label: str) -> None:

@@ -469,5 +469,6 @@ def _output(data: Mapping[str, Any]) -> Output:
 
 
 def _padded(result: Result) -> list[Path | None]:
-    files: list[Path | None] = list(result.files)
-    return files + [None] * (len(result.outputs) - len(files))
+    """Each output's saved file, ``None`` for one not downloaded (a value, a placed file)."""
+    files = iter(result.files)
+    return [next(files, None) if o.downloadable else None for o in result.outputs]

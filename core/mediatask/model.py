@@ -7,6 +7,7 @@ only ever see these.
 from __future__ import annotations
 
 import enum
+import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -209,15 +210,43 @@ class TaskRef:
         )
 
 
+VALUE_KINDS = ("text", "json")
+"""The kinds of an output that is a value rather than a file (see :attr:`Output.value`)."""
+
+
+def _url(instance: Output, attribute: attrs.Attribute[str], value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"Output.url must be a string, got {type(value).__name__}")
+    if not value and instance.value is None:
+        raise ValueError("Output.url must not be empty: give the file's URL, or a value")
+
+
+def _json_value(instance: Output, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Output.value must be JSON (text, numbers, lists, objects): {exc}"
+        ) from exc
+
+
 @attrs.frozen
 class Output:
-    """One artefact a task produced, as the provider describes it."""
+    """One artefact a task produced, as the provider describes it: a file, or a value.
 
-    url: str = attrs.field(validator=attrs.validators.min_len(1))
+    A file has a ``url`` to download. A value (a caption, a score, a JSON document) is carried
+    in :attr:`value` itself: make one with :meth:`text` or :meth:`data`.
+    """
+
+    url: str = attrs.field(default="", validator=_url)
+    """The file's URL; empty for a value."""
     role: str = "output"
-    """What the artefact is to the task: ``image``, ``thumbnail``, ``video``, ``sketch``…"""
+    """What the artefact is to the task: ``image``, ``thumbnail``, ``video``, ``caption``…"""
     kind: str = "file"
-    """Broad kind: ``image``, ``video``, ``audio``, ``vector`` or ``file``."""
+    """Broad kind: ``image``, ``video``, ``audio``, ``vector`` or ``file``; for a value,
+    ``text`` or ``json``."""
     mime_type: str | None = None
     size: int | None = None
     width: int | None = None
@@ -226,12 +255,49 @@ class Output:
     downloadable: bool = True
     """``False`` when the provider wrote the artefact where the job asked (its own storage, a
     bucket the user connected): ``url`` is then its location (``storage://…``), not a link,
-    and there is nothing to download."""
+    and there is nothing to download. Always ``False`` for a value."""
+    value: Any = attrs.field(default=None, validator=_json_value)
+    """The output itself when it is not a file: text, or any JSON value; ``None`` for a file."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.value is None:
+            return
+        kind = self.kind if self.kind in VALUE_KINDS else _value_kind(self.value)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "downloadable", False)
+        if self.mime_type is None:
+            mime = "text/plain" if kind == "text" else "application/json"
+            object.__setattr__(self, "mime_type", mime)
+
+    @classmethod
+    def text(cls, value: str, role: str = "text", mime_type: str = "text/plain") -> Output:
+        """A text output (a caption, a transcript): shown by ``run``, kept in the journal."""
+        if not isinstance(value, str):
+            raise TypeError(f"Output.text takes a string, got {type(value).__name__}")
+        return cls(role=role, kind="text", mime_type=mime_type, value=value)
+
+    @classmethod
+    def data(cls, value: Any, role: str = "data", mime_type: str = "application/json") -> Output:
+        """A JSON output (a score, labels, a document): shown by ``run``, kept in the journal."""
+        return cls(role=role, kind="json", mime_type=mime_type, value=value)
+
+    @property
+    def is_value(self) -> bool:
+        """True for an output carried as a value (:attr:`value`), not a file."""
+        return self.value is not None
+
+    def shown(self) -> str:
+        """The value as ``run`` prints it: text as it is, JSON on one line."""
+        if isinstance(self.value, str) and self.kind == "text":
+            return self.value
+        return json.dumps(self.value, ensure_ascii=False, separators=(",", ":"))
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form used in results files and ``--json`` output."""
         data = attrs.asdict(self)
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        if self.value is None:
+            del data["value"]  # a file's form stays what it was
         return data
 
     @classmethod
@@ -239,7 +305,7 @@ class Output:
         """The output :meth:`to_json` wrote (a journal's copy); missing fields take defaults."""
         expires = data.get("expires_at")
         return cls(
-            url=str(data["url"]),
+            url=str(data.get("url") or ""),
             role=str(data.get("role") or "output"),
             kind=str(data.get("kind") or "file"),
             mime_type=data.get("mime_type"),
@@ -248,15 +314,21 @@ class Output:
             height=data.get("height"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             downloadable=data.get("downloadable") is not False,
+            value=data.get("value"),
         )
 
 
+def _value_kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "json"
+
+
 def lasting(outputs: Iterable[Output], lifetime: float | None, done: datetime) -> list[Output]:
-    """``outputs``, each without an ``expires_at`` given ``done + lifetime`` (when known)."""
+    """``outputs``, each file without an ``expires_at`` given ``done + lifetime`` (when known);
+    a value does not expire."""
     if lifetime is None:
         return list(outputs)
     until = done + timedelta(seconds=lifetime)
-    return [o if o.expires_at else attrs.evolve(o, expires_at=until) for o in outputs]
+    return [o if o.expires_at or o.is_value else attrs.evolve(o, expires_at=until) for o in outputs]
 
 
 @attrs.frozen

@@ -43,7 +43,7 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.display import TaskLine
-from mediatask.download import placed
+from mediatask.download import saved_lines
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import MediataskError, NotFoundError, UsageError
@@ -326,11 +326,8 @@ def run_command(
     if as_json:
         echo_json(outcome.to_json())
     else:
-        for path in outcome.files:
-            click.echo(str(path))
-        for output in outcome.outputs:
-            if not output.downloadable:
-                click.echo(placed(output))
+        for line in saved_lines(outcome):
+            click.echo(line)
 
 
 async def _follow(

@@ -39,7 +39,7 @@ from mediatask.cli.session import (
     resolve_task,
     run_with_client,
 )
-from mediatask.download import placed
+from mediatask.download import saved_lines
 from mediatask.engine import Client
 from mediatask.errors import NotFoundError
 from mediatask.journal import JobRecord
@@ -281,7 +281,7 @@ def wait_command(
         return
     click.echo(f"{result.task.handle}  succeeded")
     for output in result.outputs:
-        click.echo(f"  {output.role}: {output.url}")
+        click.echo(f"  {output.role}: {output.shown() if output.is_value else output.url}")
 
 
 @cli.command("download")
@@ -317,11 +317,8 @@ def download_command(
     if as_json:
         echo_json(result.to_json())
         return
-    for path in result.files:
-        click.echo(str(path))
-    for output in result.outputs:
-        if not output.downloadable:
-            click.echo(placed(output))
+    for line in saved_lines(result):
+        click.echo(line)
 
 
 @cli.command("cancel")
