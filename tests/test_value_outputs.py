@@ -94,3 +94,14 @@ def test_a_batch_s_results_file_keeps_a_caption_beside_a_file(photo: Path, tmp_p
     assert [(o["value"], o["path"]) for o in results["c"]] == [(CAPTION, None)]
     assert Path(results["m"][0]["path"]).is_file()
     assert "value" not in results["m"][0]
+
+
+def test_jobs_show_prints_a_caption(photo: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["run", "echo", "caption", "-i", str(photo), "-o", str(tmp_path / "out"), "--sandbox"]
+    assert runner.invoke(cli, args).exit_code == 0
+    job = json.loads(runner.invoke(cli, ["jobs", "list", "--json"]).stdout)[0]["job"]
+
+    shown = runner.invoke(cli, ["jobs", "show", job])
+
+    assert f"  caption: {CAPTION}" in shown.stdout.splitlines()

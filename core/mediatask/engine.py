@@ -22,9 +22,13 @@ from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.config import Settings
 from mediatask.download import fetch_to_file, make_folder, stems
 from mediatask.errors import (
+    AuthError,
+    FailedTask,
     MediataskError,
+    NotFoundError,
     PluginError,
     RateLimitedError,
+    RejectedError,
     TaskCanceledError,
     TaskFailedError,
     UnavailableError,
@@ -36,6 +40,7 @@ from mediatask.http11 import Http11Transport
 from mediatask.known import KnownUpdates
 from mediatask.many import Outcome, UpdateCallback, run_all
 from mediatask.model import (
+    Cancellation,
     Credits,
     Job,
     LocalFiles,
@@ -618,6 +623,19 @@ class Client:
     async def cancel(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> str:
         """Ask the provider to cancel (or delete) ``task``; returns what it did, in one line.
 
+        See :meth:`cancel_task` for what the line says.
+
+        :param retry: how long to retry a failing request (default: the client's ``retry``).
+        """
+        return (await self.cancel_task(task, retry=retry)).line(task.handle)
+
+    async def cancel_task(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> Cancellation:
+        """Ask the provider to cancel (or delete) ``task``; returns what came of it.
+
+        The plugin's ``mediatask_read_cancel`` says whether the task was canceled, the cancel
+        only requested, or there was nothing to cancel. A cancel the provider refuses (a 4xx
+        other than a bad key or an unknown task) is followed by one status request: a task
+        already final is :attr:`CancelOutcome.NOTHING` with its state, not an error.
         :class:`UsageError`, before any request, when the provider declares no way to cancel
         (``Capabilities.cancel``).
 
@@ -627,6 +645,24 @@ class Client:
         request = self.plugins.cancel(info.name, task) if info.capabilities.cancel else None
         if request is None:
             raise UsageError(f"{info.name} has no way to cancel a task")
-        response = await self.send(info.name, request, retry=retry)
-        message = self.plugins.read_cancel(info.name, task, response)
-        return message or f"{task.handle}: cancel requested (HTTP {response.status})"
+        try:
+            response = await self.send(info.name, request, retry=retry)
+        except RejectedError as refused:
+            if isinstance(refused, AuthError | NotFoundError | FailedTask):
+                raise
+            final = await self._final_state(task, retry)
+            if final is None:
+                raise
+            return Cancellation.nothing(final)
+        said = self.plugins.read_cancel(info.name, task, response)
+        if isinstance(said, Cancellation):
+            return said
+        return Cancellation.requested(said or "")
+
+    async def _final_state(self, task: TaskRef, retry: RetryPolicy | None) -> Status | None:
+        """The task's state if a poll finds it final; ``None`` if not, or if the poll fails."""
+        try:
+            update = await self.poll(task, retry=retry)
+        except MediataskError:
+            return None
+        return update.status if update.status.is_final else None

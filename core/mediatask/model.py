@@ -351,6 +351,64 @@ class Update:
     """Provider facts worth keeping that the model has no field for (e.g. coins charged)."""
 
 
+class CancelOutcome(enum.Enum):
+    """What asking a provider to cancel a task came to."""
+
+    CANCELED = "canceled"
+    """The provider stopped (or deleted) the task."""
+    REQUESTED = "requested"
+    """The provider took the request; the task may still end otherwise."""
+    NOTHING = "nothing"
+    """The task had already ended: there was nothing to cancel."""
+
+
+@attrs.frozen
+class Cancellation:
+    """The answer to a cancel, as ``mediatask_read_cancel`` may read it (or the core finds it)."""
+
+    outcome: CancelOutcome
+    message: str = ""
+    """The provider's words, when they say more than the outcome (e.g. coins refunded)."""
+    state: Status | None = None
+    """For :attr:`CancelOutcome.NOTHING`: the final state the task was already in, if known."""
+
+    @classmethod
+    def canceled(cls, message: str = "") -> Cancellation:
+        """The provider stopped the task."""
+        return cls(CancelOutcome.CANCELED, message)
+
+    @classmethod
+    def requested(cls, message: str = "") -> Cancellation:
+        """The provider took the request; whether the task stops is for later polls to say."""
+        return cls(CancelOutcome.REQUESTED, message)
+
+    @classmethod
+    def nothing(cls, state: Status | None = None, message: str = "") -> Cancellation:
+        """The task had already ended (in ``state``): nothing was canceled."""
+        return cls(CancelOutcome.NOTHING, message, state)
+
+    def line(self, handle: str) -> str:
+        """One line for the user: the provider's words, or the outcome in ours."""
+        if self.outcome is CancelOutcome.NOTHING:
+            final = f": {self.state.value}" if self.state is not None else ""
+            said = f" — {self.message}" if self.message else ""
+            return f"{handle}: nothing to cancel (already final{final}){said}"
+        if self.message:
+            return self.message
+        done = "canceled" if self.outcome is CancelOutcome.CANCELED else "cancel requested"
+        return f"{handle}: {done}"
+
+    def to_json(self, handle: str) -> dict[str, Any]:
+        """The JSON form ``cancel --json`` prints."""
+        return {
+            "handle": handle,
+            "outcome": self.outcome.value,
+            "canceled": self.outcome is CancelOutcome.CANCELED,
+            "state": self.state.value if self.state is not None else None,
+            "message": self.line(handle),
+        }
+
+
 @attrs.frozen
 class Submitted:
     """What a plugin read from a submission answer; the core adds the provider and the time."""

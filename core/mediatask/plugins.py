@@ -21,7 +21,7 @@ import pluggy
 from mediatask import hookspecs
 from mediatask.errors import MediataskError, PluginError, UnknownProviderError
 from mediatask.http import Request, Response
-from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.model import Cancellation, Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -346,13 +346,15 @@ class PluginManager:
         )
         return request
 
-    def read_cancel(self, provider: str, task: TaskRef, response: Response) -> str | None:
-        """Read a cancel answer into a message (hook ``mediatask_read_cancel``)."""
+    def read_cancel(
+        self, provider: str, task: TaskRef, response: Response
+    ) -> Cancellation | str | None:
+        """Read a cancel answer into what came of it (hook ``mediatask_read_cancel``)."""
         value = self._call("mediatask_read_cancel", provider, task=task, response=response)
-        message: str | None = self._required(
-            "mediatask_read_cancel", provider, value, (str, type(None))
+        said: Cancellation | str | None = self._required(
+            "mediatask_read_cancel", provider, value, (Cancellation, str, type(None))
         )
-        return message
+        return said
 
     def list_tasks(self, provider: str, operation: str | None) -> Request | None:
         """Build the provider-side list request, or ``None`` (hook ``mediatask_list``)."""

@@ -42,9 +42,9 @@ from mediatask.cli.session import (
 from mediatask.download import saved_lines
 from mediatask.engine import Client
 from mediatask.errors import NotFoundError
-from mediatask.journal import JobRecord
+from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
-from mediatask.model import Status, TaskRef, Update
+from mediatask.model import Cancellation, CancelOutcome, Status, TaskRef, Update
 from mediatask.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
@@ -334,11 +334,18 @@ def cancel_command(
       mediatask cancel claid:1
     """
 
-    async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:
-        return await client.cancel(task)
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> Cancellation:
+        done = await client.cancel_task(task)
+        if recorder.record is not None:  # the journal says what the command says
+            line, job_id = done.line(task.handle), recorder.record.id
+            if done.outcome is CancelOutcome.CANCELED:
+                recorder.journal.ended(job_id, JobState.FAILED, line, reason="canceled")
+            else:
+                recorder.journal.noted(job_id, "cancel", line)
+        return done
 
-    message = on_task(handle, where, sandbox, key, body, quick=True)
+    done = on_task(handle, where, sandbox, key, body, quick=True)
     if as_json:
-        echo_json({"handle": handle, "canceled": True, "message": message})
+        echo_json(done.to_json(handle))
     else:
-        click.echo(message)
+        click.echo(done.line(handle))

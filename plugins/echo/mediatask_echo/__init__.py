@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mediatask.plugin import (
+    Cancellation,
     Capabilities,
     Job,
     MediataskError,
@@ -131,8 +132,10 @@ def mediatask_cancel(task: TaskRef) -> Request:
 
 
 @hookimpl
-def mediatask_read_cancel(task: TaskRef) -> str:
-    return f"canceled {task.handle}"  # Echo answers a cancel only when it stopped the task
+def mediatask_read_cancel(task: TaskRef) -> Cancellation:
+    # Echo answers a cancel only when it stopped the task; a finished one is refused (409),
+    # and the core then finds it final: "nothing to cancel (already final: succeeded)".
+    return Cancellation.canceled(f"canceled {task.handle}")
 
 
 @hookimpl
