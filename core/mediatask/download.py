@@ -109,7 +109,7 @@ async def fetch_to_file(
     the last :class:`UnavailableError` when the budget is spent while the link still works.
     """
     backoff = (retry or RetryPolicy()).start()
-    part = _Part(output, directory, stem, label)
+    part = _Part(output, directory, stem, label, now)
     try:
         while True:
             _check_expiry(output, now(), label)
@@ -204,6 +204,7 @@ class _Part:
     directory: Path
     stem: str
     label: str
+    now: Callable[[], datetime]
     target: Path | None = None
     """Fixed by the first answer (its Content-Type may give the extension)."""
     written: int = 0
@@ -235,8 +236,12 @@ class _Part:
             raise UnavailableError(f"it arrived incomplete ({self.written} of {self.total} bytes)")
 
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
-        what = f"the {self.output.role} of {self.label}"
-        if status in _GONE and (status == 410 or self.output.expires_at is None):
+        what, expires = f"the {self.output.role} of {self.label}", self.output.expires_at
+        if status in _GONE and expires is not None and expires <= self.now():
+            raise ResultExpiredError(  # the link outlived its known expiry while we asked
+                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
+            )
+        if status in _GONE and (status == 410 or expires is None):
             raise ResultExpiredError(
                 f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
                 f"{RECOVERY}"

@@ -46,7 +46,7 @@ from mediatask.display import TaskLine
 from mediatask.download import saved_lines
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, UsageError
+from mediatask.errors import MediataskError, NotFoundError, ResultExpiredError, UsageError
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
@@ -352,6 +352,9 @@ async def _follow(
             result = await client.download(result, out_dir, stem=name)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
+            raise
+        except ResultExpiredError as exc:  # no download again: its message names the recovery
+            journal.ended(job_id, JobState.EXPIRED, str(exc))
             raise
         except MediataskError as exc:
             journal.ended(job_id, JobState.FAILED, str(exc))

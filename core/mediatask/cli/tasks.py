@@ -41,7 +41,7 @@ from mediatask.cli.session import (
 )
 from mediatask.download import saved_lines
 from mediatask.engine import Client
-from mediatask.errors import NotFoundError
+from mediatask.errors import NotFoundError, ResultExpiredError
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
 from mediatask.model import Cancellation, CancelOutcome, Status, TaskRef, Update
@@ -308,7 +308,12 @@ def download_command(
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
         result = await client.wait(task, on_update=recorder.update)
-        result = await client.download(result, out_dir)
+        try:
+            result = await client.download(result, out_dir)
+        except ResultExpiredError as exc:  # the journal says so too: --rerun-expired finds it
+            if recorder.record is not None:
+                recorder.journal.ended(recorder.record.id, JobState.EXPIRED, str(exc))
+            raise
         if recorder.record is not None:
             recorder.journal.succeeded(recorder.record.id, result)
         return result
