@@ -55,7 +55,7 @@ from mediatask.model import (
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender, Throttle
-from mediatask.transport import Transport
+from mediatask.transport import READ_TIMEOUT, Transport
 from mediatask.validate import (
     check_concurrency,
     check_job,
@@ -104,6 +104,15 @@ class Listing:
     """How many pages were read."""
     more: bool
     """True when it stopped before the last page (the bound on pages): there are older tasks."""
+
+
+def held_long_enough(info: ProviderInfo, request: Request) -> Request:
+    """A submit ``request`` with time to answer when the provider may hold it
+    (``Capabilities.submit_blocks``): the hold plus the usual read timeout, unless it says."""
+    blocks = info.capabilities.submit_blocks
+    if blocks <= 0 or request.timeout is not None:
+        return request
+    return attrs.evolve(request, timeout=blocks + READ_TIMEOUT)
 
 
 def utcnow() -> datetime:
@@ -343,9 +352,8 @@ class Client:
                 on_wire()
 
         try:
-            response = await self.send(
-                info.name, self.plugins.submit(info.name, job, marker), submit=True, on_wire=sending
-            )
+            request = held_long_enough(info, self.plugins.submit(info.name, job, marker))
+            response = await self.send(info.name, request, submit=True, on_wire=sending)
         except (RateLimitedError, UnavailableError):
             slot.refused()
             raise

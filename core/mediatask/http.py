@@ -58,6 +58,9 @@ class Request:
     """Whether the provider counts this request against its rate limits; ``False`` for the
     requests it says it does not count (Claid counts image processing, not status reads):
     they are sent without waiting for room in the windows."""
+    timeout: float | None = None
+    """Seconds this request may wait for each part of its answer (default: the transport's
+    read timeout, 60 s); e.g. longer for a request the provider answers slowly by design."""
 
     def __attrs_post_init__(self) -> None:
         bodies = [

@@ -522,6 +522,21 @@ class Capabilities:
     input_schemes: tuple[str, ...] = ()
     """URL schemes the provider resolves itself (Claid's ``storage``): such an input is passed
     on as given, neither fetched nor read as a local path."""
+    finds_marker: bool | None = None
+    """Whether a task in the provider's list carries the marker its submit put on it (hook
+    ``mediatask_submit``'s ``marker``, read back as ``Submitted.extra["marker"]``), so a submit
+    whose answer was lost can be found there. ``None``: as ``list`` says (the plugins written
+    before this field); ``False`` for a list whose records have no field to carry it."""
+    submit_blocks: float = 0.0
+    """The longest a submit may hold its answer, in seconds, for an API that can wait for the
+    task before answering (``Prefer: wait=N``); 0: a submit answers at once. Such a submit
+    gets at least that long to answer, and Ctrl-C while it waits leaves it uncertain within a
+    second instead of waiting for the answer."""
+
+    @property
+    def searchable(self) -> bool:
+        """True when a lost submit can be looked up by its marker in the provider's list."""
+        return self.list and self.finds_marker is not False
 
 
 @attrs.frozen

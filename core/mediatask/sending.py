@@ -38,7 +38,7 @@ from mediatask.policy import (
 )
 from mediatask.redact import Redactor
 from mediatask.statuses import error_for_status
-from mediatask.transport import Transport, send_submit
+from mediatask.transport import ABANDON_AFTER, Transport, send_submit
 
 log = logging.getLogger("mediatask")
 
@@ -232,7 +232,13 @@ class Sender:
             # Cancelled while waiting for the limiter: send nothing, not even a submit.
             await trio.lowlevel.checkpoint_if_cancelled()
             if submit:
-                response = await send_submit(self.transport, prepared, on_wire or _no_hook)
+                blocks = info.capabilities.submit_blocks > 0
+                response = await send_submit(
+                    self.transport,
+                    prepared,
+                    on_wire or _no_hook,
+                    abandon_after=ABANDON_AFTER if blocks else None,
+                )
             else:
                 if on_wire is not None:
                     on_wire()
@@ -263,6 +269,9 @@ class Sender:
             is raised. Only the exchange is shielded from cancellation, from the moment the
             request is complete (we must learn whether the task was created); an upload still
             on its way, waits for the rate limiter and for retries are not.
+            A provider whose submit may block (``Capabilities.submit_blocks``) is waited for
+            only :data:`~mediatask.transport.ABANDON_AFTER` more once cancelled: the submit is
+            then :class:`~mediatask.errors.SubmitAbandonedError`, uncertain.
         :param on_wire: called each time the request goes on the wire, after the rate limiter
             has admitted it; for a submit, as the request becomes complete at the provider where
             the transport can tell (see :func:`~mediatask.transport.send_submit`), so an upload

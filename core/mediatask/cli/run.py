@@ -46,7 +46,13 @@ from mediatask.display import TaskLine
 from mediatask.download import saved_lines
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, ResultExpiredError, UsageError
+from mediatask.errors import (
+    MediataskError,
+    NotFoundError,
+    ResultExpiredError,
+    SubmitAbandonedError,
+    UsageError,
+)
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
@@ -232,7 +238,13 @@ def _submit_journalled(
             journal.register(job_id, job)
 
             async def work(client: Client) -> T:
-                task = await submit_recorded(client, journal, job_id, client.check(job))
+                try:
+                    task = await submit_recorded(client, journal, job_id, client.check(job))
+                except SubmitAbandonedError:  # Ctrl-C: journalled uncertain, said below
+                    import trio  # the run has started: trio is loaded
+
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    raise
                 submitted.append(task)
                 known = client.known_update(task)
                 if known is not None:  # final at once (a Claid upload): keep the result
@@ -243,6 +255,9 @@ def _submit_journalled(
                 return submitted[0] if submitted else None
 
             def interrupted() -> str:
+                record = journal.get(job_id)
+                if record is not None and record.state is JobState.UNCERTAIN:
+                    return str(record.error)  # the submit was given up unanswered, and advice
                 if not submitted:
                     return "nothing was submitted"
                 return f"task {submitted[0].handle} may still be running at the provider"
