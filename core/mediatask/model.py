@@ -82,6 +82,12 @@ def _limits(value: Iterable[tuple[int, float]]) -> tuple[tuple[int, float], ...]
     return tuple((int(n), float(s)) for n, s in value)
 
 
+def _rate_classes(
+    value: Mapping[str, Iterable[tuple[int, float]]],
+) -> Mapping[str, tuple[tuple[int, float], ...]]:
+    return frozen_map({str(name): _limits(windows) for name, windows in value.items()})
+
+
 def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
@@ -560,6 +566,13 @@ class ProviderInfo:
     """Seconds the provider keeps a result after the task completed, if it says (Claid and
     A1D: a day). An output read without an ``expires_at`` gets completion (when we saw it)
     plus this; ``None``: unknown."""
+    rate_classes: Mapping[str, tuple[tuple[int, float], ...]] = attrs.field(
+        factory=dict, converter=_rate_classes, hash=False
+    )
+    """Limits the provider sets on classes of requests apart, as windows per class (Replicate:
+    ``{"submit": [(600, 60)]}``): a request of such a class (``Request.rate_class``, else
+    ``submit``, ``status`` or ``other``) keeps to its class's windows instead of
+    ``rate_limits``, which go on governing every other request."""
 
     @property
     def key_env(self) -> str:

@@ -27,6 +27,12 @@ ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
 
 
+def _status_class(request: Request) -> Request:
+    """A request that reads a task's state counts toward the ``status`` class of rate limits,
+    unless its plugin named another."""
+    return request if request.rate_class else attrs.evolve(request, rate_class="status")
+
+
 class PluginLoadWarning(UserWarning):
     """A plugin could not be loaded; mediatask goes on without it."""
 
@@ -266,7 +272,7 @@ class PluginManager:
         """Build the status request for ``task`` (hook ``mediatask_poll``)."""
         value = self._call("mediatask_poll", provider, task=task)
         request: Request = self._required("mediatask_poll", provider, value, Request)
-        return request
+        return _status_class(request)
 
     def stream(self, provider: str, task: TaskRef) -> Request | None:
         """Build the SSE request for ``task``, or ``None`` (hook ``mediatask_stream``)."""
@@ -274,7 +280,7 @@ class PluginManager:
         request: Request | None = self._required(
             "mediatask_stream", provider, value, (Request, type(None))
         )
-        return request
+        return None if request is None else _status_class(request)
 
     def parse_result(self, provider: str, task: TaskRef, payload: Mapping[str, Any]) -> Update:
         """Read a status payload into an Update (hook ``mediatask_parse_result``)."""
@@ -295,7 +301,7 @@ class PluginManager:
         request: Request | None = self._required(
             "mediatask_result", provider, value, (Request, type(None))
         )
-        return request
+        return None if request is None else _status_class(request)
 
     def read_result(
         self, provider: str, task: TaskRef, update: Update, response: Response

@@ -189,8 +189,19 @@ class Sender:
             error = default_error(info, response, self.settings.key(info))
         return self.redactor.error(error) if error is not None else None  # whoever built it
 
-    def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
-        """Room under the provider's rate limits for one request, held while it is in flight."""
+    def throttled(
+        self, info: ProviderInfo, rate_class: str = ""
+    ) -> AbstractAsyncContextManager[None]:
+        """Room under the provider's rate limits for one request, held while it is in flight.
+
+        A request of a class the provider limits apart (``ProviderInfo.rate_classes``) keeps to
+        its class's windows (in this process); any other, to the provider's.
+        """
+        if rate_class in info.rate_classes:
+            key = f"{info.name} {rate_class}"
+            if key not in self._limiters:
+                self._limiters[key] = RateLimiter(info.rate_classes[rate_class])
+            return self._limiters[key].request()
         limiter = self._limiters.get(info.name)
         if limiter is None:
             windows = self.settings.rate_limits(info)
@@ -227,7 +238,10 @@ class Sender:
         on_wire: Callable[[], None] | None,
     ) -> Response:
         """One attempt: wait for the rate limiter, then send (a submit shielded once complete)."""
-        counted = self.throttled(info) if prepared.rate_limited else contextlib.nullcontext()
+        if not prepared.rate_limited:
+            counted: AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        else:
+            counted = self.throttled(info, prepared.rate_class or ("submit" if submit else "other"))
         async with counted:
             # Cancelled while waiting for the limiter: send nothing, not even a submit.
             await trio.lowlevel.checkpoint_if_cancelled()
