@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import pytest
@@ -15,7 +16,7 @@ from mediatask.http import Request
 from mediatask.testing import FAKE, FakePlugin, ScriptedTransport, reply
 
 
-def _client(transport: ScriptedTransport, **info: object) -> Client:
+def _client(transport: ScriptedTransport, **info: Any) -> Client:
     fake = FakePlugin(attrs.evolve(FAKE, **info))
     return Client(
         plugins=PluginManager.from_plugins({"fake": fake}),
