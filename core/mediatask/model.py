@@ -488,6 +488,13 @@ class Param:
     fields: tuple[Param, ...] = attrs.field(default=(), converter=_params)
     """An ``object`` parameter's own fields, for documentation (``providers show`` prints them
     as a tree); the plugin's ``mediatask_validate`` checks them."""
+    default_sent: bool = True
+    """``False``: ``default`` only says what the provider does when the parameter is left out,
+    and the job leaves it out (the provider may treat a value it was sent differently)."""
+    shapes: tuple[Param, ...] = attrs.field(default=(), converter=_params)
+    """The shapes a value may take, when more than one (a preset word, or an ``object`` of
+    width and height): a value is checked against each in turn and takes the first that
+    accepts it. Each shape is a :class:`Param` whose name says what it is (``preset``)."""
 
 
 @attrs.frozen
@@ -573,6 +580,9 @@ class ProviderInfo:
     ``{"submit": [(600, 60)]}``): a request of such a class (``Request.rate_class``, else
     ``submit``, ``status`` or ``other``) keeps to its class's windows instead of
     ``rate_limits``, which go on governing every other request."""
+    key_aliases: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    """Environment variables the provider's own tools read its key from (``REPLICATE_API_TOKEN``,
+    ``FAL_KEY``): read, in order, when :attr:`key_env` is not set."""
 
     @property
     def key_env(self) -> str:
