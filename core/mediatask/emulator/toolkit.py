@@ -97,10 +97,7 @@ class Emulator:
     """Status of a result file past its expiry (the provider deleted it)."""
     _tasks: dict[str, EmulatedTask] = attrs.field(init=False, factory=dict)
     _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
-    _rng: random.Random = attrs.field(
-        init=False,
-        default=attrs.Factory(lambda self: random.Random(self.faults.seed), takes_self=True),  # noqa: S311  # ids and fault draws, not secrets
-    )
+    _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
     _media_limiter: trio.CapacityLimiter = attrs.field(
         init=False, factory=lambda: trio.CapacityLimiter(os.cpu_count() or 2)
@@ -110,8 +107,9 @@ class Emulator:
     _gate: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
-        """Nothing to do: every field has its default. Kept so that a subclass's own calling
-        ``super().__attrs_post_init__()`` works; one that does not call it loses nothing."""
+        """Seed the random generator from ``faults.seed``. Every field has its default, so a
+        subclass's own ``__attrs_post_init__`` that does not call this loses only the seed."""
+        self._rng.seed(self.faults.seed)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse a subclass that would replace one of the toolkit's own private names."""
