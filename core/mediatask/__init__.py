@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         RateLimitedError,
         RejectedError,
         ResultExpiredError,
+        SubmitAbandonedError,
         SubmitUncertainError,
         TaskCanceledError,
         TaskFailedError,
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from mediatask.keys import KeyStore
     from mediatask.many import Outcome
     from mediatask.model import (
+        Cancellation,
+        CancelOutcome,
         Capabilities,
         Credits,
         Job,
@@ -85,6 +88,7 @@ _SOURCES = {
     "RateLimitedError": "mediatask.errors",
     "RejectedError": "mediatask.errors",
     "ResultExpiredError": "mediatask.errors",
+    "SubmitAbandonedError": "mediatask.errors",
     "SubmitUncertainError": "mediatask.errors",
     "TaskCanceledError": "mediatask.errors",
     "TaskFailedError": "mediatask.errors",
@@ -100,6 +104,8 @@ _SOURCES = {
     "Journal": "mediatask.journal",
     "KeyStore": "mediatask.keys",
     "Outcome": "mediatask.many",
+    "CancelOutcome": "mediatask.model",
+    "Cancellation": "mediatask.model",
     "Capabilities": "mediatask.model",
     "Credits": "mediatask.model",
     "Job": "mediatask.model",
@@ -121,6 +127,8 @@ _SOURCES = {
 
 __all__ = [
     "AuthError",
+    "CancelOutcome",
+    "Cancellation",
     "Capabilities",
     "Client",
     "ConfigError",
@@ -157,6 +165,7 @@ __all__ = [
     "RetryPolicy",
     "Settings",
     "Status",
+    "SubmitAbandonedError",
     "SubmitUncertainError",
     "Submitted",
     "TaskCanceledError",
