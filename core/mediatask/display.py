@@ -34,6 +34,7 @@ from rich.text import Text
 from mediatask.batch import STATES, Summary
 from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
+from mediatask.redact import one_line
 
 _ORDER = ("submitting", "queued", "running", "downloading", "succeeded", "failed", "other")
 _IN_FLIGHT = _ORDER[:4]
@@ -351,7 +352,7 @@ class TaskLine:
     def __call__(self, task: TaskRef, update: Update) -> None:
         """Show ``update`` of ``task``."""
         word = update.raw_status or update.status.value
-        said = f" ({update.message})" if update.message else ""  # what changed, if only that
+        said = f" ({one_line(update.message)})" if update.message else ""  # what changed
         if not self.live:
             percent = f" {update.progress:.0%}" if update.progress is not None else ""
             self.console.print(
