@@ -1,7 +1,8 @@
 """Echo (reference plugin): a mediatask provider plugin, with an emulator of its API.
 
-Echo's API mirrors an image, draws one from a prompt or captions one, asynchronously, as
-the real providers work:
+Echo's API as the template writes it (the reference plugin's, to be changed into the real
+one): it mirrors an image, draws one from a prompt or captions one, asynchronously, as the real
+providers work:
 
 - ``POST /v1/echoes`` with ``{"operation": "mirror", "image_url": URL, "axis": ...}``,
   ``{"operation": "draw", "prompt": TEXT, "size": N}`` or ``{"operation": "caption",
