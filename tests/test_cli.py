@@ -129,7 +129,7 @@ def test_providers_json(runner: CliRunner) -> None:
     echo = next(p for p in data if p["name"] == "echo")
     assert echo["key_set"] is True
     assert echo["capabilities"]["stream"] is True
-    assert [op["name"] for op in echo["operations"]] == ["mirror", "draw"]
+    assert [op["name"] for op in echo["operations"]] == ["mirror", "draw", "caption"]
 
 
 def test_run_in_the_sandbox_downloads_a_real_mirrored_image(

@@ -177,6 +177,17 @@ def test_task_line_for_run() -> None:
     assert plain.file.getvalue() == "echo:task_1  PROCESSING 50%\n"  # type: ignore[attr-defined]  # a StringIO
 
 
+def test_task_line_shows_the_provider_s_message_when_only_it_changed() -> None:
+    plain = Console(file=io.StringIO(), force_terminal=False)
+    with TaskLine(plain) as line:
+        line(TASK, Update(Status.RUNNING, "processing", message="loading the model"))
+        line(TASK, Update(Status.RUNNING, "processing", message="sampling"))
+    assert plain.file.getvalue().splitlines() == [  # type: ignore[attr-defined]  # a StringIO
+        "echo:task_1  processing (loading the model)",
+        "echo:task_1  processing (sampling)",
+    ]
+
+
 def test_summary_table_counts_this_runs_jobs_only_and_says_why() -> None:
     # Updated for issue 10: the throughput counts the jobs this run ended (5 in 2 s), not
     # succeeded + failed (which included jobs finished by earlier runs), and reasons are shown.

@@ -12,7 +12,7 @@ import pytest
 from mediatask.errors import AuthError, FailedTask, MediataskError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
-from mediatask.model import Capabilities, Status, TaskRef
+from mediatask.model import Capabilities, Job, Status, TaskRef
 from mediatask.testing import FAKE, FakePlugin, ProviderContract
 
 
@@ -143,3 +143,60 @@ def test_a_next_page_that_repeats_the_request_fails_the_suite() -> None:
     with pytest.raises(AssertionError, match="same request"):
         stuck.test_list_pages_lead_on_and_end()
     moving.test_list_pages_lead_on_and_end()
+
+
+class _Sampled(_Contract):
+    jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {
+        "upscale": (["photo.png"], {}),
+        "draw": ([], {"prompt": "x"}),
+    }
+
+
+def _sampled(plugin: object) -> ProviderContract:
+    checked: ProviderContract = type("Checked", (_Sampled,), {"plugin": plugin})()
+    return checked
+
+
+class MarkingPlugin(PagedPlugin):
+    """Lists its tasks; puts the submit's marker on the task's name when ``marks``."""
+
+    def __init__(self, *, marks: bool, finds_marker: bool | None = None) -> None:
+        super().__init__(stuck=False)
+        capabilities = Capabilities(list=True, finds_marker=finds_marker)
+        self.info = attrs.evolve(FAKE, capabilities=capabilities)
+        self.marks = marks
+
+    @hookimpl
+    def mediatask_submit(self, job: Job, marker: str) -> Request:  # type: ignore[override]  # a hookimpl takes the arguments it wants
+        name = {"name": marker} if self.marks else {}
+        return Request("POST", "/jobs", json={"inputs": list(job.inputs), **name})
+
+
+def test_a_list_said_to_find_markers_that_no_submit_carries_fails_the_suite() -> None:
+    checked = _sampled
+    with pytest.raises(AssertionError, match=r"finds_marker=False"):
+        checked(
+            MarkingPlugin(marks=False)
+        ).test_a_list_searched_for_markers_gets_them_from_the_submits()
+    checked(MarkingPlugin(marks=True)).test_a_list_searched_for_markers_gets_them_from_the_submits()
+    with pytest.raises(pytest.skip.Exception):  # declared truthfully: nothing to look up
+        checked(
+            MarkingPlugin(marks=False, finds_marker=False)
+        ).test_a_list_searched_for_markers_gets_them_from_the_submits()
+
+
+def test_a_submit_held_longer_than_its_own_timeout_fails_the_suite() -> None:
+    class Holding(FakePlugin):
+        @hookimpl
+        def mediatask_submit(self, job: Job) -> Request:  # type: ignore[override]  # a hookimpl takes the arguments it wants
+            return Request("POST", "/jobs", json={}, timeout=5)
+
+    blocking = attrs.evolve(FAKE, capabilities=Capabilities(submit_blocks=30))
+    with pytest.raises(AssertionError, match="5 s"):
+        _sampled(Holding(blocking)).test_a_submit_that_may_block_gets_time_for_its_hold()
+
+
+def test_a_rate_class_without_room_for_a_request_fails_the_suite() -> None:
+    empty = attrs.evolve(FAKE, rate_classes={"submit": [(0, 60)]})
+    with pytest.raises(AssertionError, match="rate class 'submit'"):
+        _contract(FakePlugin(empty)).test_rate_classes_are_windows()

@@ -119,7 +119,10 @@ def value_type(cls: type) -> Iterator[str]:
 def error_line(cls: type[BaseException]) -> str:
     base = cls.__mro__[1].__name__
     retried = " Retried by the core." if getattr(cls, "retryable", False) else ""
-    return f"- `{cls.__name__}` ({base}) — {first_line(cls)}{retried}"
+    arguments = signature(cls.__init__, bound=True).removesuffix(" -> None")
+    if arguments.startswith("(*args"):  # the builtin exception's own: a message
+        arguments = "(message)"
+    return f"- `{cls.__name__}{arguments}` ({base}) — {first_line(cls)}{retried}"
 
 
 def members(cls: type) -> Iterator[str]:
@@ -155,6 +158,9 @@ def toolkit_entry(name: str, thing: object) -> Iterator[str]:
             yield from members(thing)
     elif inspect.isfunction(thing):
         yield f"- `{name}{signature(thing)}` — {first_line(thing)}"
+    elif isinstance(thing, frozenset):  # the reserved names: listed in order
+        names = ", ".join(f"`{item}`" for item in sorted(thing))
+        yield f"- `{name}` — names a subclass of `Emulator` may not define: {names}"
     else:
         yield f"- `{name}` = `{annotation(thing)}`"
 

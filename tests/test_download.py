@@ -260,6 +260,17 @@ async def test_a_download_past_the_expiry_says_when_and_how_to_recover(tmp_path:
     assert host.sent == []
 
 
+async def test_a_404_once_the_known_expiry_has_passed_is_expired_at_once(tmp_path: Path) -> None:
+    """The expiry passed between the check before asking and the answer: no retry."""
+    expiry = START + timedelta(seconds=1)
+    times = iter([START, expiry + timedelta(seconds=1)])
+    output = Output(URL, role="image", expires_at=expiry)
+    host = FileHost([Answer(404), whole()])
+    with pytest.raises(ResultExpiredError, match=r"expired at .* \(HTTP 404\).*--rerun-expired"):
+        await fetch(host, tmp_path, output=output, now=lambda: next(times))
+    assert len(host.sent) == 1
+
+
 async def test_a_link_that_expires_while_retrying_is_expired(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

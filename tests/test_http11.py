@@ -431,6 +431,16 @@ async def test_read_timeout_fails_the_request_as_maybe_sent(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_request_s_own_timeout_replaces_the_transport_s(
+    http: Callable[..., Http11Transport],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with serving(never_answer) as server:
+        with pytest.raises(UnavailableError, match="timed out waiting for an answer"):
+            await http(read_timeout=30).send(Request("POST", server.url + "/x", timeout=90))
+        assert trio.current_time() == pytest.approx(90, abs=1)
+
+
 async def test_read_timeout_on_a_stream(
     http: Callable[..., Http11Transport], mock_clock: trio.testing.MockClock
 ) -> None:

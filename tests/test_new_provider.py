@@ -126,6 +126,35 @@ def test_a_new_provider_installs_is_listed_runs_and_passes_the_contract_at_once(
     assert " passed" in contract.stdout
 
 
+@pytest.mark.slow
+def test_a_new_provider_copied_out_installs_with_pip_and_runs_its_own_tests(
+    tmp_path: Path, mediatask_home: Path
+) -> None:
+    """In a fresh environment, one pip install of the plugin with its ``test`` extra (and the
+    core, from this checkout) is all its tests need."""
+    folder = tmp_path / "acme"
+    made = mediatask_command("new-provider", "acme", str(folder), env={})
+    assert made.returncode == 0, made.stderr
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    core = Path(__file__).resolve().parents[1]
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(core), f"{folder}[test]"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    tested = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        capture_output=True, text=True, timeout=600, check=False, cwd=folder,
+        env={**env, "MEDIATASK_HOME": str(mediatask_home)},
+    )  # fmt: skip
+
+    assert tested.returncode == 0, tested.stdout[-2000:] + tested.stderr[-2000:]
+    assert " passed" in tested.stdout
+
+
 if __name__ == "__main__":
     for relative, text in render_provider(ECHO_NAMES).items():
         ECHO.joinpath(*relative.parts).write_text(text, encoding="utf-8")

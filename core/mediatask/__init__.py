@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         RateLimitedError,
         RejectedError,
         ResultExpiredError,
+        SubmitAbandonedError,
         SubmitUncertainError,
         TaskCanceledError,
         TaskFailedError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from mediatask.keys import KeyStore
     from mediatask.many import Outcome
     from mediatask.model import (
+        Cancellation,
+        CancelOutcome,
         Capabilities,
         Credits,
         Job,
@@ -99,6 +102,7 @@ _SOURCES = {
     "RateLimitedError": "mediatask.errors",
     "RejectedError": "mediatask.errors",
     "ResultExpiredError": "mediatask.errors",
+    "SubmitAbandonedError": "mediatask.errors",
     "SubmitUncertainError": "mediatask.errors",
     "TaskCanceledError": "mediatask.errors",
     "TaskFailedError": "mediatask.errors",
@@ -114,6 +118,8 @@ _SOURCES = {
     "Journal": "mediatask.journal",
     "KeyStore": "mediatask.keys",
     "Outcome": "mediatask.many",
+    "CancelOutcome": "mediatask.model",
+    "Cancellation": "mediatask.model",
     "Capabilities": "mediatask.model",
     "Credits": "mediatask.model",
     "Job": "mediatask.model",
@@ -135,6 +141,8 @@ _SOURCES = {
 
 __all__ = [
     "AuthError",
+    "CancelOutcome",
+    "Cancellation",
     "Capabilities",
     "Client",
     "ConfigError",
@@ -171,6 +179,7 @@ __all__ = [
     "RetryPolicy",
     "Settings",
     "Status",
+    "SubmitAbandonedError",
     "SubmitUncertainError",
     "Submitted",
     "TaskCanceledError",

@@ -121,6 +121,7 @@ def result_line(record: JobRecord) -> dict[str, Any]:
     outputs = [
         {k: o.get(k) for k in ("role", "kind", "mime_type", "url", "path", "expires_at")}
         | ({} if o.get("downloadable", True) else {"downloadable": False, "path": None})
+        | ({"value": o["value"]} if o.get("value") is not None else {})
         for o in record.outputs
     ]
     return {

@@ -108,14 +108,16 @@ class Settings:
         override = self.overrides.get(info.name)
         if override is not None and override.key:
             return override.key
-        return self.environ.get(info.key_env) or self.key_store(info.name)
+        aliased = (self.environ.get(name) for name in (info.key_env, *info.key_aliases))
+        return next((key for key in aliased if key), None) or self.key_store(info.name)
 
     def require_key(self, info: ProviderInfo) -> str:
         """The provider's key; :class:`ConfigError` names the variable to set when there is none."""
         key = self.key(info)
         if not key:
+            aliases = "".join(f" or {name}" for name in info.key_aliases)
             raise ConfigError(
-                f"no API key for {info.name}: set {info.key_env} "
+                f"no API key for {info.name}: set {info.key_env}{aliases} "
                 f"(or run `mediatask keys set {info.name}`)"
             )
         return key

@@ -49,7 +49,17 @@ from mediatask import hookspecs
 from mediatask.errors import AuthError, FailedTask, MediataskError, PluginError
 from mediatask.hookspecs import hookimpl
 from mediatask.http import Request, Response
-from mediatask.model import Job, LocalFiles, ProviderInfo, Status, TaskRef, Update
+from mediatask.model import (
+    VALUE_KINDS,
+    CancelOutcome,
+    Job,
+    LocalFiles,
+    Output,
+    ProviderInfo,
+    Status,
+    TaskRef,
+    Update,
+)
 from mediatask.validate import KIND_FORMATS, sniff
 
 CONTRACT_KEY = "contract-key-7f3a9c"
@@ -237,6 +247,59 @@ class ProviderContract:
         assert isinstance(listing, Request) == capabilities.list
         assert bool(uploads) == (capabilities.local_files is LocalFiles.UPLOAD)
 
+    def test_a_list_searched_for_markers_gets_them_from_the_submits(self) -> None:
+        """A list that finds lost submits (``list``, ``finds_marker`` not False) finds them by
+        the marker submits carry (in the body, form, query or headers of the submit of an
+        operation it lists; a sample job may leave it out, e.g. for a name of the user's own).
+        A provider whose tasks have no field for it declares ``finds_marker=False``."""
+        if not self.info.capabilities.searchable:
+            pytest.skip(f"{self.provider} declares no list searched for markers")
+        marker, carried = "mediatask-0123456789abcdef", []
+        for name in self.jobs:
+            if self.hooks.mediatask_list(provider=self.provider, operation=name) is None:
+                continue
+            job = self._checked(name)
+            request = self.hooks.mediatask_submit(provider=self.provider, job=job, marker=marker)
+            parts = [request.json, dict(request.fields), dict(request.params)]
+            carried.append(marker in json.dumps([*parts, dict(request.headers)], default=str))
+
+        assert any(carried), (
+            "no submit carries its marker, so the list cannot find a lost one: put it on the "
+            "task, or declare Capabilities(finds_marker=False)"
+        )
+
+    def test_a_submit_that_may_block_gets_time_for_its_hold(self) -> None:
+        """A provider that may hold a submit says how long (``submit_blocks``, seconds), and
+        each submit request has longer than that to answer."""
+        from mediatask.engine import held_long_enough
+
+        blocks = self.info.capabilities.submit_blocks
+        assert 0 <= blocks < float("inf"), f"submit_blocks must be seconds, got {blocks!r}"
+        if not blocks:
+            pytest.skip(f"{self.provider} answers a submit at once")
+        for name in self.jobs:
+            request = self.hooks.mediatask_submit(
+                provider=self.provider, job=self._checked(name), marker=""
+            )
+            timeout = held_long_enough(self.info, request).timeout
+            assert timeout is not None, name
+            assert timeout > blocks, f"{name}: {timeout} s"
+
+    def test_rate_classes_are_windows(self) -> None:
+        """Each class the provider limits apart has windows of at least one request."""
+        for name, windows in {"": self.info.rate_limits, **self.info.rate_classes}.items():
+            for count, seconds in windows:
+                assert count >= 1, f"rate class {name!r}: {count}/{seconds}s"
+                assert seconds > 0, f"rate class {name!r}: {count}/{seconds}s"
+
+    def _checked(self, operation: str) -> Job:
+        """The sample job of ``operation`` as the core hands it to the submit hook."""
+        from mediatask.validate import check_job
+
+        job = check_job(self.info, self.sample_job(operation, "https://inputs.invalid"))
+        validated = self.hooks.mediatask_validate(provider=self.provider, job=job)
+        return validated if isinstance(validated, Job) else job
+
     def test_read_error_is_none_on_success(self) -> None:
         """A 2xx answer with a plain body is never read as an error."""
         request = Request("GET", "https://provider.invalid/task")
@@ -393,8 +456,17 @@ class ProviderContract:
                 result = await client.run(job, tmp_path / operation.name)
 
                 assert result.outputs, operation.name
-                assert len(result.files) == len(result.outputs)
-                for output, path in zip(result.outputs, result.files, strict=True):
+                files = [output for output in result.outputs if output.downloadable]
+                assert len(result.files) == len(files)
+                for output in result.outputs:
+                    if output.is_value:  # a caption, a score: carried, not downloaded
+                        assert output.kind in VALUE_KINDS, f"{operation.name}: {output.kind}"
+                        assert Output.from_json(output.to_json()) == output, operation.name
+                if operation.output_kind in VALUE_KINDS:
+                    assert any(o.is_value for o in result.outputs), (
+                        f"{operation.name} declares {operation.output_kind} outputs, sent none"
+                    )
+                for output, path in zip(files, result.files, strict=True):
                     assert path.stat().st_size > 0, f"{operation.name}: empty {path.name}"
                     assert output.kind, f"{operation.name}: an output of no kind"
                     if output.kind in KIND_FORMATS:  # image, video, audio: the bytes agree
@@ -403,6 +475,28 @@ class ProviderContract:
                         assert found is not None, f"{operation.name}: {path.name} is no media"
                         assert output.kind in found[1], f"{operation.name}: {path.name}"
         return recorder
+
+    @pytest.mark.trio  # also where trio_mode is not set
+    async def test_a_finished_task_is_never_reported_canceled(
+        self, inputs_url: str, tmp_path: Path
+    ) -> None:
+        """Cancelling a task that has ended says so (nothing to cancel), or what the provider
+        did (deleted it): never that it was canceled."""
+        from mediatask.sandbox import open_sandbox
+        from mediatask.testing import quick_client
+
+        if not self.info.capabilities.cancel or not self.jobs:
+            pytest.skip(f"{self.provider} cannot cancel a task")
+        name = next(iter(self.jobs))
+        plugins = self._plugins(_Recorder(poll_only=True))
+        async with (
+            open_sandbox(plugins, [self.provider]) as box,
+            quick_client(plugins, box) as client,
+        ):
+            result = await client.run(self.sample_job(name, inputs_url))
+            done = await client.cancel_task(result.task)
+
+        assert done.outcome is not CancelOutcome.CANCELED, done.line(result.task.handle)
 
     @pytest.mark.trio  # also where trio_mode is not set
     async def test_every_operation_runs_end_to_end_by_polling(

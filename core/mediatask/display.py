@@ -34,6 +34,7 @@ from rich.text import Text
 from mediatask.batch import STATES, Summary
 from mediatask.journal import JobRecord
 from mediatask.model import TaskRef, Update
+from mediatask.redact import one_line
 
 _IN_FLIGHT = ("submitting", "queued", "running", "downloading")
 _ENDED = tuple(
@@ -377,13 +378,17 @@ class TaskLine:
     def __call__(self, task: TaskRef, update: Update) -> None:
         """Show ``update`` of ``task``."""
         word = update.raw_status or update.status.value
+        said = f" ({one_line(update.message)})" if update.message else ""  # what changed
         if not self.live:
             percent = f" {update.progress:.0%}" if update.progress is not None else ""
             self.console.print(
-                f"{task.handle}  {word}{percent}", markup=False, highlight=False, soft_wrap=True
+                f"{task.handle}  {word}{percent}{said}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
             return
-        label = f"{task.handle} {word}"
+        label = f"{task.handle} {word}{said}"
         if self.row is None:
             self.row = self.progress.add_task(label, total=1.0)
         self.progress.update(self.row, description=label, completed=update.progress or 0.0)

@@ -23,8 +23,8 @@ import trio
 
 from mediatask.errors import LocalWriteError, RejectedError, ResultExpiredError, UnavailableError
 from mediatask.http import Request
-from mediatask.model import Output
-from mediatask.naming import numbered, output_stems, safe_extension
+from mediatask.model import Output, Result
+from mediatask.naming import numbered, output_stems, safe_extension, safe_name
 from mediatask.policy import RetryPolicy, parse_retry_after
 from mediatask.sending import plain_reason
 from mediatask.transport import Body, Transport
@@ -106,7 +106,7 @@ async def fetch_to_file(
     the last :class:`UnavailableError` when the budget is spent while the link still works.
     """
     backoff = (retry or RetryPolicy()).start()
-    part = _Part(output, directory, stem, label, overwrite)
+    part = _Part(output, directory, stem, label, now, overwrite)
     try:
         while True:
             _check_expiry(output, now(), label)
@@ -168,6 +168,18 @@ def _reserve_free_name(wanted: Path) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def saved_lines(result: Result) -> list[str]:
+    """What ``run`` and ``download`` print for ``result``: each file saved, each value, and
+    where each output the provider placed itself went."""
+    lines = [str(path) for path in result.files]
+    for output in result.outputs:
+        if output.is_value:
+            lines.append(output.shown())
+        elif not output.downloadable:
+            lines.append(placed(output))
+    return lines
+
+
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
         raise ResultExpiredError(
@@ -206,6 +218,7 @@ class _Part:
     directory: Path
     stem: str
     label: str
+    now: Callable[[], datetime]
     overwrite: bool = False
     target: Path | None = None
     """Fixed by the first answer (its Content-Type may give the extension)."""
@@ -254,8 +267,12 @@ class _Part:
         return target
 
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
-        what = f"the {self.output.role} of {self.label}"
-        if status in _GONE and (status == 410 or self.output.expires_at is None):
+        what, expires = f"the {self.output.role} of {self.label}", self.output.expires_at
+        if status in _GONE and expires is not None and expires <= self.now():
+            raise ResultExpiredError(  # the link outlived its known expiry while we asked
+                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
+            )
+        if status in _GONE and (status == 410 or expires is None):
             raise ResultExpiredError(
                 f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
                 f"{RECOVERY}"

@@ -22,9 +22,13 @@ from mediatask.concurrency import AdaptiveLimit, Slots
 from mediatask.config import Settings
 from mediatask.download import fetch_to_file, make_folder, stems
 from mediatask.errors import (
+    AuthError,
+    FailedTask,
     MediataskError,
+    NotFoundError,
     PluginError,
     RateLimitedError,
+    RejectedError,
     SubmitUncertainError,
     TaskCanceledError,
     TaskFailedError,
@@ -38,6 +42,7 @@ from mediatask.http11 import Http11Transport
 from mediatask.known import KnownUpdates
 from mediatask.many import Outcome, UpdateCallback, run_all
 from mediatask.model import (
+    Cancellation,
     Credits,
     Job,
     LocalFiles,
@@ -53,7 +58,7 @@ from mediatask.naming import default_stem
 from mediatask.plugins import PluginManager
 from mediatask.policy import PollPolicy, RetryPolicy
 from mediatask.sending import Sender, Throttle
-from mediatask.transport import Transport
+from mediatask.transport import READ_TIMEOUT, Transport
 from mediatask.validate import (
     a_job,
     check_concurrency,
@@ -138,6 +143,15 @@ def needs_file_host(info: ProviderInfo, job: Job) -> bool:
     if any(not provider_resolves(info, item) for item in job.inputs) and by_url(local_files):
         return True
     return bool(file_params(operation, job.params)) and by_url(local_files, inline=False)
+
+
+def held_long_enough(info: ProviderInfo, request: Request) -> Request:
+    """A submit ``request`` with time to answer when the provider may hold it
+    (``Capabilities.submit_blocks``): the hold plus the usual read timeout, unless it says."""
+    blocks = info.capabilities.submit_blocks
+    if blocks <= 0 or request.timeout is not None:
+        return request
+    return attrs.evolve(request, timeout=blocks + READ_TIMEOUT)
 
 
 def utcnow() -> datetime:
@@ -433,9 +447,8 @@ class Client:
                 on_wire()
 
         try:
-            response = await self.send(
-                info.name, self.plugins.submit(info.name, job, marker), submit=True, on_wire=sending
-            )
+            request = held_long_enough(info, self.plugins.submit(info.name, job, marker))
+            response = await self.send(info.name, request, submit=True, on_wire=sending)
         except (RateLimitedError, UnavailableError):
             slot.refused()
             raise
@@ -739,6 +752,19 @@ class Client:
     async def cancel(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> str:
         """Ask the provider to cancel (or delete) ``task``; returns what it did, in one line.
 
+        See :meth:`cancel_task` for what the line says.
+
+        :param retry: how long to retry a failing request (default: the client's ``retry``).
+        """
+        return (await self.cancel_task(task, retry=retry)).line(task.handle)
+
+    async def cancel_task(self, task: TaskRef, *, retry: RetryPolicy | None = None) -> Cancellation:
+        """Ask the provider to cancel (or delete) ``task``; returns what came of it.
+
+        The plugin's ``mediatask_read_cancel`` says whether the task was canceled, the cancel
+        only requested, or there was nothing to cancel. A cancel the provider refuses (a 4xx
+        other than a bad key or an unknown task) is followed by one status request: a task
+        already final is :attr:`CancelOutcome.NOTHING` with its state, not an error.
         :class:`UsageError`, before any request, when the provider declares no way to cancel
         (``Capabilities.cancel``).
 
@@ -748,6 +774,24 @@ class Client:
         request = self.plugins.cancel(info.name, task) if info.capabilities.cancel else None
         if request is None:
             raise UsageError(f"{info.name} has no way to cancel a task")
-        response = await self.send(info.name, request, retry=retry)
-        message = self.plugins.read_cancel(info.name, task, response)
-        return message or f"{task.handle}: cancel requested (HTTP {response.status})"
+        try:
+            response = await self.send(info.name, request, retry=retry)
+        except RejectedError as refused:
+            if isinstance(refused, AuthError | NotFoundError | FailedTask):
+                raise
+            final = await self._final_state(task, retry)
+            if final is None:
+                raise
+            return Cancellation.nothing(final)
+        said = self.plugins.read_cancel(info.name, task, response)
+        if isinstance(said, Cancellation):
+            return said
+        return Cancellation.requested(said or "")
+
+    async def _final_state(self, task: TaskRef, retry: RetryPolicy | None) -> Status | None:
+        """The task's state if a poll finds it final; ``None`` if not, or if the poll fails."""
+        try:
+            update = await self.poll(task, retry=retry)
+        except MediataskError:
+            return None
+        return update.status if update.status.is_final else None

@@ -173,6 +173,12 @@ class SubmitUncertainError(MediataskError):
     """A submit may have reached the provider: look the task up before submitting again."""
 
 
+class SubmitAbandonedError(SubmitUncertainError):
+    """A submit on the wire was given up when the run was cancelled (Ctrl-C) before its answer
+    came: a provider that holds a submit's answer (``Capabilities.submit_blocks``) is not
+    waited for longer than a moment, so the task may or may not exist."""
+
+
 class StreamError(MediataskError):
     """A status stream broke or sent something unreadable; the engine falls back to polling."""
 

@@ -293,7 +293,7 @@ class Follower:
     ) -> AsyncGenerator[Update, None]:
         """Open one stream and read its events as updates until it ends."""
         async with contextlib.AsyncExitStack() as opened:
-            async with self.sender.throttled(info):  # counted until headers arrive
+            async with self.sender.throttled(info, request.rate_class):  # until headers arrive
                 body = await opened.enter_async_context(
                     self.transport.open_stream(self.sender.prepare(info, request))
                 )

@@ -18,7 +18,7 @@ import pluggy
 
 from mediatask.errors import MediataskError
 from mediatask.http import Request, Response
-from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.model import Cancellation, Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 
 if TYPE_CHECKING:
     from mediatask.emulator.faults import Faults
@@ -189,12 +189,18 @@ def mediatask_cancel(provider: str, task: TaskRef) -> Request | None:
 
 
 @hookspec(firstresult=True)
-def mediatask_read_cancel(provider: str, task: TaskRef, response: Response) -> str | None:
-    """Read the answer to a cancel request into one line for the user.
+def mediatask_read_cancel(
+    provider: str, task: TaskRef, response: Response
+) -> Cancellation | str | None:
+    """Read the answer to a cancel request: what came of it.
 
-    Called after ``mediatask_cancel``'s request was answered without an error; say what the
-    provider did (e.g. that it refunded the task's coins). ``None``: the core says the cancel was
-    requested.
+    Called after ``mediatask_cancel``'s request was answered without an error. Return a
+    :class:`Cancellation`: ``Cancellation.canceled()`` when the answer says the task stopped,
+    ``Cancellation.requested()`` when the provider only took the request, or
+    ``Cancellation.nothing(state)`` when the task had already ended; give it a ``message`` for
+    what else the provider did (e.g. that it refunded the task's coins). A plain ``str`` is
+    that message for a cancel requested; ``None``: the core says the cancel was requested. A
+    refused cancel (4xx) of a task already final is found by the core, which polls once.
     """
 
 

@@ -58,6 +58,14 @@ class Request:
     """Whether the provider counts this request against its rate limits; ``False`` for the
     requests it says it does not count (Claid counts image processing, not status reads):
     they are sent without waiting for room in the windows."""
+    rate_class: str = ""
+    """The class of requests this one counts toward where the provider limits classes apart
+    (``ProviderInfo.rate_classes``): e.g. ``submit``, ``status``, ``other`` or a class of the
+    provider's own. Empty: the core's class for it (``submit`` for a submit, ``status`` for a
+    poll, stream or result request, else ``other``)."""
+    timeout: float | None = None
+    """Seconds this request may wait for each part of its answer (default: the transport's
+    read timeout, 60 s); e.g. longer for a request the provider answers slowly by design."""
 
     def __attrs_post_init__(self) -> None:
         bodies = [

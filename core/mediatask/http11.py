@@ -79,6 +79,9 @@ class _RequestWriter:
 
     stream: trio.abc.Stream
     on_commit: Callable[[], None] | None
+    on_shield: Callable[[trio.CancelScope], None] | None = None
+    """Given the scope shielded at the commit point: its owner may lift the shield (a submit
+    abandoned after Ctrl-C, see :func:`~mediatask.transport.send_submit`)."""
     committed: bool = False
     _held: bytes = b""
 
@@ -99,7 +102,18 @@ class _RequestWriter:
             self.on_commit()
             self.committed = True
             timer.shield = True  # its own deadline still applies; outside cancellation waits
+            if self.on_shield is not None:
+                self.on_shield(timer)
             await self.stream.send_all(self._held)
+
+
+@attrs.frozen
+class _Writing:
+    """How one request is written: its commit and shield hooks and its read timeout."""
+
+    on_commit: Callable[[], None] | None
+    on_shield: Callable[[trio.CancelScope], None] | None
+    timeout: float
 
 
 def _default_ssl_context() -> ssl.SSLContext:
@@ -228,16 +242,28 @@ class Http11Transport:
         """Send ``request`` (following redirects) and read the whole answer."""
         return await self._send(request, None)
 
-    async def send_committing(self, request: Request, on_commit: Callable[[], None]) -> Response:
+    async def send_committing(
+        self,
+        request: Request,
+        on_commit: Callable[[], None],
+        on_shield: Callable[[trio.CancelScope], None] | None = None,
+    ) -> Response:
         """Send ``request``, holding back its last byte until ``on_commit`` has run.
 
         See :class:`~mediatask.transport.CommitReporting`: a submit's intent is journalled in
         ``on_commit``, so a job whose upload was cut short is known not to have arrived.
         """
-        return await self._send(request, on_commit)
+        return await self._send(request, on_commit, on_shield)
 
-    async def _send(self, request: Request, on_commit: Callable[[], None] | None) -> Response:
-        exchange, _ = await self._open(request, stream=False, on_commit=on_commit)
+    async def _send(
+        self,
+        request: Request,
+        on_commit: Callable[[], None] | None,
+        on_shield: Callable[[trio.CancelScope], None] | None = None,
+    ) -> Response:
+        exchange, _ = await self._open(
+            request, stream=False, on_commit=on_commit, on_shield=on_shield
+        )
         self._pool.give_back(exchange.connection, reusable=True)
         status = exchange.response.status_code
         log.debug("%s %s -> %s", request.method, request.url, status)
@@ -251,7 +277,7 @@ class Http11Transport:
         if the whole body was read.
         """
         exchange, target = await self._open(request, stream=True)
-        body = _StreamBody(exchange, self.read_timeout, target.label)
+        body = _StreamBody(exchange, request.timeout or self.read_timeout, target.label)
         try:
             yield body
         except BaseException:
@@ -260,20 +286,24 @@ class Http11Transport:
         self._pool.give_back(exchange.connection, reusable=body.ended_in_buffer())
 
     async def _open(
-        self, request: Request, *, stream: bool, on_commit: Callable[[], None] | None = None
+        self,
+        request: Request,
+        *,
+        stream: bool,
+        on_commit: Callable[[], None] | None = None,
+        on_shield: Callable[[trio.CancelScope], None] | None = None,
     ) -> tuple[_Exchange, _Target]:
         """Send ``request``, follow redirects, and return the final answer (its head, or all
         of it unless ``stream``) and where it came from; its connection is the caller's."""
         method, url = request.method, full_url(request)
         body = encode_body(request)
         headers = dict(request.headers)
+        writing = _Writing(on_commit, on_shield, request.timeout or self.read_timeout)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s headers=%s", method, url, redact_headers(headers))
         for _ in range(MAX_REDIRECTS + 1):
             target = _Target.of(url)
-            exchange = await self._request(
-                target, method, headers, body, stream=stream, on_commit=on_commit
-            )
+            exchange = await self._request(target, method, headers, body, writing, stream=stream)
             if not _is_redirect(exchange):
                 return exchange, target
             location = exchange.headers["location"]
@@ -293,20 +323,21 @@ class Http11Transport:
         method: str,
         headers: Mapping[str, str],
         body: EncodedBody,
+        writing: _Writing,
         *,
         stream: bool,
-        on_commit: Callable[[], None] | None,
     ) -> _Exchange:
         """One request on a pooled connection; a stale one is replaced once where safe (the
         method is idempotent, or the request's last byte was never sent)."""
         fresh = False
         while True:
             connection = await self._pool.lend(target.origin, stream=stream, fresh=fresh)
-            writer = _RequestWriter(connection.stream, on_commit)
+            writer = _RequestWriter(connection.stream, writing.on_commit, writing.on_shield)
             try:
                 return await self._exchange(
-                    connection, target, method, headers, body, writer, whole=not stream
-                )
+                    connection, target, method, headers, body, writer, writing.timeout,
+                    whole=not stream,
+                )  # fmt: skip
             except _BrokenError as exc:
                 self._pool.give_back(connection, reusable=False)
                 if exc.stale and (method in SAFE_METHODS or exc.unsent) and not fresh:
@@ -334,6 +365,7 @@ class Http11Transport:
         headers: Mapping[str, str],
         body: EncodedBody,
         writer: _RequestWriter,
+        read_timeout: float,
         *,
         whole: bool,
     ) -> _Exchange:
@@ -351,7 +383,7 @@ class Http11Transport:
         size = 0
         with trio.CancelScope() as timer:
             try:
-                timer.deadline = trio.current_time() + self.read_timeout
+                timer.deadline = trio.current_time() + read_timeout
                 out = protocol.send(_head(target, method, headers, body))
                 assert out is not None  # noqa: S101  # h11 returns bytes for a Request
                 for part in body.parts:
@@ -360,7 +392,7 @@ class Http11Transport:
                         continue
                     await writer.write(out)
                     out = b""
-                    await self._send_file(connection, writer, part, timer)
+                    await self._send_file(connection, writer, part, timer, read_timeout)
                 out += protocol.send(h11.EndOfMessage()) or b""
                 await writer.write(out)
                 await writer.finish(timer)
@@ -376,7 +408,7 @@ class Http11Transport:
                                 maybe_sent=True,
                             )
                     elif event is h11.NEED_DATA:
-                        timer.deadline = trio.current_time() + self.read_timeout
+                        timer.deadline = trio.current_time() + read_timeout
                         data = await stream.receive_some(RECEIVE_BYTES)
                         received = received or bool(data)
                         protocol.receive_data(data)  # type: ignore[arg-type]  # any bytes-like
@@ -407,12 +439,13 @@ class Http11Transport:
         writer: _RequestWriter,
         part: FilePart,
         timer: trio.CancelScope,
+        read_timeout: float,
     ) -> None:
         chunks = file_chunks(part)
         try:
             while chunk := await trio.to_thread.run_sync(next, chunks, b""):
                 data = connection.protocol.send(h11.Data(data=chunk))
-                timer.deadline = trio.current_time() + self.read_timeout
+                timer.deadline = trio.current_time() + read_timeout
                 await writer.write(data or b"")
         finally:
             chunks.close()

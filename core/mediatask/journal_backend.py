@@ -518,6 +518,10 @@ class JournalBackend(abc.ABC):
         """
         self._update(job_id, state.value, error, state=state.value, error=error, reason=reason)
 
+    def noted(self, job_id: str, kind: str, detail: str) -> None:
+        """Log an event about the job (e.g. ``cancel``, with what came of it); no state change."""
+        self._update(job_id, kind, detail)
+
     def reset(self, job_id: str, state: JobState, reason: str) -> None:
         """Put the job back to ``state`` (pending: submitted again; submitted: followed again).
 
@@ -569,5 +573,6 @@ def _output(data: Mapping[str, Any]) -> Output:
 
 
 def _padded(result: Result) -> list[Path | None]:
-    files: list[Path | None] = list(result.files)
-    return files + [None] * (len(result.outputs) - len(files))
+    """Each output's saved file, ``None`` for one not downloaded (a value, a placed file)."""
+    files = iter(result.files)
+    return [next(files, None) if o.downloadable else None for o in result.outputs]

@@ -7,6 +7,7 @@ only ever see these.
 from __future__ import annotations
 
 import enum
+import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,12 @@ def _operations(value: Iterable[Operation]) -> tuple[Operation, ...]:
 
 def _limits(value: Iterable[tuple[int, float]]) -> tuple[tuple[int, float], ...]:
     return tuple((int(n), float(s)) for n, s in value)
+
+
+def _rate_classes(
+    value: Mapping[str, Iterable[tuple[int, float]]],
+) -> Mapping[str, tuple[tuple[int, float], ...]]:
+    return frozen_map({str(name): _limits(windows) for name, windows in value.items()})
 
 
 def _any_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
@@ -226,15 +233,43 @@ class TaskRef:
         )
 
 
+VALUE_KINDS = ("text", "json")
+"""The kinds of an output that is a value rather than a file (see :attr:`Output.value`)."""
+
+
+def _url(instance: Output, attribute: attrs.Attribute[str], value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"Output.url must be a string, got {type(value).__name__}")
+    if not value and instance.value is None:
+        raise ValueError("Output.url must not be empty: give the file's URL, or a value")
+
+
+def _json_value(instance: Output, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Output.value must be JSON (text, numbers, lists, objects): {exc}"
+        ) from exc
+
+
 @attrs.frozen
 class Output:
-    """One artefact a task produced, as the provider describes it."""
+    """One artefact a task produced, as the provider describes it: a file, or a value.
 
-    url: str = attrs.field(validator=attrs.validators.min_len(1))
+    A file has a ``url`` to download. A value (a caption, a score, a JSON document) is carried
+    in :attr:`value` itself: make one with :meth:`text` or :meth:`data`.
+    """
+
+    url: str = attrs.field(default="", validator=_url)
+    """The file's URL; empty for a value."""
     role: str = "output"
-    """What the artefact is to the task: ``image``, ``thumbnail``, ``video``, ``sketch``…"""
+    """What the artefact is to the task: ``image``, ``thumbnail``, ``video``, ``caption``…"""
     kind: str = "file"
-    """Broad kind: ``image``, ``video``, ``audio``, ``vector`` or ``file``."""
+    """Broad kind: ``image``, ``video``, ``audio``, ``vector`` or ``file``; for a value,
+    ``text`` or ``json``."""
     mime_type: str | None = None
     size: int | None = None
     width: int | None = None
@@ -243,12 +278,49 @@ class Output:
     downloadable: bool = True
     """``False`` when the provider wrote the artefact where the job asked (its own storage, a
     bucket the user connected): ``url`` is then its location (``storage://…``), not a link,
-    and there is nothing to download."""
+    and there is nothing to download. Always ``False`` for a value."""
+    value: Any = attrs.field(default=None, validator=_json_value)
+    """The output itself when it is not a file: text, or any JSON value; ``None`` for a file."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.value is None:
+            return
+        kind = self.kind if self.kind in VALUE_KINDS else _value_kind(self.value)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "downloadable", False)
+        if self.mime_type is None:
+            mime = "text/plain" if kind == "text" else "application/json"
+            object.__setattr__(self, "mime_type", mime)
+
+    @classmethod
+    def text(cls, value: str, role: str = "text", mime_type: str = "text/plain") -> Output:
+        """A text output (a caption, a transcript): shown by ``run``, kept in the journal."""
+        if not isinstance(value, str):
+            raise TypeError(f"Output.text takes a string, got {type(value).__name__}")
+        return cls(role=role, kind="text", mime_type=mime_type, value=value)
+
+    @classmethod
+    def data(cls, value: Any, role: str = "data", mime_type: str = "application/json") -> Output:
+        """A JSON output (a score, labels, a document): shown by ``run``, kept in the journal."""
+        return cls(role=role, kind="json", mime_type=mime_type, value=value)
+
+    @property
+    def is_value(self) -> bool:
+        """True for an output carried as a value (:attr:`value`), not a file."""
+        return self.value is not None
+
+    def shown(self) -> str:
+        """The value as ``run`` prints it: text as it is, JSON on one line."""
+        if isinstance(self.value, str) and self.kind == "text":
+            return self.value
+        return json.dumps(self.value, ensure_ascii=False, separators=(",", ":"))
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form used in results files and ``--json`` output."""
         data = attrs.asdict(self)
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        if self.value is None:
+            del data["value"]  # a file's form stays what it was
         return data
 
     @classmethod
@@ -256,7 +328,7 @@ class Output:
         """The output :meth:`to_json` wrote (a journal's copy); missing fields take defaults."""
         expires = data.get("expires_at")
         return cls(
-            url=str(data["url"]),
+            url=str(data.get("url") or ""),
             role=str(data.get("role") or "output"),
             kind=str(data.get("kind") or "file"),
             mime_type=data.get("mime_type"),
@@ -265,15 +337,21 @@ class Output:
             height=data.get("height"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             downloadable=data.get("downloadable") is not False,
+            value=data.get("value"),
         )
 
 
+def _value_kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "json"
+
+
 def lasting(outputs: Iterable[Output], lifetime: float | None, done: datetime) -> list[Output]:
-    """``outputs``, each without an ``expires_at`` given ``done + lifetime`` (when known)."""
+    """``outputs``, each file without an ``expires_at`` given ``done + lifetime`` (when known);
+    a value does not expire."""
     if lifetime is None:
         return list(outputs)
     until = done + timedelta(seconds=lifetime)
-    return [o if o.expires_at else attrs.evolve(o, expires_at=until) for o in outputs]
+    return [o if o.expires_at or o.is_value else attrs.evolve(o, expires_at=until) for o in outputs]
 
 
 @attrs.frozen
@@ -294,6 +372,64 @@ class Update:
     """The raw payload the update was read from."""
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_map, hash=False)
     """Provider facts worth keeping that the model has no field for (e.g. coins charged)."""
+
+
+class CancelOutcome(enum.Enum):
+    """What asking a provider to cancel a task came to."""
+
+    CANCELED = "canceled"
+    """The provider stopped (or deleted) the task."""
+    REQUESTED = "requested"
+    """The provider took the request; the task may still end otherwise."""
+    NOTHING = "nothing"
+    """The task had already ended: there was nothing to cancel."""
+
+
+@attrs.frozen
+class Cancellation:
+    """The answer to a cancel, as ``mediatask_read_cancel`` may read it (or the core finds it)."""
+
+    outcome: CancelOutcome
+    message: str = ""
+    """The provider's words, when they say more than the outcome (e.g. coins refunded)."""
+    state: Status | None = None
+    """For :attr:`CancelOutcome.NOTHING`: the final state the task was already in, if known."""
+
+    @classmethod
+    def canceled(cls, message: str = "") -> Cancellation:
+        """The provider stopped the task."""
+        return cls(CancelOutcome.CANCELED, message)
+
+    @classmethod
+    def requested(cls, message: str = "") -> Cancellation:
+        """The provider took the request; whether the task stops is for later polls to say."""
+        return cls(CancelOutcome.REQUESTED, message)
+
+    @classmethod
+    def nothing(cls, state: Status | None = None, message: str = "") -> Cancellation:
+        """The task had already ended (in ``state``): nothing was canceled."""
+        return cls(CancelOutcome.NOTHING, message, state)
+
+    def line(self, handle: str) -> str:
+        """One line for the user: the provider's words, or the outcome in ours."""
+        if self.outcome is CancelOutcome.NOTHING:
+            final = f": {self.state.value}" if self.state is not None else ""
+            said = f" — {self.message}" if self.message else ""
+            return f"{handle}: nothing to cancel (already final{final}){said}"
+        if self.message:
+            return self.message
+        done = "canceled" if self.outcome is CancelOutcome.CANCELED else "cancel requested"
+        return f"{handle}: {done}"
+
+    def to_json(self, handle: str) -> dict[str, Any]:
+        """The JSON form ``cancel --json`` prints."""
+        return {
+            "handle": handle,
+            "outcome": self.outcome.value,
+            "canceled": self.outcome is CancelOutcome.CANCELED,
+            "state": self.state.value if self.state is not None else None,
+            "message": self.line(handle),
+        }
 
 
 @attrs.frozen
@@ -369,6 +505,13 @@ class Param:
     fields: tuple[Param, ...] = attrs.field(default=(), converter=_params)
     """An ``object`` parameter's own fields, for documentation (``providers show`` prints them
     as a tree); the plugin's ``mediatask_validate`` checks them."""
+    default_sent: bool = True
+    """``False``: ``default`` only says what the provider does when the parameter is left out,
+    and the job leaves it out (the provider may treat a value it was sent differently)."""
+    shapes: tuple[Param, ...] = attrs.field(default=(), converter=_params)
+    """The shapes a value may take, when more than one (a preset word, or an ``object`` of
+    width and height): a value is checked against each in turn and takes the first that
+    accepts it. Each shape is a :class:`Param` whose name says what it is (``preset``)."""
 
 
 @attrs.frozen
@@ -409,6 +552,21 @@ class Capabilities:
     input_schemes: tuple[str, ...] = ()
     """URL schemes the provider resolves itself (Claid's ``storage``): such an input is passed
     on as given, neither fetched nor read as a local path."""
+    finds_marker: bool | None = None
+    """Whether a task in the provider's list carries the marker its submit put on it (hook
+    ``mediatask_submit``'s ``marker``, read back as ``Submitted.extra["marker"]``), so a submit
+    whose answer was lost can be found there. ``None``: as ``list`` says (the plugins written
+    before this field); ``False`` for a list whose records have no field to carry it."""
+    submit_blocks: float = 0.0
+    """The longest a submit may hold its answer, in seconds, for an API that can wait for the
+    task before answering (``Prefer: wait=N``); 0: a submit answers at once. Such a submit
+    gets at least that long to answer, and Ctrl-C while it waits leaves it uncertain within a
+    second instead of waiting for the answer."""
+
+    @property
+    def searchable(self) -> bool:
+        """True when a lost submit can be looked up by its marker in the provider's list."""
+        return self.list and self.finds_marker is not False
 
 
 @attrs.frozen
@@ -432,6 +590,16 @@ class ProviderInfo:
     """Seconds the provider keeps a result after the task completed, if it says (Claid and
     A1D: a day). An output read without an ``expires_at`` gets completion (when we saw it)
     plus this; ``None``: unknown."""
+    rate_classes: Mapping[str, tuple[tuple[int, float], ...]] = attrs.field(
+        factory=dict, converter=_rate_classes, hash=False
+    )
+    """Limits the provider sets on classes of requests apart, as windows per class (Replicate:
+    ``{"submit": [(600, 60)]}``): a request of such a class (``Request.rate_class``, else
+    ``submit``, ``status`` or ``other``) keeps to its class's windows instead of
+    ``rate_limits``, which go on governing every other request."""
+    key_aliases: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    """Environment variables the provider's own tools read its key from (``REPLICATE_API_TOKEN``,
+    ``FAL_KEY``): read, in order, when :attr:`key_env` is not set."""
 
     @property
     def key_env(self) -> str:

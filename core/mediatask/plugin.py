@@ -30,6 +30,8 @@ from mediatask.headers import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_ret
 from mediatask.hookspecs import ProviderEmulator, hookimpl
 from mediatask.http import Request, Response
 from mediatask.model import (
+    Cancellation,
+    CancelOutcome,
     Capabilities,
     Credits,
     Job,
@@ -49,6 +51,8 @@ from mediatask.validate import is_url, url_scheme
 __all__ = [
     "MAX_RETRY_AFTER",
     "AuthError",
+    "CancelOutcome",
+    "Cancellation",
     "Capabilities",
     "Credits",
     "ExpiredError",

@@ -21,12 +21,18 @@ import pluggy
 from mediatask import hookspecs
 from mediatask.errors import MediataskError, PluginError, UnknownProviderError, UsageError
 from mediatask.http import Request, Response
-from mediatask.model import Credits, Job, ProviderInfo, Submitted, TaskRef, Update
+from mediatask.model import Cancellation, Credits, Job, ProviderInfo, Submitted, TaskRef, Update
 from mediatask.suggest import did_you_mean
 from mediatask.validate import name_valid_fields
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
+
+
+def _status_class(request: Request) -> Request:
+    """A request that reads a task's state counts toward the ``status`` class of rate limits,
+    unless its plugin named another."""
+    return request if request.rate_class else attrs.evolve(request, rate_class="status")
 
 
 class PluginLoadWarning(UserWarning):
@@ -276,7 +282,7 @@ class PluginManager:
         """Build the status request for ``task`` (hook ``mediatask_poll``)."""
         value = self._call("mediatask_poll", provider, task=task)
         request: Request = self._required("mediatask_poll", provider, value, Request)
-        return request
+        return _status_class(request)
 
     def stream(self, provider: str, task: TaskRef) -> Request | None:
         """Build the SSE request for ``task``, or ``None`` (hook ``mediatask_stream``)."""
@@ -284,7 +290,7 @@ class PluginManager:
         request: Request | None = self._required(
             "mediatask_stream", provider, value, (Request, type(None))
         )
-        return request
+        return None if request is None else _status_class(request)
 
     def parse_result(self, provider: str, task: TaskRef, payload: Mapping[str, Any]) -> Update:
         """Read a status payload into an Update (hook ``mediatask_parse_result``)."""
@@ -305,7 +311,7 @@ class PluginManager:
         request: Request | None = self._required(
             "mediatask_result", provider, value, (Request, type(None))
         )
-        return request
+        return None if request is None else _status_class(request)
 
     def read_result(
         self, provider: str, task: TaskRef, update: Update, response: Response
@@ -356,13 +362,15 @@ class PluginManager:
         )
         return request
 
-    def read_cancel(self, provider: str, task: TaskRef, response: Response) -> str | None:
-        """Read a cancel answer into a message (hook ``mediatask_read_cancel``)."""
+    def read_cancel(
+        self, provider: str, task: TaskRef, response: Response
+    ) -> Cancellation | str | None:
+        """Read a cancel answer into what came of it (hook ``mediatask_read_cancel``)."""
         value = self._call("mediatask_read_cancel", provider, task=task, response=response)
-        message: str | None = self._required(
-            "mediatask_read_cancel", provider, value, (str, type(None))
+        said: Cancellation | str | None = self._required(
+            "mediatask_read_cancel", provider, value, (Cancellation, str, type(None))
         )
-        return message
+        return said
 
     def list_tasks(self, provider: str, operation: str | None) -> Request | None:
         """Build the provider-side list request, or ``None`` (hook ``mediatask_list``)."""

@@ -38,7 +38,7 @@ from mediatask.policy import (
 )
 from mediatask.redact import Redactor
 from mediatask.statuses import error_for_status
-from mediatask.transport import Transport, send_submit
+from mediatask.transport import ABANDON_AFTER, Transport, send_submit
 
 log = logging.getLogger("mediatask")
 
@@ -193,8 +193,19 @@ class Sender:
             error = default_error(info, response, self.settings.key(info))
         return self.redactor.error(error) if error is not None else None  # whoever built it
 
-    def throttled(self, info: ProviderInfo) -> AbstractAsyncContextManager[None]:
-        """Room under the provider's rate limits for one request, held while it is in flight."""
+    def throttled(
+        self, info: ProviderInfo, rate_class: str = ""
+    ) -> AbstractAsyncContextManager[None]:
+        """Room under the provider's rate limits for one request, held while it is in flight.
+
+        A request of a class the provider limits apart (``ProviderInfo.rate_classes``) keeps to
+        its class's windows (in this process); any other, to the provider's.
+        """
+        if rate_class in info.rate_classes:
+            key = f"{info.name} {rate_class}"
+            if key not in self._limiters:
+                self._limiters[key] = RateLimiter(info.rate_classes[rate_class])
+            return self._limiters[key].request()
         limiter = self._limiters.get(info.name)
         if limiter is None:
             windows = self.settings.rate_limits(info)
@@ -231,12 +242,21 @@ class Sender:
         on_wire: Callable[[], None] | None,
     ) -> Response:
         """One attempt: wait for the rate limiter, then send (a submit shielded once complete)."""
-        counted = self.throttled(info) if prepared.rate_limited else contextlib.nullcontext()
+        if not prepared.rate_limited:
+            counted: AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        else:
+            counted = self.throttled(info, prepared.rate_class or ("submit" if submit else "other"))
         async with counted:
             # Cancelled while waiting for the limiter: send nothing, not even a submit.
             await trio.lowlevel.checkpoint_if_cancelled()
             if submit:
-                response = await send_submit(self.transport, prepared, on_wire or _no_hook)
+                blocks = info.capabilities.submit_blocks > 0
+                response = await send_submit(
+                    self.transport,
+                    prepared,
+                    on_wire or _no_hook,
+                    abandon_after=ABANDON_AFTER if blocks else None,
+                )
             else:
                 if on_wire is not None:
                     on_wire()
@@ -267,6 +287,9 @@ class Sender:
             is raised. Only the exchange is shielded from cancellation, from the moment the
             request is complete (we must learn whether the task was created); an upload still
             on its way, waits for the rate limiter and for retries are not.
+            A provider whose submit may block (``Capabilities.submit_blocks``) is waited for
+            only :data:`~mediatask.transport.ABANDON_AFTER` more once cancelled: the submit is
+            then :class:`~mediatask.errors.SubmitAbandonedError`, uncertain.
         :param on_wire: called each time the request goes on the wire, after the rate limiter
             has admitted it; for a submit, as the request becomes complete at the provider where
             the transport can tell (see :func:`~mediatask.transport.send_submit`), so an upload

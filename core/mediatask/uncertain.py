@@ -2,10 +2,11 @@
 
 A job is uncertain only when its submit was on the wire and no answer was read: the process was
 killed then, the connection broke after sending, or the answer could not be read. What the user
-can do depends on the provider. One that lists its tasks (``Capabilities.list``) is searched for
-the marker the submit carried (hook ``mediatask_submit``), page after page back to the time of
-the submit (hook ``mediatask_next_page``): found, the job is followed; not found, it stays
-uncertain and a later run looks again. One that cannot list gets advice on what to check.
+can do depends on the provider. One that lists its tasks with the marker the submit carried
+(``Capabilities.list``, ``finds_marker``; hook ``mediatask_submit``) is searched for it, page
+after page back to the time of the submit (hook ``mediatask_next_page``): found, the job is
+followed; not found, it stays uncertain and a later run looks again. Any other gets advice on
+what to check.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def can_settle(client: Client, record: JobRecord) -> bool:
     if not record.marker:
         return False
     info = client.provider(record.job.provider)
-    if not info.capabilities.list:
+    if not info.capabilities.searchable:  # no list, or one whose tasks carry no marker
         return False
     try:
         return client.plugins.list_tasks(info.name, record.job.operation) is not None
@@ -66,7 +67,12 @@ def advice(client: Client, record: JobRecord) -> str:
             "on every run of the same command; --resubmit-uncertain submits it again if it is "
             "still not found"
         )
-    which = "has no list of tasks" if not info.capabilities.list else "lists no such tasks"
+    if not info.capabilities.list:
+        which = "has no list of tasks"
+    elif not info.capabilities.searchable:
+        which = "keeps no mark of mediatask's on its tasks"
+    else:
+        which = "lists no such tasks"
     return (
         f"{info.title} {which} to look it up in: check your {info.title} account (its balance "
         f"or history) for a {record.job.operation} task started at {when(record)}; only if "

@@ -82,6 +82,13 @@ def transport_error(request: Request, exc: Urllib3Error | OSError) -> Unavailabl
     )
 
 
+def _timeout(request: Request) -> dict[str, Any]:
+    """The request's own read timeout, where it sets one (else the pool's)."""
+    if request.timeout is None:
+        return {}
+    return {"timeout": urllib3.Timeout(connect=CONNECT_TIMEOUT, read=request.timeout)}
+
+
 def _pool_manager(size: int, *, block: bool, read_timeout: float) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         num_pools=32,
@@ -132,6 +139,7 @@ class UrllibTransport:
             preload_content=not stream,
             redirect=True,
             **_body_arguments(request),
+            **_timeout(request),
         )
 
     async def send(self, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -59,10 +60,24 @@ def _convert(param: Param, value: Any) -> Any:
         raise ValueError("must be true or false")
     if kind in ("int", "float"):
         return _number(kind, value)
+    if kind == "object":
+        return _object(value)
     text = str(value)
     if kind == "url" and not is_url(text) and not text.startswith("@"):  # @PATH: a local file
         raise ValueError("must be an http(s) URL or @PATH (a local file)")
     return text
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, given as one or as its text (``-p size='{"width": 64}'``)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("must be a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a JSON object")
+    return dict(value)
 
 
 def _number(kind: str, value: Any) -> int | float:
@@ -87,6 +102,8 @@ def _choices(param: Param) -> str:
 
 def check_param(where: str, param: Param, raw: Any) -> Any:
     """Return ``raw`` converted to the parameter's type, or a :class:`UsageError` saying why not."""
+    if param.shapes:
+        return _one_shape(where, param, raw)
     try:
         value = _convert(param, raw)
     except ValueError as exc:
@@ -99,6 +116,17 @@ def check_param(where: str, param: Param, raw: Any) -> Any:
     if param.maximum is not None and value > param.maximum:
         raise UsageError(f"{where}: {param.name} must be at most {param.maximum}, got {raw!r}")
     return value
+
+
+def _one_shape(where: str, param: Param, raw: Any) -> Any:
+    """``raw`` checked against each of the parameter's shapes, by the first that accepts it."""
+    refusals = []
+    for shape in param.shapes:
+        try:
+            return check_param(where, attrs.evolve(shape, name=param.name), raw)
+        except UsageError as exc:
+            refusals.append(f"as {shape.name}, {str(exc).removeprefix(f'{where}: {param.name} ')}")
+    raise UsageError(f"{where}: {param.name} takes none of its shapes: {'; '.join(refusals)}")
 
 
 def check_params(where: str, operation: Operation, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,7 +145,7 @@ def check_params(where: str, operation: Operation, params: Mapping[str, Any]) ->
             checked[param.name] = check_param(where, param, params[param.name])
         elif param.required:
             raise UsageError(f"{where}: missing parameter {param.name}: pass -p {param.name}=VALUE")
-        elif param.default is not None:
+        elif param.default is not None and param.default_sent:
             checked[param.name] = param.default
     return checked
 

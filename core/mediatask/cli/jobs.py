@@ -19,6 +19,7 @@ from mediatask.errors import UsageError
 from mediatask.journal import JobQuery, JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
 from mediatask.journal_postgres import PostgresJournal, is_database_url
+from mediatask.model import Output
 
 LOST_WHEN_OFF = (
     "jobs that run and submit make from now on are not in `jobs list` or `jobs show`, their "
@@ -210,7 +211,8 @@ def jobs_show(name: str, where: Path | str | None, as_json: bool) -> None:
     if record.error:
         click.echo(f"  error: {record.error}")
     for output in record.outputs:
-        click.echo(f"  {output.get('role')}: {output.get('path') or output.get('url')}")
+        shown = Output.from_json(output).shown() if output.get("value") is not None else None
+        click.echo(f"  {output.get('role')}: {shown or output.get('path') or output.get('url')}")
     for event in events:
         by = f"  [{event.worker}]" if event.worker else ""
         click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")

@@ -48,10 +48,17 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.display import TaskLine
-from mediatask.download import placed
+from mediatask.download import saved_lines
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, UsageError, file_problem
+from mediatask.errors import (
+    MediataskError,
+    NotFoundError,
+    ResultExpiredError,
+    SubmitAbandonedError,
+    UsageError,
+    file_problem,
+)
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
@@ -243,7 +250,13 @@ def _submit_journalled(
             journal.register(job_id, job)
 
             async def work(client: Client) -> T:
-                task = await submit_recorded(client, journal, job_id, client.check(job))
+                try:
+                    task = await submit_recorded(client, journal, job_id, client.check(job))
+                except SubmitAbandonedError:  # Ctrl-C: journalled uncertain, said below
+                    import trio  # the run has started: trio is loaded
+
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    raise
                 submitted.append(task)
                 known = client.known_update(task)
                 if known is not None:  # final at once (a Claid upload): keep the result
@@ -254,6 +267,9 @@ def _submit_journalled(
                 return submitted[0] if submitted else None
 
             def interrupted() -> str:
+                record = journal.get(job_id)
+                if record is not None and record.state is JobState.UNCERTAIN:
+                    return str(record.error)  # the submit was given up unanswered, and advice
                 if not submitted:
                     return "nothing was submitted"
                 return f"task {submitted[0].handle} may still be running at the provider"
@@ -348,11 +364,8 @@ def run_command(
     if as_json:
         echo_json(outcome.to_json())
     else:
-        for path in outcome.files:
-            click.echo(str(path))
-        for output in outcome.outputs:
-            if not output.downloadable:
-                click.echo(placed(output))
+        for line in saved_lines(outcome):
+            click.echo(line)
 
 
 def output_stem(template: str | None, job: Job, task: TaskRef) -> str:
@@ -394,6 +407,9 @@ async def _follow(
             result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         except NotFoundError as exc:
             journal.ended(job_id, JobState.LOST, str(exc))
+            raise
+        except ResultExpiredError as exc:  # no download again: its message names the recovery
+            journal.ended(job_id, JobState.EXPIRED, str(exc))
             raise
         except MediataskError as exc:
             journal.ended(job_id, JobState.FAILED, str(exc))

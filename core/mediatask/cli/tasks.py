@@ -41,12 +41,12 @@ from mediatask.cli.session import (
     resolve_task,
     run_with_client,
 )
-from mediatask.download import placed
+from mediatask.download import saved_lines
 from mediatask.engine import Client
-from mediatask.errors import NotFoundError
-from mediatask.journal import JobRecord
+from mediatask.errors import NotFoundError, ResultExpiredError
+from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
-from mediatask.model import Status, TaskRef, Update
+from mediatask.model import Cancellation, CancelOutcome, Status, TaskRef, Update
 from mediatask.naming import default_stem
 from mediatask.validate import check_out_dir, find_operation
 
@@ -288,7 +288,7 @@ def wait_command(
         return
     click.echo(f"{result.task.handle}  succeeded")
     for output in result.outputs:
-        click.echo(f"  {output.role}: {output.url}")
+        click.echo(f"  {output.role}: {output.shown() if output.is_value else output.url}")
 
 
 @cli.command("download")
@@ -321,7 +321,12 @@ def download_command(
         result = await client.wait(task, on_update=recorder.update)
         inputs = recorder.record.job.inputs if recorder.record is not None else ()
         stem = default_stem(inputs, task.task_id)
-        result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
+        try:
+            result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
+        except ResultExpiredError as exc:  # the journal says so too: --rerun-expired finds it
+            if recorder.record is not None:
+                recorder.journal.ended(recorder.record.id, JobState.EXPIRED, str(exc))
+            raise
         if recorder.record is not None:
             recorder.journal.succeeded(recorder.record.id, result)
         return result
@@ -330,11 +335,8 @@ def download_command(
     if as_json:
         echo_json(result.to_json())
         return
-    for path in result.files:
-        click.echo(str(path))
-    for output in result.outputs:
-        if not output.downloadable:
-            click.echo(placed(output))
+    for line in saved_lines(result):
+        click.echo(line)
 
 
 @cli.command("cancel")
@@ -350,11 +352,18 @@ def cancel_command(
       mediatask cancel a2e:6b14c3e7fa4a0c339c24f828   # A2E deletes a task not yet started
     """
 
-    async def body(client: Client, task: TaskRef, recorder: Recorder) -> str:
-        return await client.cancel(task)
+    async def body(client: Client, task: TaskRef, recorder: Recorder) -> Cancellation:
+        done = await client.cancel_task(task)
+        if recorder.record is not None:  # the journal says what the command says
+            line, job_id = done.line(task.handle), recorder.record.id
+            if done.outcome is CancelOutcome.CANCELED:
+                recorder.journal.ended(job_id, JobState.FAILED, line, reason="canceled")
+            else:
+                recorder.journal.noted(job_id, "cancel", line)
+        return done
 
-    message = on_task(handle, where, sandbox, key, body, quick=True)
+    done = on_task(handle, where, sandbox, key, body, quick=True)
     if as_json:
-        echo_json({"handle": handle, "canceled": True, "message": message})
+        echo_json(done.to_json(handle))
     else:
-        click.echo(message)
+        click.echo(done.line(handle))

@@ -26,10 +26,17 @@ from mediatask.emulator.tasks import (
     WorkError,
     WorkResult,
 )
-from mediatask.emulator.toolkit import Emulator, EventStreamResponse, StoredFile, Work
+from mediatask.emulator.toolkit import (
+    RESERVED_NAMES,
+    Emulator,
+    EventStreamResponse,
+    StoredFile,
+    Work,
+)
 
 __all__ = [
     "MAX_OUTPUT_PIXELS",
+    "RESERVED_NAMES",
     "EmulatedTask",
     "Emulator",
     "EmulatorClock",

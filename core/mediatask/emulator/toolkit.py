@@ -97,16 +97,29 @@ class Emulator:
     """Status of a result file past its expiry (the provider deleted it)."""
     _tasks: dict[str, EmulatedTask] = attrs.field(init=False, factory=dict)
     _files: dict[str, StoredFile] = attrs.field(init=False, factory=dict)
-    _rng: random.Random = attrs.field(init=False)
+    _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
-    _media_limiter: trio.CapacityLimiter = attrs.field(init=False)
+    _media_limiter: trio.CapacityLimiter = attrs.field(
+        init=False, factory=lambda: trio.CapacityLimiter(os.cpu_count() or 2)
+    )
     _app: Starlette | None = attrs.field(init=False, default=None)
     _held: list[tuple[EmulatedTask, Work]] = attrs.field(init=False, factory=list)
     _gate: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
-        self._rng = random.Random(self.faults.seed)  # noqa: S311  # ids and fault draws, not secrets
-        self._media_limiter = trio.CapacityLimiter(os.cpu_count() or 2)
+        """Seed the random generator from ``faults.seed``. Every field has its default, so a
+        subclass's own ``__attrs_post_init__`` that does not call this loses only the seed."""
+        self._rng.seed(self.faults.seed)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a subclass that would replace one of the toolkit's own private names."""
+        super().__init_subclass__(**kwargs)
+        own = set(vars(cls)) | set(vars(cls).get("__annotations__", {}))
+        if cls.__module__ != __name__ and (clash := sorted(own & RESERVED_NAMES)):
+            raise TypeError(
+                f"{cls.__name__} defines {', '.join(clash)}, which the emulator toolkit keeps "
+                "for its own use: choose another name (see RESERVED_NAMES)"
+            )
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -139,9 +152,16 @@ class Emulator:
             self._app = Starlette(
                 routes=[*self.api_routes(), storage, *admin],
                 middleware=[Middleware(FaultInjection, emulator=self)],
+                exception_handlers={Exception: self._failed},
                 lifespan=self._run,
             )
         return self._app
+
+    async def _failed(self, request: Request, exc: Exception) -> Response:
+        """An emulator bug: its traceback to the log, its cause in one line to the client."""
+        log.error("%s %s failed in the emulator", request.method, request.url.path, exc_info=exc)
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        return self.error_response(500, f"the emulator failed: {cause} (traceback in its log)")
 
     @asynccontextmanager
     async def _run(self, app: Starlette) -> AsyncIterator[None]:
@@ -362,6 +382,15 @@ class Emulator:
         chaos = self.faults.random_faults
         knobs["random_faults"] = chaos.spec() if chaos is not None else None
         return JSONResponse(knobs)
+
+
+RESERVED_NAMES: frozenset[str] = frozenset(
+    name
+    for name in {*vars(Emulator), *(field.name for field in attrs.fields(Emulator))}
+    if name.startswith("_") and not name.startswith("__")
+)
+"""The toolkit's own private names (``_files``, ``_tasks``, ``_run``…): a subclass of
+:class:`Emulator` that defines one is refused with a :class:`TypeError` naming it."""
 
 
 class EventStreamResponse(Response):

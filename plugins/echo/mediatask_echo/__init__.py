@@ -1,13 +1,16 @@
 """Echo (reference plugin): a mediatask provider plugin, with an emulator of its API.
 
-Echo's API mirrors an image or draws one from a prompt, asynchronously, as the real providers
-work:
+Echo's API as the template writes it (the reference plugin's, to be changed into the real
+one): it mirrors an image, draws one from a prompt or captions one, asynchronously, as the real
+providers work:
 
-- ``POST /v1/echoes`` with ``{"operation": "mirror", "image_url": URL, "axis": ...}`` or
-  ``{"operation": "draw", "prompt": TEXT, "size": N}`` answers ``201 {"id", "state": "queued"}``;
+- ``POST /v1/echoes`` with ``{"operation": "mirror", "image_url": URL, "axis": ...}``,
+  ``{"operation": "draw", "prompt": TEXT, "size": N}`` or ``{"operation": "caption",
+  "image_url": URL}`` answers ``201 {"id", "state": "queued"}``;
 - ``GET /v1/echoes/{id}`` answers ``{"id", "state"}``, the state one of ``queued``, ``running``
-  (with ``progress``), ``done`` (with ``result_url``), ``failed`` (with ``error``) or
-  ``canceled``; ``GET /v1/echoes/{id}/events`` sends the same as Server-Sent Events;
+  (with ``progress``), ``done`` (with ``result_url``, or a caption's ``caption``), ``failed``
+  (with ``error``) or ``canceled``; ``GET /v1/echoes/{id}/events`` sends the same as
+  Server-Sent Events;
 - ``DELETE /v1/echoes/{id}`` cancels a task that has not finished;
 - an error is ``{"error": {"message": ...}}`` with its HTTP status;
 - the key goes in ``Authorization: Bearer <key>``; inputs are URLs only (``--sandbox`` serves
@@ -24,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mediatask.plugin import (
+    Cancellation,
     Capabilities,
     Job,
     MediataskError,
@@ -65,6 +69,13 @@ INFO = ProviderInfo(
                 Param("size", "int", default=32, choices=(16, 32, 64), description="pixels"),
             ],
         ),
+        Operation(
+            "caption",
+            "Describe an image in one line (an output that is text, not a file)",
+            inputs=["image"],
+            output_kind="text",
+            input_kinds=["image"],
+        ),
     ],
     capabilities=Capabilities(stream=True, cancel=True),
 )
@@ -86,8 +97,8 @@ def mediatask_providers() -> list[ProviderInfo]:
 
 @hookimpl
 def mediatask_submit(job: Job) -> Request:
-    if job.operation == "mirror":
-        body = {"operation": "mirror", "image_url": job.inputs[0], **job.params}
+    if job.inputs:  # mirror, caption: the image by its URL
+        body = {"operation": job.operation, "image_url": job.inputs[0], **job.params}
     else:
         body = {"operation": job.operation, **job.params}
     return Request("POST", "/v1/echoes", json=body)
@@ -122,8 +133,10 @@ def mediatask_cancel(task: TaskRef) -> Request:
 
 
 @hookimpl
-def mediatask_read_cancel(task: TaskRef) -> str:
-    return f"canceled {task.handle}"  # Echo answers a cancel only when it stopped the task
+def mediatask_read_cancel(task: TaskRef) -> Cancellation:
+    # Echo answers a cancel only when it stopped the task; a finished one is refused (409),
+    # and the core then finds it final: "nothing to cancel (already final: succeeded)".
+    return Cancellation.canceled(f"canceled {task.handle}")
 
 
 @hookimpl
@@ -134,10 +147,7 @@ def mediatask_parse_result(payload: Mapping[str, Any]) -> Update:
     status = STATES.get(word, Status.RUNNING)
     outputs = []
     if status is Status.SUCCEEDED:
-        url = payload.get("result_url")
-        if not isinstance(url, str) or not url:
-            raise PluginError("Echo sent a finished task without its result_url")
-        outputs = [Output(url=url, role="image", kind="image", mime_type="image/png")]
+        outputs = [_output(payload)]
     error = payload.get("error") if status is Status.FAILED else None
     percent = payload.get("progress") if status is Status.RUNNING else None
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
@@ -150,6 +160,17 @@ def mediatask_parse_result(payload: Mapping[str, Any]) -> Update:
         outputs=outputs,
         payload=payload,
     )
+
+
+def _output(payload: Mapping[str, Any]) -> Output:
+    """A finished task's output: its caption (a value), or its image (a file to download)."""
+    caption = payload.get("caption")
+    if isinstance(caption, str):
+        return Output.text(caption, role="caption")
+    url = payload.get("result_url")
+    if not isinstance(url, str) or not url:
+        raise PluginError("Echo sent a finished task without its result_url")
+    return Output(url=url, role="image", kind="image", mime_type="image/png")
 
 
 @hookimpl

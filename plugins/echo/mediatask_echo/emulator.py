@@ -1,4 +1,4 @@
-"""Echo's API on loopback, for the sandbox and tests: mirrored inputs and drawn squares."""
+"""Echo's API on loopback, for the sandbox and tests: mirrored inputs, drawn squares, captions."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def draw(prompt: str, size: int) -> bytes:
     return _png(Image.new("RGB", (size, size), (red, green, blue)))
 
 
+def caption(data: bytes) -> str:
+    """One line describing the image in ``data``: its size and its average colour."""
+    image = open_image(data).convert("RGB")
+    red, green, blue = image.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))  # type: ignore[misc]  # RGB: three bands
+    return f"a {image.width}x{image.height} image, mostly #{red:02x}{green:02x}{blue:02x}"
+
+
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -59,6 +66,11 @@ def _params(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _BadRequestError("the body must be a JSON object")
     operation = body.get("operation")
+    if operation == "caption":
+        url = body.get("image_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise _BadRequestError("image_url must be an http(s) URL")
+        return {"operation": operation, "image_url": url}
     if operation == "mirror":
         url, axis = body.get("image_url"), body.get("axis", "horizontal")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -73,7 +85,7 @@ def _params(body: Any) -> dict[str, Any]:
         if size not in SIZES or isinstance(size, bool):
             raise _BadRequestError(f"size must be one of {', '.join(map(str, SIZES))}")
         return {"operation": operation, "prompt": prompt, "size": size}
-    raise _BadRequestError("operation must be mirror or draw")
+    raise _BadRequestError("operation must be mirror, draw or caption")
 
 
 @attrs.define
@@ -150,6 +162,12 @@ class EchoEmulator(Emulator):
         return JSONResponse({"id": task.task_id, "state": "canceled"})
 
     async def _work(self, task: EmulatedTask, base_url: str) -> WorkResult:
+        if task.operation == "caption":  # a value, not a file: nothing to publish
+            try:
+                data = await fetch_input(task.params["image_url"])
+            except InputFetchError as exc:
+                raise WorkError(str(exc)) from exc
+            return WorkResult(fields={"caption": await self.run_media(caption, data)})
         if task.operation == "mirror":
             try:
                 data = await fetch_input(task.params["image_url"])
@@ -169,7 +187,9 @@ class EchoEmulator(Emulator):
         payload: dict[str, Any] = {"id": task.task_id, "state": WORDS.get(state.phase, "failed")}
         if state.phase is Phase.RUNNING and state.progress is not None:
             payload["progress"] = state.progress
-        if state.phase is Phase.SUCCEEDED:
+        if state.phase is Phase.SUCCEEDED and "caption" in state.fields:
+            payload["caption"] = state.fields["caption"]
+        elif state.phase is Phase.SUCCEEDED:
             payload["result_url"] = state.fields["url"]
         if state.phase is Phase.FAILED:
             payload["error"] = state.error

@@ -14,6 +14,7 @@ class TestEchoContract(ProviderContract):
     jobs: ClassVar[Mapping[str, tuple[list[str], dict[str, Any]]]] = {
         "mirror": (["photo.png"], {"axis": "vertical"}),
         "draw": ([], {"prompt": "a red square", "size": 16}),
+        "caption": (["photo.png"], {}),
     }
     status_words: ClassVar[Mapping[str, Status]] = {
         "queued": Status.QUEUED,

@@ -13,7 +13,9 @@ the outputs (or the model's error) come from another endpoint:
   (``"error_type": "canceled"`` for a canceled request);
 - ``PUT /{model}/requests/{id}/cancel`` cancels a request that has not finished;
 - any other error is ``{"detail": ...}`` with its HTTP status; the key goes in
-  ``Authorization: Key <key>``.
+  ``Authorization: Key <key>``;
+- a submit with ``Prefer: wait=N`` (N up to 60) is held until the request ends or N seconds
+  pass, then answered as usual (``Capabilities.submit_blocks``: Ctrl-C does not wait for it).
 
 So ``COMPLETED`` reads as a success without outputs, the result step (``mediatask_result``)
 names the result request, and an error answer to it is the task's failure (``FailedTask``).
@@ -48,6 +50,9 @@ from mediatask.plugin import (
     parse_retry_after,
 )
 
+MAX_WAIT = 60
+"""The longest ``Prefer: wait`` the queue honours, in seconds."""
+
 INFO = ProviderInfo(
     name="queue",
     title="Queue (reference plugin)",
@@ -60,10 +65,17 @@ INFO = ProviderInfo(
             params=[
                 Param("prompt", required=True, description="what to draw"),
                 Param("size", "int", default=32, choices=(16, 32, 64), description="pixels"),
+                Param(
+                    "wait",
+                    "int",
+                    minimum=1,
+                    maximum=MAX_WAIT,
+                    description="seconds the submit may wait for the request to end",
+                ),
             ],
         ),
     ],
-    capabilities=Capabilities(stream=True, cancel=True, stream_ends=True),
+    capabilities=Capabilities(stream=True, cancel=True, stream_ends=True, submit_blocks=MAX_WAIT),
 )
 
 STATES = {
@@ -89,7 +101,10 @@ def mediatask_providers() -> list[ProviderInfo]:
 
 @hookimpl
 def mediatask_submit(job: Job) -> Request:
-    return Request("POST", f"/{quote(job.operation, safe='')}", json=dict(job.params))
+    body = {name: value for name, value in job.params.items() if name != "wait"}
+    wait = job.params.get("wait")
+    headers = {"Prefer": f"wait={wait}"} if wait is not None else {}
+    return Request("POST", f"/{quote(job.operation, safe='')}", json=body, headers=headers)
 
 
 @hookimpl

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+from contextlib import aclosing
 from functools import partial
 from typing import Any
 
 import attrs
+import trio
 from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,6 +44,15 @@ def draw(prompt: str, size: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (size, size), (red, green, blue)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _prefer_wait(prefer: str) -> float:
+    """The seconds a ``Prefer: wait=N`` header asks to hold the answer (at most 60), else 0."""
+    for preference in prefer.split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(float(value), 60.0)
+    return 0.0
 
 
 def _input(body: Any) -> dict[str, Any]:
@@ -108,7 +119,17 @@ class QueueEmulator(Emulator):
         task = self.create_task(model, params)
         self.start(task, partial(self._work, task, self.base_url(request)))
         self.stats["submissions"] += 1
-        return JSONResponse({"request_id": task.task_id, "status": "IN_QUEUE"})
+        wait = _prefer_wait(request.headers.get("prefer", ""))
+        if wait:  # held until the request ends or the wait is over, then answered as usual
+            self.stats["held_submits"] += 1
+            with trio.move_on_after(wait):
+                async with aclosing(task.states()) as states:
+                    async for state in states:
+                        if state.is_final:
+                            break
+            self.stats["held_submits_answered"] += 1
+        word = WORDS.get(task.state.phase, "COMPLETED")
+        return JSONResponse({"request_id": task.task_id, "status": word})
 
     async def _status(self, request: Request) -> Response:
         task = self._task_or_refusal(request)

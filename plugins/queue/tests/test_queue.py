@@ -168,3 +168,17 @@ async def test_a_failed_model_ends_failed_in_a_batch_and_retry_failed_submits_it
     assert submits_before_retry == 1
     assert retried["succeeded"] == 1
     assert emulator.stats["submissions"] == 2
+
+
+async def test_a_submit_asking_to_wait_is_held_until_the_request_ends(
+    queue: tuple[QueueEmulator, Client],
+) -> None:
+    emulator, client = queue
+    held = Job("queue", "draw", (), {"prompt": "held", "size": 16, "wait": 30})
+    with trio.fail_after(30):
+        task = await client.submit(held)
+    found = emulator.find_task(task.task_id)
+    assert found is not None
+    assert found.state.is_final  # answered only once the request had ended
+    assert emulator.stats["held_submits"] == emulator.stats["held_submits_answered"] == 1
+    assert client.provider("queue").capabilities.submit_blocks == 60
