@@ -24,7 +24,7 @@ import trio
 from mediatask.errors import LocalWriteError, RejectedError, ResultExpiredError, UnavailableError
 from mediatask.http import Request
 from mediatask.model import Output, Result
-from mediatask.naming import numbered, output_stems, safe_extension, safe_name
+from mediatask.naming import numbered, output_stems, safe_extension
 from mediatask.policy import RetryPolicy, parse_retry_after
 from mediatask.sending import plain_reason
 from mediatask.transport import Body, Transport
