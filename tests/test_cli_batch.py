@@ -232,7 +232,7 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
 
     assert shown.exit_code == 1, shown.output
     command = f"mediatask batch {tmp_path / 'jobs.csv'} -o {out} --timeout 5m --sandbox"
-    assert "1 invalid: fix the lines named, then run the same command" in shown.stdout
+    assert "1 invalid: fix line 3, then run the same command" in shown.stdout
     assert "--retry-failed" not in shown.stdout  # nothing was sent: a retry would not help
     assert "input file not found" in shown.stdout
     assert "this run ended 1 jobs" in shown.stdout  # the invalid line was never run
@@ -246,7 +246,7 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
             "jobs": 1,
             "states": {"invalid": 1},
             "command": None,
-            "does": "fix the lines named, then run the same command",
+            "does": "fix line 3, then run the same command",
         }
     ]
     assert data["reasons"]["invalid"][0]["jobs"] == 1

@@ -323,6 +323,7 @@ class Batch:
             settles=partial(can_settle, self.client),
             seconds=time.monotonic() - self._started,
             ended=self._ended,
+            invalid_lines=sorted(error.line for error in self._invalid),
         )
 
     # -- deciding ---------------------------------------------------------------------------
