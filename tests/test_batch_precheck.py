@@ -53,7 +53,11 @@ def _lines(url: str, *, fixed: bool) -> list[dict[str, Any]]:
     lines[12] |= {"provider": "a1d", "operation": "image-generator"}
     lines[2] |= {"operation": "draw" if fixed else "paint"}  # unknown operation
     lines[6]["params"] = {"prompt": "7", "size": 32 if fixed else 48}  # not one of 16, 32, 64
-    lines[10] |= {"operation": "mirror", "input": f"{url}/in.png" if fixed else "missing.png", "params": {}}
+    lines[10] |= {
+        "operation": "mirror",
+        "input": f"{url}/in.png" if fixed else "missing.png",
+        "params": {},
+    }
     lines[14] |= {  # A1D takes URLs only: a local file needs a file host
         "provider": "a1d",
         "operation": "image-upscaler",
@@ -133,7 +137,9 @@ def test_bad_lines_are_refused_up_front_and_fixing_them_submits_exactly_those(
     assert added == {"echo": 3, "a1d": 1, "claid": 1}
 
 
-def test_an_invalid_line_is_not_journalled(emulators: dict[str, Standalone], tmp_path: Path) -> None:
+def test_an_invalid_line_is_not_journalled(
+    emulators: dict[str, Standalone], tmp_path: Path
+) -> None:
     manifest = tmp_path / "jobs.jsonl"
     lines = [
         {"id": "ok", "provider": "echo", "operation": "draw", "params": {"prompt": "a"}},
@@ -142,7 +148,9 @@ def test_an_invalid_line_is_not_journalled(emulators: dict[str, Standalone], tmp
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = tmp_path / "out"
 
-    ran = mediatask_command("batch", str(manifest), "-o", str(out), env=_env(emulators, claid_key=False))
+    ran = mediatask_command(
+        "batch", str(manifest), "-o", str(out), env=_env(emulators, claid_key=False)
+    )
 
     assert ran.returncode == 1, ran.stderr
     with Journal(batch_journal_path(out)) as journal:

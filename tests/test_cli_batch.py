@@ -231,7 +231,6 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
     as_json = CliRunner().invoke(cli, [*args, "--json"], env=env)
 
     assert shown.exit_code == 1, shown.output
-    command = f"mediatask batch {tmp_path / 'jobs.csv'} -o {out} --timeout 5m --sandbox"
     assert "1 invalid: fix line 3, then run the same command" in shown.stdout
     assert "--retry-failed" not in shown.stdout  # nothing was sent: a retry would not help
     assert "input file not found" in shown.stdout

@@ -2,10 +2,10 @@
 
 :func:`precheck` is the one judge of a job before any request: ``--dry-run`` and a real batch
 (which runs it over every line before its first submit, see :func:`bad_lines`) agree because
-both ask it. :func:`plan` checks the job as a submit would (parameters, local files, the key) and builds
-the requests the plugin would send, in order: the first step of each upload the provider needs
-(later steps depend on its answers, so they are described), then the submit. Nothing goes on
-the wire and nothing is journalled. Keys and signed URLs are redacted.
+both ask it. :func:`plan` checks the job so and builds the requests the plugin would send, in
+order: the first step of each upload the provider needs (later steps depend on its answers, so
+they are described), then the submit. Nothing goes on the wire and nothing is journalled. Keys
+and signed URLs are redacted.
 """
 
 from __future__ import annotations
