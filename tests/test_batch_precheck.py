@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
-from mediatask.journal import Journal, batch_journal_path
+from mediatask.batch import Batch, BatchOptions
+from mediatask.journal import JobRecord, Journal, batch_journal_path
+from mediatask.manifest import read_manifest
 from mediatask.testing import Standalone, mediatask_command, serving_folder, standalone_emulator
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "lighthouse.png"
@@ -155,3 +158,48 @@ def test_an_invalid_line_is_not_journalled(
     assert ran.returncode == 1, ran.stderr
     with Journal(batch_journal_path(out)) as journal:
         assert [record.id for record in journal.records()] == ["ok"]
+
+
+class _Observer:
+    """A batch observer that removes ``path`` once the batch starts running its jobs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notices: list[str] = []
+
+    def started(self, total: int, done: int) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def changed(self, job_id: str, state: str, **_: Any) -> None:
+        pass
+
+    def ended(self, record: JobRecord) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+
+async def test_a_file_gone_after_the_checks_makes_its_line_invalid_and_the_next_run_sends_it(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    _, client = mediatask_sandbox
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    manifest_path = tmp_path / "jobs.jsonl"
+    line = {"id": "m", "provider": "echo", "operation": "mirror", "input": "in.png"}
+    manifest_path.write_text(json.dumps(line) + "\n")
+    manifest = read_manifest(manifest_path)
+    out = tmp_path / "out"
+    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
+        batch = Batch(client, journal, BatchOptions(out), _Observer(tmp_path / "in.png"))
+        await batch.run(manifest)
+        summary = batch.summary(manifest)
+        assert summary.counts["invalid"] == 1
+        assert summary.counts["failed"] == 0
+        status = [json.loads(t)["status"] for t in (out / "results.jsonl").read_text().splitlines()]
+        assert status == ["invalid"]
+
+        shutil.copy(SAMPLE, tmp_path / "in.png")  # back: the next run checks it again, sends it
+        again = Batch(client, journal, BatchOptions(out), _Observer(tmp_path / "other.png"))
+        await again.run(manifest)
+        assert again.summary(manifest).counts["succeeded"] == 1

@@ -337,6 +337,10 @@ class Batch:
         record = self.register(entry)
         if record is None:
             return None
+        if record.state is not JobState.PENDING and _never_sent(record):
+            return self._reset(
+                record, "refused before any request by an earlier run: checked again"
+            )
         try:
             return self._decide(record)
         except MediataskError as exc:
