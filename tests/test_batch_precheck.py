@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 import trio
+from click.testing import CliRunner
 
 from mediatask.batch import Batch, BatchOptions
+from mediatask.cli import cli
 from mediatask.journal import JobRecord, Journal, batch_journal_path
 from mediatask.manifest import read_manifest
 from mediatask.testing import Standalone, mediatask_command, serving_folder, standalone_emulator
@@ -203,3 +205,21 @@ async def test_a_file_gone_after_the_checks_makes_its_line_invalid_and_the_next_
         again = Batch(client, journal, BatchOptions(out), _Observer(tmp_path / "other.png"))
         await again.run(manifest)
         assert again.summary(manifest).counts["succeeded"] == 1
+
+
+def test_with_a_file_host_a_local_file_for_a1d_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(SAMPLE, tmp_path / "in.png")
+    line = {"id": "u", "provider": "a1d", "operation": "image-upscaler", "input": "in.png"}
+    (tmp_path / "jobs.jsonl").write_text(json.dumps(line | {"params": {"scale": 2}}) + "\n")
+    monkeypatch.setenv("MEDIATASK_A1D_KEY", "sk-precheck")
+    args = ["batch", str(tmp_path / "jobs.jsonl"), "-o", str(tmp_path / "out"), "--dry-run"]
+
+    without = CliRunner().invoke(cli, args)
+    hosted = CliRunner().invoke(cli, [*args, "--file-host", "s3://bucket/in"])
+
+    assert without.exit_code == 1
+    assert "line 1: job u: a1d takes inputs by URL only" in without.stderr
+    assert hosted.exit_code == 0, hosted.output
+    assert "<URL of in.png on s3://bucket/in>" in hosted.stdout
