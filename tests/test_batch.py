@@ -251,7 +251,9 @@ async def test_retry_failed_submits_no_job_whose_history_shows_a_task_alive_or_s
     assert any("job01: not submitted again" in notice for notice in seen.notices)
 
 
-async def test_an_invalid_job_fails_alone(mediatask_sandbox: Any, tmp_path: Path) -> None:
+async def test_an_invalid_job_is_refused_alone_and_not_journalled(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
     _, client = mediatask_sandbox
     path = tmp_path / "jobs.jsonl"
     jobs = [
@@ -264,11 +266,16 @@ async def test_an_invalid_job_fails_alone(mediatask_sandbox: Any, tmp_path: Path
     out = tmp_path / "out"
     with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
         summary = await run_batch(client, journal, manifest, out, Seen())
+        assert [record.line for record in journal.records()] == [3]
     assert summary.counts["succeeded"] == 1
-    assert summary.counts["failed"] == 2
+    assert summary.counts["invalid"] == 2
+    assert summary.counts["failed"] == 0
     errors = sorted(line["error"] for line in results(out) if line["error"])
-    assert errors[0].startswith("line 1: input file not found")
-    assert errors[1].startswith("line 2: unknown provider 'nope'")
+    assert errors[0].startswith("line 1: job ")
+    assert "input file not found" in errors[0]
+    assert errors[1].startswith("line 2: job ")
+    assert "unknown provider 'nope'" in errors[1]
+    assert {line["status"] for line in results(out) if line["error"]} == {"invalid"}
 
 
 def a2e_manifest(folder: Path, count: int) -> Manifest:

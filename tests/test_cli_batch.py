@@ -234,21 +234,21 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
     as_json = CliRunner().invoke(cli, [*args, "--json"], env=env)
 
     assert shown.exit_code == 1, shown.output
-    command = f"mediatask batch {tmp_path / 'jobs.csv'} -o {out} --timeout 5m --sandbox"
-    assert f"1 failed: run  {command} --retry-failed" in shown.stdout
+    assert "1 invalid: fix line 3, then run the same command" in shown.stdout
+    assert "--retry-failed" not in shown.stdout  # nothing was sent: a retry would not help
     assert "input file not found" in shown.stdout
-    assert "this run ended 2 jobs" in shown.stdout
+    assert "this run ended 1 jobs" in shown.stdout  # the invalid line was never run
     data = json.loads(as_json.stdout)
     assert data["counts"]["skipped"] == 1
+    assert data["counts"]["invalid"] == 1
     assert data["ended"] == 0  # the re-run ended nothing: throughput counts no skipped job
     assert data["jobs_per_minute"] == 0
     assert data["next"] == [
         {
             "jobs": 1,
-            "states": {"failed": 1},
-            "command": f"{command} --retry-failed",
-            "does": "submits them again: the provider failed, canceled or refused them, so no "
-            "task of theirs is alive",
+            "states": {"invalid": 1},
+            "command": None,
+            "does": "fix line 3, then run the same command",
         }
     ]
-    assert data["reasons"]["failed"][0]["jobs"] == 1
+    assert data["reasons"]["invalid"][0]["jobs"] == 1

@@ -29,12 +29,14 @@ from typing import IO, Any, Protocol
 import attrs
 import trio
 
+from mediatask.dry_run import bad_lines
 from mediatask.engine import Client
 from mediatask.errors import (
     ExpiredError,
     MediataskError,
     NotFoundError,
     TaskFailedError,
+    UsageError,
 )
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.jsonl"
+REFUSED = "refused before any request"
+"""How the reason of a job refused by its checks begins (nothing was sent for it)."""
 CANCELLED_AFTER = "cancelled after"
 """How the reason of a job cancelled for outrunning ``--timeout`` begins (its task has ended)."""
 _ENDED_AT_PROVIDER = (Status.FAILED.value, Status.CANCELED.value)
@@ -114,6 +118,12 @@ class BatchOptions:
     every job not yet final is submitted again."""
     overwrite: bool = False
     """Replace output files already there (else the new ones are numbered ``ID-ROLE-2.EXT``)."""
+    strict: bool = False
+    """Run nothing when any line is invalid (:class:`StrictError`), instead of the rest."""
+
+
+class StrictError(UsageError):
+    """A ``strict`` batch found invalid lines: nothing was registered or sent."""
 
 
 def result_line(record: JobRecord) -> dict[str, Any]:
@@ -156,19 +166,31 @@ class Batch:
     observer: Observer
     _results: IO[str] | None = attrs.field(init=False, default=None)
     _invalid: list[ManifestError] = attrs.field(init=False, factory=list)
+    _prechecked: dict[int, ManifestError] = attrs.field(init=False, factory=dict)
+    """The lines refused before any request (by line): never registered, never sent."""
     _skipped: set[str] = attrs.field(init=False, factory=set)
     _ended: int = attrs.field(init=False, default=0)
     _started: float = attrs.field(init=False, factory=time.monotonic)
 
     @property
     def invalid(self) -> tuple[ManifestError, ...]:
-        """The lines not run: the manifest's errors, then jobs the journal knows differently."""
+        """The lines not run: the manifest's errors, the lines refused before any request (see
+        :meth:`begin`), then jobs the journal knows differently."""
         return tuple(self._invalid)
 
+    @property
+    def refused(self) -> tuple[ManifestError, ...]:
+        """The lines :meth:`begin` refused before any request (already told to the observer)."""
+        return tuple(self._prechecked.values())
+
     async def run(self, manifest: Manifest) -> None:
-        """Run every job of ``manifest`` that needs it; returns when all have ended."""
+        """Run every job of ``manifest`` that needs it; returns when all have ended.
+
+        Every line is checked first (:meth:`begin`): the bad ones are reported before the first
+        submit and never sent, the rest run.
+        """
+        self.begin(manifest)
         self.options.out_dir.mkdir(parents=True, exist_ok=True)
-        self._invalid = list(manifest.errors)
         plan = [(entry, self._plan(entry)) for entry in manifest.entries]
         settled = await self._settle([entry for entry, action in plan if action is Action.SETTLE])
         plan = [(entry, settled.get(entry.id, action)) for entry, action in plan]
@@ -232,8 +254,26 @@ class Batch:
     # -- shared ledgers (see mediatask.workers) ------------------------------------------------
 
     def begin(self, manifest: Manifest) -> None:
-        """Start a run of ``manifest`` on a shared ledger: its unreadable lines are invalid."""
+        """Start a run of ``manifest``: its unreadable lines are invalid, and so is each line
+        the offline checks of ``--dry-run`` refuse (:func:`~mediatask.dry_run.bad_lines`),
+        told to the observer now, before any request; :meth:`register` then leaves them out of
+        the journal. A job whose journal record shows it was sent is left to the journal.
+
+        :raises StrictError: ``strict`` and some line is invalid (nothing is registered).
+        """
         self._invalid = list(manifest.errors)
+        self._prechecked = {}
+        for error in bad_lines(self.client, manifest.entries):
+            if _never_sent(self.journal.get(error.job or "")):
+                self._prechecked[error.line] = error
+                self._invalid.append(error)
+                self.observer.notice(f"invalid: {error}")
+        if self.options.strict and self._invalid:
+            lines = ", ".join(str(error.line) for error in self._invalid)
+            raise StrictError(
+                f"--strict: {len(self._invalid)} of {len(manifest.entries) + len(manifest.errors)}"
+                f" lines are invalid (lines {lines}); nothing was sent: fix them and run again"
+            )
 
     def write_invalid(self) -> None:
         """Write a results line for each invalid manifest line (unreadable, or refused)."""
@@ -242,6 +282,8 @@ class Batch:
 
     def register(self, entry: Entry) -> JobRecord | None:
         """Put ``entry`` in the journal once; ``None`` (and an invalid line) if it cannot be."""
+        if entry.line in self._prechecked:
+            return None  # refused before any request: not journalled, so a fixed line is new
         try:
             return self.journal.register(entry.id, entry.job, line=entry.line)
         except LedgerError:
@@ -284,6 +326,7 @@ class Batch:
             settles=partial(can_settle, self.client),
             seconds=time.monotonic() - self._started,
             ended=self._ended,
+            invalid_lines=sorted(error.line for error in self._invalid),
         )
 
     # -- deciding ---------------------------------------------------------------------------
@@ -297,6 +340,10 @@ class Batch:
         record = self.register(entry)
         if record is None:
             return None
+        if record.state is not JobState.PENDING and _never_sent(record):
+            return self._reset(
+                record, "refused before any request by an earlier run: checked again"
+            )
         try:
             return self._decide(record)
         except MediataskError as exc:
@@ -432,13 +479,24 @@ class Batch:
         )
 
     def _checked(self, item: tuple[Entry, Action]) -> Job:
-        return self.client.check(item[0].job)
+        entry, action = item
+        if action is Action.FOLLOW:
+            return entry.job  # its task exists: what the line names now is not sent
+        return self.client.check(entry.job)
 
     async def _refused(self, item: tuple[Entry, Action], done: MediataskError | None) -> None:
-        """A job refused before it started (its checks, an unknown provider) ends failed."""
+        """A job refused before it started (its checks, e.g. a file removed since the run
+        began) is an invalid line. Its journal record is closed (no worker claims it again)
+        with a reason that says nothing was sent, so the next run checks the line afresh."""
         entry = item[0]
         if done is not None:
-            self._end(entry.id, JobState.FAILED, f"line {entry.line}: {done}", short_reason(done))
+            error = ManifestError(entry.line, f"job {entry.id}: {done}", entry.id)
+            self._invalid.append(error)
+            reason = short_reason(f"{REFUSED}: {done}")
+            self.journal.ended(entry.id, JobState.FAILED, str(error), reason)
+            self._ended += 1
+            self._write(_error_line(error))
+            self.observer.notice(f"invalid: {error}")
 
     async def _follow_through(self, item: tuple[Entry, Action], job: Job) -> None:
         entry, action = item
@@ -550,6 +608,14 @@ class Batch:
         if self._results is not None:
             self._results.write(json.dumps(line, sort_keys=True) + "\n")
             self._results.flush()
+
+
+def _never_sent(record: JobRecord | None) -> bool:
+    """True when the journal shows no request was ever sent for the job."""
+    if record is None or record.state is JobState.PENDING:
+        return True
+    refused = (record.reason or "").startswith(REFUSED)
+    return record.state is JobState.FAILED and record.task is None and refused
 
 
 def _task_may_go_on(record: JobRecord) -> bool:

@@ -1,9 +1,11 @@
 """What a job would send, without sending it: the requests ``--dry-run`` prints.
 
-:func:`plan` checks the job as a submit would (parameters, local files, the key) and builds
-the requests the plugin would send, in order: the first step of each upload the provider needs
-(later steps depend on its answers, so they are described), then the submit. Nothing goes on
-the wire and nothing is journalled. Keys and signed URLs are redacted.
+:func:`precheck` is the one judge of a job before any request: ``--dry-run`` and a real batch
+(which runs it over every line before its first submit, see :func:`bad_lines`) agree because
+both ask it. :func:`plan` checks the job so and builds the requests the plugin would send, in
+order: the first step of each upload the provider needs (later steps depend on its answers, so
+they are described), then the submit. Nothing goes on the wire and nothing is journalled. Keys
+and signed URLs are redacted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 import attrs
 
 from mediatask.engine import Client, file_params
+from mediatask.errors import MediataskError
 from mediatask.http import Request, redact_headers
+from mediatask.manifest import Entry, ManifestError
 from mediatask.model import Job, LocalFiles, Operation, ProviderInfo, frozen_map
 from mediatask.redact import Redactor, scrub_url_secrets
 from mediatask.transport import full_url
@@ -112,11 +116,43 @@ def _reachable(
     return f"<URL of {path.name} once uploaded>", [describe(client, info.name, first), later]
 
 
-def plan(client: Client, job: Job, out_dir: Path | None = None) -> tuple[Job, list[Step]]:
-    """Check ``job`` (and ``out_dir``) and return it typed with the steps its submit would
-    take, sending nothing. Local files of URL-only providers are served when ``client`` has a
-    file host (``--sandbox``)."""
+def precheck(client: Client, job: Job, out_dir: Path | None = None) -> Job:
+    """Check ``job`` as its submit would before the first request, offline; return it typed.
+
+    The operation and its parameters, each local file (readable, of a kind and size the
+    provider takes, and a way to reach it: a URL-only provider needs ``client``'s file host),
+    the schemes of its inputs, ``out_dir`` when given, and a key for the provider.
+
+    :raises MediataskError: the first problem found, naming the fix.
+    """
     checked = client.check(job, out_dir)
+    info = client.provider(checked.provider)
+    operation = find_operation(info, checked.operation)
+    for item in checked.inputs:
+        if not provider_resolves(info, item):
+            client.reach(info, item, inline=True)
+    for path in file_params(operation, checked.params).values():
+        client.reach(info, path, inline=False)
+    client.settings.require_key(info)
+    return checked
+
+
+def bad_lines(client: Client, entries: Iterable[Entry]) -> list[ManifestError]:
+    """The manifest lines :func:`precheck` refuses, each with its line number and the fix."""
+    found = []
+    for entry in entries:
+        try:
+            precheck(client, entry.job)
+        except MediataskError as exc:
+            found.append(ManifestError(entry.line, f"job {entry.id}: {exc}", entry.id))
+    return found
+
+
+def plan(client: Client, job: Job, out_dir: Path | None = None) -> tuple[Job, list[Step]]:
+    """Check ``job`` (and ``out_dir``) with :func:`precheck` and return it typed with the steps
+    its submit would take, sending nothing. Local files of URL-only providers are served when
+    ``client`` has a file host (``--sandbox``, ``--file-host``)."""
+    checked = precheck(client, job, out_dir)
     info = client.provider(checked.provider)
     operation: Operation = find_operation(info, checked.operation)
     steps: list[Step] = []

@@ -140,10 +140,13 @@ def tally(
     settles: Callable[[JobRecord], bool],
     seconds: float,
     ended: int,
+    invalid_lines: Sequence[int] = (),
 ) -> Summary:
     """The summary of a batch whose jobs are ``records`` (state name, record) and ``invalid`` lines.
 
     :param settles: whether a plain re-run looks an uncertain job up in its provider's list.
+    :param invalid_lines: the manifest's line numbers of the ``invalid`` ones, which its step
+        names (nothing was sent for them: only fixing those lines helps).
     """
     counts = dict.fromkeys(STATES, 0)
     why: dict[str, Counter[str]] = {}
@@ -162,7 +165,7 @@ def tally(
     if invalid:
         why["invalid"] = Counter(short_reason(line) for line in invalid)
         flags.setdefault(None, Counter())["invalid"] += len(invalid)
-    steps = tuple(_step(flag, by_state) for flag, by_state in flags.items())
+    steps = tuple(_step(flag, by_state, invalid_lines) for flag, by_state in flags.items())
     reasons = {state: _grouped(counter) for state, counter in why.items()}
     return Summary(counts, seconds, ended, reasons, steps)
 
@@ -177,9 +180,10 @@ def _placed(record: JobRecord | None) -> list[str]:
     ]
 
 
-def _step(flag: str | None, by_state: Counter[str]) -> Step:
+def _step(flag: str | None, by_state: Counter[str], lines: Sequence[int]) -> Step:
     if flag is None:
-        says = "fix the lines named, then run the same command"
+        named = f"line {lines[0]}" if len(lines) == 1 else "lines " + ", ".join(map(str, lines))
+        says = f"fix {named if lines else 'the lines named'}, then run the same command"
     else:
         says = _SAYS[flag]
         if flag == "" and "uncertain" in by_state:

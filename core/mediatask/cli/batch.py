@@ -33,6 +33,7 @@ from mediatask.cli.worker import (
     run_shared,
 )
 from mediatask.display import open_display
+from mediatask.dry_run import bad_lines
 from mediatask.durations import parse_duration
 from mediatask.errors import UsageError
 from mediatask.journal import LOCK_FILE, Journal, batch_journal_path, exclusive
@@ -105,6 +106,12 @@ from mediatask.validate import check_out_dir
 @click.option(
     "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Run nothing when any line is invalid (else the invalid lines are reported up front, "
+    "none of them sent, and the rest runs).",
+)
 @max_in_flight_option
 @file_host_option
 @sandbox_option
@@ -123,6 +130,7 @@ def batch_command(
     lease_text: str,
     overwrite: bool,
     dry_run: bool,
+    strict: bool,
     sandbox: bool,
     as_json: bool,
 ) -> None:
@@ -139,6 +147,10 @@ def batch_command(
     jobs never sent. The summary says per state how many jobs, why, and the command that
     recovers them. Exit 1 if any job did not succeed, 130 if interrupted.
 
+    Every line is checked before the first submit, as --dry-run checks it (operation,
+    parameters, files, a key for each provider): the invalid ones are reported with their line
+    numbers, never sent, and the rest runs; --strict runs nothing instead.
+
     \b
     Examples:
       mediatask batch jobs.jsonl -o out
@@ -148,6 +160,7 @@ def batch_command(
       mediatask batch jobs.jsonl -o out --sandbox
       mediatask batch jobs.jsonl -o /mnt/out --journal postgresql://media@db/ledger
       mediatask batch jobs.jsonl -o out --dry-run
+      mediatask batch jobs.jsonl -o out --strict
     """
     if dry_run:
         _dry_run(manifest_path, out_dir, sandbox, as_json)
@@ -167,6 +180,7 @@ def batch_command(
             timeout=timeout,
             cancel_on_timeout=cancel_on_timeout,
             overwrite=overwrite,
+            strict=strict,
         )
         manifest = read_manifest(manifest_path)
         forget_unless_needed(plugins, [entry.job for entry in manifest.entries])
@@ -187,8 +201,10 @@ def batch_command(
             with exclusive(lock), open_journal(journal_file) as journal:
                 batch, outcome = _run(plugins, manifest, journal, fresh, sandbox)
                 summary = batch.summary(manifest) if batch is not None else None
-        for error in batch.invalid[len(manifest.errors) :] if batch is not None else ():
-            click.echo(f"{manifest_path}: {error}", err=True)  # e.g. a changed job's id
+        told = [*manifest.errors, *(batch.refused if batch is not None else ())]
+        for error in batch.invalid if batch is not None else ():
+            if error not in told:  # e.g. a changed job's id
+                click.echo(f"{manifest_path}: {error}", err=True)
     if isinstance(outcome, Interrupted) or summary is None:
         _report_interrupt(summary, sandbox=sandbox)
         return
@@ -215,13 +231,27 @@ def _command(
 
 
 def _dry_run(manifest_path: Path, out_dir: Path, sandbox: bool, as_json: bool) -> None:
-    from mediatask.cli.run import print_dry_run
+    """Report every invalid line (as a real run would refuse it), print the others' requests."""
+    from mediatask.cli.run import dry_client, print_dry_run
 
+    plugins = load_plugins()
     with user_errors():
         manifest = read_manifest(manifest_path)
-        for error in manifest.errors:
-            raise UsageError(f"{manifest_path}: {error}")
-    print_dry_run([(e.id, e.job) for e in manifest.entries], None, sandbox, as_json, out_dir)
+        invalid = list(manifest.errors)
+        for entry in manifest.entries:
+            invalid += bad_lines(dry_client(plugins, entry.job.provider, None, sandbox), [entry])
+        for error in invalid:
+            click.echo(f"{manifest_path}: {error}", err=True)
+    bad = {error.line for error in invalid}
+    good = [(e.id, e.job) for e in manifest.entries if e.line not in bad]
+    print_dry_run(good, None, sandbox, as_json, out_dir)
+    if invalid:
+        with user_errors():
+            total = len(manifest.entries) + len(manifest.errors)
+            raise UsageError(
+                f"{len(invalid)} of {total} lines are invalid (above): a batch would send none "
+                "of them; fix them and run again"
+            )
 
 
 def _run(

@@ -56,12 +56,14 @@ from mediatask.errors import (
     NotFoundError,
     ResultExpiredError,
     SubmitAbandonedError,
+    UnknownProviderError,
     UsageError,
     file_problem,
 )
 from mediatask.journal import JobState, Journal
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
+from mediatask.plugins import PluginManager
 from mediatask.policy import RetryPolicy
 from mediatask.validate import sniff
 
@@ -155,12 +157,7 @@ def print_dry_run(
     plans: list[dict[str, Any]] = []
     with user_errors():
         for label, job in jobs:
-            provider_key = key if key is not None or not sandbox else "sandbox-key"
-            settings = cli_settings(plugins, job.provider, provider_key)
-            host = PlaceholderHost() if sandbox else None
-            if FILE_HOST_META in click.get_current_context().meta:
-                host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
-            client = Client(plugins=plugins, settings=settings, file_host=host)
+            client = dry_client(plugins, job.provider, key, sandbox)
             try:
                 checked, steps = plan(client, job, out_dir)
             except MediataskError as exc:
@@ -177,6 +174,21 @@ def print_dry_run(
         echo_json({"dry_run": True, "jobs": plans})
     elif not is_quiet():
         click.echo("dry run: nothing was sent or journalled", err=True)
+
+
+def dry_client(plugins: PluginManager, provider: str, key: str | None, sandbox: bool) -> Client:
+    """The client a dry run checks one job of ``provider`` with, sending nothing: with
+    ``sandbox`` a placeholder key, and with ``sandbox`` or ``--file-host`` a placeholder file
+    host (see :class:`~mediatask.dry_run.PlaceholderHost`)."""
+    provider_key = key if key is not None or not sandbox else "sandbox-key"
+    try:
+        settings = cli_settings(plugins, provider, provider_key)
+    except UnknownProviderError:
+        settings = cli_settings(plugins, None, None)  # the job's check names the providers
+    host = PlaceholderHost() if sandbox else None
+    if FILE_HOST_META in click.get_current_context().meta:
+        host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
+    return Client(plugins=plugins, settings=settings, file_host=host)
 
 
 def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
