@@ -82,6 +82,7 @@ def _invalid_lines(text: str) -> list[int]:
     return sorted(int(n) for n in re.findall(r"line (\d+): job j", text))
 
 
+@pytest.mark.subprocess
 def test_bad_lines_are_refused_up_front_and_fixing_them_submits_exactly_those(
     emulators: dict[str, Standalone], tmp_path: Path
 ) -> None:
@@ -142,6 +143,7 @@ def test_bad_lines_are_refused_up_front_and_fixing_them_submits_exactly_those(
     assert added == {"echo": 3, "a1d": 1, "claid": 1}
 
 
+@pytest.mark.subprocess
 def test_an_invalid_line_is_not_journalled(
     emulators: dict[str, Standalone], tmp_path: Path
 ) -> None:

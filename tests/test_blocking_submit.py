@@ -128,6 +128,7 @@ def holding_queue() -> Iterator[str]:
             _Holding.release.set()
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_during_a_held_submit_ends_uncertain_with_advice_that_fits(
     holding_queue: str, tmp_path: Any
 ) -> None:

@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from mediatask.model import Cancellation, Status
 
 
@@ -40,6 +42,7 @@ def _history(handle: str, mediatask_cmd: Callable[..., Any], env: dict[str, str]
     return json.loads(shown.stdout)
 
 
+@pytest.mark.subprocess
 def test_cancelling_a_finished_task_says_nothing_was_canceled_everywhere(
     standalone_echo: Any, mediatask_cmd: Callable[..., Any]
 ) -> None:
@@ -66,6 +69,7 @@ def test_cancelling_a_finished_task_says_nothing_was_canceled_everywhere(
     assert shown["status"] == "succeeded"  # followed to the end, never downloaded
 
 
+@pytest.mark.subprocess
 def test_cancelling_a_running_task_says_it_was_canceled_and_the_journal_ends_it(
     start_echo: Callable[[str, float], Any], mediatask_cmd: Callable[..., Any]
 ) -> None:

@@ -237,7 +237,7 @@ def test_the_summary_names_the_command_that_recovers_each_state(tmp_path: Path) 
     assert "1 invalid: fix line 3, then run the same command" in shown.stdout
     assert "--retry-failed" not in shown.stdout  # nothing was sent: a retry would not help
     assert "input file not found" in shown.stdout
-    assert "this run ended 1 jobs" in shown.stdout  # the invalid line was never run
+    assert "this run ended 1 job" in shown.stdout  # the invalid line was never run
     data = json.loads(as_json.stdout)
     assert data["counts"]["skipped"] == 1
     assert data["counts"]["invalid"] == 1

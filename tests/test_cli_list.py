@@ -26,6 +26,7 @@ def test_a2e_lists_each_family_that_has_a_list() -> None:
     assert len(found) > 2
 
 
+@pytest.mark.subprocess
 def test_list_without_an_operation_shows_tasks_of_every_kind(
     start_emulator: Callable[[str, str, float], Standalone],
     tmp_path: Path,

@@ -47,6 +47,7 @@ def test_a_parameter_completes_its_names_then_its_choices() -> None:
     ]
 
 
+@pytest.mark.subprocess
 def test_bash_completion_of_providers_show_lists_providers_not_files() -> None:
     env = {
         "COMP_WORDS": "mediatask providers show ",

@@ -191,6 +191,7 @@ def steps(block: Block) -> list[tuple[str, str | None]]:
     "block",
     [pytest.param(b, id=b.name) for b in BLOCKS if b.lang in RUN and b.reason is None],
 )
+@pytest.mark.subprocess
 def test_example_runs(block: Block, emulators: dict[str, str], tmp_path: Path) -> None:
     assert not CHANGES_THE_ENVIRONMENT.search(block.body), "it would change this environment"
     workspace(tmp_path)

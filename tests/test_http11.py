@@ -433,12 +433,14 @@ async def test_read_timeout_fails_the_request_as_maybe_sent(
 
 async def test_a_request_s_own_timeout_replaces_the_transport_s(
     http: Callable[..., Http11Transport],
-    autojump_clock: trio.testing.MockClock,
+    mock_clock: trio.testing.MockClock,
 ) -> None:
-    async with serving(never_answer) as server:
+    async with serving(never_answer) as server, trio.open_nursery() as nursery:
+        nursery.start_soon(once_all_wait, mock_clock, 30.5, 59, 1, 3600)
         with pytest.raises(UnavailableError, match="timed out waiting for an answer"):
             await http(read_timeout=30).send(Request("POST", server.url + "/x", timeout=90))
-        assert trio.current_time() == pytest.approx(90, abs=1)
+        assert trio.current_time() == 90.5  # not at the transport's 30 s, nor an hour later
+        nursery.cancel_scope.cancel()
 
 
 async def test_read_timeout_on_a_stream(

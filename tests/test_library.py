@@ -110,6 +110,7 @@ def test_public_names_are_exported_and_documented() -> None:
 
 
 @pytest.mark.usefixtures("echo_env")
+@pytest.mark.subprocess
 def test_submit_then_status_wait_and_download_by_handle_from_separate_calls(
     tmp_path: Path,
 ) -> None:

@@ -16,9 +16,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mediatask.cli import cli
+from mediatask.journal import SANDBOX_JOURNAL_FILE
+from mediatask.keys import home_dir
 from mediatask.model import Output, lasting
 
 CAPTION = "a 8x4 image, mostly #0a141e"
+
+
+def sandbox_journal() -> Path:
+    """Where ``run --sandbox`` journals its jobs: apart from the real ones, in the home."""
+    return home_dir() / SANDBOX_JOURNAL_FILE
 
 
 @pytest.fixture
@@ -61,7 +68,7 @@ def test_run_prints_a_caption_and_json_and_the_journal_keep_it(photo: Path, tmp_
 
     printed = runner.invoke(cli, args)
     as_json = runner.invoke(cli, [*args, "--json"])
-    journal = runner.invoke(cli, ["jobs", "list", "--json"])
+    journal = runner.invoke(cli, ["jobs", "list", "--json", "--journal", str(sandbox_journal())])
 
     assert printed.exit_code == 0, printed.output
     assert printed.stdout.splitlines() == [CAPTION]
@@ -100,8 +107,9 @@ def test_jobs_show_prints_a_caption(photo: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["run", "echo", "caption", "-i", str(photo), "-o", str(tmp_path / "out"), "--sandbox"]
     assert runner.invoke(cli, args).exit_code == 0
-    job = json.loads(runner.invoke(cli, ["jobs", "list", "--json"]).stdout)[0]["job"]
+    listed = runner.invoke(cli, ["jobs", "list", "--json", "--journal", str(sandbox_journal())])
+    job = json.loads(listed.stdout)[0]["job"]
 
-    shown = runner.invoke(cli, ["jobs", "show", job])
+    shown = runner.invoke(cli, ["jobs", "show", job, "--journal", str(sandbox_journal())])
 
     assert f"  caption: {CAPTION}" in shown.stdout.splitlines()
