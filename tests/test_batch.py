@@ -16,6 +16,7 @@ import trio
 from mediatask import Client, Job, JobRecord, JobState, Journal, TaskRef
 from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary, submit_recorded
 from mediatask.errors import MalformedPayloadError, UnavailableError
+from mediatask.lifecycle import IllegalMoveError
 from mediatask.journal import batch_journal_path
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.model import Result
@@ -237,14 +238,21 @@ async def test_retry_failed_submits_no_job_whose_history_shows_a_task_alive_or_s
         for entry in manifest.entries:
             journal.register(entry.id, entry.job, line=entry.line)
         # job00: a task created, never ended by the provider, then written failed (a stale
-        # worker's error path); job01: outputs saved, then written failed; job02: refused.
+        # worker's error path); job01: outputs saved, then written expired (a stale writer may
+        # not write it failed: the lifecycle refuses); job02: refused.
         journal.submitting("job00", journal.marker("job00"))
         journal.submitted("job00", task)
         journal.ended("job00", JobState.FAILED, "lease lost", "lease lost")
+        journal.submitting("job01", journal.marker("job01"))
+        journal.submitted("job01", task)
         journal.succeeded("job01", Result(task, [], datetime(2026, 1, 1, tzinfo=UTC)))
-        journal.ended("job01", JobState.FAILED, "lease lost")
+        with pytest.raises(IllegalMoveError):
+            journal.ended("job01", JobState.FAILED, "lease lost")
+        journal.ended("job01", JobState.EXPIRED, "lease lost")
         journal.ended("job02", JobState.FAILED, "refused by the provider")
-        summary = await run_batch(client, journal, manifest, out, seen, retry_failed=True)
+        summary = await run_batch(
+            client, journal, manifest, out, seen, retry_failed=True, rerun_expired=True
+        )
     assert box.emulators["echo"].stats["submissions"] == 1  # job02 alone
     assert summary.counts["succeeded"] == 1
     assert any("job00: not submitted again" in notice for notice in seen.notices)

@@ -48,8 +48,9 @@ from mediatask.display import TaskLine
 from mediatask.download import placed
 from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, UsageError
-from mediatask.journal import JobState, Journal
+from mediatask.errors import MediataskError, UsageError
+from mediatask.journal import Journal
+from mediatask.lifecycle import after_following
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.policy import RetryPolicy
 from mediatask.validate import sniff
@@ -359,11 +360,9 @@ async def _follow(
         try:
             paid = result = await client.wait(task, on_update)
             result = await client.download(result, out_dir, stem=name)
-        except NotFoundError as exc:
-            journal.ended(job_id, JobState.LOST, str(exc))
-            raise
         except MediataskError as exc:
-            journal.ended(job_id, JobState.FAILED, str(exc))
+            state = after_following(exc, downloading=paid is not None)
+            journal.ended(job_id, state, str(exc))
             if paid is not None:  # the journal keeps the outputs: say how to fetch them again
                 click.echo(
                     f"note: {task.handle} succeeded; fetch its outputs again with "
