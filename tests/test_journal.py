@@ -86,6 +86,7 @@ def test_a_changed_job_under_a_known_id_is_refused(opener: Callable[..., Journal
 def test_ended_and_reset_record_the_reason(opener: Callable[..., JournalBackend]) -> None:
     with opener() as journal:
         journal.register("j1", JOB)
+        journal.submitting("j1")
         journal.ended("j1", JobState.UNCERTAIN, "may exist")
         record = journal.get("j1")
         assert record is not None
@@ -147,8 +148,8 @@ def test_an_older_journal_gains_the_new_columns(tmp_path: Path) -> None:
         record = journal.get("j1")
         assert record is not None
         assert (record.state, record.reason, record.marker) == (JobState.FAILED, None, None)
-        journal.ended("j1", JobState.EXPIRED, "the link expired", "the result link expired")
-        assert journal.get("j1").reason == "the result link expired"  # type: ignore[union-attr]
+        journal.ended("j1", JobState.FAILED, "refused", "the provider refused it")
+        assert journal.get("j1").reason == "the provider refused it"  # type: ignore[union-attr]
 
 
 def test_unsent_puts_the_job_back_to_pending(opener: Callable[..., JournalBackend]) -> None:

@@ -28,7 +28,8 @@ import attrs
 import trio
 
 from mediatask.errors import MediataskError, UsageError
-from mediatask.lifecycle import Event, JobState, ending, illegal, move, resetting
+from mediatask.lifecycle import Event, ending, illegal, move, resetting
+from mediatask.lifecycle import JobState as JobState  # where it was defined before
 from mediatask.model import Job, Output, Result, Status, TaskRef, Update
 from mediatask.redact import Redactor
 

@@ -174,6 +174,7 @@ del S
 _ENDS: Mapping[JobState, Event] = {
     MOVES[event].to: event
     for event in (
+        Event.DOWNLOADED,
         Event.FAIL,
         Event.EXPIRE,
         Event.INTERRUPT,
