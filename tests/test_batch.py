@@ -16,8 +16,8 @@ import trio
 from mediatask import Client, Job, JobRecord, JobState, Journal, TaskRef
 from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary, submit_recorded
 from mediatask.errors import MalformedPayloadError, UnavailableError
-from mediatask.lifecycle import IllegalMoveError
 from mediatask.journal import batch_journal_path
+from mediatask.lifecycle import IllegalMoveError
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.model import Result
 from mediatask.plugins import PluginManager
@@ -506,20 +506,3 @@ async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_no
     )
     assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
     assert box.emulators["a2e"].stats["submissions"] == 0
-
-
-async def test_an_older_journals_failed_download_is_followed_again(
-    mediatask_sandbox: Any, tmp_path: Path
-) -> None:
-    box, client = mediatask_sandbox
-    manifest = write_manifest(tmp_path, 1)
-    out = tmp_path / "out"
-    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
-        entry = manifest.entries[0]
-        journal.register(entry.id, entry.job, line=entry.line)
-        task = await client.submit(client.check(entry.job))
-        journal.submitted(entry.id, task)
-        journal.ended(entry.id, JobState.FAILED, "downloading failed (HTTP 502)")  # no reason
-        summary = await run_batch(client, journal, manifest, out, Seen())
-    assert summary.counts["succeeded"] == 1
-    assert box.emulators["echo"].stats["submissions"] == 1

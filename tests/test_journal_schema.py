@@ -45,7 +45,8 @@ def test_a_journal_from_before_versions_opens_migrated(tmp_path: Path) -> None:
             "job4": JobState.UNCERTAIN,
         }
         job2 = journal.get("job2")
-        assert job2 is not None and job2.known_result() is not None
+        assert job2 is not None
+        assert job2.known_result() is not None
         assert decide(job2.state, Wants(), can_settle=lambda: False).action is Action.FOLLOW
         journal.register("job5", JOB)  # and it is written as any journal
         assert journal.get("job5") is not None
@@ -70,7 +71,8 @@ def test_a_journal_of_each_version_opens_migrated(tmp_path: Path, start: int) ->
         journal.submitted("j1", TASK)
         journal.ended("j1", JobState.UNFINISHED, "downloading failed", "downloading failed")
         record = journal.get("j1")
-        assert record is not None and record.reason == "downloading failed"
+        assert record is not None
+        assert record.reason == "downloading failed"
     assert _version(path) == VERSION
 
 
@@ -104,6 +106,7 @@ def test_a_shared_ledger_of_each_version_opens_migrated(
         journal.submitting("j1", journal.marker("j1"))
         journal.submitted("j1", TASK)
         record = journal.get("j1")
-        assert record is not None and record.state is JobState.SUBMITTED
+        assert record is not None
+        assert record.state is JobState.SUBMITTED
         rows = journal._rows("SELECT value FROM meta WHERE name = 'schema'")
         assert rows[0]["value"] == str(VERSION)

@@ -127,8 +127,8 @@ def migrate(
     upto: int = VERSION,
 ) -> int:
     """Bring a journal to :data:`VERSION` (or ``upto``, for tests of each step) inside the
-    caller's transaction: the version it had. ``rows`` reads, ``run`` runs one statement (a backend may skip a column a journal
-    written before versions already has)."""
+    caller's transaction: the version it had. ``rows`` reads, ``run`` runs one statement (a
+    backend may skip a column that a journal written before versions already has)."""
     run(META)
     found = rows("SELECT value FROM meta WHERE name = 'schema'")
     had = int(found[0]["value"]) if found else 0
