@@ -506,3 +506,27 @@ async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_no
     )
     assert [s.flag for s in summary.steps] == ["--resubmit-uncertain"]
     assert box.emulators["a2e"].stats["submissions"] == 0
+
+
+async def test_a_finished_batch_copied_to_another_folder_has_nothing_to_do(
+    mediatask_sandbox: Any, tmp_path: Path
+) -> None:
+    box, client = mediatask_sandbox
+    first = tmp_path / "project"
+    first.mkdir()
+    manifest = write_manifest(first, 3)  # two lines name "in.png", beside the manifest
+    with trio.fail_after(30), Journal(batch_journal_path(first / "out")) as journal:
+        summary = await run_batch(client, journal, manifest, first / "out", Seen())
+        before = {record.id: record.state for record in journal.records()}
+    assert summary.counts["succeeded"] == 3
+    sent = box.emulators["echo"].stats["submissions"]
+    copy = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(first, copy)
+    moved = read_manifest(copy / "jobs.jsonl")
+    with trio.fail_after(30), Journal(batch_journal_path(copy / "out")) as journal:
+        again = await run_batch(client, journal, moved, copy / "out", Seen())
+        after = {record.id: record.state for record in journal.records()}
+    assert box.emulators["echo"].stats["submissions"] == sent  # nothing submitted
+    assert after == before  # nothing differs
+    assert again.counts["invalid"] == 0
+    assert again.counts["skipped"] == 3

@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from mediatask.errors import MediataskError, UsageError
+from mediatask.identity import content_identity
 from mediatask.lifecycle import Event, ending, illegal, move, resetting
 from mediatask.lifecycle import JobState as JobState  # where it was defined before
 from mediatask.model import Job, Output, Result, Status, TaskRef, Update
@@ -86,6 +87,14 @@ class JobRecord:
     """The worker that wrote the job's latest change (see :func:`worker_id`)."""
     created_at: str = attrs.field(default="", eq=False)
     """When the job was first recorded (ISO 8601, UTC)."""
+    content: str | None = attrs.field(default=None, eq=False)
+    """The job's content identity (:func:`mediatask.identity.content_identity`) as recorded."""
+
+    @property
+    def holds_content(self) -> bool:
+        """True when a task may exist for the job, so it is held to the content it was
+        submitted with; a job never sent (or refused with no task) may take new content."""
+        return self.state.task_may_be_alive or self.task is not None
 
     @property
     def handle(self) -> str | None:
@@ -138,6 +147,7 @@ class JobRecord:
             progress=row["progress"],
             error=row["error"],
             reason=row["reason"],
+            content=row.get("content"),
             marker=row["marker"],
             sent_at=row["sent_at"],
             outputs=tuple(json.loads(row["outputs"])),
@@ -328,15 +338,19 @@ class JournalBackend(abc.ABC):
     def register(self, job_id: str, job: Job, *, line: int | None = None) -> JobRecord:
         """Record ``job`` as pending, or return the record a previous run (or worker) left.
 
-        Idempotent across processes: the insert is skipped when the id exists.
+        Idempotent across processes: the insert is skipped when the id exists. A job whose
+        task may exist is held to its content (its local inputs by their bytes, so a moved
+        batch folder is the same batch); a job never sent takes ``job``'s new content.
 
-        :raises UsageError: the journal has a different job under this id (the manifest changed).
+        :raises UsageError: the journal has a job with a task and different content under
+            this id (the manifest changed).
         """
         now = timestamp()
+        content = content_identity(job)
         with self._atomic():
             added = self._execute(
-                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker, content) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
                 (
                     job_id,
                     line,
@@ -345,6 +359,7 @@ class JournalBackend(abc.ABC):
                     now,
                     now,
                     self.worker,
+                    content,
                 ),
             )
             if added:
@@ -352,12 +367,21 @@ class JournalBackend(abc.ABC):
         known = self.get(job_id)
         if known is None:
             raise UsageError(f"job {job_id} vanished from the journal {self.where}")
-        if known.job.to_json() != job.to_json():
+        same = (known.content or content_identity(known.job)) == content
+        if same and known.job.to_json() == job.to_json():
+            return known
+        if known.holds_content and not same:
             raise UsageError(
                 f"job {job_id} differs from the one the journal recorded for it; give the "
-                "changed job a new id, or write to a new output folder"
+                "changed job a new id, or write to a new output folder (a task may exist for "
+                "the one recorded)"
             )
-        return known
+        kind = "moved" if same else "changed"  # found elsewhere, or its line (or file) changed
+        detail = "the same content found elsewhere" if same else "its manifest line changed"
+        unchanged = Fence(where=" AND state = ?", where_params=(known.state.value,))
+        columns = {"job": json.dumps(job.to_json()), "content": content}
+        self._write(job_id, columns, (kind, detail), unchanged)
+        return self.get(job_id) or known
 
     def _update(self, job_id: str, event: Event, detail: str, **columns: Any) -> bool:
         """Move the job by ``event`` (:data:`mediatask.lifecycle.MOVES`), change its
