@@ -95,7 +95,7 @@ def _state_literals(tree: ast.AST) -> list[int]:
                 and isinstance(item.value, ast.Name)
                 and item.value.id == "JobState"
             ):
-                found.append(node.lineno)
+                found.append(item.lineno)
                 break
     return found
 

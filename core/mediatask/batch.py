@@ -37,7 +37,8 @@ from mediatask.errors import (
 )
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
-from mediatask.lifecycle import Action, Decision, Wants, decide, unsettled
+from mediatask.lifecycle import Action as Action  # where it was defined before
+from mediatask.lifecycle import Decision, Wants, decide, unsettled
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
