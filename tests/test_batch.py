@@ -17,6 +17,7 @@ from mediatask import Client, Job, JobRecord, JobState, Journal, TaskRef
 from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary, submit_recorded
 from mediatask.errors import MalformedPayloadError, UnavailableError
 from mediatask.journal import batch_journal_path
+from mediatask.lifecycle import IllegalMoveError
 from mediatask.manifest import Manifest, read_manifest
 from mediatask.model import Result
 from mediatask.plugins import PluginManager
@@ -237,14 +238,21 @@ async def test_retry_failed_submits_no_job_whose_history_shows_a_task_alive_or_s
         for entry in manifest.entries:
             journal.register(entry.id, entry.job, line=entry.line)
         # job00: a task created, never ended by the provider, then written failed (a stale
-        # worker's error path); job01: outputs saved, then written failed; job02: refused.
+        # worker's error path); job01: outputs saved, then written expired (a stale writer may
+        # not write it failed: the lifecycle refuses); job02: refused.
         journal.submitting("job00", journal.marker("job00"))
         journal.submitted("job00", task)
         journal.ended("job00", JobState.FAILED, "lease lost", "lease lost")
+        journal.submitting("job01", journal.marker("job01"))
+        journal.submitted("job01", task)
         journal.succeeded("job01", Result(task, [], datetime(2026, 1, 1, tzinfo=UTC)))
-        journal.ended("job01", JobState.FAILED, "lease lost")
+        with pytest.raises(IllegalMoveError):
+            journal.ended("job01", JobState.FAILED, "lease lost")
+        journal.ended("job01", JobState.EXPIRED, "lease lost")
         journal.ended("job02", JobState.FAILED, "refused by the provider")
-        summary = await run_batch(client, journal, manifest, out, seen, retry_failed=True)
+        summary = await run_batch(
+            client, journal, manifest, out, seen, retry_failed=True, rerun_expired=True
+        )
     assert box.emulators["echo"].stats["submissions"] == 1  # job02 alone
     assert summary.counts["succeeded"] == 1
     assert any("job00: not submitted again" in notice for notice in seen.notices)
@@ -507,18 +515,25 @@ async def test_an_uncertain_job_of_an_operation_a2e_does_not_list_gets_advice_no
     assert box.emulators["a2e"].stats["submissions"] == 0
 
 
-async def test_an_older_journals_failed_download_is_followed_again(
+async def test_a_finished_batch_copied_to_another_folder_has_nothing_to_do(
     mediatask_sandbox: Any, tmp_path: Path
 ) -> None:
     box, client = mediatask_sandbox
-    manifest = write_manifest(tmp_path, 1)
-    out = tmp_path / "out"
-    with trio.fail_after(30), Journal(batch_journal_path(out)) as journal:
-        entry = manifest.entries[0]
-        journal.register(entry.id, entry.job, line=entry.line)
-        task = await client.submit(client.check(entry.job))
-        journal.submitted(entry.id, task)
-        journal.ended(entry.id, JobState.FAILED, "downloading failed (HTTP 502)")  # no reason
-        summary = await run_batch(client, journal, manifest, out, Seen())
-    assert summary.counts["succeeded"] == 1
-    assert box.emulators["echo"].stats["submissions"] == 1
+    first = tmp_path / "project"
+    first.mkdir()
+    manifest = write_manifest(first, 3)  # two lines name "in.png", beside the manifest
+    with trio.fail_after(30), Journal(batch_journal_path(first / "out")) as journal:
+        summary = await run_batch(client, journal, manifest, first / "out", Seen())
+        before = {record.id: record.state for record in journal.records()}
+    assert summary.counts["succeeded"] == 3
+    sent = box.emulators["echo"].stats["submissions"]
+    copy = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(first, copy)
+    moved = read_manifest(copy / "jobs.jsonl")
+    with trio.fail_after(30), Journal(batch_journal_path(copy / "out")) as journal:
+        again = await run_batch(client, journal, moved, copy / "out", Seen())
+        after = {record.id: record.state for record in journal.records()}
+    assert box.emulators["echo"].stats["submissions"] == sent  # nothing submitted
+    assert after == before  # nothing differs
+    assert again.counts["invalid"] == 0
+    assert again.counts["skipped"] == 3

@@ -40,6 +40,7 @@ def fill(journal: Journal) -> None:
     ]
     for job_id, job in specs:
         journal.register(job_id, job)
+    journal.submitting("j2")
     journal.submitted("j2", TaskRef("a1d", "task_light", datetime.now(UTC)))
     journal.ended("j4", JobState.FAILED, "the provider refused: image too small")
 

@@ -79,6 +79,7 @@ def test_registering_again_returns_the_earlier_record(
 def test_a_changed_job_under_a_known_id_is_refused(opener: Callable[..., JournalBackend]) -> None:
     with opener() as journal:
         journal.register("j1", JOB)
+        journal.submitting("j1")  # a task may exist: held to its content
         with pytest.raises(UsageError, match="j1 differs from the one the journal recorded"):
             journal.register("j1", Job("echo", "draw", (), {"prompt": "other"}))
 
@@ -86,6 +87,7 @@ def test_a_changed_job_under_a_known_id_is_refused(opener: Callable[..., Journal
 def test_ended_and_reset_record_the_reason(opener: Callable[..., JournalBackend]) -> None:
     with opener() as journal:
         journal.register("j1", JOB)
+        journal.submitting("j1")
         journal.ended("j1", JobState.UNCERTAIN, "may exist")
         record = journal.get("j1")
         assert record is not None
@@ -147,8 +149,8 @@ def test_an_older_journal_gains_the_new_columns(tmp_path: Path) -> None:
         record = journal.get("j1")
         assert record is not None
         assert (record.state, record.reason, record.marker) == (JobState.FAILED, None, None)
-        journal.ended("j1", JobState.EXPIRED, "the link expired", "the result link expired")
-        assert journal.get("j1").reason == "the result link expired"  # type: ignore[union-attr]
+        journal.ended("j1", JobState.FAILED, "refused", "the provider refused it")
+        assert journal.get("j1").reason == "the provider refused it"  # type: ignore[union-attr]
 
 
 def test_unsent_puts_the_job_back_to_pending(opener: Callable[..., JournalBackend]) -> None:
@@ -175,3 +177,44 @@ def test_each_change_says_which_worker_wrote_it(opener: Callable[..., JournalBac
     with opener() as later:
         later.ended("j1", JobState.FAILED, "refused")
         assert later.get("j1").worker == later.worker != journal.worker  # type: ignore[union-attr]
+
+
+def test_a_job_never_sent_takes_its_new_content(opener: Callable[..., JournalBackend]) -> None:
+    fixed = Job("echo", "draw", (), {"prompt": "a lighthouse at dusk"})
+    with opener() as journal:
+        journal.register("j1", JOB)
+        journal.ended("j1", JobState.FAILED, "unknown parameter")  # refused before any request
+        record = journal.register("j1", fixed)
+        assert record.job == fixed
+        assert record.state is JobState.FAILED
+        assert [e.kind for e in journal.events("j1")][-1] == "changed"
+
+
+def test_a_job_whose_task_may_exist_is_held_to_its_content(
+    opener: Callable[..., JournalBackend],
+) -> None:
+    with opener() as journal:
+        journal.register("j1", JOB)
+        journal.submitting("j1", journal.marker("j1"))
+        with pytest.raises(UsageError, match="a task may exist for the one recorded"):
+            journal.register("j1", Job("echo", "draw", (), {"prompt": "another"}))
+
+
+def test_a_moved_input_with_the_same_bytes_is_the_same_content(
+    opener: Callable[..., JournalBackend], tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "in.png").write_bytes(b"png")
+    (tmp_path / "b" / "in.png").write_bytes(b"png")
+    first = Job("echo", "mirror", (str(tmp_path / "a" / "in.png"),))
+    moved = Job("echo", "mirror", (str(tmp_path / "b" / "in.png"),))
+    with opener() as journal:
+        journal.register("j1", first)
+        journal.submitting("j1", journal.marker("j1"))
+        journal.submitted("j1", TASK)
+        record = journal.register("j1", moved)
+        assert record.job == moved  # found elsewhere: the paths it is read from now
+        (tmp_path / "b" / "in.png").write_bytes(b"other")
+        with pytest.raises(UsageError, match="a task may exist for the one recorded"):
+            journal.register("j1", moved)

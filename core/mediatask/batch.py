@@ -16,7 +16,6 @@ Ctrl-C (or a kill) comes stays pending.
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 import os
 import time
@@ -40,6 +39,8 @@ from mediatask.errors import (
 )
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend, LeaseLostError, LedgerError, written
+from mediatask.lifecycle import Action as Action  # where it was defined before
+from mediatask.lifecycle import Decision, Wants, decide, unsettled
 from mediatask.manifest import Entry, Manifest, ManifestError
 from mediatask.model import Job, Result, Status, TaskRef, Update
 from mediatask.recorded import submit_recorded
@@ -65,16 +66,6 @@ CANCELLED_AFTER = "cancelled after"
 _ENDED_AT_PROVIDER = (Status.FAILED.value, Status.CANCELED.value)
 CANCEL_SECONDS = 30.0
 """How long asking the provider to cancel a timed-out task may take."""
-
-
-class Action(enum.Enum):
-    """What a batch run does with one job."""
-
-    SUBMIT = "submit"
-    FOLLOW = "follow"
-    SETTLE = "settle"
-    """Look the uncertain job's task up in the provider's list first."""
-    SKIP = "skip"
 
 
 class Observer(Protocol):
@@ -316,7 +307,7 @@ class Batch:
                 continue
             record = self.journal.get(entry.id)
             state = record.state if record else JobState.PENDING
-            name = {JobState.SUBMITTING: "uncertain"}.get(state, state.value)
+            name = state.shown
             if entry.id in self._skipped and state is JobState.SUCCEEDED:
                 name = "skipped"
             records.append((name, record))
@@ -351,30 +342,40 @@ class Batch:
             return None
 
     def _decide(self, record: JobRecord) -> Action:
-        options, state = self.options, record.state
-        if state is JobState.PENDING:
-            return Action.SUBMIT
-        if options.fresh_provider and (state.task_may_be_alive or state is JobState.LOST):
-            return self._reset(record, "its task died with an earlier sandbox: submitting again")
-        if state in (JobState.SUBMITTED, JobState.UNFINISHED, JobState.TIMED_OUT):
-            return Action.FOLLOW
-        if state is JobState.SUBMITTING:
+        """Decide (:func:`mediatask.lifecycle.decide`), then apply what the decision records."""
+        decision = decide(
+            record.state, self._wants(), can_settle=partial(can_settle, self.client, record)
+        )
+        if decision.interrupted:
             record = self._interrupted(record)
-            state = record.state
-        if state is JobState.UNCERTAIN:
-            return self._uncertain(record)
-        if state is JobState.FAILED and record.task is not None and _task_may_go_on(record):
-            return Action.FOLLOW  # an older journal's "failed" while following: the task exists
-        wanted = {
-            JobState.FAILED: options.retry_failed,
-            JobState.EXPIRED: options.rerun_expired,
-            JobState.LOST: options.resubmit_lost,
-        }
-        if wanted.get(state, False):
-            blocker = self._paid(record)
+        return self._apply(record, decision)
+
+    def _wants(self) -> Wants:
+        options = self.options
+        return Wants(
+            retry_failed=options.retry_failed,
+            rerun_expired=options.rerun_expired,
+            resubmit_lost=options.resubmit_lost,
+            resubmit_uncertain=options.resubmit_uncertain,
+            fresh_provider=options.fresh_provider,
+        )
+
+    def _apply(self, record: JobRecord, decision: Decision) -> Action:
+        """Carry out ``decision``'s effects on ``record``; the action to take."""
+        if decision.action is Action.SUBMIT and decision.reset is not None:
+            blocker = self._paid(record) if decision.on_request else None
             if blocker is None:
-                return self._reset(record, f"submitting a {state.value} job again on request")
+                if decision.risky:
+                    self.observer.notice(risk(self.client, record))
+                self.journal.reset(record.id, JobState.PENDING, decision.reset)
+                return Action.SUBMIT
             self.observer.notice(f"{record.id}: not submitted again: {blocker}")
+            return self._skip(record)
+        if decision.action is Action.SKIP:
+            return self._skip(record)
+        return decision.action
+
+    def _skip(self, record: JobRecord) -> Action:
         self._skipped.add(record.id)
         return Action.SKIP
 
@@ -417,22 +418,6 @@ class Batch:
         self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
         return self.journal.get(record.id) or record
 
-    def _uncertain(self, record: JobRecord) -> Action:
-        if can_settle(self.client, record):
-            return Action.SETTLE
-        return self._resubmit_or_skip(record)
-
-    def _resubmit_or_skip(self, record: JobRecord) -> Action:
-        if self.options.resubmit_uncertain:
-            self.observer.notice(risk(self.client, record))
-            return self._reset(record, "submitting an uncertain job again on request")
-        self._skipped.add(record.id)
-        return Action.SKIP
-
-    def _reset(self, record: JobRecord, reason: str) -> Action:
-        self.journal.reset(record.id, JobState.PENDING, reason)
-        return Action.SUBMIT
-
     async def _settle(self, entries: list[Entry]) -> dict[str, Action]:
         """Look uncertain jobs up in their providers' lists: found, follow; else decide again."""
         records = [r for r in (self.journal.get(e.id) for e in entries) if r is not None]
@@ -463,7 +448,9 @@ class Batch:
                     "the same command again looks again"
                 )
             self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
-            actions[record.id] = self._resubmit_or_skip(self.journal.get(record.id) or record)
+            actions[record.id] = self._apply(
+                self.journal.get(record.id) or record, unsettled(self._wants())
+            )
         return actions
 
     # -- running ----------------------------------------------------------------------------
@@ -616,15 +603,6 @@ def _never_sent(record: JobRecord | None) -> bool:
         return True
     refused = (record.reason or "").startswith(REFUSED)
     return record.state is JobState.FAILED and record.task is None and refused
-
-
-def _task_may_go_on(record: JobRecord) -> bool:
-    """For a journal written before ``unfinished`` existed: did the task itself not fail?
-
-    Such a record has no reason: this version gives every failed job one.
-    """
-    ended = (Status.FAILED.value, Status.CANCELED.value)
-    return record.reason is None and record.status not in ended
 
 
 def _expired(result: Result, exc: MediataskError, now: datetime) -> bool:

@@ -41,6 +41,7 @@ from mediatask.journal_backend import (
     LeaseLostError,
     worker_id,
 )
+from mediatask.journal_schema import migrate
 from mediatask.redact import Redactor
 
 __all__ = [
@@ -64,44 +65,6 @@ JOURNAL_FILE = "journal.sqlite"
 SANDBOX_JOURNAL_FILE = "sandbox-journal.sqlite"
 """A ``--sandbox`` batch's journal, beside the real one: its tasks died with their emulators."""
 LOCK_FILE = "lock"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    line INTEGER,
-    job TEXT NOT NULL,
-    state TEXT NOT NULL,
-    handle TEXT,
-    task TEXT,
-    status TEXT,
-    raw_status TEXT,
-    progress REAL,
-    error TEXT,
-    reason TEXT,
-    marker TEXT,
-    sent_at TEXT,
-    outputs TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    worker TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_handle ON jobs (handle);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    worker TEXT
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_ADDED_COLUMNS = {
-    "jobs": {"reason": "TEXT", "marker": "TEXT", "sent_at": "TEXT", "worker": "TEXT"},
-    "events": {"worker": "TEXT"},
-}
-"""Columns later versions added: an older journal gets them when opened."""
 
 
 @contextlib.contextmanager
@@ -176,16 +139,19 @@ class Journal(JournalBackend):
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        for table, added in _ADDED_COLUMNS.items():
-            known = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in added.items():
-                if name not in known:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        with self._atomic():
+            migrate("sqlite", self._rows, self._migration_step)
         self._db.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES ('id', ?)", (uuid.uuid4().hex,)
         )
         self.id = self._db.execute("SELECT value FROM meta WHERE name = 'id'").fetchone()[0]
+
+    def _migration_step(self, sql: str) -> None:
+        try:
+            self._db.execute(sql)
+        except sqlite3.OperationalError as exc:
+            if "duplicate column name" not in str(exc):
+                raise  # else a journal from before versions that already has the column
 
     def close(self) -> None:
         """Close the file."""

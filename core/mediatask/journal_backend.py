@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import enum
 import hashlib
 import json
 import os
@@ -29,6 +28,9 @@ import attrs
 import trio
 
 from mediatask.errors import MediataskError, UsageError
+from mediatask.identity import content_identity
+from mediatask.lifecycle import Event, ending, illegal, move, resetting
+from mediatask.lifecycle import JobState as JobState  # where it was defined before
 from mediatask.model import Job, Output, Result, Status, TaskRef, Update
 from mediatask.redact import Redactor
 
@@ -55,58 +57,6 @@ class LedgerError(MediataskError):
 def worker_id() -> str:
     """A name for this process as a journal writer: ``HOST:PID:RANDOM`` (unique across restarts)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-class JobState(enum.Enum):
-    """Where a job stands in the journal."""
-
-    PENDING = "pending"
-    """Known, never submitted."""
-    SUBMITTING = "submitting"
-    """The submit request is (or was) under way; after a crash this means uncertain."""
-    SUBMITTED = "submitted"
-    """The provider gave a task handle; follow it, never submit again."""
-    SUCCEEDED = "succeeded"
-    """The task succeeded and its outputs were downloaded."""
-    FAILED = "failed"
-    """No task is alive: the provider failed or canceled it, or refused (or never got) the job."""
-    EXPIRED = "expired"
-    """The task succeeded but its result link expired before the outputs were saved."""
-    UNFINISHED = "unfinished"
-    """The task exists but following or downloading it failed here: a re-run follows it again."""
-    TIMED_OUT = "timed-out"
-    """The task outran the batch's ``--timeout``: a re-run follows it again."""
-    UNCERTAIN = "uncertain"
-    """A submit may or may not have created a task: check before submitting again."""
-    LOST = "lost"
-    """The provider no longer knows the task (deleted, expired, or a fresh sandbox)."""
-
-    @property
-    def is_final(self) -> bool:
-        """True when a re-run leaves the job alone unless asked otherwise."""
-        return self in _FINAL
-
-    @property
-    def is_open(self) -> bool:
-        """True while no run has finished (or given up on) the job: pending, or its submit or
-        task under way."""
-        return self in (JobState.PENDING, JobState.SUBMITTING, JobState.SUBMITTED)
-
-    @property
-    def task_may_be_alive(self) -> bool:
-        """True when a task may exist at the provider that has not ended there."""
-        return self in (
-            JobState.SUBMITTING,
-            JobState.SUBMITTED,
-            JobState.UNFINISHED,
-            JobState.TIMED_OUT,
-            JobState.UNCERTAIN,
-        )
-
-
-_FINAL = frozenset(
-    (JobState.SUCCEEDED, JobState.FAILED, JobState.EXPIRED, JobState.UNCERTAIN, JobState.LOST)
-)
 
 
 @attrs.frozen
@@ -137,6 +87,14 @@ class JobRecord:
     """The worker that wrote the job's latest change (see :func:`worker_id`)."""
     created_at: str = attrs.field(default="", eq=False)
     """When the job was first recorded (ISO 8601, UTC)."""
+    content: str | None = attrs.field(default=None, eq=False)
+    """The job's content identity (:func:`mediatask.identity.content_identity`) as recorded."""
+
+    @property
+    def holds_content(self) -> bool:
+        """True when a task may exist for the job, so it is held to the content it was
+        submitted with; a job never sent (or refused with no task) may take new content."""
+        return self.state.task_may_be_alive or self.task is not None
 
     @property
     def handle(self) -> str | None:
@@ -189,6 +147,7 @@ class JobRecord:
             progress=row["progress"],
             error=row["error"],
             reason=row["reason"],
+            content=row.get("content"),
             marker=row["marker"],
             sent_at=row["sent_at"],
             outputs=tuple(json.loads(row["outputs"])),
@@ -379,15 +338,19 @@ class JournalBackend(abc.ABC):
     def register(self, job_id: str, job: Job, *, line: int | None = None) -> JobRecord:
         """Record ``job`` as pending, or return the record a previous run (or worker) left.
 
-        Idempotent across processes: the insert is skipped when the id exists.
+        Idempotent across processes: the insert is skipped when the id exists. A job whose
+        task may exist is held to its content (its local inputs by their bytes, so a moved
+        batch folder is the same batch); a job never sent takes ``job``'s new content.
 
-        :raises UsageError: the journal has a different job under this id (the manifest changed).
+        :raises UsageError: the journal has a job with a task and different content under
+            this id (the manifest changed).
         """
         now = timestamp()
+        content = content_identity(job)
         with self._atomic():
             added = self._execute(
-                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker) "
-                "VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker, content) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
                 (
                     job_id,
                     line,
@@ -396,6 +359,7 @@ class JournalBackend(abc.ABC):
                     now,
                     now,
                     self.worker,
+                    content,
                 ),
             )
             if added:
@@ -403,33 +367,61 @@ class JournalBackend(abc.ABC):
         known = self.get(job_id)
         if known is None:
             raise UsageError(f"job {job_id} vanished from the journal {self.where}")
-        if known.job.to_json() != job.to_json():
+        same = (known.content or content_identity(known.job)) == content
+        if same and known.job.to_json() == job.to_json():
+            return known
+        if known.holds_content and not same:
             raise UsageError(
                 f"job {job_id} differs from the one the journal recorded for it; give the "
-                "changed job a new id, or write to a new output folder"
+                "changed job a new id, or write to a new output folder (a task may exist for "
+                "the one recorded)"
             )
-        return known
+        kind = "moved" if same else "changed"  # found elsewhere, or its line (or file) changed
+        detail = "the same content found elsewhere" if same else "its manifest line changed"
+        unchanged = Fence(where=" AND state = ?", where_params=(known.state.value,))
+        columns = {"job": json.dumps(job.to_json()), "content": content}
+        self._write(job_id, columns, (kind, detail), unchanged)
+        return self.get(job_id) or known
 
-    def _update(self, job_id: str, kind: str, detail: str, **columns: Any) -> bool:
-        """Change the job's ``columns`` and log the event, in one transaction.
+    def _update(self, job_id: str, event: Event, detail: str, **columns: Any) -> bool:
+        """Move the job by ``event`` (:data:`mediatask.lifecycle.MOVES`), change its
+        ``columns`` and log the event, in one transaction: the one place a job's state is
+        written.
 
-        :returns: False when the job may not be written (or is unknown).
+        :returns: False when the job is unknown.
+        :raises IllegalMoveError: the job's state does not allow ``event``.
         :raises LeaseLostError: where writers hold claims, the job is no longer this writer's.
         """
-        return self._write(job_id, columns, (kind, detail))
+        allowed = move(event)
+        sources = sorted(state.value for state in allowed.sources)
+        guard = Fence(
+            where=f" AND state IN ({', '.join('?' * len(sources))})", where_params=tuple(sources)
+        )
+        state = {"state": allowed.to.value}
+        written = self._write(job_id, {**state, **columns}, (event.value, detail), guard)
+        if not written:
+            known = self.get(job_id)
+            if known is not None and known.state not in allowed.sources:
+                raise illegal(event, known.state)
+        return written
 
     def _write(
-        self, job_id: str, columns: Mapping[str, Any], event: tuple[str, str] | None
+        self,
+        job_id: str,
+        columns: Mapping[str, Any],
+        event: tuple[str, str] | None,
+        guard: Fence = Fence(),
     ) -> bool:
         """The one way a job is written: ``columns`` (and ``event``, if any) committed together,
-        only while this writer's claim is the job's current one (:meth:`_fence`)."""
+        only while this writer's claim is the job's current one (:meth:`_fence`) and ``guard``
+        holds."""
         now = timestamp()
         values = {**self._redactor.row(dict(columns)), "updated_at": now, "worker": self.worker}
         names = ", ".join(f"{name} = ?" for name in values)
         fence = self._fence(job_id)
         changed = self._apply(
-            f"UPDATE jobs SET {names}{fence.sets} WHERE id = ?{fence.where}",  # noqa: S608
-            (*values.values(), *fence.set_params, job_id, *fence.where_params),
+            f"UPDATE jobs SET {names}{fence.sets} WHERE id = ?{fence.where}{guard.where}",  # noqa: S608
+            (*values.values(), *fence.set_params, job_id, *fence.where_params, *guard.where_params),
             self._event_row(job_id, *event, now) if event is not None else None,
         )
         if not changed:
@@ -455,9 +447,8 @@ class JournalBackend(abc.ABC):
         """Record the intent to submit, as the request goes on the wire, with its marker."""
         self._update(
             job_id,
-            "submitting",
+            Event.SEND,
             marker or "",
-            state=JobState.SUBMITTING.value,
             error=None,
             reason=None,
             marker=marker,
@@ -466,15 +457,14 @@ class JournalBackend(abc.ABC):
 
     def unsent(self, job_id: str) -> None:
         """Record that a submit was stopped with no task created: the job is pending again."""
-        self._update(job_id, "unsent", "", state=JobState.PENDING.value, marker=None)
+        self._update(job_id, Event.UNSENT, "", marker=None)
 
     def submitted(self, job_id: str, task: TaskRef) -> None:
         """Record the task the provider created for the job."""
         self._update(
             job_id,
-            "submitted",
+            Event.ACCEPTED,
             task.handle,
-            state=JobState.SUBMITTED.value,
             handle=task.handle,
             task=json.dumps(task.to_json()),
             **_FRESH,
@@ -502,9 +492,8 @@ class JournalBackend(abc.ABC):
         ]
         self._update(
             job_id,
-            "downloaded",
+            Event.DOWNLOADED,
             f"{len(result.files)} file(s)",
-            state=JobState.SUCCEEDED.value,
             outputs=json.dumps(outputs),
             error=None,
             reason=None,
@@ -516,7 +505,7 @@ class JournalBackend(abc.ABC):
         :param reason: the cause in a few words that jobs which ended alike share (the summary
             groups by it); ``None`` keeps ``error`` as the reason.
         """
-        self._update(job_id, state.value, error, state=state.value, error=error, reason=reason)
+        self._update(job_id, ending(state), error, error=error, reason=reason)
 
     def noted(self, job_id: str, kind: str, detail: str) -> None:
         """Log an event about the job (e.g. ``cancel``, with what came of it); no state change."""
@@ -528,7 +517,7 @@ class JournalBackend(abc.ABC):
         Going back to pending gives the job a new :meth:`marker`.
         """
         fresh = _FRESH if state is JobState.PENDING else {}
-        self._update(job_id, "reset", reason, state=state.value, error=None, reason=None, **fresh)
+        self._update(job_id, resetting(state), reason, error=None, reason=None, **fresh)
 
 
 async def reconnecting(attempt: Callable[[], Awaitable[T]]) -> T:

@@ -53,6 +53,7 @@ from mediatask.journal_backend import (
     timestamp,
     worker_id,
 )
+from mediatask.journal_schema import migrate
 from mediatask.redact import Redactor
 
 if TYPE_CHECKING:
@@ -82,65 +83,7 @@ T = TypeVar("T")
 
 _NOW = "extract(epoch from clock_timestamp())::float8"
 """The database's clock, in seconds: leases are timed on it alone."""
-_ADDED_COLUMNS = {
-    "jobs": {"lease_epoch": "BIGINT NOT NULL DEFAULT 0"},
-    "rate_log": {"answered": "BOOLEAN NOT NULL DEFAULT false"},
-}
-"""Columns later versions added (every one, in order): a ledger made before gets them when a
-worker opens it. ``jobs.lease_epoch`` is the fencing token each claim raises."""
 _SCHEMA_LOCK = 0x6D6564696174  # any fixed number: serialises the first workers' CREATE TABLEs
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
-        line INTEGER,
-        job TEXT NOT NULL,
-        state TEXT NOT NULL,
-        handle TEXT,
-        task TEXT,
-        status TEXT,
-        raw_status TEXT,
-        progress DOUBLE PRECISION,
-        error TEXT,
-        reason TEXT,
-        marker TEXT,
-        sent_at TEXT,
-        outputs TEXT NOT NULL DEFAULT '[]',
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        worker TEXT,
-        lease_until DOUBLE PRECISION
-    )""",
-    "CREATE INDEX IF NOT EXISTS jobs_handle ON jobs (handle)",
-    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state, lease_until)",
-    """CREATE TABLE IF NOT EXISTS events (
-        seq BIGSERIAL PRIMARY KEY,
-        job_id TEXT NOT NULL,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '',
-        worker TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_job ON events (job_id)",
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS rate_log (
-        id BIGSERIAL PRIMARY KEY,
-        scope TEXT NOT NULL,
-        counted_at DOUBLE PRECISION NOT NULL,
-        answered BOOLEAN NOT NULL DEFAULT false
-    )""",
-    "CREATE INDEX IF NOT EXISTS rate_log_scope ON rate_log (scope, counted_at)",
-    "CREATE TABLE IF NOT EXISTS rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
-    """CREATE TABLE IF NOT EXISTS flight (
-        job_id TEXT PRIMARY KEY,
-        scope TEXT NOT NULL,
-        worker TEXT NOT NULL
-    )""",
-    *(
-        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}"
-        for table, added in _ADDED_COLUMNS.items()
-        for name, kind in added.items()
-    ),
-)
 OPEN_STATES = tuple(state for state in JobState if state.is_open)
 """The states a worker claims: work that no run has finished (or given up on) yet."""
 _OPEN = ", ".join(f"'{state.value}'" for state in OPEN_STATES)
@@ -214,8 +157,8 @@ class PostgresJournal(JournalBackend):
             self._db: psycopg.Connection[dict[str, Any]] = self._connect()
             with self._db.transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
+                db = self._db
+                migrate("postgres", lambda sql: db.execute(sql).fetchall(), db.execute)
                 self._db.execute(
                     "INSERT INTO meta (name, value) VALUES ('id', %s) ON CONFLICT DO NOTHING",
                     (uuid.uuid4().hex,),

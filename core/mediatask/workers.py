@@ -22,12 +22,13 @@ from functools import partial
 import attrs
 import trio
 
-from mediatask.batch import Action, Batch
+from mediatask.batch import Batch
 from mediatask.concurrency import key_label
 from mediatask.errors import MediataskError
 from mediatask.journal import JobRecord, JobState, LeaseLostError
 from mediatask.journal_backend import LedgerError, reconnecting
 from mediatask.journal_postgres import OPEN_STATES, OffLoop, PostgresJournal
+from mediatask.lifecycle import Action
 from mediatask.manifest import Entry, Manifest
 from mediatask.uncertain import advice, when
 

@@ -61,6 +61,7 @@ from mediatask.errors import (
     file_problem,
 )
 from mediatask.journal import JobState, Journal
+from mediatask.lifecycle import after_following
 from mediatask.model import Job, Result, TaskRef, Update
 from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
 from mediatask.plugins import PluginManager
@@ -417,14 +418,9 @@ async def _follow(
         try:
             paid = result = await client.wait(task, on_update)
             result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
-        except NotFoundError as exc:
-            journal.ended(job_id, JobState.LOST, str(exc))
-            raise
-        except ResultExpiredError as exc:  # no download again: its message names the recovery
-            journal.ended(job_id, JobState.EXPIRED, str(exc))
-            raise
         except MediataskError as exc:
-            journal.ended(job_id, JobState.FAILED, str(exc))
+            state = after_following(exc, downloading=paid is not None)
+            journal.ended(job_id, state, str(exc))
             if paid is not None:  # the journal keeps the outputs: say how to fetch them again
                 click.echo(
                     f"note: {task.handle} succeeded; fetch its outputs again with "

@@ -43,9 +43,10 @@ from mediatask.cli.session import (
 )
 from mediatask.download import saved_lines
 from mediatask.engine import Client
-from mediatask.errors import NotFoundError, ResultExpiredError
+from mediatask.errors import MediataskError, NotFoundError, ResultExpiredError, TaskTimeoutError
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
+from mediatask.lifecycle import after_following
 from mediatask.model import Cancellation, CancelOutcome, Status, TaskRef, Update
 from mediatask.naming import default_stem
 from mediatask.validate import check_out_dir, find_operation
@@ -70,6 +71,17 @@ class Recorder:
         """Record ``update``."""
         if self.record is not None:
             self.journal.observed(self.record.id, update)
+
+    def ended(self, exc: MediataskError, *, downloading: bool) -> None:
+        """Record how following (or downloading) the task ended, as every path does; a job
+        already final (a download asked again) keeps its state, except that it can be lost."""
+        record = self.record
+        if record is None or isinstance(exc, TaskTimeoutError):
+            return  # a command's --timeout: the task goes on, the job as it was
+        state = after_following(exc, downloading=downloading)
+        if record.state.is_final and state is not JobState.LOST:
+            return
+        self.journal.ended(record.id, state, str(exc))
 
 
 def describe(task: TaskRef, update: Update) -> str:
@@ -280,7 +292,11 @@ def wait_command(
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
-        return await client.wait(task, on_update=recorder.update)
+        try:
+            return await client.wait(task, on_update=recorder.update)
+        except MediataskError as exc:
+            recorder.ended(exc, downloading=False)
+            raise
 
     result = on_task(handle, where, sandbox, key, body, deadline=deadline)
     if as_json:
@@ -318,14 +334,14 @@ def download_command(
     """
 
     async def body(client: Client, task: TaskRef, recorder: Recorder) -> Any:
-        result = await client.wait(task, on_update=recorder.update)
         inputs = recorder.record.job.inputs if recorder.record is not None else ()
-        stem = default_stem(inputs, task.task_id)
+        paid = None
         try:
-            result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
-        except ResultExpiredError as exc:  # the journal says so too: --rerun-expired finds it
-            if recorder.record is not None:
-                recorder.journal.ended(recorder.record.id, JobState.EXPIRED, str(exc))
+            paid = await client.wait(task, on_update=recorder.update)
+            stem = default_stem(inputs, task.task_id)
+            result = await client.download(paid, out_dir, stem=stem, overwrite=overwrite)
+        except MediataskError as exc:
+            recorder.ended(exc, downloading=paid is not None)
             raise
         if recorder.record is not None:
             recorder.journal.succeeded(recorder.record.id, result)
