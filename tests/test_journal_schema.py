@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.postgres import PostgresServer
 
 from mediatask import Job, JobState, Journal, TaskRef
 from mediatask.journal_postgres import PostgresJournal
 from mediatask.journal_schema import MIGRATIONS, VERSION, migrate
 from mediatask.lifecycle import Action, Wants, decide
-from mediatask.testing_postgres import PostgresServer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "journal-4e541e8.sqlite"
 """A journal written by mediatask as of commit 4e541e8 (before schema versions): job0
@@ -91,6 +91,7 @@ def test_a_journal_from_a_newer_version_is_refused_with_the_fix(tmp_path: Path) 
         Journal(path)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("start", range(VERSION))
 def test_a_shared_ledger_of_each_version_opens_migrated(
     postgres_server: PostgresServer, start: int

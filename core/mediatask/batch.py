@@ -332,9 +332,9 @@ class Batch:
         if record is None:
             return None
         if record.state is not JobState.PENDING and _never_sent(record):
-            return self._reset(
-                record, "refused before any request by an earlier run: checked again"
-            )
+            reason = "refused before any request by an earlier run: checked again"
+            self.journal.reset(record.id, JobState.PENDING, reason)
+            return Action.SUBMIT
         try:
             return self._decide(record)
         except MediataskError as exc:

@@ -509,7 +509,7 @@ class JournalBackend(abc.ABC):
 
     def noted(self, job_id: str, kind: str, detail: str) -> None:
         """Log an event about the job (e.g. ``cancel``, with what came of it); no state change."""
-        self._update(job_id, kind, detail)
+        self._write(job_id, {}, (kind, detail))
 
     def reset(self, job_id: str, state: JobState, reason: str) -> None:
         """Put the job back to ``state`` (pending: submitted again; submitted: followed again).

@@ -53,8 +53,6 @@ from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.engine import Client
 from mediatask.errors import (
     MediataskError,
-    NotFoundError,
-    ResultExpiredError,
     SubmitAbandonedError,
     UnknownProviderError,
     UsageError,

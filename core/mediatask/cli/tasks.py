@@ -43,7 +43,7 @@ from mediatask.cli.session import (
 )
 from mediatask.download import saved_lines
 from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, ResultExpiredError, TaskTimeoutError
+from mediatask.errors import MediataskError, NotFoundError, TaskTimeoutError
 from mediatask.journal import JobRecord, JobState
 from mediatask.journal_backend import JournalBackend
 from mediatask.lifecycle import after_following
