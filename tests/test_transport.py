@@ -172,6 +172,7 @@ def _a1d_client(emulator: Standalone, transport: Any) -> Client:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("transport", [Http11Transport, UrllibTransport])
 def test_a_thousand_jobs_at_concurrency_a_thousand_all_finish(
     start_a1d: Callable[[str, float], Standalone], transport: type[Any], tmp_path: Path
@@ -195,6 +196,7 @@ def test_a_thousand_jobs_at_concurrency_a_thousand_all_finish(
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("transport", [Http11Transport, UrllibTransport])
 def test_a_thousand_tasks_in_flight_at_once_all_finish(
     start_a1d: Callable[[str, float], Standalone], transport: type[Any], tmp_path: Path
