@@ -46,6 +46,7 @@ PARSE = ("json", "toml")
 NOT_CODE = {
     "": "shown output or a diagram, not something to run",
     "text": "shown output (a screenshot of the terminal), not something to run",
+    "mermaid": "a diagram (generated from the lifecycle's table and kept so by tests), not code",
 }
 """Block languages that are not examples to run, and why."""
 CHECKED_ELSEWHERE = {

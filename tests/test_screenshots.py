@@ -286,6 +286,8 @@ def journal_with_jobs(home: Path) -> None:
         ]
         for job_id, job in jobs:
             journal.register(job_id, job)
+        for job_id in ("job-5d1c2a9e", "job-0b7e44f1"):
+            journal.submitting(job_id)  # a task exists only after its submit
         journal.submitted("job-5d1c2a9e", TaskRef("a1d", "task_ce91dd27c75a3f11", at))
         journal.submitted("job-0b7e44f1", TaskRef("a2e", "6b14c3e7fa4a0c339c24f828", at))
         journal.ended("lighthouse-at-dusk", JobState.FAILED, "claid refused: image too small")
