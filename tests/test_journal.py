@@ -67,6 +67,24 @@ def test_a_job_goes_from_pending_to_succeeded_with_its_history(
         assert journal.counts() == {"succeeded": 1}
 
 
+def test_a_submit_sent_again_after_an_attempt_that_never_reached_records_its_intent_again(
+    opener: Callable[..., JournalBackend],
+) -> None:
+    """The transport retries a submit whose first attempt certainly never reached the provider
+    (a stale kept-alive connection): the intent is recorded again, with the same marker."""
+    with opener() as journal:
+        journal.register("j1", JOB)
+        marker = journal.marker("j1")
+        journal.submitting("j1", marker)
+        journal.submitting("j1", marker)  # the retry's commit point
+        journal.submitted("j1", TASK)
+        record = journal.get("j1")
+        assert record is not None
+        assert (record.state, record.marker) == (JobState.SUBMITTED, marker)
+        kinds = [event.kind for event in journal.events("j1")]
+        assert kinds.count("submitting") == 2
+
+
 def test_registering_again_returns_the_earlier_record(
     opener: Callable[..., JournalBackend],
 ) -> None:

@@ -122,7 +122,10 @@ def _m(sources: Iterable[JobState], to: JobState, why: str) -> Move:
 S = JobState
 MOVES: Mapping[Event, Move] = {
     Event.SEND: _m(
-        [S.PENDING], S.SUBMITTING, "the submit goes on the wire, recorded first with its marker"
+        [S.PENDING, S.SUBMITTING],
+        S.SUBMITTING,
+        "the submit goes on the wire, recorded first with its marker (again after an attempt "
+        "that certainly never reached the provider, e.g. a stale kept-alive connection)",
     ),
     Event.UNSENT: _m(
         [S.SUBMITTING], S.PENDING, "the submit was stopped before it was sent: no task exists"
