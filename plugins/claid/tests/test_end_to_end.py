@@ -23,7 +23,7 @@ from mediatask.engine import Client
 from mediatask.errors import RateLimitedError
 from mediatask.model import ProviderInfo
 from mediatask.plugins import PluginManager
-from mediatask.policy import RetryPolicy
+from mediatask.policy import RateLimiter, RetryPolicy
 from mediatask_claid.emulator import ClaidEmulator
 
 KEY = "claid-e2e-key"
@@ -55,6 +55,17 @@ def claid_plugin(limits: tuple[tuple[int, float], ...]) -> Any:
 
 def client_for(base_url: str, limits: tuple[tuple[int, float], ...], **options: Any) -> Client:
     plugins = PluginManager.from_plugins({"claid": claid_plugin(limits)})
+    clock = trio.lowlevel.current_clock()
+    if isinstance(clock, trio.testing.MockClock) and clock.rate > 1:
+        # The limiter's margin for a request still on its way to the provider (count_within)
+        # is meant in real seconds: on a clock running RATE times real time it must be RATE
+        # times longer, or a busy machine's few milliseconds of delay become whole seconds.
+        margin = RateLimiter(limits).count_within * clock.rate
+
+        def slower(info: ProviderInfo) -> RateLimiter:
+            return RateLimiter(info.rate_limits, count_within=margin)
+
+        options.setdefault("throttles", slower)
     settings = Settings(overrides={"claid": ProviderSettings(base_url, KEY)}, environ={})
     return Client(plugins=plugins, settings=settings, **options)
 
