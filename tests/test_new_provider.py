@@ -127,6 +127,7 @@ def test_a_new_provider_installs_is_listed_runs_and_passes_the_contract_at_once(
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_new_provider_copied_out_installs_with_pip_and_runs_its_own_tests(
     tmp_path: Path, mediatask_home: Path
 ) -> None:
