@@ -136,6 +136,14 @@ class Journal(JournalBackend):
         _private_file(path)
         self._redactor = Redactor(Settings().secrets())  # the user's keys never reach a row
         self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()  # a journal refused (e.g. from a newer mediatask) holds no file
+            raise
+
+    def _open(self) -> None:
+        """Set the connection up and bring the file to this version's schema."""
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
