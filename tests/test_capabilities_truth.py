@@ -3,6 +3,7 @@ promises no look-up, and the uncertain advice and ``--resubmit-uncertain`` follo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -40,11 +41,11 @@ def _client(finds_marker: bool | None) -> Client:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    journal = Journal(tmp_path / "journal.sqlite")
-    journal.register("j1", Job("fake", "draw", (), {"prompt": "x"}))
-    journal.submitting("j1", journal.marker("j1"))
-    return journal
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        journal.register("j1", Job("fake", "draw", (), {"prompt": "x"}))
+        journal.submitting("j1", journal.marker("j1"))
+        yield journal
 
 
 def test_a_list_without_markers_is_not_searched_and_the_advice_says_so(journal: Journal) -> None:
