@@ -9,197 +9,163 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    # Seen by type checkers; at run time each name is imported on first use (PEP 562),
-    # so `import mediatask` (and the CLI) does not pay for the engine.
-    from mediatask.api import (
-        download_outputs,
-        open_client,
-        run,
-        run_batch,
-        run_many,
-        status,
-        submit,
-        wait,
-    )
-    from mediatask.config import ProviderSettings, Settings
-    from mediatask.engine import Client, Listing
-    from mediatask.errors import (
-        AuthError,
-        ConfigError,
-        ExpiredError,
-        FailedTask,
-        InsufficientCreditsError,
-        LocalWriteError,
-        MediataskError,
-        NotFoundError,
-        PluginError,
-        ProviderError,
-        RateLimitedError,
-        RejectedError,
-        ResultExpiredError,
-        SubmitAbandonedError,
-        SubmitUncertainError,
-        TaskCanceledError,
-        TaskFailedError,
-        TaskTimeoutError,
-        UnavailableError,
-        UnknownProviderError,
-        UsageError,
-    )
-    from mediatask.hookspecs import hookimpl
-    from mediatask.http import Request, Response
-    from mediatask.journal import (
-        JobRecord,
-        JobState,
-        Journal,
-    )
-    from mediatask.keys import KeyStore
-    from mediatask.many import Outcome
-    from mediatask.model import (
-        Cancellation,
-        CancelOutcome,
-        Capabilities,
-        Credits,
-        Job,
-        LocalFiles,
-        Operation,
-        Output,
-        Param,
-        ProviderInfo,
-        Result,
-        Status,
-        Submitted,
-        TaskRef,
-        Update,
-    )
-    from mediatask.plugins import PluginManager
-    from mediatask.policy import PollPolicy, RetryPolicy
+from mediatask import _moved
 
-_SOURCES = {
-    "open_client": "mediatask.api",
-    "run": "mediatask.api",
-    "run_many": "mediatask.api",
-    "run_batch": "mediatask.api",
-    "submit": "mediatask.api",
-    "status": "mediatask.api",
-    "wait": "mediatask.api",
-    "download_outputs": "mediatask.api",
-    "ProviderSettings": "mediatask.config",
-    "Settings": "mediatask.config",
-    "Client": "mediatask.engine",
-    "Listing": "mediatask.engine",
-    "AuthError": "mediatask.errors",
-    "ConfigError": "mediatask.errors",
-    "ExpiredError": "mediatask.errors",
-    "FailedTask": "mediatask.errors",
-    "InsufficientCreditsError": "mediatask.errors",
-    "LocalWriteError": "mediatask.errors",
-    "MediataskError": "mediatask.errors",
-    "NotFoundError": "mediatask.errors",
-    "PluginError": "mediatask.errors",
-    "ProviderError": "mediatask.errors",
-    "RateLimitedError": "mediatask.errors",
-    "RejectedError": "mediatask.errors",
-    "ResultExpiredError": "mediatask.errors",
-    "SubmitAbandonedError": "mediatask.errors",
-    "SubmitUncertainError": "mediatask.errors",
-    "TaskCanceledError": "mediatask.errors",
-    "TaskFailedError": "mediatask.errors",
-    "TaskTimeoutError": "mediatask.errors",
-    "UnavailableError": "mediatask.errors",
-    "UnknownProviderError": "mediatask.errors",
-    "UsageError": "mediatask.errors",
-    "hookimpl": "mediatask.hookspecs",
-    "Request": "mediatask.http",
-    "Response": "mediatask.http",
-    "JobRecord": "mediatask.journal",
-    "JobState": "mediatask.journal",
-    "Journal": "mediatask.journal",
-    "KeyStore": "mediatask.keys",
-    "Outcome": "mediatask.many",
-    "CancelOutcome": "mediatask.model",
-    "Cancellation": "mediatask.model",
-    "Capabilities": "mediatask.model",
-    "Credits": "mediatask.model",
-    "Job": "mediatask.model",
-    "LocalFiles": "mediatask.model",
-    "Operation": "mediatask.model",
-    "Output": "mediatask.model",
-    "Param": "mediatask.model",
-    "ProviderInfo": "mediatask.model",
-    "Result": "mediatask.model",
-    "Status": "mediatask.model",
-    "Submitted": "mediatask.model",
-    "TaskRef": "mediatask.model",
-    "Update": "mediatask.model",
-    "PluginManager": "mediatask.plugins",
-    "PollPolicy": "mediatask.policy",
-    "RetryPolicy": "mediatask.policy",
+_moved.install()
+
+if TYPE_CHECKING:
+    # Seen by type checkers (the `X as X` form re-exports); at run time each name is imported on
+    # first use (PEP 562), so `import mediatask` (and the CLI) does not pay for the engine.
+    # tests/test_layers.py keeps this list equal to _PUBLIC.
+    from mediatask._api import download_outputs as download_outputs
+    from mediatask._api import open_client as open_client
+    from mediatask._api import run as run
+    from mediatask._api import run_batch as run_batch
+    from mediatask._api import run_many as run_many
+    from mediatask._api import status as status
+    from mediatask._api import submit as submit
+    from mediatask._api import wait as wait
+    from mediatask.engine.client import Client as Client
+    from mediatask.engine.client import Listing as Listing
+    from mediatask.engine.file_host import open_file_host as open_file_host
+    from mediatask.engine.policy import PollPolicy as PollPolicy
+    from mediatask.engine.policy import RetryPolicy as RetryPolicy
+    from mediatask.engine.run_many import Outcome as Outcome
+    from mediatask.http.messages import Request as Request
+    from mediatask.http.messages import Response as Response
+    from mediatask.journal.sqlite import JobRecord as JobRecord
+    from mediatask.journal.sqlite import JobState as JobState
+    from mediatask.journal.sqlite import Journal as Journal
+    from mediatask.model.errors import AuthError as AuthError
+    from mediatask.model.errors import ConfigError as ConfigError
+    from mediatask.model.errors import ExpiredError as ExpiredError
+    from mediatask.model.errors import FailedTask as FailedTask
+    from mediatask.model.errors import InsufficientCreditsError as InsufficientCreditsError
+    from mediatask.model.errors import LocalWriteError as LocalWriteError
+    from mediatask.model.errors import MalformedPayloadError as MalformedPayloadError
+    from mediatask.model.errors import MediataskError as MediataskError
+    from mediatask.model.errors import NotFoundError as NotFoundError
+    from mediatask.model.errors import PluginError as PluginError
+    from mediatask.model.errors import ProviderError as ProviderError
+    from mediatask.model.errors import RateLimitedError as RateLimitedError
+    from mediatask.model.errors import RejectedError as RejectedError
+    from mediatask.model.errors import ResultExpiredError as ResultExpiredError
+    from mediatask.model.errors import StreamError as StreamError
+    from mediatask.model.errors import SubmitAbandonedError as SubmitAbandonedError
+    from mediatask.model.errors import SubmitUncertainError as SubmitUncertainError
+    from mediatask.model.errors import TaskCanceledError as TaskCanceledError
+    from mediatask.model.errors import TaskFailedError as TaskFailedError
+    from mediatask.model.errors import TaskTimeoutError as TaskTimeoutError
+    from mediatask.model.errors import UnavailableError as UnavailableError
+    from mediatask.model.errors import UnknownProviderError as UnknownProviderError
+    from mediatask.model.errors import UsageError as UsageError
+    from mediatask.model.values import Cancellation as Cancellation
+    from mediatask.model.values import CancelOutcome as CancelOutcome
+    from mediatask.model.values import Capabilities as Capabilities
+    from mediatask.model.values import Credits as Credits
+    from mediatask.model.values import Job as Job
+    from mediatask.model.values import LocalFiles as LocalFiles
+    from mediatask.model.values import Operation as Operation
+    from mediatask.model.values import Output as Output
+    from mediatask.model.values import Param as Param
+    from mediatask.model.values import ProviderInfo as ProviderInfo
+    from mediatask.model.values import Result as Result
+    from mediatask.model.values import Status as Status
+    from mediatask.model.values import Submitted as Submitted
+    from mediatask.model.values import TaskRef as TaskRef
+    from mediatask.model.values import Update as Update
+    from mediatask.providers.hookspecs import hookimpl as hookimpl
+    from mediatask.providers.manager import PluginManager as PluginManager
+    from mediatask.settings.config import ProviderSettings as ProviderSettings
+    from mediatask.settings.config import Settings as Settings
+    from mediatask.settings.keys import KeyStore as KeyStore
+
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "mediatask._api": (
+        "download_outputs",
+        "open_client",
+        "run",
+        "run_batch",
+        "run_many",
+        "status",
+        "submit",
+        "wait",
+    ),
+    "mediatask.engine.client": (
+        "Client",
+        "Listing",
+    ),
+    "mediatask.engine.file_host": ("open_file_host",),
+    "mediatask.engine.policy": (
+        "PollPolicy",
+        "RetryPolicy",
+    ),
+    "mediatask.engine.run_many": ("Outcome",),
+    "mediatask.http.messages": (
+        "Request",
+        "Response",
+    ),
+    "mediatask.journal.sqlite": (
+        "JobRecord",
+        "JobState",
+        "Journal",
+    ),
+    "mediatask.model.errors": (
+        "AuthError",
+        "ConfigError",
+        "ExpiredError",
+        "FailedTask",
+        "InsufficientCreditsError",
+        "LocalWriteError",
+        "MalformedPayloadError",
+        "MediataskError",
+        "NotFoundError",
+        "PluginError",
+        "ProviderError",
+        "RateLimitedError",
+        "RejectedError",
+        "ResultExpiredError",
+        "StreamError",
+        "SubmitAbandonedError",
+        "SubmitUncertainError",
+        "TaskCanceledError",
+        "TaskFailedError",
+        "TaskTimeoutError",
+        "UnavailableError",
+        "UnknownProviderError",
+        "UsageError",
+    ),
+    "mediatask.model.values": (
+        "CancelOutcome",
+        "Cancellation",
+        "Capabilities",
+        "Credits",
+        "Job",
+        "LocalFiles",
+        "Operation",
+        "Output",
+        "Param",
+        "ProviderInfo",
+        "Result",
+        "Status",
+        "Submitted",
+        "TaskRef",
+        "Update",
+    ),
+    "mediatask.providers.hookspecs": ("hookimpl",),
+    "mediatask.providers.manager": ("PluginManager",),
+    "mediatask.settings.config": (
+        "ProviderSettings",
+        "Settings",
+    ),
+    "mediatask.settings.keys": ("KeyStore",),
 }
+"""Each public name by the module it lives in: the one list of what `mediatask` offers."""
+
+_SOURCES = {name: module for module, names in _PUBLIC.items() for name in names}
 """Where each public name lives: imported from there on first access."""
 
-__all__ = [
-    "AuthError",
-    "CancelOutcome",
-    "Cancellation",
-    "Capabilities",
-    "Client",
-    "ConfigError",
-    "Credits",
-    "ExpiredError",
-    "FailedTask",
-    "InsufficientCreditsError",
-    "Job",
-    "JobRecord",
-    "JobState",
-    "Journal",
-    "KeyStore",
-    "Listing",
-    "LocalFiles",
-    "LocalWriteError",
-    "MediataskError",
-    "NotFoundError",
-    "Operation",
-    "Outcome",
-    "Output",
-    "Param",
-    "PluginError",
-    "PluginManager",
-    "PollPolicy",
-    "ProviderError",
-    "ProviderInfo",
-    "ProviderSettings",
-    "RateLimitedError",
-    "RejectedError",
-    "Request",
-    "Response",
-    "Result",
-    "ResultExpiredError",
-    "RetryPolicy",
-    "Settings",
-    "Status",
-    "SubmitAbandonedError",
-    "SubmitUncertainError",
-    "Submitted",
-    "TaskCanceledError",
-    "TaskFailedError",
-    "TaskRef",
-    "TaskTimeoutError",
-    "UnavailableError",
-    "UnknownProviderError",
-    "Update",
-    "UsageError",
-    "download_outputs",
-    "hookimpl",
-    "open_client",
-    "run",
-    "run_batch",
-    "run_many",
-    "status",
-    "submit",
-    "wait",
-]
+__all__ = sorted(_SOURCES)
 
 
 def __getattr__(name: str) -> object:

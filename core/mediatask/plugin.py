@@ -4,13 +4,15 @@ A plugin builds :class:`Request` objects and reads :class:`Response` objects; th
 I/O. Everything a plugin needs to do that is here, and importing it loads no networking, no
 event loop, no database and no CLI (no trio, urllib3, sqlite3 or click), so a plugin stays cheap
 to import and easy to test. ``docs/writing-a-provider.md`` walks through writing one; the hooks
-are documented in :mod:`mediatask.hookspecs` and ``docs/hooks.md``.
+are documented in :mod:`mediatask.providers.hookspecs` and ``docs/hooks.md``.
 
 Names outside this module (and :mod:`mediatask.emulator` for emulators,
 :mod:`mediatask.testing` for tests) are the core's own and may change without notice.
 """
 
-from mediatask.errors import (
+from mediatask.http.headers import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_retry_after
+from mediatask.http.messages import Request, Response
+from mediatask.model.errors import (
     AuthError,
     ExpiredError,
     FailedTask,
@@ -26,10 +28,7 @@ from mediatask.errors import (
     UnavailableError,
     UsageError,
 )
-from mediatask.headers import MAX_RETRY_AFTER, parse_rate_limit_reset, parse_retry_after
-from mediatask.hookspecs import ProviderEmulator, hookimpl
-from mediatask.http import Request, Response
-from mediatask.model import (
+from mediatask.model.values import (
     Cancellation,
     CancelOutcome,
     Capabilities,
@@ -45,8 +44,9 @@ from mediatask.model import (
     TaskRef,
     Update,
 )
-from mediatask.statuses import error_for_status
-from mediatask.validate import is_url, url_scheme
+from mediatask.providers.hookspecs import ProviderEmulator, hookimpl
+from mediatask.providers.statuses import error_for_status
+from mediatask.providers.validate import is_url, url_scheme
 
 __all__ = [
     "MAX_RETRY_AFTER",

@@ -37,7 +37,7 @@ import attrs
 import pytest
 
 if TYPE_CHECKING:
-    from mediatask.plugins import PluginManager
+    from mediatask.providers.manager import PluginManager
 
 BIN_ENV = "MEDIATASK_PG_BIN"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -250,8 +250,8 @@ def submit_identity(folder: Path, row: Mapping[str, Any]) -> str:
     import json
 
     from mediatask.emulator.submissions import job_identity
-    from mediatask.model import Job
-    from mediatask.validate import check_job
+    from mediatask.model.values import Job
+    from mediatask.providers.validate import check_job
 
     job = Job.from_json(json.loads(row["job"]))
     if job.provider == "claid":  # an upload: the file's bytes
@@ -267,7 +267,7 @@ def submit_identity(folder: Path, row: Mapping[str, Any]) -> str:
 
 @functools.cache
 def _plugins() -> PluginManager:
-    from mediatask.plugins import PluginManager
+    from mediatask.providers.manager import PluginManager
 
     return PluginManager.from_entry_points()
 

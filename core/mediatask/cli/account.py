@@ -19,10 +19,10 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.complete import complete_provider
 from mediatask.cli.session import cli_settings, run_with_client
-from mediatask.engine import LIST_PAGES, Client, Listing
-from mediatask.errors import MediataskError, UsageError
-from mediatask.model import Credits, TaskRef
-from mediatask.plugins import PluginManager
+from mediatask.engine.client import LIST_PAGES, Client, Listing
+from mediatask.model.errors import MediataskError, UsageError
+from mediatask.model.values import Credits, TaskRef
+from mediatask.providers.manager import PluginManager
 
 T = TypeVar("T")
 

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mediatask.cli.lazy import LazyCommand, LazyGroup
-from mediatask.config import Settings
-from mediatask.errors import MediataskError, leaves
-from mediatask.keys import KeyStoreWarning, exposed
-from mediatask.redact import RedactingFilter, Redactor, one_line
+from mediatask.model.errors import MediataskError, leaves
+from mediatask.model.redact import RedactingFilter, Redactor, one_line
+from mediatask.settings.config import Settings
+from mediatask.settings.keys import KeyStoreWarning, exposed
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mediatask.plugins import PluginManager
+    from mediatask.providers.manager import PluginManager
 
 # What is imported here is paid by every command, `--help` included: rich, the plugin manager
 # and the engine are imported inside the functions that need them.
@@ -181,7 +181,7 @@ def command_redactor(ctx: click.Context | None = None) -> Redactor:
 
 def load_plugins() -> PluginManager:
     """Load the installed plugins; a plugin that fails to load is one warning line on stderr."""
-    from mediatask.plugins import PluginLoadWarning, PluginManager
+    from mediatask.providers.manager import PluginLoadWarning, PluginManager
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginLoadWarning)
@@ -213,7 +213,7 @@ def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
         level=logging.DEBUG if verbose > 1 else logging.INFO,
         format="%(name)s: %(message)s",
     )
-    logging.getLogger("mediatask.http").setLevel(logging.DEBUG)
+    logging.getLogger("mediatask.http.messages").setLevel(logging.DEBUG)
 
 
 def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
@@ -420,7 +420,7 @@ def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None)
 
 def _retry_budget(*, expose: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     from mediatask.cli.deadline import Duration
-    from mediatask.policy import DEFAULT_RETRY_BUDGET, RetryPolicy
+    from mediatask.engine.policy import DEFAULT_RETRY_BUDGET, RetryPolicy
 
     def policy(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
         chosen = None if value is None else RetryPolicy(budget=value)
@@ -444,7 +444,7 @@ def _retry_budget(*, expose: bool) -> Callable[[Callable[..., Any]], Callable[..
 
 def retry_budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """``--retry-budget DURATION``: how long one request is retried; the command gets ``retry``
-    (a :class:`~mediatask.policy.RetryPolicy`, or ``None`` for the default)."""
+    (a :class:`~mediatask.engine.policy.RetryPolicy`, or ``None`` for the default)."""
     return _retry_budget(expose=True)(function)
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import attrs
 import click
 
-from mediatask.batch import Batch, BatchOptions, Summary
+from mediatask.batch.manifest import Manifest, read_manifest
+from mediatask.batch.preflight import bad_lines
+from mediatask.batch.runner import Batch, BatchOptions, Summary
 from mediatask.cli.base import (
     budget_option,
     cli,
@@ -22,6 +24,7 @@ from mediatask.cli.base import (
     stderr_console,
     user_errors,
 )
+from mediatask.cli.display import open_display
 from mediatask.cli.file_host import file_host_option, forget_unless_needed
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client, open_journal
@@ -32,14 +35,11 @@ from mediatask.cli.worker import (
     print_summary,
     run_shared,
 )
-from mediatask.display import open_display
-from mediatask.dry_run import bad_lines
-from mediatask.durations import parse_duration
-from mediatask.errors import UsageError
-from mediatask.journal import LOCK_FILE, Journal, batch_journal_path, exclusive
-from mediatask.manifest import Manifest, read_manifest
-from mediatask.plugins import PluginManager
-from mediatask.validate import check_out_dir
+from mediatask.journal.sqlite import LOCK_FILE, Journal, batch_journal_path, exclusive
+from mediatask.model.errors import UsageError
+from mediatask.model.parsing import parse_duration
+from mediatask.providers.manager import PluginManager
+from mediatask.providers.validate import check_out_dir
 
 
 @cli.command("batch")

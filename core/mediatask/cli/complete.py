@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 from click.shell_completion import CompletionItem
 
-from mediatask.model import Operation, ProviderInfo
+from mediatask.model.values import Operation, ProviderInfo
 
 
 def _providers() -> dict[str, ProviderInfo]:

@@ -17,10 +17,10 @@ import attrs
 import click
 import trio
 
-from mediatask.durations import parse_duration
-from mediatask.engine import Client
-from mediatask.errors import MediataskError, UsageError
-from mediatask.model import TaskRef
+from mediatask.engine.client import Client
+from mediatask.model.errors import MediataskError, UsageError
+from mediatask.model.parsing import parse_duration
+from mediatask.model.values import TaskRef
 
 T = TypeVar("T")
 
@@ -31,7 +31,8 @@ CANCEL_SECONDS = 30.0
 
 
 class Duration(click.ParamType[float]):
-    """A click parameter type for :func:`~mediatask.durations.parse_duration` (``90``, ``5m``…)."""
+    """A click parameter type for :func:`~mediatask.model.parsing.parse_duration` (``90``,
+    ``5m``…)."""
 
     name = "duration"
 

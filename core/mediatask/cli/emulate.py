@@ -10,8 +10,8 @@ from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.complete import complete_provider
 from mediatask.cli.interrupt import run_cancellable
 from mediatask.cli.sandbox_session import serve_all
-from mediatask.errors import UsageError
-from mediatask.sandbox import configure_emulator, random_faults, require_serving
+from mediatask.model.errors import UsageError
+from mediatask.providers.sandbox import configure_emulator, random_faults, require_serving
 
 
 @cli.command("emulate")

@@ -1,5 +1,5 @@
 """``--file-host s3://BUCKET/PREFIX``: where ``run``, ``submit`` and ``batch`` publish local
-files for providers that take URLs only (see :mod:`mediatask.file_host`)."""
+files for providers that take URLs only (see :mod:`mediatask.engine.file_host`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from mediatask.file_host import FILE_HOST_ENV
-from mediatask.model import Job
-from mediatask.plugins import PluginManager
+from mediatask.engine.file_host import FILE_HOST_ENV
+from mediatask.model.values import Job
+from mediatask.providers.manager import PluginManager
 
-FILE_HOST_META = "mediatask.file_host"
+FILE_HOST_META = "mediatask.engine.file_host"
 """Where ``--file-host`` leaves its value in the click context, for open_cli_client."""
 
 
@@ -41,8 +41,8 @@ def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is None or FILE_HOST_META not in ctx.meta:
         return
-    from mediatask.engine import needs_file_host
-    from mediatask.errors import MediataskError
+    from mediatask.engine.client import needs_file_host
+    from mediatask.model.errors import MediataskError
 
     for job in jobs:
         try:

@@ -14,12 +14,12 @@ import click
 
 from mediatask.cli.base import cli, echo_json, fit, json_option, output_width, user_errors
 from mediatask.cli.session import journal_path, open_journal, recording_off_path
-from mediatask.durations import parse_duration
-from mediatask.errors import UsageError
-from mediatask.journal import JobQuery, JobRecord, JobState
-from mediatask.journal_backend import JournalBackend
-from mediatask.journal_postgres import PostgresJournal, is_database_url
-from mediatask.model import Output
+from mediatask.journal.backend import JournalBackend
+from mediatask.journal.postgres import PostgresJournal, is_database_url
+from mediatask.journal.sqlite import JobQuery, JobRecord, JobState
+from mediatask.model.errors import UsageError
+from mediatask.model.parsing import parse_duration
+from mediatask.model.values import Output
 
 LOST_WHEN_OFF = (
     "jobs that run and submit make from now on are not in `jobs list` or `jobs show`, their "

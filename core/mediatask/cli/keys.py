@@ -8,9 +8,9 @@ import click
 
 from mediatask.cli.base import cli, echo_json, json_option, load_plugins, user_errors
 from mediatask.cli.complete import complete_provider
-from mediatask.config import Settings
-from mediatask.errors import UsageError
-from mediatask.keys import KeyStore
+from mediatask.model.errors import UsageError
+from mediatask.settings.config import Settings
+from mediatask.settings.keys import KeyStore
 
 
 @cli.group("keys")

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
+from mediatask.batch.manifest import MEDIA_KINDS, folder_lines, media_files
 from mediatask.cli.base import cli, load_plugins, user_errors
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.run import parse_params, read_params_file
-from mediatask.errors import UsageError
-from mediatask.manifest import MEDIA_KINDS, folder_lines, media_files
-from mediatask.validate import check_params, find_operation
+from mediatask.model.errors import UsageError
+from mediatask.providers.validate import check_params, find_operation
 
 
 @cli.command("manifest")

@@ -17,7 +17,7 @@ import attrs
 import click
 
 from mediatask.cli.base import cli, user_errors
-from mediatask.errors import UsageError
+from mediatask.model.errors import UsageError
 
 TEMPLATE = "provider_template"
 """The template's folder inside the ``mediatask`` package."""

@@ -21,11 +21,11 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.complete import complete_provider
-from mediatask.config import Settings
-from mediatask.model import LocalFiles, Operation, Param, ProviderInfo
+from mediatask.model.values import LocalFiles, Operation, Param, ProviderInfo
+from mediatask.settings.config import Settings
 
 if TYPE_CHECKING:
-    from mediatask.plugins import PluginManager
+    from mediatask.providers.manager import PluginManager
 
 LOCAL_FILES = {
     LocalFiles.NONE: "local files: URLs only (--file-host or --sandbox serves them)",

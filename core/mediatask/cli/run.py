@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatask.batch import submit_recorded
+from mediatask.batch.preflight import PlaceholderHost, plan, plan_json, plan_text
+from mediatask.batch.runner import submit_recorded
 from mediatask.cli.base import (
     STDIN_META,
     budget_option,
@@ -40,6 +41,7 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.display import TaskLine
 from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
 from mediatask.cli.session import (
     cli_settings,
@@ -47,24 +49,22 @@ from mediatask.cli.session import (
     open_user_journal,
     run_with_client,
 )
-from mediatask.display import TaskLine
-from mediatask.download import saved_lines
-from mediatask.dry_run import PlaceholderHost, plan, plan_json, plan_text
-from mediatask.engine import Client
-from mediatask.errors import (
+from mediatask.engine.client import Client
+from mediatask.engine.download import saved_lines
+from mediatask.engine.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
+from mediatask.engine.policy import RetryPolicy
+from mediatask.journal.lifecycle import after_following
+from mediatask.journal.sqlite import JobState, Journal
+from mediatask.model.errors import (
     MediataskError,
     SubmitAbandonedError,
     UnknownProviderError,
     UsageError,
     file_problem,
 )
-from mediatask.journal import JobState, Journal
-from mediatask.lifecycle import after_following
-from mediatask.model import Job, Result, TaskRef, Update
-from mediatask.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
-from mediatask.plugins import PluginManager
-from mediatask.policy import RetryPolicy
-from mediatask.validate import sniff
+from mediatask.model.values import Job, Result, TaskRef, Update
+from mediatask.providers.manager import PluginManager
+from mediatask.providers.validate import sniff
 
 T = TypeVar("T")
 
@@ -178,7 +178,7 @@ def print_dry_run(
 def dry_client(plugins: PluginManager, provider: str, key: str | None, sandbox: bool) -> Client:
     """The client a dry run checks one job of ``provider`` with, sending nothing: with
     ``sandbox`` a placeholder key, and with ``sandbox`` or ``--file-host`` a placeholder file
-    host (see :class:`~mediatask.dry_run.PlaceholderHost`)."""
+    host (see :class:`~mediatask.batch.preflight.PlaceholderHost`)."""
     provider_key = key if key is not None or not sandbox else "sandbox-key"
     try:
         settings = cli_settings(plugins, provider, provider_key)

@@ -19,10 +19,10 @@ import trio
 
 from mediatask.cli.base import user_errors
 from mediatask.cli.interrupt import run_cancellable
-from mediatask.file_host import FILE_HOST_ENV
-from mediatask.keys import HOME_ENV
-from mediatask.plugins import PluginManager
-from mediatask.sandbox import Sandbox, open_sandbox
+from mediatask.engine.file_host import FILE_HOST_ENV
+from mediatask.providers.manager import PluginManager
+from mediatask.providers.sandbox import Sandbox, open_sandbox
+from mediatask.settings.keys import HOME_ENV
 
 
 def export_lines(plugins: PluginManager, box: Sandbox, home: Path) -> list[str]:

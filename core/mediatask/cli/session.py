@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from mediatask.api import open_client
+from mediatask._api import open_client
 from mediatask.cli.base import (
     FOLLOW_META,
     MAX_IN_FLIGHT_META,
@@ -34,22 +34,22 @@ from mediatask.cli.base import (
 from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
 from mediatask.cli.file_host import FILE_HOST_META
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
-from mediatask.config import ProviderSettings, Settings
-from mediatask.engine import Client, utcnow
-from mediatask.errors import ConfigError, UsageError
-from mediatask.journal import (
+from mediatask.engine.client import Client, utcnow
+from mediatask.engine.policy import RetryPolicy
+from mediatask.engine.sending import Throttle
+from mediatask.journal.backend import JournalBackend
+from mediatask.journal.sqlite import (
     JOURNAL_FILE,
     SANDBOX_JOURNAL_FILE,
     JobRecord,
     Journal,
     batch_journal_path,
 )
-from mediatask.journal_backend import JournalBackend
-from mediatask.keys import HOME_ENV, make_home
-from mediatask.model import Output, ProviderInfo, Status, TaskRef, Update
-from mediatask.plugins import PluginManager
-from mediatask.policy import RetryPolicy
-from mediatask.sending import Throttle
+from mediatask.model.errors import ConfigError, UsageError
+from mediatask.model.values import Output, ProviderInfo, Status, TaskRef, Update
+from mediatask.providers.manager import PluginManager
+from mediatask.settings.config import ProviderSettings, Settings
+from mediatask.settings.keys import HOME_ENV, make_home
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ async def open_cli_client(
     throttles: Callable[[ProviderInfo], Throttle] | None = None,
     quick: bool = False,
 ) -> AsyncIterator[Client]:
-    """A Client for a command, made by :func:`mediatask.api.open_client` with the command's
+    """A Client for a command, made by :func:`mediatask._api.open_client` with the command's
     extras: ``--max-in-flight``, ``--retry-budget``, ``--follow``, ``--file-host``,
     ``$MEDIATASK_SANDBOX_SECONDS`` with ``--sandbox``.
 

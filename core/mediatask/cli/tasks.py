@@ -41,15 +41,15 @@ from mediatask.cli.session import (
     resolve_task,
     run_with_client,
 )
-from mediatask.download import saved_lines
-from mediatask.engine import Client
-from mediatask.errors import MediataskError, NotFoundError, TaskTimeoutError
-from mediatask.journal import JobRecord, JobState
-from mediatask.journal_backend import JournalBackend
-from mediatask.lifecycle import after_following
-from mediatask.model import Cancellation, CancelOutcome, Status, TaskRef, Update
-from mediatask.naming import default_stem
-from mediatask.validate import check_out_dir, find_operation
+from mediatask.engine.client import Client
+from mediatask.engine.download import saved_lines
+from mediatask.engine.naming import default_stem
+from mediatask.journal.backend import JournalBackend
+from mediatask.journal.lifecycle import after_following
+from mediatask.journal.sqlite import JobRecord, JobState
+from mediatask.model.errors import MediataskError, NotFoundError, TaskTimeoutError
+from mediatask.model.values import Cancellation, CancelOutcome, Status, TaskRef, Update
+from mediatask.providers.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
 TaskBody = Callable[[Client, TaskRef, "Recorder"], Awaitable[T]]

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
-from mediatask.batch import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.batch.manifest import Entry, Manifest
+from mediatask.batch.runner import RESULTS_FILE, Batch, BatchOptions, Summary
+from mediatask.batch.shared_limits import shared_throttles
+from mediatask.batch.workers import Worker
 from mediatask.cli.base import (
     budget_option,
     cli,
@@ -21,17 +24,14 @@ from mediatask.cli.base import (
     stdout_console,
     user_errors,
 )
+from mediatask.cli.display import next_steps, open_display, summary_table
 from mediatask.cli.interrupt import Interrupted, run_cancellable
 from mediatask.cli.session import open_cli_client
-from mediatask.config import Settings
-from mediatask.display import next_steps, open_display, summary_table
-from mediatask.durations import parse_duration
-from mediatask.errors import UsageError
-from mediatask.journal_postgres import LEASE_SECONDS, OffLoop, PostgresJournal, is_database_url
-from mediatask.manifest import Entry, Manifest
-from mediatask.plugins import PluginManager
-from mediatask.shared_limits import shared_throttles
-from mediatask.workers import Worker
+from mediatask.journal.postgres import LEASE_SECONDS, OffLoop, PostgresJournal, is_database_url
+from mediatask.model.errors import UsageError
+from mediatask.model.parsing import parse_duration
+from mediatask.providers.manager import PluginManager
+from mediatask.settings.config import Settings
 
 
 def lease_option(function: click.decorators.FC) -> click.decorators.FC:

@@ -2,10 +2,10 @@
 
 Needs the ``mediatask[sandbox]`` extra (Hypercorn, Starlette, Pillow, PyAV). This package is a
 plugin emulator's whole author surface: an emulator imports from ``mediatask.emulator`` only
-(media functions as ``from mediatask.emulator import media``), never from its submodules.
+(media functions as ``from mediatask.emulator import media``), never from its submodules:
+they are private, but ``media``.
 """
 
-from mediatask.durations import parse_rate
 from mediatask.emulator import media
 from mediatask.emulator.clock import EmulatorClock
 from mediatask.emulator.faults import Faults, RandomFaults
@@ -33,6 +33,7 @@ from mediatask.emulator.toolkit import (
     StoredFile,
     Work,
 )
+from mediatask.model.parsing import parse_rate
 
 __all__ = [
     "MAX_OUTPUT_PIXELS",

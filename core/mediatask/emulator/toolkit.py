@@ -39,7 +39,7 @@ from mediatask.emulator.limits import TaskLimit
 from mediatask.emulator.media import MediaError
 from mediatask.emulator.submissions import SubmitLedger, current_submission
 from mediatask.emulator.tasks import EmulatedTask, Phase, TaskState, WorkError, WorkResult
-from mediatask.errors import UsageError
+from mediatask.model.errors import UsageError
 
 T = TypeVar("T")
 Work = Callable[[], Awaitable[WorkResult]]

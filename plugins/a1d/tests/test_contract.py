@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from mediatask.model import Status, TaskRef
+from mediatask.model.values import Status, TaskRef
 from mediatask.testing import ProviderContract
 
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from mediatask.http import Request, Response
-from mediatask.model import Status, TaskRef
+from mediatask.http.messages import Request, Response
+from mediatask.model.values import Status, TaskRef
 from mediatask.testing import ProviderContract
 from mediatask_a2e import PAGE_SIZE
 

@@ -396,8 +396,8 @@ def test_mediatask_emulate_takes_the_error_style() -> None:
 async def test_the_sandbox_takes_emulator_options_from_its_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mediatask.plugins import PluginManager
-    from mediatask.sandbox import open_sandbox
+    from mediatask.providers.manager import PluginManager
+    from mediatask.providers.sandbox import open_sandbox
 
     monkeypatch.setenv("MEDIATASK_SANDBOX_A2E", "error-style=http200")
     async with open_sandbox(PluginManager.from_entry_points(), ["a2e"]) as box:

@@ -18,14 +18,14 @@ from PIL import Image
 
 from mediatask import Job, TaskRef
 from mediatask.cli import cli
-from mediatask.errors import (
+from mediatask.model.errors import (
     InsufficientCreditsError,
     NotFoundError,
     RejectedError,
     TaskFailedError,
     UsageError,
 )
-from mediatask.model import Status
+from mediatask.model.values import Status
 
 ANCHOR = "65f1c0de0a2e000000000001"
 Decode = Callable[[bytes], tuple[int, int, int]]

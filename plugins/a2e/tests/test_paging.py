@@ -9,11 +9,11 @@ import pytest
 import trio
 
 from mediatask import Client, Job, Journal
-from mediatask.journal import batch_journal_path
-from mediatask.plugins import PluginManager
-from mediatask.sandbox import open_sandbox
+from mediatask.engine.uncertain import settle
+from mediatask.journal.sqlite import batch_journal_path
+from mediatask.providers.manager import PluginManager
+from mediatask.providers.sandbox import open_sandbox
 from mediatask.testing import quick_client
-from mediatask.uncertain import settle
 from mediatask_a2e.emulated import SPECS
 from mediatask_a2e.emulator import A2EEmulator
 

@@ -11,7 +11,7 @@ import pytest
 
 import mediatask_a2e as a2e
 from mediatask import Job, Request, Response, Status, TaskRef
-from mediatask.errors import (
+from mediatask.model.errors import (
     AuthError,
     InsufficientCreditsError,
     NotFoundError,
@@ -20,7 +20,7 @@ from mediatask.errors import (
     UnavailableError,
     UsageError,
 )
-from mediatask.validate import check_job
+from mediatask.providers.validate import check_job
 
 # The vendor's "Check Status of One Task" example (PROVIDERS.md 4.4.2), verbatim.
 VENDOR_I2V = {

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import trio
 
 from mediatask import Job
-from mediatask.model import Status, TaskRef
+from mediatask.model.values import Status, TaskRef
 from mediatask.testing import ProviderContract, sample_photo
 
 

@@ -17,13 +17,13 @@ from PIL import Image
 
 import mediatask_claid
 from mediatask import Job, hookimpl
-from mediatask.config import ProviderSettings, Settings
 from mediatask.emulator import serving
-from mediatask.engine import Client
-from mediatask.errors import RateLimitedError
-from mediatask.model import ProviderInfo
-from mediatask.plugins import PluginManager
-from mediatask.policy import RateLimiter, RetryPolicy
+from mediatask.engine.client import Client
+from mediatask.engine.policy import RateLimiter, RetryPolicy
+from mediatask.model.errors import RateLimitedError
+from mediatask.model.values import ProviderInfo
+from mediatask.providers.manager import PluginManager
+from mediatask.settings.config import ProviderSettings, Settings
 from mediatask_claid.emulator import ClaidEmulator
 
 KEY = "claid-e2e-key"

@@ -11,7 +11,8 @@ import pytest
 
 import mediatask_claid as claid
 from mediatask import Job, PluginError, Response, Status, TaskRef
-from mediatask.errors import (
+from mediatask.http.messages import Request
+from mediatask.model.errors import (
     AuthError,
     InsufficientCreditsError,
     NotFoundError,
@@ -20,7 +21,6 @@ from mediatask.errors import (
     UnavailableError,
     UsageError,
 )
-from mediatask.http import Request
 
 OUTPUT_OBJECT = {
     "ext": "jpeg",

@@ -9,9 +9,9 @@ import pytest
 
 import mediatask_claid
 from mediatask import Job, UsageError
-from mediatask.config import ProviderSettings, Settings
-from mediatask.engine import Client
-from mediatask.plugins import PluginManager
+from mediatask.engine.client import Client
+from mediatask.providers.manager import PluginManager
+from mediatask.settings.config import ProviderSettings, Settings
 from mediatask.testing import ScriptedTransport
 from mediatask_claid.contract import assemble, problems
 

@@ -16,13 +16,13 @@ import pytest
 import trio
 
 from mediatask import Client, Job, JobRecord, Journal
-from mediatask.batch import Batch, BatchOptions
-from mediatask.errors import TaskCanceledError, TaskFailedError
-from mediatask.journal import batch_journal_path
-from mediatask.manifest import read_manifest
-from mediatask.model import Status
-from mediatask.plugins import PluginManager
-from mediatask.sandbox import open_sandbox
+from mediatask.batch.manifest import read_manifest
+from mediatask.batch.runner import Batch, BatchOptions
+from mediatask.journal.sqlite import batch_journal_path
+from mediatask.model.errors import TaskCanceledError, TaskFailedError
+from mediatask.model.values import Status
+from mediatask.providers.manager import PluginManager
+from mediatask.providers.sandbox import open_sandbox
 from mediatask.testing import quick_client
 from mediatask_queue.emulator import QueueEmulator
 

@@ -1,0 +1,156 @@
+"""Where the modules of mediatask 0.x went when the package was arranged by layers.
+
+Code written against the old flat layout (``from mediatask.errors import AuthError``,
+``from mediatask.model import Job``) keeps working with a :class:`DeprecationWarning` that names
+the replacement: import the name from :mod:`mediatask` (or :mod:`mediatask.plugin` in a
+plugin). The old paths go away in mediatask 1.0.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+import warnings
+from collections.abc import Callable, Sequence
+
+MOVED_MODULES: dict[str, str] = {
+    "mediatask.api": "mediatask._api",
+    "mediatask.bodies": "mediatask.http.bodies",
+    "mediatask.concurrency": "mediatask.engine.concurrency",
+    "mediatask.config": "mediatask.settings.config",
+    "mediatask.connections": "mediatask.http.pool",
+    "mediatask.contract": "mediatask.testing._contract",
+    "mediatask.display": "mediatask.cli.display",
+    "mediatask.download": "mediatask.engine.download",
+    "mediatask.dry_run": "mediatask.batch.preflight",
+    "mediatask.durations": "mediatask.model.parsing",
+    "mediatask.errors": "mediatask.model.errors",
+    "mediatask.file_host": "mediatask.engine.file_host",
+    "mediatask.following": "mediatask.engine.following",
+    "mediatask.headers": "mediatask.http.headers",
+    "mediatask.hookspecs": "mediatask.providers.hookspecs",
+    "mediatask.http11": "mediatask.http.http11",
+    "mediatask.identity": "mediatask.journal.identity",
+    "mediatask.journal_backend": "mediatask.journal.backend",
+    "mediatask.journal_postgres": "mediatask.journal.postgres",
+    "mediatask.journal_schema": "mediatask.journal.schema",
+    "mediatask.keys": "mediatask.settings.keys",
+    "mediatask.known": "mediatask.engine.known",
+    "mediatask.lifecycle": "mediatask.journal.lifecycle",
+    "mediatask.manifest": "mediatask.batch.manifest",
+    "mediatask.many": "mediatask.engine.run_many",
+    "mediatask.naming": "mediatask.engine.naming",
+    "mediatask.plugins": "mediatask.providers.manager",
+    "mediatask.policy": "mediatask.engine.policy",
+    "mediatask.recorded": "mediatask.batch.recorded",
+    "mediatask.redact": "mediatask.model.redact",
+    "mediatask.runner": "mediatask.engine.fanout",
+    "mediatask.sandbox": "mediatask.providers.sandbox",
+    "mediatask.schedule": "mediatask.engine.schedule",
+    "mediatask.sending": "mediatask.engine.sending",
+    "mediatask.shared_limits": "mediatask.batch.shared_limits",
+    "mediatask.sse": "mediatask.http.sse",
+    "mediatask.statuses": "mediatask.providers.statuses",
+    "mediatask.suggest": "mediatask.model.suggest",
+    "mediatask.summary": "mediatask.batch.summary",
+    "mediatask.transport": "mediatask.http.transport",
+    "mediatask.uncertain": "mediatask.engine.uncertain",
+    "mediatask.urllib3_transport": "mediatask.http.urllib3_transport",
+    "mediatask.validate": "mediatask.providers.validate",
+    "mediatask.workers": "mediatask.batch.workers",
+}
+"""An old module path that no longer exists → the module that holds its names now."""
+
+RENAMED_TO_PACKAGE: dict[str, str] = {
+    "mediatask.batch": "mediatask.batch.runner",
+    "mediatask.engine": "mediatask.engine.client",
+    "mediatask.http": "mediatask.http.messages",
+    "mediatask.journal": "mediatask.journal.sqlite",
+    "mediatask.model": "mediatask.model.values",
+}
+"""An old module whose path is now a package of a layer → the module that holds its names now."""
+
+
+def _warn(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is private and moved to {new}; import the name from mediatask "
+        "(or mediatask.plugin in a plugin) instead — the old path goes away in mediatask 1.0",
+        DeprecationWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """How many frames up the code that imported sits (past importlib's and this module's)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith("<frozen importlib")
+        or frame.f_code.co_filename == __file__
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+class _Alias(importlib.abc.Loader):
+    """Loads an old module path as the module that replaced it, with a warning."""
+
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+        self.spec: importlib.machinery.ModuleSpec | None = None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        _warn(self.old, self.new)
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__  # the import system sets the old one on it next
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to run: the module was imported under its new name, whose spec it keeps."""
+        module.__spec__ = self.spec
+
+
+class MovedModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds the old module paths of :data:`MOVED_MODULES` (installed by ``mediatask``)."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        """A spec that loads the new module for an old path; ``None`` for any other name."""
+        new = MOVED_MODULES.get(fullname)
+        if new is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, _Alias(fullname, new))
+
+
+def old_names(package: str) -> Callable[[str], object]:
+    """A package's ``__getattr__`` serving the names its old same-named module had, with a warning.
+
+    A name the old module did not have raises :class:`AttributeError`, so submodules still import.
+    """
+    new = RENAMED_TO_PACKAGE[package]
+
+    def __getattr__(name: str) -> object:  # noqa: N807 (a module's __getattr__, PEP 562)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        module = importlib.import_module(new)
+        if name not in vars(module):
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        _warn(f"{package}.{name}", f"{new}.{name}")
+        return getattr(module, name)
+
+    return __getattr__
+
+
+def install() -> None:
+    """Put the finder on ``sys.meta_path`` once (called by ``mediatask/__init__``)."""
+    if not any(isinstance(finder, MovedModuleFinder) for finder in sys.meta_path):
+        sys.meta_path.append(MovedModuleFinder())

@@ -1,0 +1,93 @@
+"""A submit recorded in a journal: the intent as the request goes on the wire, the handle after.
+
+Used by ``batch`` and by ``run``/``submit``. "On the wire" is the moment the request becomes
+complete at the provider: the default transport holds back its last byte until the intent is
+journalled (:func:`~mediatask.http.transport.send_submit`), so an upload cut short by a crash, a
+Ctrl-C or a broken connection leaves the job pending. A failure after that moment is journalled
+*uncertain* when the task may exist (no answer was read, or a 2xx answer could not be read) and
+*failed* otherwise. A job that is no longer this writer's (:class:`~mediatask.journal.backend.
+LeaseLostError`: another worker of a shared ledger took it over) is not written at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+
+from mediatask.batch.summary import short_reason
+from mediatask.engine.client import Client
+from mediatask.engine.uncertain import advice
+from mediatask.journal.backend import JournalBackend, LeaseLostError, LedgerError, written
+from mediatask.journal.sqlite import JobState
+from mediatask.model.errors import MediataskError, PluginError, SubmitUncertainError
+from mediatask.model.values import Job, TaskRef
+
+
+async def submit_recorded(
+    client: Client, journal: JournalBackend, job_id: str, job: Job
+) -> TaskRef:
+    """Submit ``job`` with the intent journalled as it goes on the wire and the handle after.
+
+    Only the exchange on the wire, from the moment the request is complete, is shielded from
+    cancellation (by the transport). Cancelled before it, the job stays pending; a submit that
+    failed after it is journalled uncertain when the task may exist (no answer, or a 2xx answer
+    that could not be read), else failed.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()  # handed its slot after Ctrl-C: not submitted
+    marker = journal.marker(job_id)
+    on_wire: list[bool] = []
+
+    def going() -> None:
+        journal.submitting(job_id, marker)  # raises if the job is no longer this worker's
+        on_wire.append(True)  # the intent committed: the last byte goes now
+
+    async def end(state: JobState, error: str, reason: str) -> None:
+        await written(lambda: journal.ended(job_id, state, error, reason))
+
+    try:
+        task = await client.submit(job, on_wire=going, marker=marker)
+    except LeaseLostError:
+        raise  # not this worker's to write: nothing was sent
+    except LedgerError:
+        if not on_wire:
+            # The intent may not have committed, so nothing was sent: once the ledger is
+            # back, the job is pending again (unless another worker has taken it over).
+            with contextlib.suppress(LeaseLostError):
+                await written(lambda: journal.unsent(job_id))
+        raise  # else sent, its answer unknown here: left "submitting", uncertain to the next
+    except SubmitUncertainError as exc:
+        reason = short_reason(f"no answer to the submit: {exc}")
+        await end(JobState.UNCERTAIN, f"{exc}; {_advice(client, journal, job_id)}", reason)
+        raise
+    except PluginError as exc:
+        if not on_wire:
+            await end(JobState.FAILED, str(exc), short_reason(exc))
+            raise
+        error = (
+            f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
+            f"a task was probably created: {_advice(client, journal, job_id)}"
+        )
+        reason = f"{job.provider} accepted the submit but its answer was unreadable"
+        await end(JobState.UNCERTAIN, error, reason)
+        raise
+    except MediataskError as exc:
+        await end(JobState.FAILED, str(exc), short_reason(exc))
+        raise
+    except trio.Cancelled:
+        # Every exchange that began ended in a refusal or certainly unsent (the client raises
+        # SubmitUncertainError otherwise): no task exists, so the job is pending again.
+        if on_wire:
+            with contextlib.suppress(LeaseLostError):  # then it is another worker's to write
+                journal.unsent(job_id)
+        raise
+    await written(lambda: journal.submitted(job_id, task))  # the answer in hand: kept
+    answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
+    if answered is not None:
+        journal.observed(job_id, answered)
+    return task
+
+
+def _advice(client: Client, journal: JournalBackend, job_id: str) -> str:
+    record = journal.get(job_id)
+    return advice(client, record) if record else ""
