@@ -147,6 +147,8 @@ class Emulator:
                 Route(ADMIN_PREFIX + "stats", self._admin_stats, methods=["GET"]),
                 Route(ADMIN_PREFIX + "advance", self._admin_advance, methods=["POST"]),
                 Route(ADMIN_PREFIX + "faults", self._admin_faults, methods=["GET", "POST"]),
+                Route(ADMIN_PREFIX + "hold", self._admin_hold, methods=["POST"]),
+                Route(ADMIN_PREFIX + "release", self._admin_release, methods=["POST"]),
             ]
             storage = Route(STORAGE_PREFIX + "{key:path}", self._download, methods=["GET"])
             self._app = Starlette(
@@ -368,6 +370,14 @@ class Emulator:
         except ValueError as exc:
             return JSONResponse({"error": f"?seconds= must be a non-negative number: {exc}"}, 400)
         return JSONResponse({"now": self.clock.now()})
+
+    async def _admin_hold(self, request: Request) -> Response:
+        self.hold_work = True
+        return JSONResponse({"hold_work": True})
+
+    async def _admin_release(self, request: Request) -> Response:
+        self.release()
+        return JSONResponse({"hold_work": False})
 
     async def _admin_faults(self, request: Request) -> Response:
         if request.method == "POST":

@@ -451,11 +451,22 @@ class Standalone:
 
     def set_faults(self, spec: str | None) -> None:
         """Replace the emulator's random faults (``None``: none from now on)."""
+        self._admin_post("faults", {"random_faults": spec})
+
+    def hold(self) -> None:
+        """Hold work: tasks run but none finishes until :meth:`release` (``/_emulator/hold``)."""
+        self._admin_post("hold", {})
+
+    def release(self) -> None:
+        """Let held work finish, and new work run through (``/_emulator/release``)."""
+        self._admin_post("release", {})
+
+    def _admin_post(self, what: str, body: dict[str, Any]) -> None:
         import urllib.request
 
         request = urllib.request.Request(  # noqa: S310  # loopback http
-            f"{self.base_url}/_emulator/faults",
-            data=jsonlib.dumps({"random_faults": spec}).encode(),
+            f"{self.base_url}/_emulator/{what}",
+            data=jsonlib.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
