@@ -53,17 +53,21 @@ def claid_plugin(limits: tuple[tuple[int, float], ...]) -> Any:
     return scaled()
 
 
+UNTIL_ANSWERED = 24 * 3600.0
+"""A count_within no answer in these tests takes: a request is logged until answered."""
+
+
 def client_for(base_url: str, limits: tuple[tuple[int, float], ...], **options: Any) -> Client:
     plugins = PluginManager.from_plugins({"claid": claid_plugin(limits)})
     clock = trio.lowlevel.current_clock()
     if isinstance(clock, trio.testing.MockClock) and clock.rate > 1:
-        # The limiter's margin for a request still on its way to the provider (count_within)
-        # is meant in real seconds: on a clock running RATE times real time it must be RATE
-        # times longer, or a busy machine's few milliseconds of delay become whole seconds.
-        margin = RateLimiter(limits).count_within * clock.rate
-
+        # The limiter logs a request when its answer arrives, or count_within seconds after it
+        # was sent if the answer is slower. On a clock running RATE times real time a busy
+        # machine's delay before the emulator counts a request is RATE times longer in virtual
+        # seconds, without bound: here each request stays logged until its answer, which the
+        # emulator always sends after counting it, so no delay can squeeze one into a window.
         def slower(info: ProviderInfo) -> RateLimiter:
-            return RateLimiter(info.rate_limits, count_within=margin)
+            return RateLimiter(info.rate_limits, count_within=UNTIL_ANSWERED)
 
         options.setdefault("throttles", slower)
     settings = Settings(overrides={"claid": ProviderSettings(base_url, KEY)}, environ={})
