@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import types
-    from importlib.abc import Loader
     from collections.abc import Callable, Sequence
+    from importlib.abc import Loader
 
 MOVED_MODULES: dict[str, str] = {
     "mediatask.api": "mediatask._api",
