@@ -119,7 +119,8 @@ async def test_a_worker_holds_the_shared_slot_its_batch_names_while_a_job_runs(
 ) -> None:
     with PostgresJournal(postgres_url) as ledger:
         batch = FakeBatch(ledger, concurrency=3, ceiling=("fake:key", 1))
+        worker = worker_for(batch, ledger)
         with trio.fail_after(30):
-            await worker_for(batch, ledger).load(MANIFEST)
-            await worker_for(batch, ledger).run()
+            await worker.load(MANIFEST)
+            await worker.run()
     assert batch.slot_free == [False, False, False]  # the one slot was the running job's
