@@ -202,10 +202,7 @@ def _csv_values(row: Mapping[str, str | None]) -> dict[str, Any]:
     for name in ("input", "inputs", "params"):
         value = data.get(name, "")
         if value.startswith(("[", "{")):
-            try:
-                data[name] = json.loads(value)
-            except ValueError:
-                raise UsageError(f"{name} is not valid JSON: {value}") from None
+            data[name] = _csv_json(name, value)
         elif name == "params" and not value:
             data[name] = {}
     if not data.get("id"):
@@ -213,15 +210,19 @@ def _csv_values(row: Mapping[str, str | None]) -> dict[str, Any]:
     return data
 
 
+def _csv_json(name: str, value: str) -> Any:
+    """A CSV cell written as JSON (a list of inputs, the params)."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise UsageError(f"{name} is not valid JSON: {value}") from None
+
+
 def _entry(line: int, row: Mapping[str, Any], base: Path) -> Entry:
     unknown = set(row) - _KEYS
     if unknown:
         raise UsageError(f"unknown column(s) {', '.join(sorted(unknown))}")
-    provider, operation = row.get("provider"), row.get("operation")
-    if not isinstance(provider, str) or not provider:
-        raise UsageError("provider is missing")
-    if not isinstance(operation, str) or not operation:
-        raise UsageError("operation is missing")
+    provider, operation = _named(row, "provider"), _named(row, "operation")
     params = row.get("params", {})
     if not isinstance(params, dict):
         raise UsageError("params must be an object")
@@ -229,12 +230,24 @@ def _entry(line: int, row: Mapping[str, Any], base: Path) -> Entry:
     job = Job(provider, operation, inputs, params)
     if "id" not in row:
         return Entry(line, _made_up_id(line, inputs), job, named=False)
-    job_id = row["id"]
+    return Entry(line, _checked_id(row["id"]), job)
+
+
+def _named(row: Mapping[str, Any], key: str) -> str:
+    """The row's ``provider`` or ``operation``: a string that must be there."""
+    value = row.get(key)
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{key} is missing")
+    return value
+
+
+def _checked_id(job_id: Any) -> str:
+    """A job id given in the manifest, checked: it names files."""
     if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
         raise UsageError(
             f"id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' (it names files)"
         )
-    return Entry(line, job_id, job)
+    return job_id
 
 
 def _inputs(value: Any) -> list[str]:

@@ -42,37 +42,12 @@ async def submit_recorded(
         journal.submitting(job_id, marker)  # raises if the job is no longer this worker's
         on_wire.append(True)  # the intent committed: the last byte goes now
 
-    async def end(state: JobState, error: str, reason: str) -> None:
-        await written(lambda: journal.ended(job_id, state, error, reason))
-
     try:
         task = await client.submit(job, on_wire=going, marker=marker)
     except LeaseLostError:
         raise  # not this worker's to write: nothing was sent
-    except LedgerError:
-        if not on_wire:
-            # The intent may not have committed, so nothing was sent: once the ledger is
-            # back, the job is pending again (unless another worker has taken it over).
-            with contextlib.suppress(LeaseLostError):
-                await written(lambda: journal.unsent(job_id))
-        raise  # else sent, its answer unknown here: left "submitting", uncertain to the next
-    except SubmitUncertainError as exc:
-        reason = short_reason(f"no answer to the submit: {exc}")
-        await end(JobState.UNCERTAIN, f"{exc}; {_advice(client, journal, job_id)}", reason)
-        raise
-    except PluginError as exc:
-        if not on_wire:
-            await end(JobState.FAILED, str(exc), short_reason(exc))
-            raise
-        error = (
-            f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
-            f"a task was probably created: {_advice(client, journal, job_id)}"
-        )
-        reason = f"{job.provider} accepted the submit but its answer was unreadable"
-        await end(JobState.UNCERTAIN, error, reason)
-        raise
     except MediataskError as exc:
-        await end(JobState.FAILED, str(exc), short_reason(exc))
+        await _journal_failure(client, journal, job_id, job, exc, sent=bool(on_wire))
         raise
     except trio.Cancelled:
         # Every exchange that began ended in a refusal or certainly unsent (the client raises
@@ -86,6 +61,41 @@ async def submit_recorded(
     if answered is not None:
         journal.observed(job_id, answered)
     return task
+
+
+async def _journal_failure(
+    client: Client,
+    journal: JournalBackend,
+    job_id: str,
+    job: Job,
+    exc: MediataskError,
+    *,
+    sent: bool,
+) -> None:
+    """Journal the submit of ``job_id`` that raised ``exc`` (``sent``: after its intent
+    committed): uncertain when the task may exist (no answer, or a 2xx answer that could not
+    be read), else failed; nothing when the ledger itself failed after the intent."""
+    if isinstance(exc, LedgerError):
+        if not sent:
+            # The intent may not have committed, so nothing was sent: once the ledger is
+            # back, the job is pending again (unless another worker has taken it over).
+            with contextlib.suppress(LeaseLostError):
+                await written(lambda: journal.unsent(job_id))
+        return  # else sent, its answer unknown here: left "submitting", uncertain to the next
+    state = JobState.FAILED
+    error, reason = str(exc), short_reason(exc)
+    if isinstance(exc, SubmitUncertainError):
+        state = JobState.UNCERTAIN
+        error = f"{exc}; {_advice(client, journal, job_id)}"
+        reason = short_reason(f"no answer to the submit: {exc}")
+    elif isinstance(exc, PluginError) and sent:
+        state = JobState.UNCERTAIN
+        error = (
+            f"{job.provider} accepted the submit but its answer could not be read ({exc}); "
+            f"a task was probably created: {_advice(client, journal, job_id)}"
+        )
+        reason = f"{job.provider} accepted the submit but its answer was unreadable"
+    await written(lambda: journal.ended(job_id, state, error, reason))
 
 
 def _advice(client: Client, journal: JournalBackend, job_id: str) -> str:

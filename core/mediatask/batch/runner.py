@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeGuard
 
 import attrs
 import trio
@@ -33,9 +33,16 @@ from mediatask.batch.preflight import bad_lines
 from mediatask.batch.recorded import submit_recorded
 from mediatask.batch.summary import STATES, Summary, short_reason, tally
 from mediatask.engine.client import Client
+from mediatask.engine.concurrency import key_label
 from mediatask.engine.fanout import JobRunner
 from mediatask.engine.uncertain import advice, can_settle, risk, settle, when
-from mediatask.journal.backend import JournalBackend, LeaseLostError, LedgerError, written
+from mediatask.journal.backend import (
+    JournalBackend,
+    JournalEvent,
+    LeaseLostError,
+    LedgerError,
+    written,
+)
 from mediatask.journal.lifecycle import Action as Action  # where it was defined before
 from mediatask.journal.lifecycle import Decision, Wants, decide, unsettled
 from mediatask.journal.sqlite import JobRecord, JobState
@@ -182,28 +189,32 @@ class Batch:
         """
         self.begin(manifest)
         self.options.out_dir.mkdir(parents=True, exist_ok=True)
-        plan = [(entry, self._plan(entry)) for entry in manifest.entries]
-        settled = await self._settle([entry for entry, action in plan if action is Action.SETTLE])
-        plan = [(entry, settled.get(entry.id, action)) for entry, action in plan]
+        plan = await self._planned(manifest)
         with self.results("w"):
-            for error in self._invalid:
-                self._write(_error_line(error))
-            done = len(self._invalid)
-            for entry, action in plan:
-                record = self.journal.get(entry.id)
-                if action is Action.SKIP and record is not None:
-                    done += 1
-                    self._write(result_line(record))
+            done = self._write_known(plan)
             self.observer.started(len(manifest.entries) + len(manifest.errors), done)
             runner = self._runner(trio.CapacityLimiter(self.options.concurrency))
             try:
-                await runner.all(
-                    (entry, action)
-                    for entry, action in plan
-                    if action is Action.SUBMIT or action is Action.FOLLOW
-                )
+                await runner.all((entry, action) for entry, action in plan if _runs(action))
             finally:  # interrupted too: what ended is in the journal, so in the file
                 self.write_results(manifest)
+
+    async def _planned(self, manifest: Manifest) -> list[tuple[Entry, Action | None]]:
+        """What to do with each of ``manifest``'s jobs, uncertain ones looked up first."""
+        plan = [(entry, self._plan(entry)) for entry in manifest.entries]
+        settled = await self._settle([entry for entry, action in plan if action is Action.SETTLE])
+        return [(entry, settled.get(entry.id, action)) for entry, action in plan]
+
+    def _write_known(self, plan: list[tuple[Entry, Action | None]]) -> int:
+        """Write the lines of the invalid lines and of the jobs skipped as final; their count."""
+        self.write_invalid()
+        done = len(self._invalid)
+        for entry, action in plan:
+            record = self.journal.get(entry.id)
+            if action is Action.SKIP and record is not None:
+                done += 1
+                self._write(result_line(record))
+        return done
 
     @contextlib.contextmanager
     def results(self, mode: str) -> Iterator[None]:
@@ -229,20 +240,33 @@ class Batch:
         job has one line. Replaced whole (a file beside it, renamed), so workers sharing the
         folder never leave half a file.
         """
-        invalid = {error.line for error in self._invalid}
-        if manifest is None:
-            records = list(self.journal.records())
-        else:
-            found = (self.journal.get(e.id) for e in manifest.entries if e.line not in invalid)
-            records = [record for record in found if record is not None]
+        records = self._records(manifest)
         lines = [_error_line(error) for error in self._invalid]
         lines += [result_line(record) for record in records if not record.state.is_open]
-        path = self.options.out_dir / RESULTS_FILE
-        staged = path.with_name(f".{RESULTS_FILE}.{os.getpid()}")
-        staged.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-        staged.replace(path)
+        _replace_lines(self.options.out_dir / RESULTS_FILE, lines)
 
-    # -- shared ledgers (see mediatask.batch.workers) --
+    def _records(self, manifest: Manifest | None) -> list[JobRecord]:
+        """The journal's records of ``manifest``'s valid lines (else of every job it holds)."""
+        if manifest is None:
+            return list(self.journal.records())
+        invalid = {error.line for error in self._invalid}
+        found = (self.journal.get(e.id) for e in manifest.entries if e.line not in invalid)
+        return [record for record in found if record is not None]
+
+    # -- shared ledgers: what a worker asks of its batch (mediatask.batch.workers.WorkerBatch) --
+
+    @property
+    def concurrency(self) -> int:
+        """How many jobs run at once."""
+        return self.options.concurrency
+
+    def started(self, total: int, done: int) -> None:
+        """Tell the observer the batch has ``total`` jobs, ``done`` of them final already."""
+        self.observer.started(total, done)
+
+    def notice(self, text: str) -> None:
+        """Tell the observer something the user must read."""
+        self.observer.notice(text)
 
     def begin(self, manifest: Manifest) -> None:
         """Start a run of ``manifest``: its unreadable lines are invalid, and so is each line
@@ -293,10 +317,36 @@ class Batch:
 
     async def run_one(self, record: JobRecord, action: Action, limit: trio.CapacityLimiter) -> None:
         """Submit or follow one job (as :meth:`run` does each), or report one skipped."""
-        if action is Action.SUBMIT or action is Action.FOLLOW:
+        if _runs(action):
             await self._runner(limit).one((Entry(record.line or 0, record.id, record.job), action))
         else:
             self._finished(record.id)
+
+    def orphaned(self, record: JobRecord) -> JobRecord:
+        """``record``, claimed from a shared ledger and left ``submitting`` by a worker that
+        stopped (its lease ran out) while the submit was on the wire, journalled uncertain.
+        Unchanged when its provider is not installed (:meth:`decide` reports that)."""
+        try:
+            title = self.client.provider(record.job.provider).title
+        except MediataskError:
+            return record
+        sent = [e.worker for e in self.journal.events(record.id) if e.kind == "submitting"]
+        who = f"worker {sent[-1]}" if sent and sent[-1] else "its worker"
+        stopped = f"{who} stopped (its lease ran out) while its submit to {title} of {when(record)}"
+        return self._unanswered(record, stopped, f"its worker stopped while its submit to {title}")
+
+    def shared_ceiling(self, record: JobRecord) -> tuple[str, int] | None:
+        """The in-flight ceiling of ``record``'s provider that every worker shares: its scope
+        (the provider and its key's digest) and size; ``None`` when it has none (or is not
+        installed: the run reports that)."""
+        try:
+            info = self.client.provider(record.job.provider)
+            ceiling = self.client.slot(info.name).ceiling
+        except MediataskError:
+            return None
+        if ceiling is None:
+            return None
+        return f"{info.name}:{key_label(self.client.settings.key(info))}", ceiling
 
     def summary(self, manifest: Manifest) -> Summary:
         """Count the manifest's jobs by state, with grouped reasons, from the journal."""
@@ -387,36 +437,28 @@ class Batch:
         job was last reset must show no outputs saved and, for a failed job, no task created
         (by any worker) unless the provider ended it (failed, canceled) or it was cancelled.
         """
-        events = self.journal.events(record.id)
-        resets = [n for n, event in enumerate(events) if event.kind == "reset"]
-        since = events[resets[-1] + 1 :] if resets else events
+        since = _since_reset(self.journal.events(record.id))
         saved = [event for event in since if event.kind == "downloaded"]
         if saved:
             return f"the ledger shows its outputs saved by {saved[-1].worker or 'a worker'}"
         if record.state is not JobState.FAILED:
             return None  # expired, lost: a task was created, and that is why the flag exists
-        created = [event for event in since if event.kind == "submitted"]
-        ended = record.status in _ENDED_AT_PROVIDER or (record.reason or "").startswith(
-            CANCELLED_AFTER
-        )
-        if created and not ended:
-            who = created[-1].worker or "a worker"
-            return (
-                f"the ledger shows its task {created[-1].detail} created by {who} and never "
-                "ended by the provider: it may still be alive"
-            )
-        return None
+        return _maybe_alive(record, since)
 
     def _interrupted(self, record: JobRecord) -> JobRecord:
         """A job left ``submitting`` by an earlier run: killed while its submit was on the wire."""
-        info = self.client.provider(record.job.provider)
+        title = self.client.provider(record.job.provider).title
+        stopped = f"the run was stopped at {when(record)} while its submit to {title}"
+        return self._unanswered(record, stopped, f"stopped while its submit to {title}")
+
+    def _unanswered(self, record: JobRecord, stopped: str, reason: str) -> JobRecord:
+        """Journal ``record`` uncertain: ``stopped`` (and the short ``reason``) say how its
+        submit was left on the wire; the error ends with what the user may do."""
         error = (
-            f"job {record.id}: the run was stopped at {when(record)} while its submit to "
-            f"{info.title} was on the wire, so no answer was read: a task may have been created. "
-            + advice(self.client, record)
+            f"job {record.id}: {stopped} was on the wire, so no answer was read: a task may have "
+            "been created. " + advice(self.client, record)
         )
-        reason = f"stopped while its submit to {info.title} was on the wire"
-        self.journal.ended(record.id, JobState.UNCERTAIN, error, reason)
+        self.journal.ended(record.id, JobState.UNCERTAIN, error, f"{reason} was on the wire")
         return self.journal.get(record.id) or record
 
     async def _settle(self, entries: list[Entry]) -> dict[str, Action]:
@@ -512,31 +554,37 @@ class Batch:
 
     async def _finish(self, job_id: str, task: TaskRef) -> None:
         """Follow ``task`` and save its outputs; every way it can end is journalled."""
-        record = self.journal.get(job_id)
-        known = record.known_result() if record is not None else None
-        try:
-            if known is not None:
-                result = known  # seen succeeding by an earlier run: only the download is left
-            else:
-                result = await self.client.wait(task, on_update=partial(self._observed, job_id))
-        except (LeaseLostError, LedgerError):
-            raise  # not a failure of the task: the job is left to whoever holds it next
-        except TaskFailedError as exc:
-            word = "canceled" if exc.update and exc.update.status is Status.CANCELED else "failed"
-            said = (exc.update.message or exc.update.raw_status) if exc.update else None
-            reason = f"{task.provider} {word} the task" + (f": {said}" if said else "")
-            self._end(job_id, JobState.FAILED, str(exc), short_reason(reason))
-            return
-        except NotFoundError as exc:
-            self._end(job_id, JobState.LOST, _lost(task, exc), f"{task.provider} forgot the task")
-            return
-        except MediataskError as exc:
-            self._unfinished(job_id, task, "following", exc)
+        result = await self._result(job_id, task)
+        if result is None:
             return
         self.journal.keep(job_id)  # a worker that lost the job leaves its download to the other
         self.observer.changed(job_id, "downloading", handle=task.handle)
+        await self._save(job_id, task, result)
+
+    async def _result(self, job_id: str, task: TaskRef) -> Result | None:
+        """``task``'s result: seen succeeding by an earlier run, else followed to its end;
+        ``None`` when it ended otherwise (journalled)."""
+        record = self.journal.get(job_id)
+        known = record.known_result() if record is not None else None
+        if known is not None:
+            return known  # only the download is left
         try:
-            result = await self.client.download(
+            return await self.client.wait(task, on_update=partial(self._observed, job_id))
+        except (LeaseLostError, LedgerError):
+            raise  # not a failure of the task: the job is left to whoever holds it next
+        except TaskFailedError as exc:
+            reason = short_reason(_failed_reason(task, exc))
+            self._end(job_id, JobState.FAILED, str(exc), reason)
+        except NotFoundError as exc:
+            self._end(job_id, JobState.LOST, _lost(task, exc), f"{task.provider} forgot the task")
+        except MediataskError as exc:
+            self._unfinished(job_id, task, "following", exc)
+        return None
+
+    async def _save(self, job_id: str, task: TaskRef, result: Result) -> None:
+        """Download ``result``'s outputs; the job succeeds once they are saved."""
+        try:
+            saved = await self.client.download(
                 result, self.options.out_dir, stem=job_id, overwrite=self.options.overwrite
             )
         except MediataskError as exc:
@@ -546,7 +594,7 @@ class Batch:
             else:
                 self._unfinished(job_id, task, "downloading", exc)
             return
-        await written(lambda: self.journal.succeeded(job_id, result))  # its files are saved
+        await written(lambda: self.journal.succeeded(job_id, saved))  # its files are saved
         self._finished(job_id)
 
     def _unfinished(self, job_id: str, task: TaskRef, doing: str, exc: MediataskError) -> None:
@@ -596,6 +644,46 @@ class Batch:
         if self._results is not None:
             self._results.write(json.dumps(line, sort_keys=True) + "\n")
             self._results.flush()
+
+
+def _runs(action: Action | None) -> TypeGuard[Action]:
+    """True for the actions a run carries out (submit, follow), not the ones it reports."""
+    return action is Action.SUBMIT or action is Action.FOLLOW
+
+
+def _replace_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    """Replace ``path`` whole with ``lines`` as JSON lines: written to a file beside it, renamed."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    staged.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+    staged.replace(path)
+
+
+def _since_reset(events: list[JournalEvent]) -> list[JournalEvent]:
+    """The journal events since the job was last reset (all of them if never)."""
+    resets = [n for n, event in enumerate(events) if event.kind == "reset"]
+    return events[resets[-1] + 1 :] if resets else events
+
+
+def _maybe_alive(record: JobRecord, since: list[JournalEvent]) -> str | None:
+    """Why a failed ``record``'s task may still be alive: created (by any worker) ``since`` its
+    last reset and never ended by the provider (failed, canceled) nor cancelled after a timeout."""
+    created = [event for event in since if event.kind == "submitted"]
+    ended = record.status in _ENDED_AT_PROVIDER or (record.reason or "").startswith(CANCELLED_AFTER)
+    if not created or ended:
+        return None
+    who = created[-1].worker or "a worker"
+    return (
+        f"the ledger shows its task {created[-1].detail} created by {who} and never "
+        "ended by the provider: it may still be alive"
+    )
+
+
+def _failed_reason(task: TaskRef, exc: TaskFailedError) -> str:
+    """A task the provider failed or canceled, in a few words with what it said."""
+    update = exc.update
+    word = "canceled" if update and update.status is Status.CANCELED else "failed"
+    said = (update.message or update.raw_status) if update else None
+    return f"{task.provider} {word} the task" + (f": {said}" if said else "")
 
 
 def _never_sent(record: JobRecord | None) -> bool:

@@ -148,19 +148,12 @@ def tally(
     :param invalid_lines: the manifest's line numbers of the ``invalid`` ones, which its step
         names (nothing was sent for them: only fixing those lines helps).
     """
+    jobs = list(records)
     counts = dict.fromkeys(STATES, 0)
-    why: dict[str, Counter[str]] = {}
-    flags: dict[str | None, Counter[str]] = {}
-    for name, record in records:
+    for name, _ in jobs:
         counts[name] += 1
-        if name in ("succeeded", "skipped"):
-            for where in _placed(record):
-                why.setdefault(name, Counter())[f"written to {where} — nothing to download"] += 1
-            continue
-        flags.setdefault(_flag(name, record, settles), Counter())[name] += 1
-        if record is not None and name not in ("pending", "submitted"):
-            reason = short_reason(record.reason or record.error or name)
-            why.setdefault(name, Counter())[reason] += 1
+    why = _reasons(jobs)
+    flags = _flags(jobs, settles)
     counts["invalid"] = len(invalid)
     if invalid:
         why["invalid"] = Counter(short_reason(line) for line in invalid)
@@ -168,6 +161,37 @@ def tally(
     steps = tuple(_step(flag, by_state, invalid_lines) for flag, by_state in flags.items())
     reasons = {state: _grouped(counter) for state, counter in why.items()}
     return Summary(counts, seconds, ended, reasons, steps)
+
+
+_DONE = ("succeeded", "skipped")
+"""The states of jobs whose outputs are saved: nothing to recover."""
+
+
+def _reasons(records: list[tuple[str, JobRecord | None]]) -> dict[str, Counter[str]]:
+    """Each state's reasons, counted: where the outputs of a done job were written at the
+    provider (when they were), else why each job that got somewhere got there."""
+    why: dict[str, Counter[str]] = {}
+    for name, record in records:
+        if name in _DONE:
+            said = [f"written to {where} — nothing to download" for where in _placed(record)]
+        elif record is not None and name not in ("pending", "submitted"):
+            said = [short_reason(record.reason or record.error or name)]
+        else:
+            continue
+        for reason in said:
+            why.setdefault(name, Counter())[reason] += 1
+    return why
+
+
+def _flags(
+    records: list[tuple[str, JobRecord | None]], settles: Callable[[JobRecord], bool]
+) -> dict[str | None, Counter[str]]:
+    """The jobs not done, counted by state under the flag that recovers them."""
+    flags: dict[str | None, Counter[str]] = {}
+    for name, record in records:
+        if name not in _DONE:
+            flags.setdefault(_flag(name, record, settles), Counter())[name] += 1
+    return flags
 
 
 def _placed(record: JobRecord | None) -> list[str]:

@@ -11,6 +11,9 @@ stops when no job in the ledger is open, waiting for other workers' leases to ru
 A provider's in-flight ceiling (``--max-in-flight``, or a documented ``max_concurrency``) is
 shared the same way as its rate windows (:mod:`mediatask.batch.shared_limits`): per provider and key
 digest, every worker together holds at most that many of its jobs.
+
+A worker sees its batch only through :class:`WorkerBatch`: the batch's decisions, its runner,
+its results file and its observer (a :class:`~mediatask.batch.runner.Batch` is one).
 """
 
 from __future__ import annotations
@@ -18,19 +21,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import partial
+from typing import Protocol
 
 import attrs
 import trio
 
 from mediatask.batch.manifest import Entry, Manifest
-from mediatask.batch.runner import Batch
-from mediatask.engine.concurrency import key_label
-from mediatask.engine.uncertain import advice, when
 from mediatask.journal.backend import LedgerError, reconnecting
 from mediatask.journal.lifecycle import Action
 from mediatask.journal.postgres import OPEN_STATES, OffLoop, PostgresJournal
 from mediatask.journal.sqlite import JobRecord, JobState, LeaseLostError
-from mediatask.model.errors import MediataskError
 
 POLL_SECONDS = 1.0
 """How often a worker with room looks for new or abandoned jobs."""
@@ -43,11 +43,52 @@ LET_GO_SECONDS = 0.5
 """How long a worker tries to let go of a job (or a slot) it is done with."""
 
 
+class WorkerBatch(Protocol):
+    """What a :class:`Worker` asks of the batch it works for, and nothing more."""
+
+    @property
+    def concurrency(self) -> int:
+        """How many jobs the worker holds at once."""
+
+    def begin(self, manifest: Manifest) -> None:
+        """Start loading ``manifest``: its bad lines are found (and told) before any request."""
+
+    def register(self, entry: Entry) -> JobRecord | None:
+        """Put ``entry`` in the ledger once; ``None`` (and an invalid line) if it cannot be."""
+
+    def write_invalid(self) -> None:
+        """Write a results line for each invalid line of the manifest loaded."""
+
+    def decide(self, record: JobRecord) -> Action:
+        """What to do with a claimed ``record``, as a re-run on one machine would decide."""
+
+    async def settle(self, records: list[JobRecord]) -> dict[str, Action]:
+        """Look the uncertain ``records`` up in their providers' lists; what to do with each."""
+
+    def orphaned(self, record: JobRecord) -> JobRecord:
+        """A claimed ``record`` left ``submitting`` by a worker that stopped, made uncertain."""
+
+    def shared_ceiling(self, record: JobRecord) -> tuple[str, int] | None:
+        """The in-flight ceiling all workers share for ``record``'s provider: scope and size."""
+
+    async def run_one(self, record: JobRecord, action: Action, limit: trio.CapacityLimiter) -> None:
+        """Carry out ``action`` for a claimed ``record`` (under ``limit``), or report it skipped."""
+
+    def write_results(self, manifest: Manifest | None) -> None:
+        """Write the results file afresh from the ledger (``manifest``'s jobs, else all)."""
+
+    def started(self, total: int, done: int) -> None:
+        """The ledger has ``total`` jobs, ``done`` of them final already."""
+
+    def notice(self, text: str) -> None:
+        """Something the user must read."""
+
+
 @attrs.define
 class Worker:
     """One process's share of the work in a ledger, run through ``batch``'s decisions."""
 
-    batch: Batch
+    batch: WorkerBatch
     ledger: PostgresJournal
     poll_seconds: float = POLL_SECONDS
     stay: bool = False
@@ -105,7 +146,7 @@ class Worker:
         cancelled); returns when all have ended."""
         counts = self.ledger.counts()
         still = sum(counts.get(state.value, 0) for state in OPEN_STATES)
-        self.batch.observer.started(sum(counts.values()), sum(counts.values()) - still)
+        self.batch.started(sum(counts.values()), sum(counts.values()) - still)
         if self.side is not None:
             await self._work(self.side)
         else:
@@ -121,11 +162,11 @@ class Worker:
         self.batch.write_results(self._manifest)
 
     async def _work(self, side: OffLoop) -> None:
-        limit = trio.CapacityLimiter(self.batch.options.concurrency)
+        limit = trio.CapacityLimiter(self.batch.concurrency)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._renew, side)
             while True:
-                room = self.batch.options.concurrency - len(self._running)
+                room = self.batch.concurrency - len(self._running)
                 claimed = await self._claim(side, room)
                 for record in claimed:
                     self._running.add(record.id)
@@ -148,16 +189,11 @@ class Worker:
     @contextlib.asynccontextmanager
     async def _in_flight(self, record: JobRecord, side: OffLoop) -> AsyncIterator[None]:
         """Hold one of the provider's slots shared by all workers, when it has a ceiling."""
-        client = self.batch.client
-        try:
-            info = client.provider(record.job.provider)
-            ceiling = client.slot(info.name).ceiling
-        except MediataskError:
-            ceiling = None  # the batch reports the unknown provider
-        if ceiling is None:
+        shared = self.batch.shared_ceiling(record)
+        if shared is None:
             yield
             return
-        scope = f"{info.name}:{key_label(client.settings.key(info))}"
+        scope, ceiling = shared
         while True:  # another process frees a slot: nothing here to wait on but time
             if await side.run(lambda ledger: ledger.flight_take(scope, record.id, ceiling)):
                 break
@@ -172,28 +208,10 @@ class Worker:
             await trio.sleep(self.ledger.lease_seconds / 3)
             await side.run(lambda ledger: ledger.renew())
 
-    def _orphaned(self, record: JobRecord) -> JobRecord:
-        """A claimed job left ``submitting``: its worker died while the submit was on the wire."""
-        client = self.batch.client
-        try:
-            info = client.provider(record.job.provider)
-        except MediataskError:
-            return record  # decided (and reported) as after a crash on one machine
-        sent = [e.worker for e in self.ledger.events(record.id) if e.kind == "submitting"]
-        who = f"worker {sent[-1]}" if sent and sent[-1] else "its worker"
-        error = (
-            f"job {record.id}: {who} stopped (its lease ran out) while its submit to "
-            f"{info.title} of {when(record)} was on the wire, so no answer was read: a task may "
-            "have been created. " + advice(client, record)
-        )
-        reason = f"its worker stopped while its submit to {info.title} was on the wire"
-        self.ledger.ended(record.id, JobState.UNCERTAIN, error, reason)
-        return self.ledger.get(record.id) or record
-
     async def _one(self, record: JobRecord, limit: trio.CapacityLimiter, side: OffLoop) -> None:
         try:
             if record.state is JobState.SUBMITTING:
-                record = self._orphaned(record)
+                record = self.batch.orphaned(record)
             action = self.batch.decide(record)
             if action is Action.SETTLE:
                 settled = await self.batch.settle([record])
@@ -201,9 +219,9 @@ class Worker:
             async with self._in_flight(record, side):
                 await self.batch.run_one(record, action, limit)
         except LeaseLostError as exc:
-            self.batch.observer.notice(str(exc))  # nothing written: the job is another's now
+            self.batch.notice(str(exc))  # nothing written: the job is another's now
         except LedgerError as exc:
-            self.batch.observer.notice(f"job {record.id}: left to the next worker: {exc}")
+            self.batch.notice(f"job {record.id}: left to the next worker: {exc}")
         finally:  # even when cancelled: another worker may go on at once
             await _letting_go(side, lambda ledger: ledger.release(record.id))
             self._running.discard(record.id)

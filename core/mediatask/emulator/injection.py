@@ -111,34 +111,47 @@ class FaultInjection:
         if fault is None or chaos is None:
             await self.app(scope, receive, send)
             return
+        refusal = self._refusal(fault, kind, chaos)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        else:
+            await self._disturbed(fault, chaos, scope, receive, send)
+
+    def _refusal(self, fault: str, kind: RequestKind, chaos: RandomFaults) -> ASGIApp | None:
+        """What answers a request drawn ``fault`` in the provider's place, if the fault is one
+        the provider never sees."""
         if fault == "5xx":
             status = self._rng.choice((500, 502, 503, 504))
-            await self._error(status, None, download=kind is RequestKind.DOWNLOAD)(
-                scope, receive, send
-            )
-        elif fault == "429":
-            await self._error(429, chaos.retry_after_seconds)(scope, receive, send)
-        elif fault == "html":
-            await Response(NGINX_502, 502, media_type="text/html")(scope, receive, send)
-        elif fault == "reset-before":
-            await _hang_up(send)
-        elif fault == "reset-after":
+            return self._error(status, None, download=kind is RequestKind.DOWNLOAD)
+        if fault == "429":
+            return self._error(429, chaos.retry_after_seconds)
+        if fault == "html":
+            return Response(NGINX_502, 502, media_type="text/html")
+        if fault == "reset-before":
+            return _hang_up
+        return None
+
+    async def _disturbed(
+        self, fault: str, chaos: RandomFaults, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Let the provider answer a request drawn ``fault``, the fault around its answer."""
+        if fault == "reset-after":
             await self.app(scope, receive, _discard)
-            await _hang_up(send)
-        elif fault == "stall":
-            await trio.sleep(chaos.stall_seconds)
-            await self.app(scope, receive, send)
-        elif fault == "expired":
-            self.emulator.expire_file(scope["path"].removeprefix(STORAGE_PREFIX))
-            await self.app(scope, receive, send)
-        elif fault == "stream-cut":
+            await _hang_up(scope, receive, send)
+            return
+        if fault == "stream-cut":
             try:
                 await self.app(scope, receive, _cutting_after_first_event(send))
             except* _StreamCutError:
                 pass  # the connection drops: the answer never ends
+            return
+        if fault == "stall":
+            await trio.sleep(chaos.stall_seconds)
+        elif fault == "expired":
+            self.emulator.expire_file(scope["path"].removeprefix(STORAGE_PREFIX))
         else:
-            wrap = _SEND_WRAPPERS[fault]
-            await self.app(scope, receive, wrap(send, chaos))
+            send = _SEND_WRAPPERS[fault](send, chaos)
+        await self.app(scope, receive, send)
 
     def _error(self, status: int, retry_after: float | None, *, download: bool = False) -> Response:
         if download:  # a storage host's plain error, not the API's envelope
@@ -150,7 +163,7 @@ class FaultInjection:
         return response
 
 
-async def _hang_up(send: Send) -> None:
+async def _hang_up(scope: Scope, receive: Receive, send: Send) -> None:
     """Close the connection without an answer.
 
     ASGI has no message for that. An interim ``100`` answer, then the app's end, does it with
@@ -197,41 +210,47 @@ def _is_body(message: Message) -> bool:
     return bool(message["type"] == "http.response.body")
 
 
-def _cutting_after_first_event(send: Send) -> Send:
-    sent_events = 0
+def _on_events(send: Send, on_event: Callable[[Message, int], Awaitable[None]]) -> Send:
+    """A ``send`` that hands each event of a stream (a body message that is not empty) to
+    ``on_event``, with how many went before it; other messages go on unchanged."""
+    events = 0
 
-    async def cut(message: Message) -> None:
-        nonlocal sent_events
+    async def sending(message: Message) -> None:
+        nonlocal events
         if _is_body(message) and message.get("body"):
-            if sent_events:
-                raise _StreamCutError
-            sent_events += 1
+            events += 1
+            await on_event(message, events - 1)
+        else:
+            await send(message)
+
+    return sending
+
+
+def _cutting_after_first_event(send: Send) -> Send:
+    async def cut(message: Message, before: int) -> None:
+        if before:
+            raise _StreamCutError
         await send(message)
 
-    return cut
+    return _on_events(send, cut)
 
 
 def _stalling_after_first_event(send: Send, chaos: RandomFaults) -> Send:
-    stalled = False
-
-    async def stall(message: Message) -> None:
-        nonlocal stalled
+    async def stall(message: Message, before: int) -> None:
         await send(message)
-        if _is_body(message) and message.get("body") and not stalled:
-            stalled = True
+        if not before:
             await trio.sleep(chaos.stall_seconds)
 
-    return stall
+    return _on_events(send, stall)
 
 
 def _duplicating_events(send: Send, chaos: RandomFaults) -> Send:
-    async def duplicate(message: Message) -> None:
+    async def duplicate(message: Message, before: int) -> None:
         # EventStreamResponse sends one event per message: a copy is the same event again.
-        if _is_body(message) and message.get("body"):
-            await send({**message, "more_body": True})
+        await send({**message, "more_body": True})
         await send(message)
 
-    return duplicate
+    return _on_events(send, duplicate)
 
 
 def _truncating(send: Send, chaos: RandomFaults) -> Send:

@@ -99,26 +99,14 @@ def speedpaint_video(
     """
     if fps < 1 or sketch_seconds < 0 or fill_seconds < 0:
         raise ValueError("fps must be positive and durations not negative")
-    image = open_image(image_data).convert("RGB")
-    if image.width > max_width:
-        image = image.resize((max_width, max(2, round(image.height * max_width / image.width))))
-    width, height = _even(image.width), _even(image.height)
-    image = image.crop((0, 0, width, height))
+    image = _fitted(open_image(image_data).convert("RGB"), max_width)
+    width, height = image.size
     edges = image.convert("L").filter(ImageFilter.FIND_EDGES)
     sketch = ImageOps.autocontrast(ImageOps.invert(edges)).convert("RGB")
     sketch_frames = max(1, round(sketch_seconds * fps))
     fill_frames = max(1, round(fill_seconds * fps))
-
-    def frames() -> Iterator[av.VideoFrame]:
-        white = Image.new("RGB", image.size, "white")
-        for index in range(1, sketch_frames + 1):
-            mask = Image.new("L", image.size, 0)
-            ImageDraw.Draw(mask).rectangle((0, 0, width, height * index // sketch_frames), 255)
-            yield _frame(Image.composite(sketch, white, mask))
-        for index in range(1, fill_frames + 1):
-            yield _frame(Image.blend(sketch, image, index / fill_frames))
-
-    video = _encode(frames(), width, height, Fraction(fps))
+    painting = _painting(image, sketch, sketch_frames, fill_frames)
+    video = _encode(painting, width, height, Fraction(fps))
     sketch_png = io.BytesIO()
     sketch.convert("L").save(sketch_png, "PNG")
     total = (sketch_frames + fill_frames) / fps
@@ -126,3 +114,24 @@ def speedpaint_video(
         video=MediaFile(video, "video/mp4", width, height, duration=total),
         sketch=MediaFile(sketch_png.getvalue(), "image/png", width, height),
     )
+
+
+def _fitted(image: Image.Image, max_width: int) -> Image.Image:
+    """``image`` at most ``max_width`` wide (its proportions kept), cropped to even sides."""
+    if image.width > max_width:
+        image = image.resize((max_width, max(2, round(image.height * max_width / image.width))))
+    return image.crop((0, 0, _even(image.width), _even(image.height)))
+
+
+def _painting(
+    image: Image.Image, sketch: Image.Image, sketch_frames: int, fill_frames: int
+) -> Iterator[av.VideoFrame]:
+    """The frames of a speed painting: ``sketch`` drawn top to bottom, then ``image`` over it."""
+    width, height = image.size
+    white = Image.new("RGB", image.size, "white")
+    for index in range(1, sketch_frames + 1):
+        mask = Image.new("L", image.size, 0)
+        ImageDraw.Draw(mask).rectangle((0, 0, width, height * index // sketch_frames), 255)
+        yield _frame(Image.composite(sketch, white, mask))
+    for index in range(1, fill_frames + 1):
+        yield _frame(Image.blend(sketch, image, index / fill_frames))

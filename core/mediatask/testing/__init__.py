@@ -36,20 +36,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import pytest
 
-from mediatask.http.messages import Request, Response
-from mediatask.model.values import (
+from mediatask.plugin import (  # the fake plugin below is written as any plugin is
     Capabilities,
     Job,
     Operation,
     Output,
     Param,
     ProviderInfo,
+    Request,
+    Response,
     Status,
     Submitted,
     TaskRef,
     Update,
+    hookimpl,
 )
-from mediatask.providers.hookspecs import hookimpl
 from mediatask.testing._contract import ProviderContract as ProviderContract  # for plugin tests
 
 if TYPE_CHECKING:
@@ -497,33 +498,36 @@ def standalone_emulator(
 
     Stops it with SIGINT at the end and checks that it exits cleanly.
     """
-    import re
     import signal
-    import subprocess
     import sys
 
     command = ["emulate", provider, "--key", key, "--processing-seconds", str(seconds)]
-    if faults is not None:
-        command += ["--faults", faults]
-    command += list(options)
+    command += ["--faults", faults] if faults is not None else []
     with subprocess.Popen(  # noqa: S603  # our own command, no shell
-        [sys.executable, "-m", "mediatask", *command],
+        [sys.executable, "-m", "mediatask", *command, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     ) as process:
         assert process.stdout is not None  # noqa: S101  # piped just above
         line = process.stdout.readline()  # "<Title> emulator listening on URL (accepts ...)"
-        found = re.search(r"listening on (\S+)", line)
         try:
-            if found is None:
-                raise RuntimeError(f"mediatask emulate {provider} did not start: {line!r}")
-            yield Standalone(provider, found.group(1), key)
+            yield Standalone(provider, _listening_on(provider, line), key)
         finally:
             process.send_signal(signal.SIGINT)
             code = process.wait(timeout=10)
         if code != 0:
             raise RuntimeError(f"mediatask emulate {provider} exited with status {code}")
+
+
+def _listening_on(provider: str, line: str) -> str:
+    """The URL in ``mediatask emulate``'s first line; it did not start without one."""
+    import re
+
+    found = re.search(r"listening on (\S+)", line)
+    if found is None:
+        raise RuntimeError(f"mediatask emulate {provider} did not start: {line!r}")
+    return found.group(1)
 
 
 @contextmanager

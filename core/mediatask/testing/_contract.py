@@ -52,8 +52,10 @@ from mediatask.model.values import (
     CancelOutcome,
     Job,
     LocalFiles,
+    Operation,
     Output,
     ProviderInfo,
+    Result,
     Status,
     TaskRef,
     Update,
@@ -454,26 +456,7 @@ class ProviderContract:
                     continue
                 job = self.sample_job(operation.name, inputs_url)
                 result = await client.run(job, tmp_path / operation.name)
-
-                assert result.outputs, operation.name
-                files = [output for output in result.outputs if output.downloadable]
-                assert len(result.files) == len(files)
-                for output in result.outputs:
-                    if output.is_value:  # a caption, a score: carried, not downloaded
-                        assert output.kind in VALUE_KINDS, f"{operation.name}: {output.kind}"
-                        assert Output.from_json(output.to_json()) == output, operation.name
-                if operation.output_kind in VALUE_KINDS:
-                    assert any(o.is_value for o in result.outputs), (
-                        f"{operation.name} declares {operation.output_kind} outputs, sent none"
-                    )
-                for output, path in zip(files, result.files, strict=True):
-                    assert path.stat().st_size > 0, f"{operation.name}: empty {path.name}"
-                    assert output.kind, f"{operation.name}: an output of no kind"
-                    if output.kind in KIND_FORMATS:  # image, video, audio: the bytes agree
-                        with path.open("rb") as file:
-                            found = sniff(file.read(64))
-                        assert found is not None, f"{operation.name}: {path.name} is no media"
-                        assert output.kind in found[1], f"{operation.name}: {path.name}"
+                _check_result(operation, result)
         return recorder
 
     @pytest.mark.trio  # also where trio_mode is not set
@@ -575,3 +558,37 @@ class ProviderContract:
         _, answer = recorder.answers[-1]
         own = emulator.error_response(answer.status, "refused")
         assert set(answer.json_object()) == set(json.loads(own.body))
+
+
+def _check_result(operation: Operation, result: Result) -> None:
+    """``result`` of a job of ``operation`` is whole: its values carried, its files saved."""
+    assert result.outputs, operation.name
+    files = [output for output in result.outputs if output.downloadable]
+    assert len(result.files) == len(files)
+    _check_values(operation, result.outputs)
+    for output, path in zip(files, result.files, strict=True):
+        _check_file(operation, output, path)
+
+
+def _check_values(operation: Operation, outputs: Sequence[Output]) -> None:
+    """The outputs that are values (a caption, a score: carried, not downloaded) are of a
+    value's kind and survive JSON; an operation that declares values sends one."""
+    for output in outputs:
+        if output.is_value:
+            assert output.kind in VALUE_KINDS, f"{operation.name}: {output.kind}"
+            assert Output.from_json(output.to_json()) == output, operation.name
+    if operation.output_kind in VALUE_KINDS:
+        assert any(o.is_value for o in outputs), (
+            f"{operation.name} declares {operation.output_kind} outputs, sent none"
+        )
+
+
+def _check_file(operation: Operation, output: Output, path: Path) -> None:
+    """An output saved at ``path``: not empty, of a kind, its bytes that kind's."""
+    assert path.stat().st_size > 0, f"{operation.name}: empty {path.name}"
+    assert output.kind, f"{operation.name}: an output of no kind"
+    if output.kind in KIND_FORMATS:  # image, video, audio: the bytes agree
+        with path.open("rb") as file:
+            found = sniff(file.read(64))
+        assert found is not None, f"{operation.name}: {path.name} is no media"
+        assert output.kind in found[1], f"{operation.name}: {path.name}"
