@@ -60,6 +60,25 @@ def worker(
     return mediatask_process(*command, cwd=folder, env=env, errors=keep_errors)
 
 
+def killed_holding_a_task(
+    folder: Path, env: dict[str, str], url: str, emulators: dict[str, Standalone]
+) -> None:
+    """Start a worker and SIGKILL it as it prints its first submit, while no task can end (the
+    emulators hold their work): it dies holding the lease of a job with a live task, which
+    another worker must adopt, however slowly a busy machine started it."""
+    for emulator in emulators.values():
+        emulator.hold()
+    victim = worker(folder, env, url)
+    assert victim.stderr is not None
+    for line in victim.stderr:
+        if line.rstrip().endswith(b" submitted"):
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    for emulator in emulators.values():
+        emulator.release()
+
+
 @pytest.mark.slow
 def test_a_worker_killed_again_and_again_loses_nothing_and_pays_nothing_twice(
     emulators: dict[str, Standalone],
@@ -77,7 +96,8 @@ def test_a_worker_killed_again_and_again_loses_nothing_and_pays_nothing_twice(
     moments = random.Random(SEED)  # noqa: S311  # kill moments, not secrets
 
     others = [worker(tmp_path, env, postgres_url) for _ in range(WORKERS - 1)]
-    for _ in range(KILLS):
+    killed_holding_a_task(tmp_path, env, postgres_url, emulators)
+    for _ in range(KILLS - 1):
         victim = worker(tmp_path, env, postgres_url, keep_errors=False)
         # A random moment to kill at, not a wait for something to happen.
         time.sleep(moments.uniform(0.5, 2.5))
