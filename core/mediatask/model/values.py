@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -97,18 +97,28 @@ def _task_id(value: Any) -> str:
     return str(value)
 
 
+def invalid_if(
+    wrong: Callable[[Any], bool], must: str
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a value for which ``wrong`` is true is a :class:`ValueError` saying
+    ``NAME must …, got VALUE`` (``must``: ``"must not be negative"``)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if wrong(value):
+            raise ValueError(f"{attribute.name} {must}, got {value!r}")
+
+    return check
+
+
+_optional_aware = invalid_if(
+    lambda value: value is not None and value.tzinfo is None, "must be timezone-aware"
+)
+
+
 def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
     if not isinstance(value, datetime):
         raise wrong_type(attribute.name, "a timezone-aware datetime", value)
-    if value.tzinfo is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
-
-
-def _optional_aware(
-    instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
-) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+    _optional_aware(instance, attribute, value)
 
 
 class Status(enum.Enum):
