@@ -385,14 +385,12 @@ class Update:
 
 
 class CancelOutcome(enum.Enum):
-    """What asking a provider to cancel a task came to."""
+    """What asking a provider to cancel a task came to: each outcome means what the
+    :class:`Cancellation` constructor of its name says (:meth:`Cancellation.canceled`, …)."""
 
     CANCELED = "canceled"
-    """The provider stopped (or deleted) the task."""
     REQUESTED = "requested"
-    """The provider took the request; the task may still end otherwise."""
     NOTHING = "nothing"
-    """The task had already ended: there was nothing to cancel."""
 
 
 @attrs.frozen
@@ -407,17 +405,18 @@ class Cancellation:
 
     @classmethod
     def canceled(cls, message: str = "") -> Cancellation:
-        """The provider stopped the task."""
+        """The provider stopped (or deleted) the task."""
         return cls(CancelOutcome.CANCELED, message)
 
     @classmethod
     def requested(cls, message: str = "") -> Cancellation:
-        """The provider took the request; whether the task stops is for later polls to say."""
+        """The provider took the request; the task may still end otherwise: whether it stops
+        is for later polls to say."""
         return cls(CancelOutcome.REQUESTED, message)
 
     @classmethod
     def nothing(cls, state: Status | None = None, message: str = "") -> Cancellation:
-        """The task had already ended (in ``state``): nothing was canceled."""
+        """The task had already ended (in ``state``): there was nothing to cancel."""
         return cls(CancelOutcome.NOTHING, message, state)
 
     def line(self, handle: str) -> str:
