@@ -385,8 +385,8 @@ class Update:
 
 
 class CancelOutcome(enum.Enum):
-    """What asking a provider to cancel a task came to: each outcome means what the
-    :class:`Cancellation` constructor of its name says (:meth:`Cancellation.canceled`, …)."""
+    """What asking a provider to cancel a task came to; the Cancellation constructor of the same
+    name says what each outcome means (``canceled()``, ``requested()``, ``nothing()``)."""
 
     CANCELED = "canceled"
     REQUESTED = "requested"
