@@ -118,6 +118,16 @@ def test_an_answer_of_the_wrong_kind_names_the_hook() -> None:
         manager.upload("fake", Path("a.png"), [])
 
 
+def test_a_routed_call_takes_keywords_as_pluggy_does() -> None:
+    from mediatask.providers import hookspecs
+
+    manager = PluginManager.from_plugins({"fake": FakePlugin()})
+    submit = manager._routed(hookspecs.mediatask_submit, Request)
+    assert isinstance(submit(provider="fake", job=JOB, marker=""), Request)
+    with pytest.raises(TypeError, match="mediatask_submit takes its arguments by keyword"):
+        submit("fake", JOB, "")
+
+
 def test_installed_entry_points_are_loaded() -> None:
     manager = PluginManager.from_entry_points(selected="echo")
     assert set(manager.providers) == {"echo"}

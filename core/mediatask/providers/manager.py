@@ -258,9 +258,10 @@ class PluginManager:
         hook = spec.__name__
 
         def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-            arguments = inspect.signature(spec).bind(*args, **kwargs).arguments
-            provider = arguments.pop("provider")
-            value = self._call(hook, provider, **arguments)
+            if args:  # as pluggy's own hook callers
+                raise TypeError(f"{hook} takes its arguments by keyword")
+            provider = str(kwargs.pop("provider"))
+            value = self._call(hook, provider, **kwargs)
             if not isinstance(value, kind):
                 raise PluginError(f"the {provider} plugin's {hook} returned {value!r}")
             return cast("_T", value)
