@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 
 import attrs
 import pytest
@@ -98,6 +99,33 @@ def test_a_plugin_bug_becomes_a_plugin_error() -> None:
 
     with pytest.raises(PluginError, match="fake plugin failed in mediatask_poll: KeyError"):
         manager.poll("fake", TaskRef("fake", "1", utcnow()))
+
+
+def test_an_answer_of_the_wrong_kind_names_the_hook() -> None:
+    class Wrong(FakePlugin):
+        @hookimpl
+        def mediatask_submit(self) -> object:  # type: ignore[override]
+            return "not a request"
+
+        @hookimpl
+        def mediatask_upload(self) -> None:
+            return None  # a step must be a request or the final URL
+
+    manager = PluginManager.from_plugins({"fake": Wrong()})
+    with pytest.raises(PluginError, match="fake plugin's mediatask_submit returned 'not a"):
+        manager.submit("fake", JOB)
+    with pytest.raises(PluginError, match="fake plugin's mediatask_upload returned None"):
+        manager.upload("fake", Path("a.png"), [])
+
+
+def test_a_routed_call_takes_keywords_as_pluggy_does() -> None:
+    from mediatask.providers import hookspecs
+
+    manager = PluginManager.from_plugins({"fake": FakePlugin()})
+    submit = manager._routed(hookspecs.mediatask_submit, Request)
+    assert isinstance(submit(provider="fake", job=JOB, marker=""), Request)
+    with pytest.raises(TypeError, match="mediatask_submit takes its arguments by keyword"):
+        submit("fake", JOB, "")
 
 
 def test_installed_entry_points_are_loaded() -> None:

@@ -10,15 +10,10 @@ from typing import Any
 
 import attrs
 
+from mediatask.model.values import invalid_if
 
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
-
-
-def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+_non_negative = invalid_if(lambda value: value is not None and value < 0, "must not be negative")
+_probability = invalid_if(lambda value: not 0.0 <= value <= 1.0, "must be between 0 and 1")
 
 
 class RequestKind(enum.Enum):

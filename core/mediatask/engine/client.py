@@ -19,7 +19,7 @@ import attrs
 import trio
 
 from mediatask.engine.concurrency import AdaptiveLimit, Slots
-from mediatask.engine.download import fetch_to_file, make_folder, stems
+from mediatask.engine.download import fetch_all, fetch_to_file, make_folder, stems
 from mediatask.engine.following import Follower, check_follow
 from mediatask.engine.known import KnownUpdates
 from mediatask.engine.naming import default_stem
@@ -53,6 +53,7 @@ from mediatask.model.values import (
     ProviderInfo,
     Result,
     Status,
+    Submitted,
     TaskRef,
     Update,
     lasting,
@@ -152,6 +153,12 @@ def held_long_enough(info: ProviderInfo, request: Request) -> Request:
     if blocks <= 0 or request.timeout is not None:
         return request
     return attrs.evolve(request, timeout=blocks + READ_TIMEOUT)
+
+
+def _reaches_back(records: Sequence[Submitted], since: datetime) -> bool:
+    """True when a page of a list holds a task created before ``since``."""
+    older = [record.created_at for record in records if record.created_at is not None]
+    return bool(older) and min(older) < since
 
 
 def utcnow() -> datetime:
@@ -389,8 +396,25 @@ class Client:
         """
         info = self.provider(a_job(job).provider)
         job = self.plugins.validate(info.name, check_job(info, job))
-        operation = find_operation(info, job.operation)
         published: list[str] = []
+        job = await self._reachable(info, job, published)
+        host = self.file_host if isinstance(self.file_host, ReleasingFileHost) else None
+        try:
+            response = await self._send_submit(info, job, marker, on_wire)
+        except SubmitUncertainError:
+            if host is not None and published:
+                host.keep(published)  # a task may exist and fetch them later
+            raise
+        task = self._created(info, job, response)
+        if host is not None and published:
+            host.keep(published)
+            self._published[task.handle] = published
+        return task
+
+    async def _reachable(self, info: ProviderInfo, job: Job, published: list[str]) -> Job:
+        """``job`` with each local file (an input or an ``@PATH`` parameter) made reachable by
+        :meth:`_local_input`; the URLs published for them are added to ``published``."""
+        operation = find_operation(info, job.operation)
         inputs = [
             item
             if provider_resolves(info, item)
@@ -409,14 +433,10 @@ class Client:
             )
             for name, path in file_params(operation, job.params).items()
         }
-        job = attrs.evolve(job, inputs=inputs, params={**job.params, **files})
-        host = self.file_host if isinstance(self.file_host, ReleasingFileHost) else None
-        try:
-            response = await self._send_submit(info, job, marker, on_wire)
-        except SubmitUncertainError:
-            if host is not None and published:
-                host.keep(published)  # a task may exist and fetch them later
-            raise
+        return attrs.evolve(job, inputs=inputs, params={**job.params, **files})
+
+    def _created(self, info: ProviderInfo, job: Job, response: Response) -> TaskRef:
+        """The task the submit answer ``response`` says was created (its update kept)."""
         submitted = self.plugins.read_submission(info.name, job, response)
         task = TaskRef(
             provider=info.name,
@@ -427,9 +447,6 @@ class Client:
         )
         if submitted.update is not None:
             self._known.keep(task.handle, submitted.update)
-        if host is not None and published:
-            host.keep(published)
-            self._published[task.handle] = published
         return task
 
     async def _send_submit(
@@ -555,34 +572,19 @@ class Client:
             await make_folder(out_dir, label=result.task.handle)
             self._folders.add(out_dir)
         outputs = [output for output in result.outputs if output.downloadable]
+        fetch = partial(
+            fetch_to_file,
+            self.transport,
+            now=self.clock,
+            label=result.task.handle,
+            retry=self.retry,
+            overwrite=overwrite,
+        )
         names = stems(stem or result.task.task_id, outputs)
-        files: list[Path | None] = [None] * len(outputs)
-        errors: list[MediataskError] = []
-
-        async def fetch(index: int) -> None:
-            try:
-                files[index] = await fetch_to_file(
-                    self.transport,
-                    outputs[index],
-                    out_dir,
-                    names[index],
-                    now=self.clock,
-                    label=result.task.handle,
-                    retry=self.retry,
-                    overwrite=overwrite,
-                )
-            except MediataskError as exc:
-                errors.append(exc)
-
-        if len(outputs) == 1:
-            await fetch(0)  # the usual case: no nursery needed
-        elif outputs:  # none: every output was written where the job asked (nothing to fetch)
-            async with trio.open_nursery() as nursery:
-                for index in range(len(outputs)):
-                    nursery.start_soon(fetch, index)
-        if errors:
-            raise errors[0]
-        return attrs.evolve(result, files=[path for path in files if path is not None])
+        pairs = zip(outputs, names, strict=True)
+        fetches = [partial(fetch, output, out_dir, name) for output, name in pairs]
+        files = await fetch_all(fetches)
+        return attrs.evolve(result, files=files)
 
     async def run(
         self,
@@ -689,8 +691,8 @@ class Client:
         provider: str,
         operation: str | None = None,
         *,
-        pages: int = LIST_PAGES,
         since: datetime | None = None,
+        pages: int = LIST_PAGES,
         retry: RetryPolicy | None = None,
     ) -> Listing:
         """The provider's list of tasks, page after page (hook ``mediatask_next_page``).
@@ -714,18 +716,23 @@ class Client:
             response = await self.send(info.name, request, retry=retry)
             read += 1
             records = self.plugins.read_list(info.name, operation, response)
-            for record in records:
-                task = TaskRef(
-                    info.name, record.task_id, self.clock(), operation or "", record.extra
-                )
-                if record.update is not None:
-                    self._known.keep(task.handle, record.update)
-                tasks.append(task)
-            older = [r.created_at for r in records if r.created_at is not None]
-            if since is not None and older and min(older) < since:
+            tasks.extend(self._listed(info, operation, records))
+            if since is not None and _reaches_back(records, since):
                 return Listing(tuple(tasks), read, more=False)
             request = self.plugins.next_page(info.name, operation, request, response)
         return Listing(tuple(tasks), read, more=request is not None)
+
+    def _listed(
+        self, info: ProviderInfo, operation: str | None, records: Sequence[Submitted]
+    ) -> list[TaskRef]:
+        """The tasks of one page of a list, each one's update kept."""
+        tasks = []
+        for record in records:
+            task = TaskRef(info.name, record.task_id, self.clock(), operation or "", record.extra)
+            if record.update is not None:
+                self._known.keep(task.handle, record.update)
+            tasks.append(task)
+        return tasks
 
     def known_update(self, task: TaskRef) -> Update | None:
         """The latest Update the client has seen for ``task`` without asking, if any (kept

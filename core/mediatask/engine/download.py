@@ -12,7 +12,7 @@ import itertools
 import mimetypes
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -22,12 +22,13 @@ import attrs
 import trio
 
 from mediatask.engine.naming import numbered, output_stems, safe_extension
-from mediatask.engine.policy import RetryPolicy, parse_retry_after
+from mediatask.engine.policy import Backoff, RetryPolicy, parse_retry_after
 from mediatask.engine.sending import plain_reason
 from mediatask.http.messages import Request
 from mediatask.http.transport import Body, Transport
 from mediatask.model.errors import (
     LocalWriteError,
+    MediataskError,
     RejectedError,
     ResultExpiredError,
     UnavailableError,
@@ -110,31 +111,63 @@ async def fetch_to_file(
     the link has expired, :class:`LocalWriteError` when the file cannot be written here, and
     the last :class:`UnavailableError` when the budget is spent while the link still works.
     """
-    backoff = (retry or RetryPolicy()).start()
     part = _Part(output, directory, stem, label, now, overwrite)
     try:
-        while True:
-            _check_expiry(output, now(), label)
-            received = part.written
-            try:
-                await part.fetch(transport)
-                return await part.finish()
-            except UnavailableError as exc:
-                if part.written > received:
-                    backoff.progressed()
-                reason = backoff.stop_reason(exc.retry_after)
-                if reason is not None:
-                    raise UnavailableError(
-                        f"downloading the {output.role} of {label} failed: "
-                        f"{plain_reason(str(exc))} ({reason}); the link may still work: "
-                        f"`mediatask download {label}` tries again",
-                        status=exc.status,
-                    ) from None
-                await trio.sleep(backoff.next_delay(exc.retry_after))
+        return await _fetch_retrying(transport, part, (retry or RetryPolicy()).start())
     except BaseException:
         with contextlib.suppress(OSError):
             part.discard()
         raise
+
+
+async def _fetch_retrying(transport: Transport, part: _Part, backoff: Backoff) -> Path:
+    """Fetch ``part`` until it is complete, trying again after each :class:`UnavailableError`
+    for as long as ``backoff`` allows (see :func:`fetch_to_file`)."""
+    output, label, now = part.output, part.label, part.now
+    while True:
+        _check_expiry(output, now(), label)
+        received = part.written
+        try:
+            await part.fetch(transport)
+            return await part.finish()
+        except UnavailableError as exc:
+            if part.written > received:
+                backoff.progressed()
+            reason = backoff.stop_reason(exc.retry_after)
+            if reason is not None:
+                raise UnavailableError(
+                    f"downloading the {output.role} of {label} failed: "
+                    f"{plain_reason(str(exc))} ({reason}); the link may still work: "
+                    f"`mediatask download {label}` tries again",
+                    status=exc.status,
+                ) from None
+            await trio.sleep(backoff.next_delay(exc.retry_after))
+
+
+async def fetch_all(fetches: Sequence[Callable[[], Awaitable[Path]]]) -> list[Path]:
+    """Run ``fetches`` side by side and return their files, in order.
+
+    One that fails does not stop the others: the first :class:`MediataskError` is raised once
+    all have ended, so what could be saved is saved. A single fetch needs no nursery.
+    """
+    files: list[Path | None] = [None] * len(fetches)
+    errors: list[MediataskError] = []
+
+    async def fetch(index: int) -> None:
+        try:
+            files[index] = await fetches[index]()
+        except MediataskError as exc:
+            errors.append(exc)
+
+    if len(fetches) == 1:
+        await fetch(0)  # the usual case: no nursery needed
+    elif fetches:  # none: every output was written where the job asked (nothing to fetch)
+        async with trio.open_nursery() as nursery:
+            for index in range(len(fetches)):
+                nursery.start_soon(fetch, index)
+    if errors:
+        raise errors[0]
+    return [path for path in files if path is not None]
 
 
 def _write(file: IO[Any], chunks: list[bytes], last: bool) -> None:
@@ -271,36 +304,46 @@ class _Part:
         self.reserved = True
         return target
 
+    @property
+    def what(self) -> str:
+        """The output, as messages name it."""
+        return f"the {self.output.role} of {self.label}"
+
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
-        what, expires = f"the {self.output.role} of {self.label}", self.output.expires_at
-        if status in _GONE and expires is not None and expires <= self.now():
-            raise ResultExpiredError(  # the link outlived its known expiry while we asked
-                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
-            )
-        if status in _GONE and (status == 410 or expires is None):
-            raise ResultExpiredError(
-                f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
-                f"{RECOVERY}"
-            )
-        if status == 416:  # our range is past the file: it changed, fetch it whole
-            self.written = 0
-            raise UnavailableError("the host refused to resume (HTTP 416)", status=416)
         if 200 <= status < 300:
             return
         if status in _GONE:
-            self.gone += 1
-            if self.gone >= GONE_ANSWERS:
-                raise ResultExpiredError(
-                    f"{what} can no longer be downloaded (HTTP {status}, {self.gone} times) "
-                    f"though it was to be kept until {self.output.expires_at}: {RECOVERY}"
-                )
+            self._check_gone(status)
+        if status == 416:  # our range is past the file: it changed, fetch it whole
+            self.written = 0
+            raise UnavailableError("the host refused to resume (HTTP 416)", status=416)
         if status >= 500 or status in _RETRYABLE or status in _GONE:
             # A link that should still be valid but answers 401/403/404 may be a passing glitch
             # of the file host: retried within the budget like a 5xx.
             raise UnavailableError(
                 f"HTTP {status}", status=status, retry_after=parse_retry_after(headers)
             )
-        raise RejectedError(f"downloading {what} failed (HTTP {status})", status=status)
+        raise RejectedError(f"downloading {self.what} failed (HTTP {status})", status=status)
+
+    def _check_gone(self, status: int) -> None:
+        """A "gone" answer: :class:`ResultExpiredError` when the link has expired (past its
+        known expiry, a 410, a link with no known expiry, or :data:`GONE_ANSWERS` of them)."""
+        what, expires = self.what, self.output.expires_at
+        if expires is not None and expires <= self.now():
+            raise ResultExpiredError(  # the link outlived its known expiry while we asked
+                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
+            )
+        if status == 410 or expires is None:
+            raise ResultExpiredError(
+                f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
+                f"{RECOVERY}"
+            )
+        self.gone += 1
+        if self.gone >= GONE_ANSWERS:
+            raise ResultExpiredError(
+                f"{what} can no longer be downloaded (HTTP {status}, {self.gone} times) "
+                f"though it was to be kept until {self.output.expires_at}: {RECOVERY}"
+            )
 
     async def _receive(self, body: Body, *, append: bool) -> None:
         part = self.part
@@ -315,25 +358,31 @@ class _Part:
         except OSError as exc:
             raise _local_error(exc, part, self.label) from None
         try:
-            # Chunks are written a batch at a time, the last batch closing the file, each in one
-            # worker-thread call: a small output costs one call after the open, not three.
-            batch: list[bytes] = []
-            while True:
-                try:
-                    chunk = await body.read(CHUNK)
-                except UnavailableError:
-                    await self._write(file.wrapped, batch, last=False)  # to resume after it
-                    raise
-                batch.append(chunk)
-                if chunk and sum(map(len, batch)) < CHUNK:
-                    continue
-                await self._write(file.wrapped, batch, last=not chunk)
-                if not chunk:
-                    return
-                batch = []
+            await self._copy(body, file.wrapped)
         finally:
             if not file.wrapped.closed:
                 await file.aclose()
+
+    async def _copy(self, body: Body, file: IO[Any]) -> None:
+        """Write ``body`` to ``file`` until it ends, closing it with the last chunks.
+
+        Chunks are written a batch at a time, the last batch closing the file, each in one
+        worker-thread call: a small output costs one call after the open, not three.
+        """
+        batch: list[bytes] = []
+        while True:
+            try:
+                chunk = await body.read(CHUNK)
+            except UnavailableError:
+                await self._write(file, batch, last=False)  # to resume after it
+                raise
+            batch.append(chunk)
+            if chunk and sum(map(len, batch)) < CHUNK:
+                continue
+            await self._write(file, batch, last=not chunk)
+            if not chunk:
+                return
+            batch = []
 
     async def _write(self, file: IO[Any], chunks: list[bytes], *, last: bool) -> None:
         part = self.part

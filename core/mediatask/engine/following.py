@@ -139,6 +139,13 @@ class _Reconnection:
 
 
 @attrs.define
+class _Ended:
+    """How one connection to a stream ended: with the task's final event, or without."""
+
+    final: Update | None = None
+
+
+@attrs.define
 class Follower:
     """Follows tasks for one client; holds what it learned of each operation's durations."""
 
@@ -211,11 +218,7 @@ class Follower:
             return
         info = self.plugins.provider(task.provider)
         progress = Progress()
-        request = None
-        if check_follow(follow) != "poll" and info.capabilities.stream:
-            request = self.plugins.stream(info.name, task)
-        if follow == "stream" and request is None:
-            raise UsageError(f"{info.name} has no status stream: follow it with poll or auto")
+        request = self._stream_request(info, task, follow)
         if request is not None:
             streamed = self._streamed(info, task, request, progress, polling, give_up=follow)
             async with contextlib.aclosing(streamed) as got:
@@ -226,6 +229,16 @@ class Follower:
         async with contextlib.aclosing(self._polled(task, progress, polling)) as got:
             async for update in got:
                 yield update
+
+    def _stream_request(self, info: ProviderInfo, task: TaskRef, follow: str) -> Request | None:
+        """The request that opens ``task``'s stream, or ``None`` to poll it (``follow``
+        ``"stream"`` without a stream is a :class:`UsageError`)."""
+        request = None
+        if check_follow(follow) != "poll" and info.capabilities.stream:
+            request = self.plugins.stream(info.name, task)
+        if follow == "stream" and request is None:
+            raise UsageError(f"{info.name} has no status stream: follow it with poll or auto")
+        return request
 
     async def _streamed(
         self,
@@ -241,53 +254,83 @@ class Follower:
         (``give_up`` ``"stream"``: raises instead)."""
         reconnection = _Reconnection()
         while True:
-            final: Update | None = None
+            ended = _Ended()
             try:
-                async with contextlib.aclosing(
-                    self._events(info, task, reconnection.request(request), reconnection)
-                ) as events:
-                    async for update in events:
-                        if update.status.is_final:
-                            final = update  # the result step waits until the stream is closed
-                            break
-                        if progress.admit(update):
-                            reconnection.failures = 0
-                            yield update
-                if final is None and not info.capabilities.stream_ends:
-                    raise StreamError(f"{task.handle}: the stream ended before the task did")
-                if final is None:
-                    # Ended cleanly before a final event, by design: one poll says at once
-                    # whether the task is done; only if not is the stream opened again.
-                    log.info("%s: the stream ended; asking for its state once", task.handle)
-                    update = await self.poll(task)
-                    if progress.admit(update):
-                        reconnection.failures = 0
+                connection = self._connection(info, task, request, progress, reconnection, ended)
+                async with contextlib.aclosing(connection) as got:
+                    async for update in got:
                         yield update
-                    if progress.final:
-                        self.durations(task, polling).add(self.age(task))
-                        return
-                    raise StreamError(f"{task.handle}: the stream ended before the task did")
             except FailedTask as failure:  # the stream's answer says the task ended so
-                final = failed_update(failure)
+                ended.final = failed_update(failure)
             except (StreamError, ProviderError) as exc:
-                if isinstance(exc, AuthError):
-                    raise
-                if not exc.retryable or reconnection.failures >= MAX_RECONNECTS:
-                    if give_up == "stream":
-                        raise
-                    log.info("%s; following %s by polling instead", exc, task.handle)
-                    return
-                hint = exc.retry_after if isinstance(exc, ProviderError) else None
-                delay = reconnection.failed(self.retry, hint)
-                log.info("%s; opening the stream again in %.2fs", exc, delay)
-                await trio.sleep(delay)
-                continue
-            assert final is not None  # noqa: S101  # every other way out returned or raised
-            final = await self.finish(task, final)
-            if progress.admit(final):
-                yield final
+                if await self._again(exc, task, reconnection, give_up=give_up):
+                    continue
+                return
+            if ended.final is not None:  # else a poll found the task final
+                final = await self.finish(task, ended.final)
+                if progress.admit(final):
+                    yield final
             self.durations(task, polling).add(self.age(task))
             return
+
+    async def _connection(
+        self,
+        info: ProviderInfo,
+        task: TaskRef,
+        request: Request,
+        progress: Progress,
+        reconnection: _Reconnection,
+        ended: _Ended,
+    ) -> AsyncGenerator[Update, None]:
+        """The new updates of one connection to the stream, until the task's final event (kept
+        in ``ended``: the result step waits until the stream is closed).
+
+        A stream that ends before the task did is a :class:`StreamError`, unless it closes by
+        design (``Capabilities.stream_ends``) and one poll finds the task final.
+        """
+        events = self._events(info, task, reconnection.request(request), reconnection)
+        async with contextlib.aclosing(events) as got:
+            async for update in got:
+                if update.status.is_final:
+                    ended.final = update
+                    return
+                if progress.admit(update):
+                    reconnection.failures = 0
+                    yield update
+        if info.capabilities.stream_ends:
+            # Ended cleanly before a final event, by design: one poll says at once
+            # whether the task is done; only if not is the stream opened again.
+            log.info("%s: the stream ended; asking for its state once", task.handle)
+            update = await self.poll(task)
+            if progress.admit(update):
+                reconnection.failures = 0
+                yield update
+        if not progress.final:
+            raise StreamError(f"{task.handle}: the stream ended before the task did")
+
+    async def _again(
+        self,
+        exc: StreamError | ProviderError,
+        task: TaskRef,
+        reconnection: _Reconnection,
+        *,
+        give_up: str,
+    ) -> bool:
+        """After the stream failed with ``exc``: True once it is time to open it again, False
+        when polling takes over; raises ``exc`` when it cannot be mended by either (a key
+        refused; ``give_up`` ``"stream"``)."""
+        if isinstance(exc, AuthError):
+            raise exc
+        if not exc.retryable or reconnection.failures >= MAX_RECONNECTS:
+            if give_up == "stream":
+                raise exc
+            log.info("%s; following %s by polling instead", exc, task.handle)
+            return False
+        hint = exc.retry_after if isinstance(exc, ProviderError) else None
+        delay = reconnection.failed(self.retry, hint)
+        log.info("%s; opening the stream again in %.2fs", exc, delay)
+        await trio.sleep(delay)
+        return True
 
     async def _events(
         self, info: ProviderInfo, task: TaskRef, request: Request, reconnection: _Reconnection

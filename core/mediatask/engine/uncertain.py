@@ -108,22 +108,33 @@ async def settle(
         wanted.setdefault((record.job.provider, record.job.operation), []).append(record)
     found: dict[str, TaskRef | MediataskError | None] = {}
     for (provider, operation), group in wanted.items():
-        moments = [sent_at(record) for record in group]
-        known = [moment for moment in moments if moment is not None]
-        since = min(known) - CLOCK_SLACK if known and len(known) == len(moments) else None
-        try:
-            with trio.fail_after(LIST_SECONDS):
-                listing = await client.listing(provider, operation, pages=LIST_PAGES, since=since)
-                listed = listing.tasks
-        except trio.TooSlowError:
-            error = MediataskError(f"{provider}'s list did not answer in {LIST_SECONDS:g} s")
-            found.update((record.id, error) for record in group)
-            continue
-        except MediataskError as exc:
-            found.update((record.id, exc) for record in group)
-            continue
-        by_marker: Mapping[str, TaskRef] = {
-            task.extra["marker"]: task for task in reversed(listed) if "marker" in task.extra
-        }
-        found.update((record.id, by_marker.get(record.marker or "")) for record in group)
+        found.update(await _look_up(client, provider, operation, group))
     return found
+
+
+def _since(group: Iterable[JobRecord]) -> datetime | None:
+    """How far back the list is read for ``group``: :data:`CLOCK_SLACK` before its earliest
+    submit, when the time of each is known (else to the bound on pages)."""
+    moments = [sent_at(record) for record in group]
+    known = [moment for moment in moments if moment is not None]
+    return min(known) - CLOCK_SLACK if known and len(known) == len(moments) else None
+
+
+async def _look_up(
+    client: Client, provider: str, operation: str, group: list[JobRecord]
+) -> dict[str, TaskRef | MediataskError | None]:
+    """:func:`settle` for the records of one provider's operation: one look at its list."""
+    since = _since(group)
+    try:
+        with trio.fail_after(LIST_SECONDS):
+            listing = await client.listing(provider, operation, pages=LIST_PAGES, since=since)
+            listed = listing.tasks
+    except trio.TooSlowError:
+        error = MediataskError(f"{provider}'s list did not answer in {LIST_SECONDS:g} s")
+        return {record.id: error for record in group}
+    except MediataskError as exc:
+        return {record.id: exc for record in group}
+    by_marker: Mapping[str, TaskRef] = {
+        task.extra["marker"]: task for task in reversed(listed) if "marker" in task.extra
+    }
+    return {record.id: by_marker.get(record.marker or "") for record in group}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -97,18 +97,28 @@ def _task_id(value: Any) -> str:
     return str(value)
 
 
+def invalid_if(
+    wrong: Callable[[Any], bool], must: str
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a value for which ``wrong`` is true is a :class:`ValueError` saying
+    ``NAME must …, got VALUE`` (``must``: ``"must not be negative"``)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if wrong(value):
+            raise ValueError(f"{attribute.name} {must}, got {value!r}")
+
+    return check
+
+
+_optional_aware = invalid_if(
+    lambda value: value is not None and value.tzinfo is None, "must be timezone-aware"
+)
+
+
 def _aware(instance: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
     if not isinstance(value, datetime):
         raise wrong_type(attribute.name, "a timezone-aware datetime", value)
-    if value.tzinfo is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
-
-
-def _optional_aware(
-    instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
-) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"{attribute.name} must be timezone-aware, got {value!r}")
+    _optional_aware(instance, attribute, value)
 
 
 class Status(enum.Enum):
@@ -375,14 +385,12 @@ class Update:
 
 
 class CancelOutcome(enum.Enum):
-    """What asking a provider to cancel a task came to."""
+    """What asking a provider to cancel a task came to; the Cancellation constructor of the same
+    name says what each outcome means (``canceled()``, ``requested()``, ``nothing()``)."""
 
     CANCELED = "canceled"
-    """The provider stopped (or deleted) the task."""
     REQUESTED = "requested"
-    """The provider took the request; the task may still end otherwise."""
     NOTHING = "nothing"
-    """The task had already ended: there was nothing to cancel."""
 
 
 @attrs.frozen
@@ -397,17 +405,18 @@ class Cancellation:
 
     @classmethod
     def canceled(cls, message: str = "") -> Cancellation:
-        """The provider stopped the task."""
+        """The provider stopped (or deleted) the task."""
         return cls(CancelOutcome.CANCELED, message)
 
     @classmethod
     def requested(cls, message: str = "") -> Cancellation:
-        """The provider took the request; whether the task stops is for later polls to say."""
+        """The provider took the request; the task may still end otherwise: whether it stops
+        is for later polls to say."""
         return cls(CancelOutcome.REQUESTED, message)
 
     @classmethod
     def nothing(cls, state: Status | None = None, message: str = "") -> Cancellation:
-        """The task had already ended (in ``state``): nothing was canceled."""
+        """The task had already ended (in ``state``): there was nothing to cancel."""
         return cls(CancelOutcome.NOTHING, message, state)
 
     def line(self, handle: str) -> str:

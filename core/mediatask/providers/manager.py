@@ -11,9 +11,9 @@ import importlib.metadata
 import inspect
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import attrs
 import pluggy
@@ -21,17 +21,15 @@ import pluggy
 from mediatask.http.messages import Request, Response
 from mediatask.model.errors import MediataskError, PluginError, UnknownProviderError, UsageError
 from mediatask.model.suggest import did_you_mean
-from mediatask.model.values import (
-    Cancellation,
-    Credits,
-    Job,
-    ProviderInfo,
-    Submitted,
-    TaskRef,
-    Update,
-)
+from mediatask.model.values import Cancellation, Credits, Job, ProviderInfo, Submitted, Update
 from mediatask.providers import hookspecs
 from mediatask.providers.validate import name_valid_fields
+
+if TYPE_CHECKING:  # in signatures only
+    from mediatask.model.values import TaskRef
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 ENTRY_POINT_GROUP = "mediatask"
 PLUGINS_ENV = "MEDIATASK_PLUGINS"
@@ -252,59 +250,62 @@ class PluginManager:
                 f"the {provider} plugin failed in {hook}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _required(self, hook: str, provider: str, value: Any, kind: type | tuple[type, ...]) -> Any:
-        if not isinstance(value, kind):
-            raise PluginError(f"the {provider} plugin's {hook} returned {value!r}")
-        return value
+    def _routed(
+        self, spec: Callable[_P, _T], kind: type | tuple[type, ...] = object
+    ) -> Callable[_P, _T]:
+        """The hook ``spec`` specifies, called as :meth:`_call` does for the ``provider`` among
+        its arguments; an answer that is not a ``kind`` is the plugin's :class:`PluginError`."""
+        hook = spec.__name__
+
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            if args:  # as pluggy's own hook callers
+                raise TypeError(f"{hook} takes its arguments by keyword")
+            provider = str(kwargs.pop("provider"))
+            value = self._call(hook, provider, **kwargs)
+            if not isinstance(value, kind):
+                raise PluginError(f"the {provider} plugin's {hook} returned {value!r}")
+            return cast("_T", value)
+
+        return call
 
     def validate(self, provider: str, job: Job) -> Job:
         """Let the plugin check ``job`` further (hook ``mediatask_validate``); a field it refuses
         as unknown is told with the names valid there (see :func:`name_valid_fields`)."""
+        validate = self._routed(hookspecs.mediatask_validate, (Job, type(None)))
         try:
-            value = self._call("mediatask_validate", provider, job=job)
+            checked = validate(provider=provider, job=job)
         except UsageError as exc:
             operation = self.provider(provider).operation(job.operation)
             if operation is None:
                 raise
             raise UsageError(name_valid_fields(operation, str(exc))) from None
-        checked: Job | None = self._required(
-            "mediatask_validate", provider, value, (Job, type(None))
-        )
         return job if checked is None else checked
 
     def submit(self, provider: str, job: Job, marker: str = "") -> Request:
         """Build the submit request for ``job`` (hook ``mediatask_submit``)."""
-        value = self._call("mediatask_submit", provider, job=job, marker=marker)
-        request: Request = self._required("mediatask_submit", provider, value, Request)
-        return request
+        submit = self._routed(hookspecs.mediatask_submit, Request)
+        return submit(provider=provider, job=job, marker=marker)
 
     def read_submission(self, provider: str, job: Job, response: Response) -> Submitted:
         """Read a submit answer (hook ``mediatask_read_submission``)."""
-        value = self._call("mediatask_read_submission", provider, job=job, response=response)
-        submitted: Submitted = self._required(
-            "mediatask_read_submission", provider, value, Submitted
-        )
-        return submitted
+        read = self._routed(hookspecs.mediatask_read_submission, Submitted)
+        return read(provider=provider, job=job, response=response)
 
     def poll(self, provider: str, task: TaskRef) -> Request:
         """Build the status request for ``task`` (hook ``mediatask_poll``)."""
-        value = self._call("mediatask_poll", provider, task=task)
-        request: Request = self._required("mediatask_poll", provider, value, Request)
-        return _status_class(request)
+        poll = self._routed(hookspecs.mediatask_poll, Request)
+        return _status_class(poll(provider=provider, task=task))
 
     def stream(self, provider: str, task: TaskRef) -> Request | None:
         """Build the SSE request for ``task``, or ``None`` (hook ``mediatask_stream``)."""
-        value = self._call("mediatask_stream", provider, task=task)
-        request: Request | None = self._required(
-            "mediatask_stream", provider, value, (Request, type(None))
-        )
+        stream = self._routed(hookspecs.mediatask_stream, (Request, type(None)))
+        request = stream(provider=provider, task=task)
         return None if request is None else _status_class(request)
 
     def parse_result(self, provider: str, task: TaskRef, payload: Mapping[str, Any]) -> Update:
         """Read a status payload into an Update (hook ``mediatask_parse_result``)."""
-        value = self._call("mediatask_parse_result", provider, task=task, payload=payload)
-        update: Update = self._required("mediatask_parse_result", provider, value, Update)
-        return update
+        parse = self._routed(hookspecs.mediatask_parse_result, Update)
+        return parse(provider=provider, task=task, payload=payload)
 
     def implements(self, hook: str, provider: str) -> bool:
         """True when the plugin that declared ``provider`` implements the optional ``hook``."""
@@ -315,10 +316,8 @@ class PluginManager:
     def result(self, provider: str, task: TaskRef, update: Update) -> Request | None:
         """Build the result request after a final status, or ``None`` (hook
         ``mediatask_result``)."""
-        value = self._call("mediatask_result", provider, task=task, update=update)
-        request: Request | None = self._required(
-            "mediatask_result", provider, value, (Request, type(None))
-        )
+        result = self._routed(hookspecs.mediatask_result, (Request, type(None)))
+        request = result(provider=provider, task=task, update=update)
         return None if request is None else _status_class(request)
 
     def read_result(
@@ -326,91 +325,66 @@ class PluginManager:
     ) -> Update:
         """Read the result answer (hook ``mediatask_read_result``, else
         ``mediatask_parse_result`` on its JSON)."""
-        if not self.implements("mediatask_read_result", provider):
+        spec = hookspecs.mediatask_read_result
+        if not self.implements(spec.__name__, provider):
             return self.parse_result(provider, task, response.json_object())
-        value = self._call(
-            "mediatask_read_result", provider, task=task, update=update, response=response
-        )
-        read: Update = self._required("mediatask_read_result", provider, value, Update)
-        return read
+        read = self._routed(spec, Update)
+        return read(provider=provider, task=task, update=update, response=response)
 
     def next_page(
         self, provider: str, operation: str | None, request: Request, response: Response
     ) -> Request | None:
         """The next page's list request, or ``None`` (hook ``mediatask_next_page``)."""
-        value = self._call(
-            "mediatask_next_page", provider, operation=operation, request=request, response=response
-        )
-        following: Request | None = self._required(
-            "mediatask_next_page", provider, value, (Request, type(None))
-        )
-        return following
+        next_page = self._routed(hookspecs.mediatask_next_page, (Request, type(None)))
+        return next_page(provider=provider, operation=operation, request=request, response=response)
 
     def read_error(
         self, provider: str, request: Request, response: Response
     ) -> MediataskError | None:
         """Let the plugin name the error in an answer (hook ``mediatask_read_error``)."""
-        value = self._call("mediatask_read_error", provider, request=request, response=response)
-        error: MediataskError | None = self._required(
-            "mediatask_read_error", provider, value, (MediataskError, type(None))
-        )
-        return error
+        read = self._routed(hookspecs.mediatask_read_error, (MediataskError, type(None)))
+        return read(provider=provider, request=request, response=response)
 
     def upload(self, provider: str, path: Path, history: Sequence[Response]) -> Request | str:
         """Take one upload step (hook ``mediatask_upload``)."""
-        value = self._call("mediatask_upload", provider, path=path, history=list(history))
-        step: Request | str = self._required("mediatask_upload", provider, value, (Request, str))
-        return step
+        upload = self._routed(hookspecs.mediatask_upload, (Request, str))
+        step = upload(provider=provider, path=path, history=list(history))
+        return cast("Request | str", step)  # the kind refused ``None``
 
     def cancel(self, provider: str, task: TaskRef) -> Request | None:
         """Build the cancel request for ``task``, or ``None`` (hook ``mediatask_cancel``)."""
-        value = self._call("mediatask_cancel", provider, task=task)
-        request: Request | None = self._required(
-            "mediatask_cancel", provider, value, (Request, type(None))
-        )
-        return request
+        cancel = self._routed(hookspecs.mediatask_cancel, (Request, type(None)))
+        return cancel(provider=provider, task=task)
 
     def read_cancel(
         self, provider: str, task: TaskRef, response: Response
     ) -> Cancellation | str | None:
         """Read a cancel answer into what came of it (hook ``mediatask_read_cancel``)."""
-        value = self._call("mediatask_read_cancel", provider, task=task, response=response)
-        said: Cancellation | str | None = self._required(
-            "mediatask_read_cancel", provider, value, (Cancellation, str, type(None))
-        )
-        return said
+        read = self._routed(hookspecs.mediatask_read_cancel, (Cancellation, str, type(None)))
+        return read(provider=provider, task=task, response=response)
 
     def list_tasks(self, provider: str, operation: str | None) -> Request | None:
         """Build the provider-side list request, or ``None`` (hook ``mediatask_list``)."""
-        value = self._call("mediatask_list", provider, operation=operation)
-        request: Request | None = self._required(
-            "mediatask_list", provider, value, (Request, type(None))
-        )
-        return request
+        list_tasks = self._routed(hookspecs.mediatask_list, (Request, type(None)))
+        return list_tasks(provider=provider, operation=operation)
 
     def read_list(
         self, provider: str, operation: str | None, response: Response
     ) -> list[Submitted]:
         """Read a list answer (hook ``mediatask_read_list``)."""
-        value = self._call("mediatask_read_list", provider, operation=operation, response=response)
-        records: list[Submitted] = self._required("mediatask_read_list", provider, value, list)
-        return records
+        read = self._routed(hookspecs.mediatask_read_list, list)
+        return read(provider=provider, operation=operation, response=response)
 
     def credits(self, provider: str) -> Request | None:
         """Build the credits request, or ``None`` (hook ``mediatask_credits``)."""
-        value = self._call("mediatask_credits", provider)
-        request: Request | None = self._required(
-            "mediatask_credits", provider, value, (Request, type(None))
-        )
-        return request
+        credits = self._routed(hookspecs.mediatask_credits, (Request, type(None)))
+        return credits(provider=provider)
 
     def read_credits(self, provider: str, response: Response) -> Credits:
         """Read a credits answer (hook ``mediatask_read_credits``)."""
-        value = self._call("mediatask_read_credits", provider, response=response)
-        credits: Credits = self._required("mediatask_read_credits", provider, value, Credits)
-        return credits
+        read = self._routed(hookspecs.mediatask_read_credits, Credits)
+        return read(provider=provider, response=response)
 
     def emulator(self, provider: str) -> hookspecs.ProviderEmulator | None:
         """Return the provider's emulator, or ``None`` (hook ``mediatask_emulator``)."""
-        emulator: hookspecs.ProviderEmulator | None = self._call("mediatask_emulator", provider)
-        return emulator
+        return self._routed(hookspecs.mediatask_emulator)(provider=provider)

@@ -79,19 +79,25 @@ class FileHost:
     ) -> None:
         """Serve ``GET /files/<token>/<name>``; everything else is 404."""
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await _lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
         parts = scope["path"].split("/")
         if scope.get("method") == "PUT":
-            if self.uploads is None or len(parts) != 3 or parts[1] != "files" or not parts[2]:
-                await _answer(send, 405, "this file host takes no uploads")
-                return
-            await self._receive_upload(unquote(parts[2]), receive, send)
+            await self._put(parts, receive, send)
             return
+        await self._get(parts, send, head=scope.get("method") == "HEAD")
+
+    async def _put(self, parts: list[str], receive: ASGIReceive, send: ASGISend) -> None:
+        """Take ``PUT /files/<name>`` when this host keeps uploads; else 405."""
+        if self.uploads is None or len(parts) != 3 or parts[1] != "files" or not parts[2]:
+            await _answer(send, 405, "this file host takes no uploads")
+            return
+        await self._receive_upload(unquote(parts[2]), receive, send)
+
+    async def _get(self, parts: list[str], send: ASGISend, *, head: bool) -> None:
+        """Send the published file ``/files/<token>/<name>`` names, or 404."""
         path = self._files.get(parts[2]) if len(parts) == 4 and parts[1] == "files" else None
         try:
             file = await trio.open_file(path, "rb") if path is not None else None
@@ -101,7 +107,14 @@ class FileHost:
             await _answer(send, 404, "not found")
             return
         async with file:
-            await _stream_file(file, send, scope.get("method") == "HEAD")
+            await _stream_file(file, send, head)
+
+
+async def _lifespan(receive: ASGIReceive, send: ASGISend) -> None:
+    """Answer an ASGI server's lifespan messages: nothing to start or stop."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
 
 
 FILE_CHUNK = 256 * 1024

@@ -45,8 +45,29 @@ def error_for_status(
     """
     if 200 <= status < 300:
         return None
-    name = info.name
     said = f" ({detail})" if detail else ""
+    if status == 429 or status >= 500:
+        return _not_now(info.name, status, said, retry_after)
+    return _refused(info, status, said, url)
+
+
+def _not_now(name: str, status: int, said: str, retry_after: float | None) -> MediataskError:
+    """The error for a 429 or a 5xx: the provider did not take the request now."""
+    if status == 429:
+        return RateLimitedError(
+            f"{name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
+        )
+    return UnavailableError(
+        f"{name} had a server error (HTTP {status}){said}",
+        status=status,
+        retry_after=retry_after,
+        maybe_sent=status != 503,  # 503 means it turned the request away
+    )
+
+
+def _refused(info: ProviderInfo, status: int, said: str, url: str | None) -> MediataskError:
+    """The error for any other status (4xx): the provider refused the request."""
+    name = info.name
     if status in (401, 403):
         return AuthError(
             f"{name} rejected the key (HTTP {status}){said}: check {info.key_env}", status=status
@@ -56,15 +77,4 @@ def error_for_status(
         return NotFoundError(f"{name} does not know {where} (HTTP 404){said}", status=404)
     if status == 402:
         return InsufficientCreditsError(f"{name}: no credits left (HTTP 402){said}", status=402)
-    if status == 429:
-        return RateLimitedError(
-            f"{name} is rate limiting us (HTTP 429){said}", status=429, retry_after=retry_after
-        )
-    if status >= 500:
-        return UnavailableError(
-            f"{name} had a server error (HTTP {status}){said}",
-            status=status,
-            retry_after=retry_after,
-            maybe_sent=status != 503,  # 503 means it turned the request away
-        )
     return RejectedError(f"{name} rejected the request (HTTP {status}){said}", status=status)

@@ -231,33 +231,50 @@ KIND_FORMATS = {
 """What :func:`sniff` recognises for each kind of input, as error messages list it."""
 
 
+_IMAGE, _VIDEO, _AUDIO = frozenset({"image"}), frozenset({"video"}), frozenset({"audio"})
+
+
 def sniff(head: bytes) -> tuple[str, frozenset[str]] | None:
     """The format of a file from its first bytes, and the kinds it can be; ``None`` if unknown."""
-    image, video, audio = frozenset({"image"}), frozenset({"video"}), frozenset({"audio"})
-    both = video | audio
+    return _first(_image_formats(head)) or _first(_timed_formats(head))
+
+
+def _first(checks: list[tuple[bool, str, frozenset[str]]]) -> tuple[str, frozenset[str]] | None:
+    return next(((name, kinds) for found, name, kinds in checks if found), None)
+
+
+def _image_formats(head: bytes) -> list[tuple[bool, str, frozenset[str]]]:
+    """Whether ``head`` starts each image format, in the order :func:`sniff` tries them."""
     brand = head[8:12]
-    checks: list[tuple[bool, str, frozenset[str]]] = [
-        (head.startswith(b"\x89PNG\r\n\x1a\n"), "png", image),
-        (head.startswith(b"\xff\xd8\xff"), "jpeg", image),
-        (head[:6] in (b"GIF87a", b"GIF89a"), "gif", image),
-        (head[:4] == b"RIFF" and brand == b"WEBP", "webp", image),
-        (head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\0\0\0\0", "bmp", image),
-        (head[:4] in (b"II*\0", b"MM\0*"), "tiff", image),
-        (head[4:8] == b"ftyp" and brand in _FTYP_IMAGE, "avif/heic", image),
-        (head[4:8] == b"ftyp" and brand in _FTYP_AUDIO, "m4a", audio),
-        (head[4:8] == b"ftyp" and brand == b"qt  ", "mov", video),
+    return [
+        (head.startswith(b"\x89PNG\r\n\x1a\n"), "png", _IMAGE),
+        (head.startswith(b"\xff\xd8\xff"), "jpeg", _IMAGE),
+        (head[:6] in (b"GIF87a", b"GIF89a"), "gif", _IMAGE),
+        (head[:4] == b"RIFF" and brand == b"WEBP", "webp", _IMAGE),
+        (head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\0\0\0\0", "bmp", _IMAGE),
+        (head[:4] in (b"II*\0", b"MM\0*"), "tiff", _IMAGE),
+        (head[4:8] == b"ftyp" and brand in _FTYP_IMAGE, "avif/heic", _IMAGE),
+    ]
+
+
+def _timed_formats(head: bytes) -> list[tuple[bool, str, frozenset[str]]]:
+    """Whether ``head`` starts each video or audio format, in the order :func:`sniff` tries
+    them (after the images)."""
+    brand, both = head[8:12], _VIDEO | _AUDIO
+    return [
+        (head[4:8] == b"ftyp" and brand in _FTYP_AUDIO, "m4a", _AUDIO),
+        (head[4:8] == b"ftyp" and brand == b"qt  ", "mov", _VIDEO),
         (head[4:8] == b"ftyp", "mp4", both),
-        (head[:4] == b"RIFF" and brand == b"WAVE", "wav", audio),
-        (head[:4] == b"RIFF" and brand == b"AVI ", "avi", video),
+        (head[:4] == b"RIFF" and brand == b"WAVE", "wav", _AUDIO),
+        (head[:4] == b"RIFF" and brand == b"AVI ", "avi", _VIDEO),
         (head.startswith(b"\x1a\x45\xdf\xa3"), "webm/mkv", both),
         (head.startswith(b"OggS"), "ogg", both),
-        (head.startswith(b"FLV"), "flv", video),
-        (head[:4] in (b"\0\0\1\xba", b"\0\0\1\xb3"), "mpeg", video),
-        (head.startswith(b"ID3"), "mp3", audio),
-        (head.startswith(b"fLaC"), "flac", audio),
-        (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0, "mp3/aac", audio),
+        (head.startswith(b"FLV"), "flv", _VIDEO),
+        (head[:4] in (b"\0\0\1\xba", b"\0\0\1\xb3"), "mpeg", _VIDEO),
+        (head.startswith(b"ID3"), "mp3", _AUDIO),
+        (head.startswith(b"fLaC"), "flac", _AUDIO),
+        (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0, "mp3/aac", _AUDIO),
     ]
-    return next(((name, kinds) for found, name, kinds in checks if found), None)
 
 
 def _looks_like(head: bytes) -> str:
@@ -302,6 +319,18 @@ def check_local_input(
     URL parameter given ``@item``, for the messages.
     """
     path = Path(item).expanduser()
+    _check_file(path, item, where, operation.max_input_bytes)
+    head = _head(path, item)
+    if kind is None and index < len(operation.input_kinds):
+        kind = operation.input_kinds[index]
+    if kind in KIND_FORMATS:
+        _check_kind(head, kind, item, where, param)
+    return path
+
+
+def _check_file(path: Path, item: str, where: str, limit: int | None) -> None:
+    """Refuse ``path`` (given as ``item``) unless it is a regular, non-empty file of at most
+    ``limit`` bytes."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -314,30 +343,33 @@ def check_local_input(
         raise UsageError(f"input {item} is not a regular file: pass a file")
     if info.st_size == 0:
         raise UsageError(f"input {item} is empty (0 bytes): pass a file with content")
-    limit = operation.max_input_bytes
     if limit is not None and info.st_size > limit:
         raise UsageError(
             f"input {item} is {_size(info.st_size)}: {where} takes at most {_size(limit)}"
         )
+
+
+def _head(path: Path, item: str) -> bytes:
+    """The first bytes of ``path`` (given as ``item``), enough for :func:`sniff`."""
     try:
         with path.open("rb") as file:
-            head = file.read(SNIFF_BYTES)
+            return file.read(SNIFF_BYTES)
     except OSError as exc:
         raise UsageError(
             f"cannot read input {item}: {exc.strerror}: check its permissions"
         ) from None
-    if kind is None and index < len(operation.input_kinds):
-        kind = operation.input_kinds[index]
-    if kind in KIND_FORMATS:
-        found = sniff(head)
-        if found is None or kind not in found[1]:
-            what = f"it is {found[0]}" if found else _looks_like(head)
-            given = f"-p {param}=@{item}" if param else f"input {item}"
-            raise UsageError(
-                f"{given} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
-                f"{where} takes {KIND_FORMATS[kind]}" + (f" for {param}" if param else "")
-            )
-    return path
+
+
+def _check_kind(head: bytes, kind: str, item: str, where: str, param: str | None) -> None:
+    """Refuse a file whose first bytes ``head`` are no format of ``kind``."""
+    found = sniff(head)
+    if found is None or kind not in found[1]:
+        what = f"it is {found[0]}" if found else _looks_like(head)
+        given = f"-p {param}=@{item}" if param else f"input {item}"
+        raise UsageError(
+            f"{given} is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} ({what}): "
+            f"{where} takes {KIND_FORMATS[kind]}" + (f" for {param}" if param else "")
+        )
 
 
 def a_job(job: object) -> Job:

@@ -60,6 +60,15 @@ KeyLookup = Callable[[str], str | None]
 """Reads a provider's key from the key store by provider name; ``None`` when it has none."""
 
 
+def _key_variables(environ: Mapping[str, str]) -> set[str]:
+    """The values of every ``MEDIATASK_*_KEY`` variable that is set."""
+    return {
+        value
+        for name, value in environ.items()
+        if name.startswith("MEDIATASK_") and name.endswith("_KEY") and value
+    }
+
+
 def _default_store(settings: Settings) -> KeyLookup:
     return KeyStore.default(settings.environ)
 
@@ -129,11 +138,7 @@ class Settings:
         store, and the key of each provider in ``infos`` (whatever its variable is called).
         """
         found = {override.key for override in self.overrides.values() if override.key}
-        found |= {
-            value
-            for name, value in self.environ.items()
-            if name.startswith("MEDIATASK_") and name.endswith("_KEY") and value
-        }
+        found |= _key_variables(self.environ)
         if isinstance(self.key_store, KeyStore):
             found |= set(self.key_store.values())
         found |= {key for info in infos if (key := self.key(info))}
