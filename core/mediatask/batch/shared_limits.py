@@ -19,8 +19,8 @@ import trio
 
 from mediatask.engine.concurrency import key_label
 from mediatask.engine.sending import Throttle
-from mediatask.journal.postgres import Admission, LedgerError, OffLoop, PostgresJournal
-from mediatask.journal.postgres.shared_rates import SharedRates
+from mediatask.journal.postgres import LedgerError, OffLoop, PostgresJournal
+from mediatask.journal.postgres.shared_rates import Admission, SharedRates
 from mediatask.model.values import ProviderInfo
 from mediatask.settings.config import Settings
 

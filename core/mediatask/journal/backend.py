@@ -1,10 +1,10 @@
 """What every journal backend shares: the job states, the records, and every statement, once.
 
 A backend (:class:`~mediatask.journal.sqlite.Journal`, a SQLite file;
-:class:`~mediatask.journal.postgres.
-PostgresJournal`, a PostgreSQL database several workers share) supplies a connection through three
-small methods; the statements, the states and the decisions they record are written here once, so
-the two cannot drift. Statements use ``?`` placeholders; a backend translates them if it must.
+:class:`~mediatask.journal.postgres.PostgresJournal`, a PostgreSQL database several workers
+share) supplies a connection through three small methods; the statements, the states and the
+decisions they record are written here once, so the two cannot drift. Statements use ``?``
+placeholders; a backend translates them if it must.
 
 No key is ever written here: rows hold jobs, handles, provider status words, our own error
 messages (scrubbed of the user's keys) and output URLs and paths.
