@@ -113,3 +113,86 @@ def test_a_shared_ledger_of_each_version_opens_migrated(
         assert record.state is JobState.SUBMITTED
         rows = journal._rows("SELECT value FROM meta WHERE name = 'schema'")
         assert rows[0]["value"] == str(VERSION)
+
+
+def test_every_statement_is_spelled_out_in_each_dialect() -> None:
+    for migration in MIGRATIONS:
+        sqlite, postgres = migration.statements("sqlite"), migration.statements("postgres")
+        assert len(sqlite) == len(migration.both)  # the rest is a shared ledger's own
+        assert len(postgres) == len(migration.both) + len(migration.shared)
+        for statement in (*sqlite, *postgres):
+            assert not {"{", "}"} & set(statement), statement
+    assert "DOUBLE PRECISION" in MIGRATIONS[0].statements("postgres")[0]
+    assert "REAL" in MIGRATIONS[0].statements("sqlite")[0]
+
+
+@pytest.mark.postgres
+def test_both_backends_hold_the_same_tables_and_columns(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Written once, the schema is the same in both: a shared ledger adds only what sharing
+    needs (leases, shared limits)."""
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        local = {
+            table: {row["name"] for row in journal._rows(f"PRAGMA table_info({table})")}
+            for table in ("jobs", "events", "meta")
+        }
+    url = postgres_server.create_database(f"same_{secrets.token_hex(4)}")
+    with PostgresJournal(url) as ledger:
+        rows = ledger._rows(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public'"
+        )
+    shared: dict[str, set[str]] = {}
+    for row in rows:
+        shared.setdefault(row["table_name"], set()).add(row["column_name"])
+    assert {table: shared[table] for table in local} == {
+        "jobs": local["jobs"] | {"lease_until", "lease_epoch"},
+        "events": local["events"],
+        "meta": local["meta"],
+    }
+    assert set(shared) - set(local) == {"rate_log", "rate_pause", "flight"}
+
+
+EARLIER_FIRST_LEDGER = (
+    """CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, line INTEGER, job TEXT NOT NULL, state TEXT NOT NULL,
+        handle TEXT, task TEXT, status TEXT, raw_status TEXT,
+        progress DOUBLE PRECISION, error TEXT, reason TEXT, marker TEXT, sent_at TEXT,
+        outputs TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, worker TEXT, lease_until DOUBLE PRECISION)""",
+    """CREATE TABLE events (
+        seq BIGSERIAL PRIMARY KEY, job_id TEXT NOT NULL, at TEXT NOT NULL,
+        kind TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', worker TEXT)""",
+    "CREATE TABLE rate_log (id BIGSERIAL PRIMARY KEY, scope TEXT NOT NULL, "
+    "counted_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE rate_pause (scope TEXT PRIMARY KEY, until DOUBLE PRECISION)",
+    "CREATE TABLE flight (job_id TEXT PRIMARY KEY, scope TEXT NOT NULL, worker TEXT NOT NULL)",
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta (name, value) VALUES ('schema', '1')",
+)
+"""A shared ledger at version 1 as earlier mediatasks made it (every column of version 2's
+jobs and events at once): it is migrated as any other."""
+
+
+@pytest.mark.postgres
+def test_a_shared_ledger_made_by_an_earlier_first_version_opens_migrated(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    url = postgres_server.create_database(f"earlier_{secrets.token_hex(4)}")
+    with psycopg.connect(url, autocommit=True) as db:
+        for statement in EARLIER_FIRST_LEDGER:
+            db.execute(statement)
+    with PostgresJournal(url) as ledger:
+        ledger.register("j1", JOB)
+        assert [r.id for r in ledger.claim(1)] == ["j1"]  # leases and fencing work
+        ledger.submitting("j1", ledger.marker("j1"))
+        ledger.submitted("j1", TASK)
+        assert ledger.rates.admit("echo:key", ((1, 60.0),), 0.5).entry is not None
+        record = ledger.get("j1")
+        assert record is not None
+        assert record.state is JobState.SUBMITTED
+        rows = ledger._rows("SELECT value FROM meta WHERE name = 'schema'")
+        assert rows[0]["value"] == str(VERSION)

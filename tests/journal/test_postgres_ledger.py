@@ -360,3 +360,30 @@ def test_off_loop_statements_keep_their_connection_until_the_last_one_ends(
         side._lock.release()
         side.close()
         assert side.ledger._db.closed
+
+
+def test_a_sibling_writes_under_the_claims_its_first_connection_took(postgres_url: str) -> None:
+    fill(postgres_url, 2)
+    with PostgresJournal(postgres_url) as ledger, ledger.sibling() as side:
+        (claimed,) = side.claim(1)  # taken on the side connection, as a worker does
+        assert ledger.leases.epochs == side.leases.epochs == {claimed.id: 1}
+        ledger.noted(claimed.id, "note", "written under the side's claim")
+        ledger.release(claimed.id)
+        assert side.leases.epochs == {}
+        with PostgresJournal(postgres_url) as other:
+            assert [r.id for r in other.claim(2)] == ["j0", "j1"]  # let go through either one
+
+
+def test_in_flight_slots_are_shared_and_freed_with_the_lease(postgres_url: str) -> None:
+    fill(postgres_url, 3)
+    with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
+        one.claim(1)
+        two.claim(2)
+        assert one.in_flight.take("a1d:key", "j0", 1)
+        assert not two.in_flight.take("a1d:key", "j1", 1)  # one slot, held by the other worker
+        assert two.in_flight.take("a1d:other-key", "j1", 1)  # another key, a ceiling of its own
+        one.in_flight.release("j0")
+        assert two.in_flight.take("a1d:key", "j2", 2)
+        assert not one.in_flight.take("a1d:other-key", "j0", 1)
+        two.release("j1")  # its lease let go: its slot is stale for whoever asks next
+        assert one.in_flight.take("a1d:other-key", "j0", 1)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -22,6 +23,7 @@ import trio.testing
 from mediatask.batch import shared_limits
 from mediatask.batch.shared_limits import SharedRateLimiter
 from mediatask.journal.postgres import Admission, OffLoop, PostgresJournal
+from mediatask.journal.postgres.shared_rates import SharedRates
 from mediatask.testing import Standalone, standalone_emulator
 
 pytestmark = pytest.mark.postgres
@@ -34,20 +36,20 @@ HOUR_WINDOWS = ((4, 3600.0), (6, 7200.0))  # windows no test outlives: no clock 
 def test_every_window_counts_every_workers_requests(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
         for ledger in (one, two, one, two):
-            admitted = ledger.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+            admitted = ledger.rates.admit("claid:abc", HOUR_WINDOWS, 0.5)
             assert admitted.entry is not None
             assert admitted.wait == 0
-        refused = two.rate_admit("claid:abc", HOUR_WINDOWS, 0.5)
+        refused = two.rates.admit("claid:abc", HOUR_WINDOWS, 0.5)
         assert refused.entry is None  # the fifth in the first window, whoever asks
         assert 3000 < refused.wait <= 3600.5
-        other = one.rate_admit("claid:other-key", HOUR_WINDOWS, 0.5)
+        other = one.rates.admit("claid:other-key", HOUR_WINDOWS, 0.5)
         assert other.entry is not None  # another key has windows of its own
 
 
 def test_a_pause_holds_every_worker(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
-        one.rate_pause("a1d:abc", 3600)
-        refused = two.rate_admit("a1d:abc", HOUR_WINDOWS, 0.5)
+        one.rates.pause("a1d:abc", 3600)
+        refused = two.rates.admit("a1d:abc", HOUR_WINDOWS, 0.5)
         assert refused.entry is None
         assert refused.wait > 3000
         assert refused.exact
@@ -56,14 +58,14 @@ def test_a_pause_holds_every_worker(postgres_url: str) -> None:
 def test_a_wait_is_exact_once_the_request_it_rests_on_is_answered(postgres_url: str) -> None:
     windows = ((1, 3600.0),)
     with PostgresJournal(postgres_url) as one, PostgresJournal(postgres_url) as two:
-        sent = one.rate_admit("claid:abc", windows, 600.0).entry
+        sent = one.rates.admit("claid:abc", windows, 600.0).entry
         assert sent is not None
-        in_flight = two.rate_admit("claid:abc", windows, 600.0)
+        in_flight = two.rates.admit("claid:abc", windows, 600.0)
         assert in_flight.entry is None
         assert not in_flight.exact  # counted at its upper bound: its answer frees room sooner
         assert in_flight.wait > 3600 + 500
-        one.rate_answered(sent)
-        answered = two.rate_admit("claid:abc", windows, 600.0)
+        one.rates.answered(sent)
+        answered = two.rates.admit("claid:abc", windows, 600.0)
         assert answered.entry is None
         assert answered.exact  # counted at its answer: room frees exactly then
         assert 3500 < answered.wait <= 3600
@@ -72,7 +74,7 @@ def test_a_wait_is_exact_once_the_request_it_rests_on_is_answered(postgres_url: 
 async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None:
     with PostgresJournal(postgres_url) as ledger:
         limiter = SharedRateLimiter(
-            ledger, OffLoop(ledger), "claid:abc", HOUR_WINDOWS, count_within=3600.0
+            ledger.rates, OffLoop(ledger), "claid:abc", HOUR_WINDOWS, count_within=3600.0
         )
         async with limiter.request():
             pass  # answered: logged at the answer, not an hour from now
@@ -87,26 +89,28 @@ async def test_the_limiter_admits_and_logs_the_answer(postgres_url: str) -> None
         assert waited.cancelled_caught
 
 
-class Counting(PostgresJournal):
-    """A ledger that counts how often a limiter asks it for room."""
+@attrs.define
+class Counting(SharedRates):
+    """Rate logs that count how often a limiter asks them for room."""
 
-    asked = 0
+    asked: int = 0
 
-    def rate_admit(
+    def admit(
         self, scope: str, windows: Sequence[tuple[int, float]], count_within: float
     ) -> Admission:
         self.asked += 1
-        return super().rate_admit(scope, windows, count_within)
+        return super().admit(scope, windows, count_within)
 
 
 async def test_a_wait_on_an_answered_request_is_slept_whole(postgres_url: str) -> None:
-    with Counting(postgres_url) as ledger:
-        limiter = SharedRateLimiter(ledger, OffLoop(ledger), "claid:abc", ((1, 0.5),))
+    with PostgresJournal(postgres_url) as ledger:
+        ledger.rates = counting = Counting(ledger.rates.db)
+        limiter = SharedRateLimiter(ledger.rates, OffLoop(ledger), "claid:abc", ((1, 0.5),))
         async with limiter.request():
             pass
         async with limiter.request():  # room frees 0.5 s after the answer: one sleep, not ten
             pass
-    assert ledger.asked == 3
+    assert counting.asked == 3
 
 
 async def test_a_waiting_request_wakes_on_this_workers_own_answer(
@@ -115,7 +119,7 @@ async def test_a_waiting_request_wakes_on_this_workers_own_answer(
     monkeypatch.setattr(shared_limits, "RECHECK_SECONDS", 3600.0)  # no asking again by time
     with PostgresJournal(postgres_url) as ledger, ledger.sibling() as side:
         limiter = SharedRateLimiter(
-            ledger, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
+            ledger.rates, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
         )
         admitted = trio.Event()
 
@@ -131,17 +135,16 @@ async def test_a_waiting_request_wakes_on_this_workers_own_answer(
                 await admitted.wait()  # woken by the answer, not an hour's recheck
 
 
-class HeldAdmission(PostgresJournal):
-    """Holds its second admission's answer (already read from the ledger) until ``gate`` opens."""
+@attrs.define
+class HeldAdmission(SharedRates):
+    """Holds its second admission's answer (already read from the log) until ``gate`` opens."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.asked = 0
-        self.read = threading.Event()
-        self.gate = threading.Event()
+    asked: int = 0
+    read: threading.Event = attrs.field(factory=threading.Event)
+    gate: threading.Event = attrs.field(factory=threading.Event)
 
-    def rate_admit(self, *args: Any, **kwargs: Any) -> Admission:
-        admission = super().rate_admit(*args, **kwargs)
+    def admit(self, *args: Any, **kwargs: Any) -> Admission:
+        admission = super().admit(*args, **kwargs)
         self.asked += 1
         if self.asked == 2:
             self.read.set()
@@ -153,9 +156,10 @@ async def test_an_answer_that_comes_while_a_request_asks_still_wakes_it(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(shared_limits, "RECHECK_SECONDS", 3600.0)  # no asking again by time
-    with PostgresJournal(postgres_url) as ledger, HeldAdmission(postgres_url) as side:
+    with PostgresJournal(postgres_url) as ledger, PostgresJournal(postgres_url) as side:
+        side.rates = held = HeldAdmission(side.rates.db)
         limiter = SharedRateLimiter(
-            ledger, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
+            ledger.rates, OffLoop(side), "claid:abc", ((1, 0.2),), count_within=600.0
         )
         admitted = trio.Event()
 
@@ -167,8 +171,8 @@ async def test_an_answer_that_comes_while_a_request_asks_still_wakes_it(
             async with trio.open_nursery() as nursery:
                 async with limiter.request():
                     nursery.start_soon(second)
-                    await trio.to_thread.run_sync(side.read.wait)  # it saw the first in flight
-                side.gate.set()  # its answer arrives after the first's was written
+                    await trio.to_thread.run_sync(held.read.wait)  # it saw the first in flight
+                held.gate.set()  # its answer arrives after the first's was written
                 await admitted.wait()  # not lost: the answer it missed still counts
 
 
@@ -266,11 +270,11 @@ async def test_a_worker_keeps_to_the_windows_its_answers_list(postgres_url: str)
     the learned windows, so after two requests there is no room for a third."""
     with PostgresJournal(postgres_url) as ledger:
         limiter = SharedRateLimiter(
-            ledger, OffLoop(ledger), "claid:learned", ((100, 3600.0),), count_within=3600.0
+            ledger.rates, OffLoop(ledger), "claid:learned", ((100, 3600.0),), count_within=3600.0
         )
         limiter.learn(((2, 3600.0),))
         assert limiter.windows == ((2, 3600.0),)
         async with limiter.request(), limiter.request():
             pass
-        assert ledger.rate_admit("claid:learned", limiter.windows, 3600.0).entry is None
-        assert ledger.rate_admit("claid:learned", ((100, 3600.0),), 3600.0).entry is not None
+        assert ledger.rates.admit("claid:learned", limiter.windows, 3600.0).entry is None
+        assert ledger.rates.admit("claid:learned", ((100, 3600.0),), 3600.0).entry is not None

@@ -3,7 +3,7 @@
 A provider's request-rate windows (all of them at once, e.g. Claid's 4 per second and 120 per
 minute) are per key at the provider, so N workers using one key must together stay within what
 one would: each request is admitted against one log in the shared PostgreSQL ledger
-(:meth:`~mediatask.journal.postgres.PostgresJournal.rate_admit`, run off the event loop), kept
+(:meth:`~mediatask.journal.postgres.shared_rates.SharedRates.admit`, run off the event loop), kept
 per provider and key. The key is named there by a short digest
 (:func:`~mediatask.engine.concurrency.key_label`), never itself.
 A 429 or an exhausted ``RateLimit-Remaining`` pauses every worker, not only the one that saw it.
@@ -19,7 +19,8 @@ import trio
 
 from mediatask.engine.concurrency import key_label
 from mediatask.engine.sending import Throttle
-from mediatask.journal.postgres import Admission, LedgerError, OffLoop, PostgresJournal
+from mediatask.journal.postgres import LedgerError, OffLoop, PostgresJournal
+from mediatask.journal.postgres.shared_rates import Admission, SharedRates
 from mediatask.model.values import ProviderInfo
 from mediatask.settings.config import Settings
 
@@ -32,7 +33,7 @@ request still in flight (another worker's answer may free it sooner than its upp
 class SharedRateLimiter:
     """Keeps requests of one provider and key under its windows, across every worker."""
 
-    ledger: PostgresJournal
+    rates: SharedRates
     """Where answers and pauses are written (quick, and due even when cancelled)."""
     side: OffLoop
     """Where admissions are asked for, off the event loop."""
@@ -67,18 +68,18 @@ class SharedRateLimiter:
             yield
         finally:
             with contextlib.suppress(LedgerError):  # else counted until count_within passes
-                self.ledger.rate_answered(admission.entry)
+                self.rates.answered(admission.entry)
             self._answered.set()
             self._answered = trio.Event()
 
     def _admit(self, ledger: PostgresJournal) -> Admission:
-        return ledger.rate_admit(self.scope, self.windows, self.count_within)
+        return ledger.rates.admit(self.scope, self.windows, self.count_within)
 
     def pause(self, seconds: float) -> None:
         """No worker sends a request of this provider and key for ``seconds`` (skipped when the
         ledger cannot be written: the provider's next refusal asks again)."""
         with contextlib.suppress(LedgerError):
-            self.ledger.rate_pause(self.scope, seconds)
+            self.rates.pause(self.scope, seconds)
 
     def learn(self, windows: tuple[tuple[int, float], ...]) -> None:
         """Ask the ledger with ``windows`` from now on: each worker learns the account's
@@ -95,6 +96,6 @@ def shared_throttles(
 
     def make(info: ProviderInfo) -> Throttle:
         scope = f"{info.name}:{key_label(settings.key(info))}"
-        return SharedRateLimiter(ledger, side, scope, info.rate_limits)
+        return SharedRateLimiter(ledger.rates, side, scope, info.rate_limits)
 
     return make

@@ -195,13 +195,13 @@ class Worker:
             return
         scope, ceiling = shared
         while True:  # another process frees a slot: nothing here to wait on but time
-            if await side.run(lambda ledger: ledger.flight_take(scope, record.id, ceiling)):
+            if await side.run(lambda ledger: ledger.in_flight.take(scope, record.id, ceiling)):
                 break
             await trio.sleep(FLIGHT_RECHECK_SECONDS)
         try:
             yield
         finally:  # else freed once the job's lease runs out
-            await _letting_go(side, lambda ledger: ledger.flight_release(record.id))
+            await _letting_go(side, lambda ledger: ledger.in_flight.release(record.id))
 
     async def _renew(self, side: OffLoop) -> None:
         while True:

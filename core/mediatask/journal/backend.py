@@ -1,10 +1,10 @@
 """What every journal backend shares: the job states, the records, and every statement, once.
 
 A backend (:class:`~mediatask.journal.sqlite.Journal`, a SQLite file;
-:class:`~mediatask.journal.postgres.
-PostgresJournal`, a PostgreSQL database several workers share) supplies a connection through three
-small methods; the statements, the states and the decisions they record are written here once, so
-the two cannot drift. Statements use ``?`` placeholders; a backend translates them if it must.
+:class:`~mediatask.journal.postgres.PostgresJournal`, a PostgreSQL database several workers
+share) supplies a connection through three small methods; the statements, the states and the
+decisions they record are written here once, so the two cannot drift. Statements use ``?``
+placeholders; a backend translates them if it must.
 
 No key is ever written here: rows hold jobs, handles, provider status words, our own error
 messages (scrubbed of the user's keys) and output URLs and paths.
@@ -179,22 +179,32 @@ class JobQuery:
 
     def matches(self, record: JobRecord) -> bool:
         """Whether ``record`` passes every filter (``limit`` aside)."""
-        if self.states and record.state not in self.states:
-            return False
-        if self.provider is not None and record.job.provider != self.provider:
-            return False
-        if self.operation is not None and record.job.operation != self.operation:
-            return False
-        if self.since is not None and (
-            not record.created_at or datetime.fromisoformat(record.created_at) < self.since
-        ):
-            return False
-        if self.text:
-            needle = self.text.casefold()
-            haystack = (record.id, record.handle or "", json.dumps(record.job.to_json()))
-            fields = (*haystack, record.error or "")
-            return any(needle in field.casefold() for field in fields)
-        return True
+        checks = (self._state_fits, self._job_fits, self._time_fits, self._text_fits)
+        return all(check(record) for check in checks)
+
+    def _state_fits(self, record: JobRecord) -> bool:
+        return not self.states or record.state in self.states
+
+    def _job_fits(self, record: JobRecord) -> bool:
+        job = record.job
+        return self.provider in (None, job.provider) and self.operation in (None, job.operation)
+
+    def _time_fits(self, record: JobRecord) -> bool:
+        if self.since is None:
+            return True
+        return bool(record.created_at) and datetime.fromisoformat(record.created_at) >= self.since
+
+    def _text_fits(self, record: JobRecord) -> bool:
+        if not self.text:
+            return True
+        needle = self.text.casefold()
+        fields = (
+            record.id,
+            record.handle or "",
+            json.dumps(record.job.to_json()),
+            record.error or "",
+        )
+        return any(needle in field.casefold() for field in fields)
 
 
 @attrs.frozen
@@ -347,25 +357,8 @@ class JournalBackend(abc.ABC):
         :raises UsageError: the journal has a job with a task and different content under
             this id (the manifest changed).
         """
-        now = timestamp()
         content = content_identity(job)
-        with self._atomic():
-            added = self._execute(
-                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker, content) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-                (
-                    job_id,
-                    line,
-                    json.dumps(job.to_json()),
-                    JobState.PENDING.value,
-                    now,
-                    now,
-                    self.worker,
-                    content,
-                ),
-            )
-            if added:
-                self._event(job_id, "registered", f"{job.provider} {job.operation}", now)
+        self._insert(job_id, job, line, content)
         known = self.get(job_id)
         if known is None:
             raise UsageError(f"job {job_id} vanished from the journal {self.where}")
@@ -378,12 +371,31 @@ class JournalBackend(abc.ABC):
                 "changed job a new id, or write to a new output folder (a task may exist for "
                 "the one recorded)"
             )
-        kind = "moved" if same else "changed"  # found elsewhere, or its line (or file) changed
+        self._renewed(known, job, content, same=same)
+        return self.get(job_id) or known
+
+    def _insert(self, job_id: str, job: Job, line: int | None, content: str) -> None:
+        """Record ``job`` as pending, with its history's first line, unless the id exists."""
+        now = timestamp()
+        spec = json.dumps(job.to_json())
+        row = (job_id, line, spec, JobState.PENDING.value, now, now, self.worker, content)
+        with self._atomic():
+            added = self._execute(
+                "INSERT INTO jobs (id, line, job, state, created_at, updated_at, worker, content) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                row,
+            )
+            if added:
+                self._event(job_id, "registered", f"{job.provider} {job.operation}", now)
+
+    def _renewed(self, known: JobRecord, job: Job, content: str, *, same: bool) -> None:
+        """Give the recorded job ``job``'s spec (found elsewhere, when its content is the
+        ``same``; else its manifest line changed), unless its state changed meanwhile."""
+        kind = "moved" if same else "changed"
         detail = "the same content found elsewhere" if same else "its manifest line changed"
         unchanged = Fence(where=" AND state = ?", where_params=(known.state.value,))
         columns = {"job": json.dumps(job.to_json()), "content": content}
-        self._write(job_id, columns, (kind, detail), unchanged)
-        return self.get(job_id) or known
+        self._write(known.id, columns, (kind, detail), unchanged)
 
     def _update(self, job_id: str, event: Event, detail: str, **columns: Any) -> bool:
         """Move the job by ``event`` (:data:`mediatask.journal.lifecycle.MOVES`), change its
