@@ -60,8 +60,8 @@ class FakeBatch:
         self.ran.append((record.id, action))
         if self.ceiling is not None:
             scope, _ = self.ceiling
-            self.slot_free.append(self.ledger.flight_take(scope, "probe", 1))
-            self.ledger.flight_release("probe")
+            self.slot_free.append(self.ledger.in_flight.take(scope, "probe", 1))
+            self.ledger.in_flight.release("probe")
         if action is Action.SUBMIT:
             self.ledger.ended(record.id, JobState.FAILED, "ran by the fake batch")
 
