@@ -37,25 +37,20 @@ class HeldTransport:
     def __init__(self, hold: float) -> None:
         self.hold = hold
 
-    async def send(self, request: Request) -> Response:
-        raise AssertionError("a submit goes through send_committing")
+    async def send(
+        self, request: Request, *, on_commit: Callable[[], None] | None = None
+    ) -> Response:
+        await trio.lowlevel.checkpoint()
+        if on_commit is not None:
+            on_commit()
+        await trio.sleep(self.hold)
+        return Response(200, {}, b'{"request_id": "r1"}')
 
     def open_stream(self, request: Request) -> Any:
         raise AssertionError("a submit is no stream")
 
-    async def send_committing(
-        self,
-        request: Request,
-        on_commit: Callable[[], None],
-        on_shield: Callable[[trio.CancelScope], None] | None = None,
-    ) -> Response:
-        await trio.lowlevel.checkpoint()
-        with trio.CancelScope(shield=True) as scope:
-            on_commit()
-            if on_shield is not None:
-                on_shield(scope)
-            await trio.sleep(self.hold)
-        return Response(200, {}, b'{"request_id": "r1"}')
+    async def aclose(self) -> None:
+        pass
 
 
 async def test_a_held_submit_cancelled_is_given_up_as_uncertain_after_a_moment(
