@@ -763,6 +763,38 @@ async def test_a_submit_is_complete_at_the_server_only_after_its_commit_hook(
     assert seen_complete_before_commit == []
 
 
+async def test_a_commit_hook_that_raises_leaves_the_request_incomplete(
+    http: Callable[..., Http11Transport],
+) -> None:
+    received: list[bytes] = []
+    closed = trio.Event()
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def record(stream: trio.SocketStream) -> None:
+        while data := await stream.receive_some(65536):
+            received.append(data)
+        closed.set()  # the client closed the connection: nothing more will come
+
+    class RefusedError(Exception):
+        pass
+
+    def refuse() -> None:
+        raise RefusedError
+
+    transport = http()
+    body = b'{"prompt": "a lighthouse"}'
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, record, listeners)
+        request = Request("POST", f"http://127.0.0.1:{port}/jobs", content=body)
+        with pytest.raises(RefusedError):
+            await transport.send(request, on_commit=refuse)
+        await closed.wait()
+        nursery.cancel_scope.cancel()
+    assert b"".join(received).endswith(body[:-1])  # all but the last byte, never that
+    sound(next(iter(transport.pool_stats().values())))
+
+
 async def test_an_upload_cut_short_by_the_server_was_not_sent(
     http: Callable[..., Http11Transport], tmp_path: Path
 ) -> None:

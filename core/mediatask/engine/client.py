@@ -314,7 +314,7 @@ class Client:
         """
         info = self.provider(provider)
         if submit:
-            return await self._sender.submit(info, request, on_wire=on_wire, retry=retry)
+            return await self._sender.submit(info, request, on_wire, retry)
         return await self._sender.send(info, request, on_wire=on_wire, retry=retry)
 
     # -- the task lifecycle ------------------------------------------------------------------

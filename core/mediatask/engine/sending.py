@@ -223,8 +223,7 @@ class Sender:
         self,
         info: ProviderInfo,
         request: Request,
-        *,
-        on_wire: Callable[[], None] | None = None,
+        on_wire: Callable[[], None] | None,
         retry: RetryPolicy | None = None,
     ) -> Response:
         """Send a request that may create (and charge for) a task, as :meth:`send` does.

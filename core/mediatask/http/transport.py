@@ -58,8 +58,8 @@ class Transport(Protocol):
     which no HTTP server acts on, so a failure or a crash before the hook means the request did
     not arrive. A transport that cannot hold a byte back must call it before the request's
     first byte: it may then call a request sent that never arrived, never the reverse. The
-    hook may raise (the journal refused the intent): the request then stays incomplete and the
-    error is the transport's to raise. A failure before the hook is
+    hook may raise (the journal refused the intent): the transport then sends nothing more and
+    lets that error through. A failure before the hook is
     :class:`~mediatask.model.errors.UnavailableError` with ``maybe_sent`` false; the caller
     (:func:`send_submit`) shields the exchange from cancellation from the hook on.
     """
