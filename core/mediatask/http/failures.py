@@ -77,7 +77,8 @@ def in_words(exc: BaseException) -> str:
 def _tls_words(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"the TLS certificate was not accepted ({exc.verify_message})"
-    return f"TLS failed ({exc.reason or 'unknown reason'})"
+    reason = getattr(exc, "reason", None)  # set by the ssl module, absent on one made by hand
+    return f"TLS failed ({reason or 'unknown reason'})"
 
 
 _REPR = re.compile(r"\('|\b[A-Z]\w*\(|<[\w.]+ object")
