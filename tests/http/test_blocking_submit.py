@@ -24,9 +24,9 @@ import trio
 import trio.testing
 
 from mediatask.http.messages import Request, Response
-from mediatask.http.transport import ABANDON_AFTER, send_submit
+from mediatask.http.transport import ABANDON_AFTER, CommitHook, send_submit
 from mediatask.model.errors import SubmitAbandonedError
-from mediatask.testing import serving_in_thread
+from mediatask.testing import FakeTransport, serving_in_thread
 
 SUBMIT = Request("POST", "https://api.test/draw", json={"prompt": "x"})
 
@@ -85,6 +85,27 @@ async def test_a_submit_cancelled_before_its_commit_is_simply_cancelled(
         )
     assert scope.cancelled_caught
     assert committed == []
+
+
+def test_ctrl_c_before_the_commit_stops_the_submit_at_once() -> None:
+    """KeyboardInterrupt (trio's default Ctrl-C) in the task waiting for the submit, as for a
+    cancellation: nothing is at the provider yet, so the exchange stops now."""
+    stopped: list[bool] = []
+
+    class Uploading(FakeTransport):
+        async def send(self, request: Request, *, on_commit: CommitHook | None = None) -> Response:
+            # Raised from trio's run loop, the signal reaches the waiting (main) task.
+            trio.lowlevel.current_trio_token().run_sync_soon(signal.raise_signal, signal.SIGINT)
+            try:
+                await trio.sleep(10)  # the upload, still on its way
+            except trio.Cancelled:
+                stopped.append(True)
+                raise
+            raise AssertionError("the upload went on after Ctrl-C")
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(send_submit, Uploading(), SUBMIT, lambda: None)
+    assert stopped == [True]
 
 
 class _Holding(http.server.BaseHTTPRequestHandler):

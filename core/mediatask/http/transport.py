@@ -165,12 +165,18 @@ async def send_submit(
         ``None``: the shielded exchange runs to its answer or its read timeout.
     """
     submit = _Submit(transport, request, on_commit)
+    interrupted: KeyboardInterrupt | None = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(submit.run)
         try:
             await submit.done.wait()
         except trio.Cancelled:  # raised again by submit.outcome(), once the exchange has ended
             await submit.settle(abandon_after)
+        except KeyboardInterrupt as exc:  # Ctrl-C where trio raises it: the exchange stops now
+            await submit.settle(0)
+            interrupted = exc  # raised as it is, not in the nursery's group
+    if interrupted is not None:
+        raise interrupted
     return await submit.outcome(abandon_after)
 
 
