@@ -18,7 +18,7 @@ from mediatask.engine.concurrency import AdaptiveLimit, Slots
 from mediatask.http.messages import Request, Response
 from mediatask.model.values import Capabilities, TaskRef
 from mediatask.providers.sandbox import open_sandbox
-from mediatask.testing import FAKE, FakePlugin, reply
+from mediatask.testing import FAKE, FakePlugin, FakeTransport, reply
 
 POLLING_ONLY = attrs.evolve(FAKE, capabilities=Capabilities(stream=False))
 
@@ -123,12 +123,12 @@ async def test_a_refused_submit_shrinks_the_providers_slots(
 ) -> None:
     answers = [reply(429, {"message": "busy"}, headers={"Retry-After": "1"}), reply(200, {"id": 1})]
 
-    class Refusing:
-        async def send(self, request: Request) -> Response:
+    class Refusing(FakeTransport):
+        async def respond(self, request: Request) -> Response:
             return answers.pop(0)
 
     settings = Settings(environ={"MEDIATASK_FAKE_KEY": "k"})
-    client = Client(plugins=fake_plugins, settings=settings, transport=Refusing())  # type: ignore[arg-type]  # send only
+    client = Client(plugins=fake_plugins, settings=settings, transport=Refusing())
     async with client.slot("fake"):
         await client.submit(Job("fake", "draw", params={"prompt": "p"}))
     stats = client.slot("fake").statistics()
@@ -182,14 +182,14 @@ async def test_following_without_a_submit_counts_as_a_held_task(
     # A resumed batch holds slots for tasks submitted by an earlier run: they grow the limit too.
     gate = trio.Event()
 
-    class Held:
-        async def send(self, request: Request) -> Response:
+    class Held(FakeTransport):
+        async def respond(self, request: Request) -> Response:
             await gate.wait()
             return reply(200, {"state": "done", "url": "https://c/o"})
 
     settings = Settings(environ={"MEDIATASK_FAKE_KEY": "k"})
     plugins = PluginManager.from_plugins({"fake": FakePlugin(POLLING_ONLY)})
-    client = Client(plugins=plugins, settings=settings, transport=Held())  # type: ignore[arg-type]  # send only
+    client = Client(plugins=plugins, settings=settings, transport=Held())
     tasks = [TaskRef("fake", str(n), datetime.now(UTC), "draw") for n in range(6)]
 
     async def resume(task: TaskRef) -> None:

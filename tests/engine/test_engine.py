@@ -158,7 +158,7 @@ async def test_submit_is_retried_only_when_nothing_was_sent(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
     class Flaky(ScriptedTransport):
-        async def send(self, request):  # type: ignore[no-untyped-def]
+        async def respond(self, request):  # type: ignore[no-untyped-def]
             self.sent.append(request)
             if len(self.sent) == 1:
                 return reply(200, {"state": "running"})  # the provider has answered once

@@ -27,14 +27,14 @@ from mediatask.engine.schedule import Durations, plan_polls
 from mediatask.http.messages import Request, Response
 from mediatask.http.transport import Body
 from mediatask.model.values import Capabilities
-from mediatask.testing import FAKE, FakePlugin, reply
+from mediatask.testing import FAKE, FakePlugin, FakeTransport, reply
 
 POLLING_ONLY = attrs.evolve(FAKE, capabilities=Capabilities(stream=False))
 JOBS = 300
 
 
 @attrs.define
-class SimulatedProvider:
+class SimulatedProvider(FakeTransport):
     """The fake provider's API as a handler: each task finishes ``duration()`` after submit."""
 
     duration: Callable[[], float]
@@ -44,7 +44,7 @@ class SimulatedProvider:
     latency: dict[str, float] = attrs.field(factory=dict)
     """Per task id: how long after it finished the first poll saw it done."""
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         now = trio.current_time()
         if request.method == "POST":
             task_id = str(len(self.started))

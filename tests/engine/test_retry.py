@@ -24,7 +24,7 @@ from mediatask import (
 )
 from mediatask.http.messages import Request, Response
 from mediatask.model.errors import UnavailableError
-from mediatask.testing import FAKE, FakePlugin, ScriptedTransport, reply
+from mediatask.testing import FAKE, FakePlugin, FakeTransport, ScriptedTransport, reply
 
 JOB = Job("fake", "upscale", ["https://in.test/cat.png"])
 TASK = TaskRef("fake", "t1", datetime(2030, 1, 1, tzinfo=UTC))
@@ -53,7 +53,7 @@ def make_client(
 
 
 @attrs.define
-class Outage:
+class Outage(FakeTransport):
     """Resets every connection until ``until`` (trio time), then answers ``answer``."""
 
     until: float
@@ -61,7 +61,7 @@ class Outage:
     failure: str = RESET
     sent: list[Request] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         self.sent.append(request)
         if trio.current_time() < self.until:
             raise UnavailableError(self.failure, maybe_sent=self.failure is RESET)
@@ -201,7 +201,7 @@ async def test_a_connection_failure_is_described_without_reprs(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
     class Broken(ScriptedTransport):
-        async def send(self, request: Request) -> Response:
+        async def respond(self, request: Request) -> Response:
             raise UnavailableError(
                 "the connection to https://api.fake.test failed during the request: "
                 "('Connection broken: IncompleteRead(12 bytes read, 88 more expected)', "
@@ -271,9 +271,9 @@ async def test_the_submit_exchange_itself_is_shielded(
     fake_plugins: PluginManager, autojump_clock: trio.testing.MockClock
 ) -> None:
     class Slow(ScriptedTransport):
-        async def send(self, request: Request) -> Response:
+        async def respond(self, request: Request) -> Response:
             await trio.sleep(5)  # the answer takes five seconds
-            return await super().send(request)
+            return await super().respond(request)
 
     transport = Slow([reply(200, {"id": "t1", "state": "queued"})])
     submitted: list[TaskRef] = []
@@ -302,12 +302,12 @@ async def test_a_job_cancelled_before_its_turn_sends_nothing(
 
 
 @attrs.define
-class NeverDone:
+class NeverDone(FakeTransport):
     """A provider whose tasks run forever."""
 
     sent: list[Request] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         self.sent.append(request)
         if request.method == "POST":
             return reply(200, {"id": "t1", "state": "queued"})
@@ -342,13 +342,13 @@ def test_the_sync_run_raises_task_timeout_naming_the_task(fake_plugins: PluginMa
 
 
 @attrs.define
-class Timed:
+class Timed(FakeTransport):
     """Answers ``answer`` to every request, noting when each arrived (trio time)."""
 
     answer: Response
     times: list[float] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         self.times.append(trio.current_time())
         return attrs.evolve(self.answer, url=request.url)
 

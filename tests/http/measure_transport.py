@@ -1,6 +1,6 @@
-"""Scratch measurements of the two transports (not a test; bench/ holds the real benchmark).
+"""Scratch measurements of the transport (not a test; bench/ holds the real benchmark).
 
-    .venv/bin/python tests/http/measure_transport.py [small|download|engine] [h11|urllib3|curl]
+    .venv/bin/python tests/http/measure_transport.py [small|download|engine] [h11|curl]
 
 ``small``: 2,000 small GETs, 200 at once, against a loopback server in another process; prints
 wall time and this process's CPU time. ``download``: one 256 MB download read to the end;
@@ -22,7 +22,6 @@ import trio
 
 from mediatask.http.http11 import Http11Transport
 from mediatask.http.messages import Request
-from mediatask.http.urllib3_transport import UrllibTransport
 
 SMALL = b'{"status":"PROCESSING","progress":42}'
 BIG = 256 * 1024 * 1024
@@ -94,7 +93,7 @@ def engine(contender: str) -> None:
     from mediatask.testing import standalone_emulator
 
     async def run(base_url: str, out: Path) -> None:
-        transport = Http11Transport() if contender == "h11" else UrllibTransport()
+        transport = Http11Transport()
         settings = Settings(environ={"MEDIATASK_A1D_BASE_URL": base_url, "MEDIATASK_A1D_KEY": "k"})
         client = Client(settings=settings, transport=transport)
         async with client, trio.open_nursery() as nursery:
@@ -126,7 +125,7 @@ def main() -> None:
         if contender == "curl":
             subprocess.run(["curl", "-s", "-o", "/dev/null", url + "/big"], check=True)  # noqa: S607
         else:
-            transport = Http11Transport() if contender == "h11" else UrllibTransport()
+            transport = Http11Transport()
             trio.run(small if scenario == "small" else download, transport, url)
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu
         rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before

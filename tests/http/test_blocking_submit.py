@@ -24,9 +24,9 @@ import trio
 import trio.testing
 
 from mediatask.http.messages import Request, Response
-from mediatask.http.transport import ABANDON_AFTER, send_submit
+from mediatask.http.transport import ABANDON_AFTER, CommitHook, send_submit
 from mediatask.model.errors import SubmitAbandonedError
-from mediatask.testing import serving_in_thread
+from mediatask.testing import FakeTransport, serving_in_thread
 
 SUBMIT = Request("POST", "https://api.test/draw", json={"prompt": "x"})
 
@@ -37,25 +37,20 @@ class HeldTransport:
     def __init__(self, hold: float) -> None:
         self.hold = hold
 
-    async def send(self, request: Request) -> Response:
-        raise AssertionError("a submit goes through send_committing")
+    async def send(
+        self, request: Request, *, on_commit: Callable[[], None] | None = None
+    ) -> Response:
+        await trio.lowlevel.checkpoint()
+        if on_commit is not None:
+            on_commit()
+        await trio.sleep(self.hold)
+        return Response(200, {}, b'{"request_id": "r1"}')
 
     def open_stream(self, request: Request) -> Any:
         raise AssertionError("a submit is no stream")
 
-    async def send_committing(
-        self,
-        request: Request,
-        on_commit: Callable[[], None],
-        on_shield: Callable[[trio.CancelScope], None] | None = None,
-    ) -> Response:
-        await trio.lowlevel.checkpoint()
-        with trio.CancelScope(shield=True) as scope:
-            on_commit()
-            if on_shield is not None:
-                on_shield(scope)
-            await trio.sleep(self.hold)
-        return Response(200, {}, b'{"request_id": "r1"}')
+    async def aclose(self) -> None:
+        pass
 
 
 async def test_a_held_submit_cancelled_is_given_up_as_uncertain_after_a_moment(
@@ -90,6 +85,27 @@ async def test_a_submit_cancelled_before_its_commit_is_simply_cancelled(
         )
     assert scope.cancelled_caught
     assert committed == []
+
+
+def test_ctrl_c_before_the_commit_stops_the_submit_at_once() -> None:
+    """KeyboardInterrupt (trio's default Ctrl-C) in the task waiting for the submit, as for a
+    cancellation: nothing is at the provider yet, so the exchange stops now."""
+    stopped: list[bool] = []
+
+    class Uploading(FakeTransport):
+        async def send(self, request: Request, *, on_commit: CommitHook | None = None) -> Response:
+            # Raised from trio's run loop, the signal reaches the waiting (main) task.
+            trio.lowlevel.current_trio_token().run_sync_soon(signal.raise_signal, signal.SIGINT)
+            try:
+                await trio.sleep(10)  # the upload, still on its way
+            except trio.Cancelled:
+                stopped.append(True)
+                raise
+            raise AssertionError("the upload went on after Ctrl-C")
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(send_submit, Uploading(), SUBMIT, lambda: None)
+    assert stopped == [True]
 
 
 class _Holding(http.server.BaseHTTPRequestHandler):

@@ -1,15 +1,16 @@
 """A submit's intent is journalled as its request becomes complete at the provider.
 
 The transport holds back the request's last byte and calls the client's hook first
-(:class:`~mediatask.http.transport.CommitReporting`). A job whose request broke off before that, an
-upload cut short or a Ctrl-C while it is on its way, stays pending, never uncertain: the
-provider never held the whole request, so sending it again cannot pay twice.
+(``on_commit``, see :class:`~mediatask.http.transport.Transport`). A job whose request broke off
+before that, an upload cut short or a Ctrl-C while it is on its way, stays pending, never
+uncertain: the provider never held the whole request, so sending it again cannot pay twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -19,7 +20,7 @@ import trio.testing
 from mediatask import Client, Job, JobState, Journal, PluginManager, RetryPolicy, Settings
 from mediatask.batch.runner import submit_recorded
 from mediatask.http.messages import Request, Response
-from mediatask.http.transport import CommitReporting
+from mediatask.http.transport import current_transport
 from mediatask.journal.sqlite import LeaseLostError
 from mediatask.model.errors import SubmitUncertainError, UnavailableError
 from mediatask.testing import reply
@@ -37,10 +38,10 @@ class CommittingTransport:
     journal: Journal
     at_commit: list[str | None] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
-        raise AssertionError("a submit goes through send_committing")
-
-    async def send_committing(self, request: Request, on_commit: Callable[[], None]) -> Response:
+    async def send(
+        self, request: Request, *, on_commit: Callable[[], None] | None = None
+    ) -> Response:
+        assert on_commit is not None  # a submit
         step = self.steps.pop(0)
         await trio.lowlevel.checkpoint()
         if step == "cut":
@@ -56,6 +57,12 @@ class CommittingTransport:
             raise UnavailableError("connection reset", maybe_sent=True)
         return CREATED
 
+    def open_stream(self, request: Request) -> Any:
+        raise AssertionError("a submit is no stream")
+
+    async def aclose(self) -> None:
+        pass
+
 
 def make_client(plugins: PluginManager, transport: object) -> Client:
     return Client(
@@ -66,12 +73,11 @@ def make_client(plugins: PluginManager, transport: object) -> Client:
     )
 
 
-def test_the_default_transport_reports_its_commit_point() -> None:
+def test_the_default_transport_takes_the_commit_hook_as_it_is() -> None:
     from mediatask.http.http11 import Http11Transport
-    from mediatask.http.urllib3_transport import UrllibTransport
 
-    assert isinstance(Http11Transport(), CommitReporting)
-    assert not isinstance(UrllibTransport(), CommitReporting)  # intent before the first byte
+    transport = Http11Transport()
+    assert current_transport(transport) is transport  # no adapter, no warning
 
 
 async def test_an_upload_cut_short_is_sent_again_and_journalled_once(

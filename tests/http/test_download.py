@@ -21,7 +21,7 @@ from mediatask.engine.download import fetch_to_file
 from mediatask.http.messages import Request, Response
 from mediatask.model.errors import LocalWriteError, ResultExpiredError, UnavailableError, UsageError
 from mediatask.model.values import Output
-from mediatask.testing import FakePlugin, reply
+from mediatask.testing import FakePlugin, FakeTransport, reply
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 DATA = bytes(range(256)) * 4  # 1 KiB
@@ -64,14 +64,11 @@ class _Body:
 
 
 @attrs.define
-class FileHost:
+class FileHost(FakeTransport):
     """A transport for downloads only: answers each stream from a script, records requests."""
 
     answers: list[Answer]
     sent: list[Request] = attrs.field(factory=list)
-
-    async def send(self, request: Request) -> Response:
-        raise AssertionError("downloads only stream")
 
     @asynccontextmanager
     async def open_stream(self, request: Request) -> AsyncIterator[_Body]:
@@ -301,12 +298,12 @@ async def test_a_local_write_failure_is_a_local_write_error(
 
 
 @attrs.define
-class Provider:
+class Provider(FakeTransport):
     """The fake provider and its file host: every job is done at once, its output named by it."""
 
     sent: list[Request] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         self.sent.append(request)
         name = Path(request.json["inputs"][0]).stem
         return reply(200, {"id": name, "state": "done", "url": f"https://cdn.test/{name}.png"})
@@ -403,7 +400,7 @@ async def test_a_read_only_folder_is_a_local_write_error(
 
 async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
     """The transport's own broken-read error leads to a Range request, and the file is whole."""
-    from mediatask.http.urllib3_transport import UrllibTransport
+    from mediatask.http.http11 import Http11Transport
     from mediatask.testing import serving_in_thread
 
     ranges: list[str | None] = []
@@ -434,7 +431,7 @@ async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
             pass
 
     with serving_in_thread(CutOnce) as url:
-        transport = UrllibTransport()
+        transport = Http11Transport()
         path = await fetch_to_file(
             transport,
             Output(f"{url}/result.png", role="image"),
@@ -444,7 +441,7 @@ async def test_a_cut_download_resumes_over_http(tmp_path: Path) -> None:
             label="fake:t1",
             retry=RetryPolicy(budget=30, base_delay=0.01, max_delay=0.01),
         )
-        transport.close()
+        await transport.aclose()
     assert path.read_bytes() == DATA
     assert ranges == [None, "bytes=500-"]  # resumed after the 500 bytes that arrived
 

@@ -24,6 +24,7 @@ import trustme
 from mediatask.http.http11 import Http11Transport
 from mediatask.http.messages import Request
 from mediatask.http.pool import Pool, PoolStats
+from mediatask.http.transport import send_submit
 from mediatask.model.errors import UnavailableError, UsageError
 
 
@@ -755,11 +756,43 @@ async def test_a_submit_is_complete_at_the_server_only_after_its_commit_hook(
     request = Request("POST", f"http://127.0.0.1:{port}/jobs", files={"image": image})
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, handle, listeners)
-        response = await http().send_committing(request, lambda: commits.append(1))
+        response = await http().send(request, on_commit=lambda: commits.append(1))
         nursery.cancel_scope.cancel()
     assert response.status == 201
     assert commits == [1]
     assert seen_complete_before_commit == []
+
+
+async def test_a_commit_hook_that_raises_leaves_the_request_incomplete(
+    http: Callable[..., Http11Transport],
+) -> None:
+    received: list[bytes] = []
+    closed = trio.Event()
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def record(stream: trio.SocketStream) -> None:
+        while data := await stream.receive_some(65536):
+            received.append(data)
+        closed.set()  # the client closed the connection: nothing more will come
+
+    class RefusedError(Exception):
+        pass
+
+    def refuse() -> None:
+        raise RefusedError
+
+    transport = http()
+    body = b'{"prompt": "a lighthouse"}'
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, record, listeners)
+        request = Request("POST", f"http://127.0.0.1:{port}/jobs", content=body)
+        with pytest.raises(RefusedError):
+            await transport.send(request, on_commit=refuse)
+        await closed.wait()
+        nursery.cancel_scope.cancel()
+    assert b"".join(received).endswith(body[:-1])  # all but the last byte, never that
+    sound(next(iter(transport.pool_stats().values())))
 
 
 async def test_an_upload_cut_short_by_the_server_was_not_sent(
@@ -783,8 +816,8 @@ async def test_an_upload_cut_short_by_the_server_was_not_sent(
         nursery.start_soon(trio.serve_listeners, hang_up_after_the_head, listeners)
         url = f"http://127.0.0.1:{port}/upload"
         with pytest.raises(UnavailableError) as caught:
-            await transport.send_committing(
-                Request("POST", url, upload=upload), lambda: commits.append(1)
+            await transport.send(
+                Request("POST", url, upload=upload), on_commit=lambda: commits.append(1)
             )
         nursery.cancel_scope.cancel()
     assert commits == []
@@ -816,9 +849,9 @@ async def test_a_submit_cancelled_during_its_upload_is_not_committed(
         nursery.start_soon(trio.serve_listeners, read_the_head_only, listeners)
         with trio.CancelScope() as scope:  # Ctrl-C once the body is stuck on its way
             nursery.start_soon(cancel_once_all_wait, scope)
-            await transport.send_committing(
+            await transport.send(
                 Request("POST", f"http://127.0.0.1:{port}/upload", upload=upload),
-                lambda: commits.append(1),
+                on_commit=lambda: commits.append(1),
             )
         nursery.cancel_scope.cancel()
     assert scope.cancelled_caught
@@ -835,8 +868,8 @@ async def test_a_submit_cancelled_once_committed_still_reads_its_answer(
 
     async with serving(created) as server:
         with trio.CancelScope() as scope:
-            response = await http().send_committing(
-                Request("POST", server.url + "/jobs", json={"a": 1}), scope.cancel
+            response = await send_submit(
+                http(), Request("POST", server.url + "/jobs", json={"a": 1}), scope.cancel
             )
             assert response.body == b'{"id": "t1"}'  # the task's id was not lost
         assert scope.cancelled_caught is False  # no checkpoint came after the answer

@@ -28,7 +28,7 @@ from mediatask.engine.run_many import Outcome, UpdateCallback, run_all
 from mediatask.engine.sending import Sender, Throttle
 from mediatask.http.http11 import Http11Transport
 from mediatask.http.messages import Request, Response
-from mediatask.http.transport import READ_TIMEOUT, Transport
+from mediatask.http.transport import READ_TIMEOUT, Transport, current_transport
 from mediatask.model.errors import (
     AuthError,
     FailedTask,
@@ -201,7 +201,11 @@ class Client:
     settings: Settings = attrs.field(
         factory=Settings, validator=_a(Settings, "a mediatask.Settings"), on_setattr=_fixed
     )
-    transport: Transport = attrs.field(factory=Http11Transport, on_setattr=_fixed)
+    transport: Transport = attrs.field(
+        factory=Http11Transport, converter=current_transport, on_setattr=_fixed
+    )
+    """How requests go out (default: :class:`~mediatask.http.http11.Http11Transport`); one of
+    the protocol's earlier shape is adapted, with a warning."""
     retry: RetryPolicy = attrs.field(
         factory=RetryPolicy, validator=_a(RetryPolicy, "a RetryPolicy"), on_setattr=_fixed
     )
@@ -248,9 +252,7 @@ class Client:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        close = getattr(self.transport, "close", None)
-        if close is not None:
-            close()
+        await self.transport.aclose()
 
     def provider(self, name: str) -> ProviderInfo:
         """The provider called ``name``; the error lists the installed ones."""
@@ -317,9 +319,10 @@ class Client:
         :param on_wire: called just before the request goes on the wire (see :class:`Sender`).
         :param retry: how long to retry it (default: the client's ``retry``).
         """
-        return await self._sender.send(
-            self.provider(provider), request, submit=submit, on_wire=on_wire, retry=retry
-        )
+        info = self.provider(provider)
+        if submit:
+            return await self._sender.submit(info, request, on_wire, retry)
+        return await self._sender.send(info, request, on_wire=on_wire, retry=retry)
 
     # -- the task lifecycle ------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import trio
 
 from mediatask.engine.naming import numbered, output_stems, safe_extension
 from mediatask.engine.policy import Backoff, RetryPolicy, parse_retry_after
-from mediatask.engine.sending import plain_reason
+from mediatask.http.failures import plain_reason
 from mediatask.http.messages import Request
 from mediatask.http.transport import Body, Transport
 from mediatask.model.errors import (

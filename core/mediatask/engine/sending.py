@@ -18,6 +18,7 @@ import attrs
 import trio
 
 from mediatask.engine.policy import (
+    Backoff,
     RateLimiter,
     RetryPolicy,
     parse_rate_limit_reset,
@@ -25,6 +26,7 @@ from mediatask.engine.policy import (
     parse_retry_after,
     rate_limit_pause,
 )
+from mediatask.http.failures import plain_reason, shorten
 from mediatask.http.messages import Request, Response, same_origin
 from mediatask.http.transport import ABANDON_AFTER, Transport, send_submit
 from mediatask.model.errors import (
@@ -44,47 +46,8 @@ from mediatask.settings.config import Settings
 log = logging.getLogger("mediatask")
 
 
-DETAIL_LIMIT = 200
-"""Longest description of an error body or a connection failure kept in a message."""
-
 _HTML_TITLE = re.compile(r"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
-_REPR = re.compile(r"\('|\b[A-Z]\w*\(|<[\w.]+ object")
-"""Where a Python repr starts in a message: ``('…``, ``IncompleteRead(…``, ``<… object``."""
-_KNOWN_FAILURES = (
-    ("IncompleteRead", "the answer was cut short"),
-    ("RemoteDisconnected", "the server closed the connection without answering"),
-    ("reset by peer", "the connection was reset"),
-    ("ConnectionResetError", "the connection was reset"),
-    ("Broken pipe", "the connection was closed while sending"),
-    ("timed out", "timed out"),
-    ("Connection refused", "connection refused"),
-    ("Name or service not known", "the host name is unknown"),
-    ("name resolution", "the host name could not be resolved"),
-)
-
-
-def _shorten(text: str, limit: int = DETAIL_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def plain_reason(text: str, limit: int = DETAIL_LIMIT) -> str:
-    """``text`` as one short line with no Python reprs (``IncompleteRead(…)`` and the like).
-
-    For messages built from what a connection library raised: a known failure is named in
-    words, and anything from the first repr on is dropped.
-    """
-    line = " ".join(text.split())
-    cut = _REPR.search(line)
-    if cut is None:
-        return _shorten(line, limit)
-    known = next((words for marker, words in _KNOWN_FAILURES if marker in line), None)
-    head = line[: cut.start()].rstrip(" :(,'\"")
-    if known and head:
-        line = head if head.endswith(known) else f"{head}: {known}"
-    else:
-        line = head or known or "the connection failed"
-    return _shorten(line, limit)
 
 
 def _detail(response: Response, key: str | None) -> str:
@@ -100,7 +63,7 @@ def _detail(response: Response, key: str | None) -> str:
     elif text.startswith("<") or "html" in response.headers.get("content-type", "").lower():
         title = _HTML_TITLE.search(text)
         text = _TAG.sub("", title.group(2)) if title else "an HTML page"
-    text = _shorten(" ".join(text.split()))
+    text = shorten(" ".join(text.split()))
     return Redactor([key] if key else []).scrub(text)
 
 
@@ -234,6 +197,74 @@ class Sender:
         if pause is not None and limiter is not None:
             limiter.pause(pause)
 
+    async def send(
+        self,
+        info: ProviderInfo,
+        request: Request,
+        *,
+        on_wire: Callable[[], None] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Response:
+        """Send a plugin-built request with auth, rate limits, error mapping and retries.
+
+        A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
+        long as ``retry`` (default: the client's :class:`RetryPolicy`) allows (its ``budget``);
+        a ``Retry-After`` longer than :data:`~mediatask.engine.policy.MAX_RETRY_AFTER` makes the
+        error final at once. So is a connection that cannot be made to a provider that has not
+        answered this sender yet: a wrong base URL or host is likelier then than an outage, and
+        the user should hear it at once (the message names the variable to check).
+
+        :param on_wire: called each time the request goes on the wire, after the rate limiter
+            has admitted it.
+        """
+        return await self._with_retries(info, request, False, on_wire, retry)
+
+    async def submit(
+        self,
+        info: ProviderInfo,
+        request: Request,
+        on_wire: Callable[[], None] | None,
+        retry: RetryPolicy | None = None,
+    ) -> Response:
+        """Send a request that may create (and charge for) a task, as :meth:`send` does.
+
+        It is resent only when it certainly did not arrive (a refused connection, a connection
+        broken before the request was complete, a 429 or 503 refusal); otherwise
+        :class:`SubmitUncertainError` is raised. Only the exchange is shielded from
+        cancellation, from the moment the request is complete (we must learn whether the task
+        was created); an upload still on its way, waits for the rate limiter and for retries
+        are not. A provider whose submit may block (``Capabilities.submit_blocks``) is waited
+        for only :data:`~mediatask.http.transport.ABANDON_AFTER` more once cancelled: the
+        submit is then :class:`~mediatask.model.errors.SubmitAbandonedError`, uncertain.
+
+        :param on_wire: called as the request becomes complete at the provider where the
+            transport can tell (see :func:`~mediatask.http.transport.send_submit`), so an upload
+            cut short is not counted; a journal records the intent there.
+        """
+        return await self._with_retries(info, request, True, on_wire, retry)
+
+    async def _with_retries(
+        self,
+        info: ProviderInfo,
+        request: Request,
+        submit: bool,
+        on_wire: Callable[[], None] | None,
+        retry: RetryPolicy | None,
+    ) -> Response:
+        prepared = self.prepare(info, request)
+        backoff = (retry or self.retry).start()
+        while True:
+            response: Response | None = None
+            try:
+                response = await self._exchange(info, prepared, submit=submit, on_wire=on_wire)
+                return self._answered_by(info, request, response)
+            except MediataskError as exc:
+                self.redactor.error(exc)  # a transport error may name a URL with credentials
+                delay = self._retry_delay(info, exc, _asked_wait(exc, response), backoff, submit)
+                failure = exc
+            self._waiting(info, failure, delay, first=backoff.attempts == 1)
+            await trio.sleep(delay)
+
     async def _exchange(
         self,
         info: ProviderInfo,
@@ -264,78 +295,49 @@ class Sender:
                 response = await self.transport.send(prepared)
         return self.redactor.response(response)
 
-    async def send(
+    def _answered_by(self, info: ProviderInfo, request: Request, response: Response) -> Response:
+        """``response``, once its rate-limit headers are learned; its error raised if any."""
+        self._answered.add(info.name)
+        self.observe(info, response)
+        error = self.error(info, request, response)
+        if error is not None:
+            raise error
+        return response
+
+    def _retry_delay(
         self,
         info: ProviderInfo,
-        request: Request,
-        *,
-        submit: bool = False,
-        on_wire: Callable[[], None] | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Response:
-        """Send a plugin-built request with auth, rate limits, error mapping and retries.
+        exc: MediataskError,
+        asked: float | None,
+        backoff: Backoff,
+        submit: bool,
+    ) -> float:
+        """How long to wait before trying ``exc``'s request again; raises when it is final."""
+        if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
+            raise SubmitUncertainError(
+                f"{info.name}: {_text(exc)}; the task may have been "
+                "created: check the provider before submitting again"
+            ) from exc
+        if not exc.retryable:
+            raise exc
+        if _unreachable(exc) and info.name not in self._answered:
+            # Never reached yet: a wrong address is likelier than an outage. Say so now
+            # rather than after the whole budget.
+            why = f"{info.name} has not answered yet"
+            raise _final(info, exc, why, self._custom_url(info)) from exc
+        reason = backoff.stop_reason(asked)
+        if reason is not None:
+            raise _final(info, exc, reason, self._custom_url(info)) from exc
+        return backoff.next_delay(asked)
 
-        A retryable failure (a 5xx, a 429, a broken connection) is retried with back-off for as
-        long as ``retry`` (default: the client's :class:`RetryPolicy`) allows (its ``budget``);
-        a ``Retry-After`` longer than :data:`~mediatask.engine.policy.MAX_RETRY_AFTER` makes the
-        error
-        final at once. So is a connection that cannot be made to a provider that has not
-        answered this sender yet: a wrong base URL or host is likelier then than an outage, and
-        the user should hear it at once (the message names the variable to check).
-
-        :param submit: the request may create (and charge for) a task: it is resent only when
-            it certainly did not arrive (a refused connection, a connection broken before the
-            request was complete, a 429 or 503 refusal); otherwise :class:`SubmitUncertainError`
-            is raised. Only the exchange is shielded from cancellation, from the moment the
-            request is complete (we must learn whether the task was created); an upload still
-            on its way, waits for the rate limiter and for retries are not.
-            A provider whose submit may block (``Capabilities.submit_blocks``) is waited for
-            only :data:`~mediatask.http.transport.ABANDON_AFTER` more once cancelled: the submit is
-            then :class:`~mediatask.model.errors.SubmitAbandonedError`, uncertain.
-        :param on_wire: called each time the request goes on the wire, after the rate limiter
-            has admitted it; for a submit, as the request becomes complete at the provider where
-            the transport can tell (see :func:`~mediatask.http.transport.send_submit`), so an upload
-            cut short is not counted. A journal records the intent there.
-        """
-        prepared = self.prepare(info, request)
-        backoff = (retry or self.retry).start()
-        while True:
-            response: Response | None = None
-            try:
-                response = await self._exchange(info, prepared, submit=submit, on_wire=on_wire)
-                self._answered.add(info.name)
-                self.observe(info, response)
-                error = self.error(info, request, response)
-                if error is not None:
-                    raise error
-                return response
-            except MediataskError as exc:
-                self.redactor.error(exc)  # a transport error may name a URL with credentials
-                if submit and isinstance(exc, UnavailableError) and exc.maybe_sent:
-                    raise SubmitUncertainError(
-                        f"{info.name}: {_text(exc)}; the task may have been "
-                        "created: check the provider before submitting again"
-                    ) from exc
-                if not exc.retryable:
-                    raise
-                if _unreachable(exc) and info.name not in self._answered:
-                    # Never reached yet: a wrong address is likelier than an outage. Say so now
-                    # rather than after the whole budget.
-                    raise _final(
-                        info, exc, f"{info.name} has not answered yet", self._custom_url(info)
-                    ) from exc
-                retry_after = _asked_wait(exc, response)
-                reason = backoff.stop_reason(retry_after)
-                if reason is not None:
-                    raise _final(info, exc, reason, self._custom_url(info)) from exc
-                delay = backoff.next_delay(retry_after)
-                if isinstance(exc, RateLimitedError) and info.name in self._limiters:
-                    self._limiters[info.name].pause(delay)
-                log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
-                if self.announce is not None and backoff.attempts == 1:
-                    wait = f"{delay:.1f}" if delay < 1 else f"{delay:.0f}"
-                    self.announce(f"{info.name} answers {_answer(exc)}; trying again in {wait} s")
-                await trio.sleep(delay)
+    def _waiting(self, info: ProviderInfo, exc: MediataskError, delay: float, first: bool) -> None:
+        """Pause the provider's limiter for a 429, and say that a retry is coming."""
+        if isinstance(exc, RateLimitedError) and info.name in self._limiters:
+            self._limiters[info.name].pause(delay)
+        log.info("%s: %s; retrying in %.1fs", info.name, _text(exc), delay)
+        if self.announce is not None and first:
+            wait = f"{delay:.1f}" if delay < 1 else f"{delay:.0f}"
+            self.announce(f"{info.name} answers {_answer(exc)}; trying again in {wait} s")
 
 
 def _no_hook() -> None:

@@ -87,20 +87,20 @@ def parse_rate_policies(headers: Mapping[str, str]) -> tuple[tuple[int, float], 
     """
     for name in ("ratelimit-policy", "ratelimit-limit", "x-ratelimit-limit"):
         value = headers.get(name)
-        if value is None:
-            continue
-        found: list[tuple[int, float]] = []
-        for item in value.split(","):
-            quota, *parameters = (part.strip() for part in item.split(";"))
-            window = next((p[2:] for p in parameters if p.lower().startswith("w=")), None)
-            if window is None:
-                continue
-            try:
-                requests, seconds = int(quota), float(window)
-            except ValueError:
-                continue
-            if requests > 0 and seconds > 0:
-                found.append((requests, seconds))
+        found = [w for item in value.split(",") if (w := _window(item))] if value else []
         if found:
             return tuple(sorted(set(found), key=lambda pair: pair[1]))
     return None
+
+
+def _window(item: str) -> tuple[int, float] | None:
+    """One ``n;w=seconds`` item as (requests, seconds); ``None`` for one that names no window."""
+    quota, *parameters = (part.strip() for part in item.split(";"))
+    window = next((p[2:] for p in parameters if p.lower().startswith("w=")), None)
+    if window is None:
+        return None
+    try:
+        requests, seconds = int(quota), float(window)
+    except ValueError:
+        return None
+    return (requests, seconds) if requests > 0 and seconds > 0 else None

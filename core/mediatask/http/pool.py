@@ -24,6 +24,7 @@ import attrs
 import h11
 import trio
 
+from mediatask.http.failures import WireError, wire_errors
 from mediatask.model.errors import UnavailableError
 
 Origin = tuple[str, str, int]
@@ -192,7 +193,7 @@ class Pool:
         label = f"{scheme}://{host}:{port}"
         stream: trio.abc.Stream | None = None
         try:
-            with trio.fail_after(self.connect_timeout):
+            with wire_errors(), trio.fail_after(self.connect_timeout):
                 stream = await _open_tcp(host, port)
                 if scheme == "https":
                     stream = trio.SSLStream(
@@ -204,8 +205,8 @@ class Pool:
                 _raw_socket(stream).close()
             if isinstance(exc, trio.TooSlowError):
                 raise UnavailableError(f"cannot reach {label}: timed out connecting") from None
-            if isinstance(exc, OSError | trio.BrokenResourceError):
-                raise UnavailableError(f"cannot reach {label}: {connect_reason(exc)}") from None
+            if isinstance(exc, WireError):
+                raise UnavailableError(f"cannot reach {label}: {exc.reason}") from None
             raise
         return stream
 
@@ -248,21 +249,3 @@ async def _open_tcp(host: str, port: int) -> trio.SocketStream:
         sock.close()
         raise
     return trio.SocketStream(sock)
-
-
-def connect_reason(exc: BaseException) -> str:
-    """A short reason for a failure to connect (no reprs)."""
-    cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
-    if isinstance(cause, OSError) and isinstance(cause.__cause__, ExceptionGroup):
-        cause = cause.__cause__.exceptions[0]  # trio tried every address; say why the first failed
-    if isinstance(cause, socket.gaierror):
-        return "the host name could not be resolved"
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"the TLS certificate was not accepted ({cause.verify_message})"
-    if isinstance(cause, ssl.SSLError):
-        return f"the TLS handshake failed ({cause.reason or 'unknown reason'})"
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    return "the connection failed"

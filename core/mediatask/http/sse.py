@@ -75,17 +75,7 @@ class Decoder:
         """
         if self._closed:
             raise ValueError("feed() after close()")
-        text = self._utf8.decode(chunk)
-        if not text:
-            return []
-        if not self._started:
-            self._started = True
-            if text.startswith(_BOM):
-                text = text[1:]
-        if self._skip_lf:
-            self._skip_lf = False
-            if text.startswith("\n"):
-                text = text[1:]
+        text = self._text(chunk)
         if not text:
             return []
         parts = _LINE_END.split(text)
@@ -103,6 +93,17 @@ class Decoder:
         if rest:
             self._partial.append(rest)
         return events
+
+    def _text(self, chunk: bytes) -> str:
+        """``chunk`` decoded, less a leading BOM and the LF of a CRLF split across chunks."""
+        text = self._utf8.decode(chunk)
+        if text and not self._started:
+            self._started = True
+            text = text.removeprefix(_BOM)
+        if text and self._skip_lf:
+            self._skip_lf = False
+            text = text.removeprefix("\n")
+        return text
 
     def close(self) -> list[Event]:
         """End the stream and return its last events, which are always none.
@@ -128,6 +129,9 @@ class Decoder:
         field, colon, value = line.partition(":")
         if colon and value.startswith(" "):
             value = value[1:]
+        self._field(field, value)
+
+    def _field(self, field: str, value: str) -> None:
         if field == "data":
             self._data.append(value)
             self._data.append("\n")

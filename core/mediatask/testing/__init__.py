@@ -8,7 +8,8 @@ Fixtures:
 - ``mediatask_home``: a fresh ``MEDIATASK_HOME`` and no ``MEDIATASK_*`` settings from outside.
 
 Helpers for unit tests without a network: :func:`reply` builds a ``Response``;
-:class:`ScriptedTransport` answers requests from a script and records what was sent.
+:class:`ScriptedTransport` answers requests from a script and records what was sent;
+:class:`FakeTransport` is the base for a fake of your own (override ``respond``).
 Helpers for whole-command tests: :func:`standalone_emulator` runs ``mediatask emulate`` in its
 own process, :func:`mediatask_command` runs a command in another, :func:`serving_in_thread`
 serves a stdlib HTTP handler and :func:`serving_folder` input files, from a thread.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json as jsonlib
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from socketserver import BaseRequestHandler
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -56,6 +57,8 @@ from mediatask.testing._contract import ProviderContract as ProviderContract  # 
 if TYPE_CHECKING:
     import urllib3
 
+    from mediatask.http.transport import Body, CommitHook
+
 
 def reply(
     status: int = 200,
@@ -81,8 +84,34 @@ class _ScriptedBody:
         return self.chunks.pop(0) if self.chunks else b""
 
 
+class FakeTransport:
+    """A base for a hand-written fake transport: override :meth:`respond` (and
+    :meth:`open_stream`, for streams).
+
+    Its ``send`` calls a submit's ``on_commit`` before answering, as a transport that cannot
+    hold the last byte back must (see :class:`~mediatask.http.transport.Transport`).
+    """
+
+    async def send(self, request: Request, *, on_commit: CommitHook | None = None) -> Response:
+        """Call ``on_commit`` (a submit), then answer with :meth:`respond`."""
+        if on_commit is not None:
+            on_commit()
+        return await self.respond(request)
+
+    async def respond(self, request: Request) -> Response:
+        """The answer to ``request``; this one has none."""
+        raise AssertionError(f"{type(self).__name__} has no answer for {request!r}")
+
+    def open_stream(self, request: Request) -> AbstractAsyncContextManager[Body]:
+        """The answer to ``request``, as a stream; this one has none."""
+        raise AssertionError(f"{type(self).__name__} has no stream for {request!r}")
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
 @attrs.define
-class ScriptedTransport:
+class ScriptedTransport(FakeTransport):
     """A fake transport: answers each request with the next scripted Response, in order."""
 
     answers: list[Response] = attrs.field(factory=list)
@@ -90,7 +119,7 @@ class ScriptedTransport:
     """Answers for ``open_stream``: (status, headers, body chunks)."""
     sent: list[Request] = attrs.field(factory=list)
 
-    async def send(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         """Record ``request`` and return the next answer."""
         self.sent.append(request)
         if not self.answers:
@@ -98,7 +127,7 @@ class ScriptedTransport:
         return attrs.evolve(self.answers.pop(0), url=request.url)
 
     @asynccontextmanager
-    async def open_stream(self, request: Request) -> AsyncIterator[_ScriptedBody]:
+    async def open_stream(self, request: Request) -> AsyncIterator[Body]:
         """Record ``request`` and open the next scripted stream."""
         self.sent.append(request)
         if not self.streams:
