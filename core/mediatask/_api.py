@@ -5,7 +5,6 @@ by task or handle, and a resumable ``run_batch``."""
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,6 +17,7 @@ from mediatask.batch.manifest import manifest_of, read_manifest
 from mediatask.batch.runner import Batch, BatchOptions
 from mediatask.batch.summary import Summary
 from mediatask.engine.client import Client, FileHost
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.run_many import Outcome, UpdateCallback
 from mediatask.journal.sqlite import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
 from mediatask.model.errors import TaskTimeoutError, UsageError, wrong_type
@@ -130,13 +130,12 @@ def run(
         async with open_client(
             sandbox=sandbox, providers=[job.provider], **client_options
         ) as client:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
+            with Deadline(timeout).start():
                 return await client.run(job, target, on_submit=remember, on_update=on_update)
         handle = submitted[0].handle if submitted else None
         where = f"{handle} goes on at the provider" if handle else "nothing was submitted"
-        raise TaskTimeoutError(
-            f"{job.provider} {job.operation} timed out after {timeout:g}s: {where}", handle=handle
-        )
+        said = Deadline(timeout).timed_out
+        raise TaskTimeoutError(f"{job.provider} {job.operation} {said}: {where}", handle=handle)
 
     return run_sync(main, "run")
 
@@ -260,10 +259,10 @@ def wait(
 
     async def main() -> Result:
         async with open_client(providers=[ref.provider], **client_options) as client:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
+            with Deadline(timeout).start():
                 return await client.wait(ref, on_update)
         raise TaskTimeoutError(
-            f"{ref.handle} timed out after {timeout:g}s: it goes on at the provider",
+            f"{ref.handle} {Deadline(timeout).timed_out}: it goes on at the provider",
             handle=ref.handle,
         )
 

@@ -12,8 +12,8 @@ import trio
 
 from mediatask import Client, PluginManager, Settings
 from mediatask.cli.base import CommandError, user_errors
-from mediatask.cli.deadline import Deadline
 from mediatask.cli.session import run_with_client
+from mediatask.engine.deadline import Deadline
 from mediatask.model.errors import UsageError
 
 T = TypeVar("T")

@@ -40,7 +40,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
-from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.deadline import timeout_options
 from mediatask.cli.display import TaskLine
 from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
 from mediatask.cli.session import (
@@ -50,6 +50,7 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.engine.client import Client
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.download import saved_lines
 from mediatask.engine.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
 from mediatask.engine.policy import RetryPolicy

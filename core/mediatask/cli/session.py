@@ -31,10 +31,11 @@ from mediatask.cli.base import (
     SANDBOX_SECONDS_ENV,
     is_quiet,
 )
-from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
+from mediatask.cli.deadline import exit_timed_out
 from mediatask.cli.file_host import FILE_HOST_META
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
 from mediatask.engine.client import Client, utcnow
+from mediatask.engine.deadline import Deadline, TimedOut, within
 from mediatask.engine.policy import RetryPolicy
 from mediatask.engine.sending import Throttle
 from mediatask.journal.backend import JournalBackend

@@ -30,7 +30,7 @@ from mediatask.cli.base import (
     unhelpful_sandbox_option,
     user_errors,
 )
-from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.deadline import timeout_options
 from mediatask.cli.jobs import JournalPlace, open_named_journal
 from mediatask.cli.session import (
     check_not_from_sandbox,
@@ -42,6 +42,7 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.engine.client import Client
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.download import saved_lines
 from mediatask.engine.naming import default_stem
 from mediatask.journal.backend import JournalBackend
