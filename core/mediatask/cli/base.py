@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mediatask.cli.lazy import LazyCommand, LazyGroup
+from mediatask.cli.options import command_options
 from mediatask.model.errors import MediataskError, leaves
 from mediatask.model.redact import RedactingFilter, Redactor, one_line
 from mediatask.settings.config import Settings
@@ -32,19 +33,9 @@ if TYPE_CHECKING:
 
 SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
 """How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
-MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
-"""Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
-NO_LOG_META = "mediatask.no_log"
-"""Set by ``--no-log``: the command does not write to the user's journal."""
-RETRY_META = "mediatask.retry"
-"""Where ``--retry-budget`` leaves its policy in the click context, for open_cli_client."""
-FOLLOW_META = "mediatask.follow"
-"""Where ``--follow`` leaves its mode in the click context, for open_cli_client."""
 QUICK_RETRY_BUDGET = 20.0
 """Seconds a one-question command (status, cancel, list, credits) retries a failing request
 by default: it answers promptly, saying what the provider last answered."""
-KEY_META = "mediatask.key"
-"""Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
 COMMANDS = {
     "batch": LazyCommand(
@@ -131,10 +122,6 @@ COMMANDS = {
 """Every command: the module that defines it (imported on first use) and its one-line help."""
 
 
-QUIET_META = "mediatask.quiet"
-"""Set by ``-q/--quiet``: no progress display, stdout only the results."""
-
-
 class CommandError(click.ClickException):
     """A one-line error of a command (exit 1), with the type of the library error behind it."""
 
@@ -161,21 +148,15 @@ def user_errors() -> Iterator[None]:
         raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
 
 
-STDIN_META = "mediatask.stdin"
-"""Set by ``-i -``: the path of the temporary copy of standard input."""
-
-
 def _stdin_named(message: str) -> str:
     """``message`` with the temporary copy of standard input called what the user typed."""
-    ctx = click.get_current_context(silent=True)
-    copy = ctx.meta.get(STDIN_META) if ctx is not None else None
+    copy = command_options().stdin_copy
     return message.replace(copy, "standard input (-i -)") if copy else message
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
     """Scrubs this command's keys: ``--key``, the environment's and the key store's."""
-    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
-    given = ctx.meta.get(KEY_META) if ctx is not None else None
+    given = command_options(ctx).key
     return Redactor(Settings().secrets() | ({given} if given else set()))
 
 
@@ -197,15 +178,11 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-_LOGGING_META = "mediatask.logging"
-"""Set once ``-v`` has set up logging (given before and after the command, it is set up once)."""
-
-
 def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
     """``-v``: log each HTTP exchange, keys redacted (``-vv``: everything, at debug level)."""
-    if not verbose or ctx.meta.get(_LOGGING_META):
+    if not verbose or command_options(ctx).logging:
         return
-    ctx.meta[_LOGGING_META] = True
+    command_options(ctx).logging = True
     handler = _log_handler()
     handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
     logging.basicConfig(
@@ -218,7 +195,7 @@ def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
 
 def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
     if quiet:
-        ctx.meta[QUIET_META] = True
+        command_options(ctx).quiet = True
 
 
 def _common_options() -> list[click.Option]:
@@ -339,7 +316,7 @@ def no_log_option(function: Callable[..., Any]) -> Callable[..., Any]:
     """``--no-log``: keep this command's job out of the user's journal."""
 
     def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-        ctx.meta[NO_LOG_META] = value
+        command_options(ctx).no_log = value
 
     return click.option(
         "--no-log",
@@ -397,7 +374,7 @@ def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
         if not provider.strip() or not number.strip().isdigit() or int(number) < 1:
             raise click.BadParameter(f"{item!r}: write PROVIDER=N with N at least 1, e.g. a1d=8")
         ceilings[provider.strip()] = int(number)
-    ctx.meta[MAX_IN_FLIGHT_META] = ceilings  # read by open_cli_client
+    command_options(ctx).max_in_flight = ceilings  # read by open_cli_client
 
 
 def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -414,7 +391,7 @@ def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value:
-        ctx.meta[KEY_META] = value
+        command_options(ctx).key = value
     return value
 
 
@@ -425,7 +402,7 @@ def _retry_budget(*, expose: bool) -> Callable[[Callable[..., Any]], Callable[..
     def policy(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
         chosen = None if value is None else RetryPolicy(budget=value)
         if chosen is not None:
-            ctx.meta[RETRY_META] = chosen  # read by open_cli_client
+            command_options(ctx).retry = chosen  # read by open_cli_client
         return chosen
 
     return click.option(
@@ -460,7 +437,7 @@ def follow_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
     def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
         if value is not None:
-            ctx.meta[FOLLOW_META] = value
+            command_options(ctx).follow = value
 
     return click.option(
         "--follow",
@@ -487,8 +464,7 @@ def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def is_quiet() -> bool:
     """True under ``-q/--quiet``: print no progress, only results and errors."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.meta.get(QUIET_META))
+    return command_options().quiet
 
 
 def output_width() -> int | None:

@@ -8,17 +8,15 @@ from typing import Any
 
 import click
 
+from mediatask.cli.options import command_options
 from mediatask.engine.file_host import FILE_HOST_ENV
 from mediatask.model.values import Job
 from mediatask.providers.manager import PluginManager
 
-FILE_HOST_META = "mediatask.engine.file_host"
-"""Where ``--file-host`` leaves its value in the click context, for open_cli_client."""
-
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value:
-        ctx.meta[FILE_HOST_META] = value
+        command_options(ctx).file_host = value
 
 
 def file_host_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,8 +36,8 @@ def file_host_option(function: Callable[..., Any]) -> Callable[..., Any]:
 def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
     """Drop ``--file-host`` (or ``$MEDIATASK_FILE_HOST``) for a command none of whose ``jobs``
     has a local file that needs one: its bucket is then not checked, nor its credentials."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or FILE_HOST_META not in ctx.meta:
+    options = command_options()
+    if options.file_host is None:
         return
     from mediatask.engine.client import needs_file_host
     from mediatask.model.errors import MediataskError
@@ -50,4 +48,4 @@ def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
                 return
         except MediataskError:  # an unknown provider or operation: said where it is checked
             continue
-    del ctx.meta[FILE_HOST_META]
+    options.file_host = None

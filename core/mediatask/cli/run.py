@@ -19,7 +19,6 @@ import click
 from mediatask.batch.preflight import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.batch.runner import submit_recorded
 from mediatask.cli.base import (
-    STDIN_META,
     budget_option,
     cli,
     command_redactor,
@@ -42,7 +41,8 @@ from mediatask.cli.base import (
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
 from mediatask.cli.deadline import timeout_options
 from mediatask.cli.display import TaskLine
-from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
+from mediatask.cli.file_host import file_host_option, forget_unless_needed
+from mediatask.cli.options import command_options
 from mediatask.cli.session import (
     cli_settings,
     new_job_id,
@@ -126,7 +126,9 @@ def read_inputs(
     folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix=STDIN_FOLDER)))
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
-    ctx.meta[STDIN_META] = str(path)  # errors name it "standard input", not a temporary path
+    command_options(ctx).stdin_copy = str(
+        path
+    )  # errors name it "standard input", not a temporary path
     return tuple(str(path) if value == STDIN else value for value in values)
 
 
@@ -186,8 +188,9 @@ def dry_client(plugins: PluginManager, provider: str, key: str | None, sandbox: 
     except UnknownProviderError:
         settings = cli_settings(plugins, None, None)  # the job's check names the providers
     host = PlaceholderHost() if sandbox else None
-    if FILE_HOST_META in click.get_current_context().meta:
-        host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
+    file_host = command_options().file_host
+    if file_host is not None:
+        host = PlaceholderHost(file_host)
     return Client(plugins=plugins, settings=settings, file_host=host)
 
 

@@ -22,18 +22,10 @@ from typing import Any, TypeVar
 import click
 
 from mediatask._api import open_client
-from mediatask.cli.base import (
-    FOLLOW_META,
-    MAX_IN_FLIGHT_META,
-    NO_LOG_META,
-    QUICK_RETRY_BUDGET,
-    RETRY_META,
-    SANDBOX_SECONDS_ENV,
-    is_quiet,
-)
+from mediatask.cli.base import QUICK_RETRY_BUDGET, SANDBOX_SECONDS_ENV
 from mediatask.cli.deadline import exit_timed_out
-from mediatask.cli.file_host import FILE_HOST_META
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
+from mediatask.cli.options import command_options
 from mediatask.engine.client import Client, utcnow
 from mediatask.engine.deadline import Deadline, TimedOut, within
 from mediatask.engine.policy import RetryPolicy
@@ -97,19 +89,18 @@ async def open_cli_client(
     :param quick: a one-question command: retries for :data:`QUICK_RETRY_BUDGET` unless
         ``--retry-budget`` says otherwise, and says on stderr when it has to retry.
     """
-    context = click.get_current_context(silent=True)
-    meta: dict[str, Any] = context.meta if context else {}
-    ceilings = dict(meta.get(MAX_IN_FLIGHT_META, {}))
-    retry = retry or meta.get(RETRY_META)
+    given = command_options()
+    ceilings = given.max_in_flight
+    retry = retry or given.retry
     if retry is None and quick:
         retry = RetryPolicy(budget=QUICK_RETRY_BUDGET)
     options: dict[str, Any] = {} if retry is None else {"retry": retry}
-    if FOLLOW_META in meta:
-        options["follow"] = meta[FOLLOW_META]
-    if quick and not is_quiet():
+    if given.follow is not None:
+        options["follow"] = given.follow
+    if quick and not given.quiet:
         options["announce"] = partial(click.echo, err=True)
-    if FILE_HOST_META in meta:
-        options["file_host"] = meta[FILE_HOST_META]
+    if given.file_host is not None:
+        options["file_host"] = given.file_host
     async with open_client(
         sandbox=sandbox,
         providers=providers,
@@ -228,8 +219,7 @@ def open_user_journal(*, sandbox: bool = False) -> Iterator[Journal]:
     journal lives in a temporary folder removed when the command ends, so the command works
     the same and nothing of the job stays on disk.
     """
-    context = click.get_current_context(silent=True)
-    off = bool(context and context.meta.get(NO_LOG_META)) or recording_off_path().exists()
+    off = command_options().no_log or recording_off_path().exists()
     if not off:
         with open_journal(sandbox_journal_path() if sandbox else journal_path(None)) as journal:
             yield journal

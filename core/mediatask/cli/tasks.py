@@ -32,6 +32,7 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.deadline import timeout_options
 from mediatask.cli.jobs import JournalPlace, open_named_journal
+from mediatask.cli.options import command_options
 from mediatask.cli.session import (
     check_not_from_sandbox,
     cli_settings,
@@ -130,7 +131,7 @@ def on_task(
         settings = cli_settings(plugins, provider, key)
         with open_named_journal(where) as journal:
             task = resolve_task(plugins, handle, journal)
-            operation = click.get_current_context().meta.get(_OPERATION)
+            operation = command_options().operation
             if operation:
                 find_operation(plugins.provider(task.provider), operation)
             if operation and not task.operation:
@@ -189,10 +190,7 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    ctx.meta[_OPERATION] = value
-
-
-_OPERATION = "mediatask.operation"
+    command_options(ctx).operation = value
 
 
 @cli.command("status")
