@@ -323,6 +323,7 @@ def run_batch(
     concurrency: int = 8,
     sandbox: bool = False,
     retry_failed: bool = False,
+    rerun_expired: bool = False,
     overwrite: bool = False,
     on_end: Callable[[JobRecord], None] | None = None,
     **client_options: Any,
@@ -334,7 +335,8 @@ def run_batch(
     step, so calling it again with the same jobs, or the command, finishes what an earlier call
     left: finished jobs are skipped, tasks that exist are followed, never submitted twice. Jobs
     given as objects are named like manifest lines without an id: after their first input.
-    ``on_end`` is called with each job's journal record as it ends.
+    ``on_end`` is called with each job's journal record as it ends. ``retry_failed`` and
+    ``rerun_expired`` submit again the jobs the provider failed and those whose results expired.
     """
     if isinstance(jobs, str | os.PathLike):
         manifest = read_manifest(Path(jobs))
@@ -349,7 +351,13 @@ def run_batch(
     check_out_dir(target)
     plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
     providers = sorted({e.job.provider for e in manifest.entries} & set(plugins.providers))
-    options = BatchOptions(target, concurrency, retry_failed=retry_failed, overwrite=overwrite)
+    options = BatchOptions(
+        target,
+        concurrency,
+        retry_failed=retry_failed,
+        rerun_expired=rerun_expired,
+        overwrite=overwrite,
+    )
     journal_file = batch_journal_path(target)
 
     async def main() -> Summary:

@@ -144,7 +144,8 @@ def user_errors() -> Iterator[None]:
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
         errors = list(leaves(group))
-        messages = dict.fromkeys(_stdin_named(one_line(scrub(str(e)))) for e in errors)
+        said = (e.said(flags=True) for e in errors)  # the options they name, as our flags
+        messages = dict.fromkeys(_stdin_named(one_line(scrub(text))) for text in said)
         raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
 
 

@@ -165,7 +165,7 @@ def print_dry_run(
             except MediataskError as exc:
                 if not label:
                     raise
-                raise UsageError(f"job {label}: {exc}") from None
+                raise UsageError(f"job {label}: {exc.said(flags=True)}") from None
             if as_json:
                 plans.append({"id": label, **plan_json(checked, steps, redactor)})
             else:

@@ -27,6 +27,7 @@ from mediatask.engine.sending import plain_reason
 from mediatask.http.messages import Request
 from mediatask.http.transport import Body, Transport
 from mediatask.model.errors import (
+    Hint,
     LocalWriteError,
     RejectedError,
     ResultExpiredError,
@@ -146,8 +147,8 @@ def _write(file: IO[Any], chunks: list[bytes], last: bool) -> None:
             file.close()
 
 
-RECOVERY = "run the job again for a fresh result (a batch: `mediatask batch … --rerun-expired`)"
-"""What to do about a result the provider no longer keeps."""
+RECOVERY = ("run the job again for a fresh result (a batch: ", Hint.RERUN_EXPIRED, ")")
+"""What to do about a result the provider no longer keeps (see :meth:`MediataskError.hinted`)."""
 
 
 def placed(output: Output) -> str:
@@ -187,8 +188,8 @@ def saved_lines(result: Result) -> list[str]:
 
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
-        raise ResultExpiredError(
-            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; {RECOVERY}"
+        raise ResultExpiredError.hinted(
+            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; ", *RECOVERY
         )
 
 
@@ -274,13 +275,13 @@ class _Part:
     def _check_status(self, status: int, headers: Mapping[str, str]) -> None:
         what, expires = f"the {self.output.role} of {self.label}", self.output.expires_at
         if status in _GONE and expires is not None and expires <= self.now():
-            raise ResultExpiredError(  # the link outlived its known expiry while we asked
-                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
+            raise ResultExpiredError.hinted(  # the link outlived its known expiry while we asked
+                f"{what} expired at {expires.isoformat()} (HTTP {status}): ", *RECOVERY
             )
         if status in _GONE and (status == 410 or expires is None):
-            raise ResultExpiredError(
-                f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
-                f"{RECOVERY}"
+            raise ResultExpiredError.hinted(
+                f"{what} can no longer be downloaded (HTTP {status}); result links expire: ",
+                *RECOVERY,
             )
         if status == 416:  # our range is past the file: it changed, fetch it whole
             self.written = 0
@@ -290,9 +291,10 @@ class _Part:
         if status in _GONE:
             self.gone += 1
             if self.gone >= GONE_ANSWERS:
-                raise ResultExpiredError(
+                raise ResultExpiredError.hinted(
                     f"{what} can no longer be downloaded (HTTP {status}, {self.gone} times) "
-                    f"though it was to be kept until {self.output.expires_at}: {RECOVERY}"
+                    f"though it was to be kept until {self.output.expires_at}: ",
+                    *RECOVERY,
                 )
         if status >= 500 or status in _RETRYABLE or status in _GONE:
             # A link that should still be valid but answers 401/403/404 may be a passing glitch
