@@ -18,7 +18,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.complete import complete_provider
-from mediatask.cli.session import cli_settings, run_with_client
+from mediatask.cli.session import ClientFor, cli_settings, run_with_client
 from mediatask.engine.client import LIST_PAGES, Client, Listing
 from mediatask.model.errors import MediataskError, UsageError
 from mediatask.model.values import Credits, TaskRef
@@ -82,9 +82,8 @@ def _run_on(
                 f"{info.name} {_LACKS[feature]}: `mediatask {feature}` works with "
                 f"{', '.join(able) or 'no installed provider'}"
             )
-        return run_with_client(
-            plugins, body, sandbox=sandbox, providers=[provider], settings=settings, quick=True
-        )
+        client = ClientFor(plugins, (provider,), settings, sandbox, quick=True)
+        return run_with_client(client, body)
 
 
 @cli.command("list")

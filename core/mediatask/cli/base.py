@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mediatask.cli.lazy import LazyCommand, LazyGroup
-from mediatask.cli.options import command_options
+from mediatask.cli.options import command_options, flag_option, kept_in, remembered_option
 from mediatask.model.errors import MediataskError, leaves
 from mediatask.model.redact import RedactingFilter, Redactor, one_line
 from mediatask.settings.config import Settings
@@ -194,11 +194,6 @@ def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
     logging.getLogger("mediatask.http.messages").setLevel(logging.DEBUG)
 
 
-def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
-    if quiet:
-        command_options(ctx).quiet = True
-
-
 def _common_options() -> list[click.Option]:
     """``-v`` and ``-q``, accepted after any command as well as before it."""
     return [
@@ -212,7 +207,7 @@ def _common_options() -> list[click.Option]:
         click.Option(
             ["-q", "--quiet"],
             is_flag=True,
-            callback=_quiet,
+            callback=kept_in("quiet"),
             expose_value=False,
             help="No progress display: stdout has only the results, stderr only errors.",
         ),
@@ -303,39 +298,28 @@ def main() -> None:
         cli(prog_name="mediatask")
 
 
-def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--json`` flag every command that prints data has."""
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print JSON instead of text (errors too: an object with an error key).",
-    )(function)
+json_option = flag_option(
+    "--json",
+    "as_json",
+    help="Print JSON instead of text (errors too: an object with an error key).",
+)
+"""The ``--json`` flag every command that prints data has."""
 
 
-def no_log_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--no-log``: keep this command's job out of the user's journal."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-        command_options(ctx).no_log = value
-
-    return click.option(
-        "--no-log",
-        is_flag=True,
-        expose_value=False,
-        callback=remember,
-        help="Do not record this job in your journal (its handle then works only with "
-        "commands that need nothing but the handle).",
-    )(function)
+no_log_option = remembered_option(
+    "--no-log",
+    field="no_log",
+    is_flag=True,
+    help="Do not record this job in your journal (its handle then works only with "
+    "commands that need nothing but the handle).",
+)
+"""``--no-log``: keep this command's job out of the user's journal."""
 
 
-def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--sandbox`` flag: run against in-process emulators."""
-    return click.option(
-        "--sandbox",
-        is_flag=True,
-        help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV}).",
-    )(function)
+sandbox_option = flag_option(
+    "--sandbox", help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV})."
+)
+"""The ``--sandbox`` flag: run against in-process emulators."""
 
 
 def unhelpful_sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -358,14 +342,12 @@ def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def overwrite_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--overwrite``: replace output files already there instead of numbering the new ones."""
-    return click.option(
-        "--overwrite",
-        is_flag=True,
-        help="Replace output files already there (by default the new file is numbered "
-        "NAME-ROLE-2.EXT and nothing is overwritten).",
-    )(function)
+overwrite_option = flag_option(
+    "--overwrite",
+    help="Replace output files already there (by default the new file is numbered "
+    "NAME-ROLE-2.EXT and nothing is overwritten).",
+)
+"""``--overwrite``: replace output files already there instead of numbering the new ones."""
 
 
 def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
@@ -432,23 +414,16 @@ def budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return _retry_budget(expose=False)(function)
 
 
-def follow_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--follow auto|stream|poll``: how the command follows its tasks (read by
-    :func:`~mediatask.cli.session.open_cli_client`)."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value is not None:
-            command_options(ctx).follow = value
-
-    return click.option(
-        "--follow",
-        type=click.Choice(["auto", "stream", "poll"]),
-        default=None,
-        callback=remember,
-        expose_value=False,
-        help="How to follow tasks: stream (Server-Sent Events) or poll; auto (the default) "
-        "streams where the provider can and polls where it cannot.",
-    )(function)
+follow_option = remembered_option(
+    "--follow",
+    field="follow",
+    type=click.Choice(["auto", "stream", "poll"]),
+    default=None,
+    help="How to follow tasks: stream (Server-Sent Events) or poll; auto (the default) "
+    "streams where the provider can and polls where it cannot.",
+)
+"""``--follow auto|stream|poll``: how the command follows its tasks (read by
+:func:`~mediatask.cli.session.open_cli_client`)."""
 
 
 def key_option(function: Callable[..., Any]) -> Callable[..., Any]:

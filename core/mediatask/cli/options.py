@@ -9,7 +9,8 @@ that reader finds it typed and named.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -54,3 +55,31 @@ def command_options(ctx: click.Context | None = None) -> CommandOptions:
     if ctx is None:
         return CommandOptions()
     return ctx.ensure_object(CommandOptions)
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""What ``click.option(...)`` returns: it adds the option to the command it decorates."""
+
+
+def kept_in(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A click callback that keeps an option's value, when given, in ``field`` of the
+    invocation's :class:`CommandOptions`."""
+    if field not in attrs.fields_dict(CommandOptions):
+        raise AttributeError(f"CommandOptions has no field {field!r}")
+
+    def keep(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value:
+            setattr(command_options(ctx), field, value)
+
+    return keep
+
+
+def remembered_option(*decls: str, field: str, **kw: Any) -> Decorator:
+    """An option the command does not take as an argument: its value, when given, is kept in
+    ``field`` of the invocation's :class:`CommandOptions`, for whoever reads it later."""
+    return click.option(*decls, expose_value=False, callback=kept_in(field), **kw)
+
+
+def flag_option(*decls: str, help: str, **kw: Any) -> Decorator:
+    """An on/off flag the command takes as a ``bool`` argument."""
+    return click.option(*decls, is_flag=True, help=help, **kw)

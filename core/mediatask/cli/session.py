@@ -14,11 +14,12 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import attrs
 import click
 
 from mediatask._api import open_client
@@ -89,8 +90,23 @@ async def open_cli_client(
     :param quick: a one-question command: retries for :data:`QUICK_RETRY_BUDGET` unless
         ``--retry-budget`` says otherwise, and says on stderr when it has to retry.
     """
+    ceilings = command_options().max_in_flight
+    async with open_client(
+        sandbox=sandbox,
+        providers=providers,
+        plugins=plugins,
+        settings=settings,
+        sandbox_seconds=_sandbox_seconds() if sandbox else None,
+        max_in_flight={plugins.provider(name).name: n for name, n in ceilings.items()},
+        throttles=throttles,
+        **_client_options(retry, quick=quick),
+    ) as client:
+        yield client
+
+
+def _client_options(retry: RetryPolicy | None, *, quick: bool) -> dict[str, Any]:
+    """The Client options the command's own options ask for (see :func:`open_cli_client`)."""
     given = command_options()
-    ceilings = given.max_in_flight
     retry = retry or given.retry
     if retry is None and quick:
         retry = RetryPolicy(budget=QUICK_RETRY_BUDGET)
@@ -101,58 +117,81 @@ async def open_cli_client(
         options["announce"] = partial(click.echo, err=True)
     if given.file_host is not None:
         options["file_host"] = given.file_host
-    async with open_client(
-        sandbox=sandbox,
-        providers=providers,
-        plugins=plugins,
-        settings=settings,
-        sandbox_seconds=_sandbox_seconds() if sandbox else None,
-        max_in_flight={plugins.provider(name).name: n for name, n in ceilings.items()},
-        throttles=throttles,
-        **options,
-    ) as client:
-        yield client
+    return options
+
+
+@attrs.frozen
+class ClientFor:
+    """The client a command runs its work on: for which providers, with which settings."""
+
+    plugins: PluginManager
+    providers: tuple[str, ...]
+    settings: Settings
+    sandbox: bool = False
+    retry: RetryPolicy | None = None
+    quick: bool = False
+    """A one-question command (see :func:`open_cli_client`)."""
+
+    def open(self) -> AbstractAsyncContextManager[Client]:
+        """The client, as :func:`open_cli_client` makes it."""
+        return open_cli_client(
+            self.plugins,
+            sandbox=self.sandbox,
+            providers=self.providers,
+            settings=self.settings,
+            retry=self.retry,
+            quick=self.quick,
+        )
+
+
+class Watched(Protocol):
+    """What a command says of its task when its run ends early."""
+
+    def task(self) -> TaskRef | None:
+        """The task as far as it is known (``None`` before its submit got an answer)."""
+
+    def interrupted(self) -> str:
+        """What Ctrl-C leaves behind, in words (``""``: nothing to say)."""
+
+
+@attrs.frozen
+class Known:
+    """A task known before the command's run begins (:class:`Watched`)."""
+
+    known: TaskRef | None = None
+
+    def task(self) -> TaskRef | None:
+        """The task."""
+        return self.known
+
+    def interrupted(self) -> str:
+        """That it goes on at the provider."""
+        return f"{self.known.handle} goes on at the provider" if self.known else ""
 
 
 def run_with_client(
-    plugins: PluginManager,
+    client: ClientFor,
     work: Callable[[Client], Awaitable[T]],
-    *,
-    sandbox: bool,
-    providers: Iterable[str],
-    settings: Settings,
-    retry: RetryPolicy | None = None,
     deadline: Deadline | None = None,
-    task: Callable[[], TaskRef | None] = lambda: None,
-    interrupted: Callable[[], str] = lambda: "",
-    quick: bool = False,
+    watched: Watched = Known(),
 ) -> T:
-    """Run ``work`` on a command's client under trio and return its value: the one way a
+    """Run ``work`` on a command's ``client`` under trio and return its value: the one way a
     command runs its async part.
 
     How it ends other than with a value becomes the command's exit: Ctrl-C (or SIGTERM) prints
-    ``interrupted`` and what ``interrupted()`` says, and exits 130; a passed ``deadline``
-    prints what became of ``task()`` (cancelled at the provider if asked and possible) and
-    exits 124. A library error is raised as it is, for :func:`~mediatask.cli.base.user_errors`.
-
-    :param task: the command's task as far as it is known (``None`` before its submit).
-    :param quick: a one-question command (see :func:`open_cli_client`).
+    ``interrupted`` and what ``watched.interrupted()`` says, and exits 130; a passed
+    ``deadline`` prints what became of ``watched.task()`` (cancelled at the provider if asked
+    and possible) and exits 124. A library error is raised as it is, for
+    :func:`~mediatask.cli.base.user_errors`.
     """
 
     async def main() -> T | TimedOut:
-        async with open_cli_client(
-            plugins,
-            sandbox=sandbox,
-            providers=providers,
-            settings=settings,
-            retry=retry,
-            quick=quick,
-        ) as client:
-            return await within(deadline or Deadline(), client, task, partial(work, client))
+        async with client.open() as opened:
+            return await within(deadline or Deadline(), opened, watched.task, partial(work, opened))
 
     outcome = run_cancellable(main)
     if isinstance(outcome, Interrupted):
-        said = interrupted()
+        said = watched.interrupted()
         click.echo("\ninterrupted" + (f": {said}" if said else ""), err=True)
         sys.exit(INTERRUPTED_STATUS)
     if isinstance(outcome, TimedOut):
