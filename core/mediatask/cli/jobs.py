@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from mediatask.cli.base import cli, echo_json, fit, json_option, output_width, user_errors
+from mediatask.cli.options import count_option
 from mediatask.cli.session import journal_path, open_journal, recording_off_path
 from mediatask.journal.backend import JournalBackend
 from mediatask.journal.postgres import PostgresJournal, is_database_url
@@ -112,14 +113,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 @jobs_group.command("list")
-@click.option(
-    "-n",
-    "--limit",
-    type=click.IntRange(0),
-    default=20,
-    show_default=True,
-    help="Show the newest N jobs (0: all).",
-)
+@count_option("-n", "--limit", minimum=0, default=20, help="Show the newest N jobs (0: all).")
 @click.option(
     "--state",
     "states",

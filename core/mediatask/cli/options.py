@@ -83,3 +83,10 @@ def remembered_option(*decls: str, field: str, **kw: Any) -> Decorator:
 def flag_option(*decls: str, help: str, **kw: Any) -> Decorator:
     """An on/off flag the command takes as a ``bool`` argument."""
     return click.option(*decls, is_flag=True, help=help, **kw)
+
+
+def count_option(*decls: str, minimum: int, default: int, help: str) -> Decorator:
+    """A whole number option of at least ``minimum`` (its default shown in ``--help``)."""
+    return click.option(
+        *decls, type=click.IntRange(minimum), default=default, show_default=True, help=help
+    )
