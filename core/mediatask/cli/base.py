@@ -350,26 +350,33 @@ overwrite_option = flag_option(
 """``--overwrite``: replace output files already there instead of numbering the new ones."""
 
 
-def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
-    ceilings: dict[str, int] = {}
-    for item in values:
-        provider, _, number = item.partition("=")
+class Ceiling(click.ParamType[tuple[str, int]]):
+    """A click parameter type for ``PROVIDER=N`` with N at least 1: ``(PROVIDER, N)``."""
+
+    name = "ceiling"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        """``(PROVIDER, N)``, or a one-line usage error."""
+        if isinstance(value, tuple):
+            return value
+        provider, _, number = str(value).partition("=")
         if not provider.strip() or not number.strip().isdigit() or int(number) < 1:
-            raise click.BadParameter(f"{item!r}: write PROVIDER=N with N at least 1, e.g. a1d=8")
-        ceilings[provider.strip()] = int(number)
-    command_options(ctx).max_in_flight = ceilings  # read by open_cli_client
+            self.fail(f"{value!r}: write PROVIDER=N with N at least 1, e.g. a1d=8", param, ctx)
+        return provider.strip(), int(number)
 
 
-def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--max-in-flight PROVIDER=N`` option: a ceiling on a provider's tasks in flight."""
-    return click.option(
-        "--max-in-flight",
-        multiple=True,
-        metavar="PROVIDER=N",
-        callback=_ceilings,
-        expose_value=False,
-        help="At most N of PROVIDER's tasks in flight (else learned from its answers); repeatable.",
-    )(function)
+max_in_flight_option = remembered_option(
+    "--max-in-flight",
+    field="max_in_flight",
+    type=Ceiling(),
+    multiple=True,
+    metavar="PROVIDER=N",
+    help="At most N of PROVIDER's tasks in flight (else learned from its answers); repeatable.",
+)
+"""The ``--max-in-flight PROVIDER=N`` option: a ceiling on a provider's tasks in flight (read
+by :func:`~mediatask.cli.session.open_cli_client`)."""
 
 
 def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -9,7 +9,7 @@ that reader finds it typed and named.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -17,6 +17,11 @@ import click
 
 if TYPE_CHECKING:
     from mediatask.engine.policy import RetryPolicy
+
+
+def _ceilings(given: Mapping[str, int] | Iterable[tuple[str, int]]) -> dict[str, int]:
+    """``--max-in-flight``'s ``(PROVIDER, N)`` pairs as a dict (a later one wins)."""
+    return dict(given)
 
 
 @attrs.define
@@ -36,7 +41,7 @@ class CommandOptions:
     """``-i -``: the path of the temporary copy of standard input (errors say "standard input")."""
     no_log: bool = False
     """``--no-log``: the command does not write to the user's journal."""
-    max_in_flight: dict[str, int] = attrs.field(factory=dict)
+    max_in_flight: dict[str, int] = attrs.field(factory=dict, converter=_ceilings)
     """``--max-in-flight PROVIDER=N``: ceilings on each provider's tasks in flight."""
     retry: RetryPolicy | None = None
     """``--retry-budget``: how long a failing request is retried (``None``: the default)."""
