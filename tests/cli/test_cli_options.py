@@ -4,10 +4,11 @@ string keys of the click context: set by their callbacks, read far away."""
 from __future__ import annotations
 
 import click
+import pytest
 from click.testing import CliRunner
 
-from mediatask.cli.base import follow_option, key_option, max_in_flight_option
-from mediatask.cli.options import CommandOptions, command_options
+from mediatask.cli.base import cli, follow_option, key_option, max_in_flight_option
+from mediatask.cli.options import CommandOptions, command_options, remembered_option
 
 
 def test_outside_a_command_the_options_are_empty() -> None:
@@ -40,3 +41,26 @@ def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     """As ``-q`` before the command does: the group's holder is the command's too."""
     if value:
         command_options(ctx).quiet = True
+
+
+def test_an_option_kept_in_no_field_is_refused_when_the_command_is_defined() -> None:
+    with pytest.raises(AttributeError, match="no field 'nowhere'"):
+        remembered_option("--x", field="nowhere")
+
+
+def test_a_ceiling_that_is_not_provider_equals_n_is_one_usage_line() -> None:
+    @click.command()
+    @max_in_flight_option
+    def command() -> None:
+        pass
+
+    result = CliRunner().invoke(command, ["--max-in-flight", "a1d=0"])
+    assert result.exit_code == 2
+    assert "'a1d=0': write PROVIDER=N with N at least 1, e.g. a1d=8" in result.output
+
+
+def test_a_job_named_with_an_empty_provider_is_one_line_not_a_traceback() -> None:
+    result = CliRunner().invoke(cli, ["run", " ", "upscale", "--dry-run"])
+    assert result.exit_code == 1
+    assert "Job.provider must not be empty" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
