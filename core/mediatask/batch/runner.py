@@ -544,7 +544,9 @@ class Batch:
             )
         except MediataskError as exc:
             if _expired(result, exc, self.client.clock()):
-                error = f"{exc}; re-run with --rerun-expired to submit the job again"
+                error = (
+                    f"{exc.said(flags=True)}; re-run with --rerun-expired to submit the job again"
+                )
                 self._end(job_id, JobState.EXPIRED, error, "the result link expired")
             else:
                 self._unfinished(job_id, task, "downloading", exc)
