@@ -48,17 +48,6 @@ def test_an_option_kept_in_no_field_is_refused_when_the_command_is_defined() -> 
         remembered_option("--x", field="nowhere")
 
 
-def test_a_ceiling_that_is_not_provider_equals_n_is_one_usage_line() -> None:
-    @click.command()
-    @max_in_flight_option
-    def command() -> None:
-        pass
-
-    result = CliRunner().invoke(command, ["--max-in-flight", "a1d=0"])
-    assert result.exit_code == 2
-    assert "'a1d=0': write PROVIDER=N with N at least 1, e.g. a1d=8" in result.output
-
-
 def test_a_job_named_with_an_empty_provider_is_one_line_not_a_traceback() -> None:
     result = CliRunner().invoke(cli, ["run", " ", "upscale", "--dry-run"])
     assert result.exit_code == 1
