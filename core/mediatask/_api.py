@@ -5,19 +5,20 @@ by task or handle, and a resumable ``run_batch``."""
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import trio
 
-from mediatask.batch.manifest import manifest_of, read_manifest
+from mediatask.batch.manifest import Manifest, manifest_of, read_manifest
 from mediatask.batch.runner import Batch, BatchOptions
 from mediatask.batch.summary import Summary
 from mediatask.engine.client import Client, FileHost
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.run_many import Outcome, UpdateCallback
 from mediatask.journal.sqlite import LOCK_FILE, JobRecord, Journal, batch_journal_path, exclusive
 from mediatask.model.errors import TaskTimeoutError, UsageError, wrong_type
@@ -66,27 +67,45 @@ async def open_client(
     settings = settings if settings is not None else Settings()
     try:
         async with AsyncExitStack() as stack:
-            if isinstance(file_host, str):
-                from mediatask.engine.file_host import open_file_host  # boto3 only when asked
-
-                file_host = await stack.enter_async_context(open_file_host(file_host))
+            host = await _enter_file_host(stack, file_host)
             if sandbox:
-                from mediatask.providers.sandbox import (
-                    open_sandbox,  # a command without --sandbox: never
+                settings, box_host = await _enter_sandbox(
+                    stack, plugins, providers, settings, sandbox_seconds
                 )
-
-                box = await stack.enter_async_context(open_sandbox(plugins, providers))
-                if sandbox_seconds is not None:
-                    for emulator in box.emulators.values():
-                        emulator.faults.processing_seconds = sandbox_seconds
-                settings = settings.with_overrides(box.settings)
-                file_host = file_host if file_host is not None else box.file_host
-            client = Client(
-                plugins=plugins, settings=settings, file_host=file_host, **client_options
-            )
+                host = host if host is not None else box_host
+            client = Client(plugins=plugins, settings=settings, file_host=host, **client_options)
             yield await stack.enter_async_context(client)
     except BaseExceptionGroup as group:
         _raise_single(group)
+
+
+async def _enter_file_host(
+    stack: AsyncExitStack, file_host: FileHost | str | None
+) -> FileHost | None:
+    """``file_host``, opened on ``stack`` when it is an ``s3://`` address."""
+    if not isinstance(file_host, str):
+        return file_host
+    from mediatask.engine.file_host import open_file_host  # boto3 only when asked
+
+    return await stack.enter_async_context(open_file_host(file_host))
+
+
+async def _enter_sandbox(
+    stack: AsyncExitStack,
+    plugins: PluginManager,
+    providers: Iterable[str] | None,
+    settings: Settings,
+    sandbox_seconds: float | None,
+) -> tuple[Settings, FileHost]:
+    """Start the sandbox's emulators on ``stack``; the settings that point at them, and the
+    sandbox's file host."""
+    from mediatask.providers.sandbox import open_sandbox  # a command without --sandbox: never
+
+    box = await stack.enter_async_context(open_sandbox(plugins, providers))
+    if sandbox_seconds is not None:
+        for emulator in box.emulators.values():
+            emulator.faults.processing_seconds = sandbox_seconds
+    return settings.with_overrides(box.settings), box.file_host
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
@@ -130,13 +149,12 @@ def run(
         async with open_client(
             sandbox=sandbox, providers=[job.provider], **client_options
         ) as client:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
+            with Deadline(timeout).start():
                 return await client.run(job, target, on_submit=remember, on_update=on_update)
         handle = submitted[0].handle if submitted else None
         where = f"{handle} goes on at the provider" if handle else "nothing was submitted"
-        raise TaskTimeoutError(
-            f"{job.provider} {job.operation} timed out after {timeout:g}s: {where}", handle=handle
-        )
+        said = Deadline(timeout).timed_out
+        raise TaskTimeoutError(f"{job.provider} {job.operation} {said}: {where}", handle=handle)
 
     return run_sync(main, "run")
 
@@ -260,10 +278,10 @@ def wait(
 
     async def main() -> Result:
         async with open_client(providers=[ref.provider], **client_options) as client:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
+            with Deadline(timeout).start():
                 return await client.wait(ref, on_update)
         raise TaskTimeoutError(
-            f"{ref.handle} timed out after {timeout:g}s: it goes on at the provider",
+            f"{ref.handle} {Deadline(timeout).timed_out}: it goes on at the provider",
             handle=ref.handle,
         )
 
@@ -324,6 +342,7 @@ def run_batch(
     concurrency: int = 8,
     sandbox: bool = False,
     retry_failed: bool = False,
+    rerun_expired: bool = False,
     overwrite: bool = False,
     on_end: Callable[[JobRecord], None] | None = None,
     **client_options: Any,
@@ -335,31 +354,69 @@ def run_batch(
     step, so calling it again with the same jobs, or the command, finishes what an earlier call
     left: finished jobs are skipped, tasks that exist are followed, never submitted twice. Jobs
     given as objects are named like manifest lines without an id: after their first input.
-    ``on_end`` is called with each job's journal record as it ends.
+    ``on_end`` is called with each job's journal record as it ends. ``retry_failed`` and
+    ``rerun_expired`` submit again the jobs the provider failed and those whose results expired.
     """
-    if isinstance(jobs, str | os.PathLike):
-        manifest = read_manifest(Path(jobs))
-    else:
-        jobs = list(jobs)
-        for job in jobs:
-            a_job(job)
-        manifest = manifest_of(jobs)
+    manifest = _manifest(jobs)
+    options = _batch_options(
+        out_dir,
+        concurrency,
+        retry_failed=retry_failed,
+        rerun_expired=rerun_expired,
+        overwrite=overwrite,
+    )
+    plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
+    providers = sorted({e.job.provider for e in manifest.entries} & set(plugins.providers))
+    opened = partial(
+        open_client, sandbox=sandbox, providers=providers, plugins=plugins, **client_options
+    )
+    journal_file = batch_journal_path(options.out_dir)
+    with exclusive(journal_file.with_name(LOCK_FILE)), Journal(journal_file) as journal:
+        main = partial(_batch_run, manifest, journal, options, _Quiet(on_end), opened)
+        return run_sync(main, "run_batch")
+
+
+def _batch_options(
+    out_dir: Path | str,
+    concurrency: int,
+    *,
+    retry_failed: bool,
+    rerun_expired: bool,
+    overwrite: bool,
+) -> BatchOptions:
+    """``run_batch``'s options, its output folder and concurrency checked."""
     target = out_dir_path(out_dir)
     assert target is not None  # noqa: S101  # out_dir is required
     check_concurrency(concurrency)
     check_out_dir(target)
-    plugins = client_options.pop("plugins", None) or PluginManager.from_entry_points()
-    providers = sorted({e.job.provider for e in manifest.entries} & set(plugins.providers))
-    options = BatchOptions(target, concurrency, retry_failed=retry_failed, overwrite=overwrite)
-    journal_file = batch_journal_path(target)
+    return BatchOptions(
+        target,
+        concurrency,
+        retry_failed=retry_failed,
+        rerun_expired=rerun_expired,
+        overwrite=overwrite,
+    )
 
-    async def main() -> Summary:
-        async with open_client(
-            sandbox=sandbox, providers=providers, plugins=plugins, **client_options
-        ) as client:
-            runner = Batch(client, journal, options, _Quiet(on_end))
-            await runner.run(manifest)
-            return runner.summary(manifest)
 
-    with exclusive(journal_file.with_name(LOCK_FILE)), Journal(journal_file) as journal:
-        return run_sync(main, "run_batch")
+async def _batch_run(
+    manifest: Manifest,
+    journal: Journal,
+    options: BatchOptions,
+    observer: _Quiet,
+    opened: Callable[[], AbstractAsyncContextManager[Client]],
+) -> Summary:
+    """The async part of ``run_batch``: the batch on the client ``opened`` makes."""
+    async with opened() as client:
+        runner = Batch(client, journal, options, observer)
+        await runner.run(manifest)
+        return runner.summary(manifest)
+
+
+def _manifest(jobs: Iterable[Job] | Path | str) -> Manifest:
+    """The manifest ``run_batch`` runs: read from a path, or made of Jobs (each checked)."""
+    if isinstance(jobs, str | os.PathLike):
+        return read_manifest(Path(jobs))
+    jobs = list(jobs)
+    for job in jobs:
+        a_job(job)
+    return manifest_of(jobs)

@@ -76,9 +76,10 @@ def _client(host: FileHost | None = None) -> tuple[Client, list[Request]]:
 
 async def test_a_url_only_provider_refuses_a_file_parameter_with_the_fix() -> None:
     client, sent = _client()
-    with pytest.raises(UsageError, match=r"by URL only.*--sandbox"):
+    with pytest.raises(UsageError, match=r"by URL only.*sandbox=True") as caught:
         await client.submit(Job("fake", "draw", params={"ref_url": f"@{SAMPLE}"}))
     assert sent == []
+    assert "(--file-host s3://BUCKET/PREFIX), or add --sandbox" in caught.value.said(flags=True)
 
 
 @attrs.frozen

@@ -7,14 +7,16 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import attrs
 import pytest
 import trio
 
 from mediatask import Client, PluginManager, Settings
 from mediatask.cli.base import CommandError, user_errors
-from mediatask.cli.deadline import Deadline
-from mediatask.cli.session import run_with_client
+from mediatask.cli.session import ClientFor, run_with_client
+from mediatask.engine.deadline import Deadline
 from mediatask.model.errors import UsageError
+from mediatask.model.values import TaskRef
 
 T = TypeVar("T")
 
@@ -26,15 +28,21 @@ def run(
     deadline: Deadline | None = None,
     interrupted: Callable[[], str] = lambda: "",
 ) -> T:
-    return run_with_client(
-        plugins,
-        work,
-        sandbox=False,
-        providers=["fake"],
-        settings=Settings(environ={}),
-        deadline=deadline,
-        interrupted=interrupted,
-    )
+    client = ClientFor(plugins, ("fake",), Settings(environ={}))
+    return run_with_client(client, work, deadline, _Said(interrupted))
+
+
+@attrs.frozen
+class _Said:
+    """No task known; Ctrl-C says what ``said`` says (a :class:`Watched`)."""
+
+    said: Callable[[], str]
+
+    def task(self) -> TaskRef | None:
+        return None
+
+    def interrupted(self) -> str:
+        return self.said()
 
 
 def test_the_work_gets_a_client_and_its_value_is_returned(fake_plugins: PluginManager) -> None:

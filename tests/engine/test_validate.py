@@ -122,7 +122,7 @@ def test_the_output_folder_is_created_and_probed(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "deeper").is_dir()
     assert list((tmp_path / "new" / "deeper").iterdir()) == []  # the probe leaves nothing
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(UsageError, match=r"afile is a file, not a folder: choose another -o"):
+    with pytest.raises(UsageError, match=r"afile is a file, not a folder: choose another out_dir="):
         check_out_dir(tmp_path / "afile" / "sub")
 
 

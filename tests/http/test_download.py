@@ -242,7 +242,7 @@ async def test_a_link_gone_again_and_again_before_its_expiry_is_expired(
     keeps answering 404 is taken as expired after a few tries, not retried for the budget."""
     output = Output(URL, role="image", expires_at=START + timedelta(hours=1))
     host = FileHost([Answer(404)] * 10)
-    with pytest.raises(ResultExpiredError, match=r"3 times.*--rerun-expired"):
+    with pytest.raises(ResultExpiredError, match=r"3 times.*rerun_expired=True"):
         await fetch(host, tmp_path, output=output)
     assert len(host.sent) == 3
 
@@ -251,7 +251,7 @@ async def test_a_download_past_the_expiry_says_when_and_how_to_recover(tmp_path:
     output = Output(URL, role="image", expires_at=START - timedelta(seconds=1))
     host = FileHost([whole()])
     with pytest.raises(
-        ResultExpiredError, match=r"expired at .*run the job again.*--rerun-expired"
+        ResultExpiredError, match=r"expired at .*run the job again.*rerun_expired=True"
     ):
         await fetch(host, tmp_path, output=output)
     assert host.sent == []
@@ -263,7 +263,7 @@ async def test_a_404_once_the_known_expiry_has_passed_is_expired_at_once(tmp_pat
     times = iter([START, expiry + timedelta(seconds=1)])
     output = Output(URL, role="image", expires_at=expiry)
     host = FileHost([Answer(404), whole()])
-    with pytest.raises(ResultExpiredError, match=r"expired at .* \(HTTP 404\).*--rerun-expired"):
+    with pytest.raises(ResultExpiredError, match=r"expired at .* \(HTTP 404\).*rerun_expired=True"):
         await fetch(host, tmp_path, output=output, now=lambda: next(times))
     assert len(host.sent) == 1
 

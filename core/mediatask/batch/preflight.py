@@ -144,7 +144,8 @@ def bad_lines(client: Client, entries: Iterable[Entry]) -> list[ManifestError]:
         try:
             precheck(client, entry.job)
         except MediataskError as exc:
-            found.append(ManifestError(entry.line, f"job {entry.id}: {exc}", entry.id))
+            said = exc.said(flags=True)  # its options named as the command line's flags
+            found.append(ManifestError(entry.line, f"job {entry.id}: {said}", entry.id))
     return found
 
 

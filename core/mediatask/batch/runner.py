@@ -34,6 +34,7 @@ from mediatask.batch.recorded import submit_recorded
 from mediatask.batch.summary import STATES, Summary, short_reason, tally
 from mediatask.engine.client import Client
 from mediatask.engine.concurrency import key_label
+from mediatask.engine.deadline import Deadline, ask_to_cancel, human
 from mediatask.engine.fanout import JobRunner
 from mediatask.engine.uncertain import advice, can_settle, risk, settle, when
 from mediatask.journal.backend import (
@@ -71,8 +72,6 @@ REFUSED = "refused before any request"
 CANCELLED_AFTER = "cancelled after"
 """How the reason of a job cancelled for outrunning ``--timeout`` begins (its task has ended)."""
 _ENDED_AT_PROVIDER = (Status.FAILED.value, Status.CANCELED.value)
-CANCEL_SECONDS = 30.0
-"""How long asking the provider to cancel a timed-out task may take."""
 
 
 class Observer(Protocol):
@@ -118,6 +117,11 @@ class BatchOptions:
     """Replace output files already there (else the new ones are numbered ``ID-ROLE-2.EXT``)."""
     strict: bool = False
     """Run nothing when any line is invalid (:class:`StrictError`), instead of the rest."""
+
+    @property
+    def deadline(self) -> Deadline:
+        """How long this run follows one task: ``timeout``, and ``cancel_on_timeout``."""
+        return Deadline(self.timeout, self.cancel_on_timeout)
 
 
 class StrictError(UsageError):
@@ -540,10 +544,9 @@ class Batch:
         except MediataskError:  # journalled by submit_recorded
             self._finished(entry.id)
             return
-        timeout = self.options.timeout
-        with trio.move_on_after(timeout if timeout is not None else float("inf")) as deadline:
+        with self.options.deadline.start() as countdown:
             await self._finish(entry.id, task)
-        if deadline.cancelled_caught:
+        if countdown.expired:
             await self._timed_out(entry.id, task)
 
     async def _submit(self, job_id: str, job: Job) -> TaskRef:
@@ -589,7 +592,9 @@ class Batch:
             )
         except MediataskError as exc:
             if _expired(result, exc, self.client.clock()):
-                error = f"{exc}; re-run with --rerun-expired to submit the job again"
+                error = (
+                    f"{exc.said(flags=True)}; re-run with --rerun-expired to submit the job again"
+                )
                 self._end(job_id, JobState.EXPIRED, error, "the result link expired")
             else:
                 self._unfinished(job_id, task, "downloading", exc)
@@ -603,23 +608,22 @@ class Batch:
         self._end(job_id, JobState.UNFINISHED, error, reason)
 
     async def _timed_out(self, job_id: str, task: TaskRef) -> None:
-        seconds = self.options.timeout or 0.0
+        timeout = human(self.options.timeout or 0.0)
         record = self.journal.get(job_id)
         status = (record.raw_status or record.status) if record else None
         still = f"still {status}" if status else "not finished"
-        reason = f"{still} after --timeout {seconds:g}s"
+        reason = f"{still} after --timeout {timeout}"
         if self.options.cancel_on_timeout:
             try:
-                with trio.fail_after(CANCEL_SECONDS):
-                    said = await self.client.cancel(task)
+                said = await ask_to_cancel(self.client, task)
             except (MediataskError, trio.TooSlowError) as exc:
                 reason += f"; cancelling failed ({short_reason(str(exc) or 'no answer')})"
             else:
-                error = f"{task.handle} outran --timeout {seconds:g}s and was cancelled: {said}"
+                error = f"{task.handle} outran --timeout {timeout} and was cancelled: {said}"
                 self._end(job_id, JobState.FAILED, error, f"{CANCELLED_AFTER} {reason}")
                 return
         error = (
-            f"{task.handle} is {still} after --timeout {seconds:g}s; running the same command "
+            f"{task.handle} is {still} after --timeout {timeout}; running the same command "
             "again follows it again (no new task)"
         )
         self._end(job_id, JobState.TIMED_OUT, error, short_reason(reason))

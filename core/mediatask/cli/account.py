@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 import click
@@ -18,7 +19,7 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.complete import complete_provider
-from mediatask.cli.session import cli_settings, run_with_client
+from mediatask.cli.session import ClientFor, cli_settings, run_with_client
 from mediatask.engine.client import LIST_PAGES, Client, Listing
 from mediatask.model.errors import MediataskError, UsageError
 from mediatask.model.values import Credits, TaskRef
@@ -82,9 +83,8 @@ def _run_on(
                 f"{info.name} {_LACKS[feature]}: `mediatask {feature}` works with "
                 f"{', '.join(able) or 'no installed provider'}"
             )
-        return run_with_client(
-            plugins, body, sandbox=sandbox, providers=[provider], settings=settings, quick=True
-        )
+        client = ClientFor(plugins, (provider,), settings, sandbox, quick=True)
+        return run_with_client(client, body)
 
 
 @cli.command("list")
@@ -120,25 +120,13 @@ def list_command(
       mediatask list a2e --operation talking-photo --json
     """
 
-    async def body(client: Client) -> tuple[list[Listing], list[tuple[TaskRef, str]]]:
-        operations = [operation] if operation else listed_operations(client.plugins, provider)
-        listings, rows = [], []
-        for each in operations:
-            listing = await client.listing(provider, each, pages=pages)
-            listings.append(listing)
-            for task in listing.tasks:
-                known = client.known_update(task)
-                rows.append((task, (known.raw_status or known.status.value) if known else ""))
-        return listings, rows
-
+    body = partial(_listed, provider, operation, pages)
     listings, rows = _run_on(provider, key, sandbox, body, "list")
     if as_json:
-        echo_json(
-            [
-                {"handle": task.handle, "status": status, "operation": task.operation}
-                for task, status in rows
-            ]
-        )
+        shown = [
+            {"handle": t.handle, "status": status, "operation": t.operation} for t, status in rows
+        ]
+        echo_json(shown)
     else:
         if not rows:
             which = f" of operation {operation}" if operation else ""
@@ -152,6 +140,22 @@ def list_command(
                 "lists older ones: --pages N reads more",
                 err=True,
             )
+
+
+async def _listed(
+    provider: str, operation: str | None, pages: int, client: Client
+) -> tuple[list[Listing], list[tuple[TaskRef, str]]]:
+    """The listings of ``provider`` (of ``operation``, else of each kind it lists), and each
+    task in them with its status."""
+    operations = [operation] if operation else listed_operations(client.plugins, provider)
+    listings, rows = [], []
+    for each in operations:
+        listing = await client.listing(provider, each, pages=pages)
+        listings.append(listing)
+        for task in listing.tasks:
+            known = client.known_update(task)
+            rows.append((task, (known.raw_status or known.status.value) if known else ""))
+    return listings, rows
 
 
 @cli.command("credits")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mediatask.cli.lazy import LazyCommand, LazyGroup
+from mediatask.cli.options import command_options, flag_option, kept_in, remembered_option
 from mediatask.model.errors import MediataskError, leaves
 from mediatask.model.redact import RedactingFilter, Redactor, one_line
 from mediatask.settings.config import Settings
@@ -32,19 +33,9 @@ if TYPE_CHECKING:
 
 SANDBOX_SECONDS_ENV = "MEDIATASK_SANDBOX_SECONDS"
 """How long each emulated task takes with ``--sandbox`` (default: the emulator's own)."""
-MAX_IN_FLIGHT_META = "mediatask.max_in_flight"
-"""Where ``--max-in-flight`` leaves its ceilings in the click context, for open_cli_client."""
-NO_LOG_META = "mediatask.no_log"
-"""Set by ``--no-log``: the command does not write to the user's journal."""
-RETRY_META = "mediatask.retry"
-"""Where ``--retry-budget`` leaves its policy in the click context, for open_cli_client."""
-FOLLOW_META = "mediatask.follow"
-"""Where ``--follow`` leaves its mode in the click context, for open_cli_client."""
 QUICK_RETRY_BUDGET = 20.0
 """Seconds a one-question command (status, cancel, list, credits) retries a failing request
 by default: it answers promptly, saying what the provider last answered."""
-KEY_META = "mediatask.key"
-"""Where ``--key`` is kept in the click context, for the scrubbing of errors and logs."""
 
 COMMANDS = {
     "batch": LazyCommand(
@@ -131,10 +122,6 @@ COMMANDS = {
 """Every command: the module that defines it (imported on first use) and its one-line help."""
 
 
-QUIET_META = "mediatask.quiet"
-"""Set by ``-q/--quiet``: no progress display, stdout only the results."""
-
-
 class CommandError(click.ClickException):
     """A one-line error of a command (exit 1), with the type of the library error behind it."""
 
@@ -157,25 +144,20 @@ def user_errors() -> Iterator[None]:
     except* MediataskError as group:  # matches a bare error too, and errors out of a nursery
         scrub = command_redactor().scrub
         errors = list(leaves(group))
-        messages = dict.fromkeys(_stdin_named(one_line(scrub(str(e)))) for e in errors)
+        said = (e.said(flags=True) for e in errors)  # the options they name, as our flags
+        messages = dict.fromkeys(_stdin_named(one_line(scrub(text))) for text in said)
         raise CommandError("; ".join(messages), type(errors[0]).__name__) from None
-
-
-STDIN_META = "mediatask.stdin"
-"""Set by ``-i -``: the path of the temporary copy of standard input."""
 
 
 def _stdin_named(message: str) -> str:
     """``message`` with the temporary copy of standard input called what the user typed."""
-    ctx = click.get_current_context(silent=True)
-    copy = ctx.meta.get(STDIN_META) if ctx is not None else None
+    copy = command_options().stdin_copy
     return message.replace(copy, "standard input (-i -)") if copy else message
 
 
 def command_redactor(ctx: click.Context | None = None) -> Redactor:
     """Scrubs this command's keys: ``--key``, the environment's and the key store's."""
-    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
-    given = ctx.meta.get(KEY_META) if ctx is not None else None
+    given = command_options(ctx).key
     return Redactor(Settings().secrets() | ({given} if given else set()))
 
 
@@ -197,15 +179,11 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-_LOGGING_META = "mediatask.logging"
-"""Set once ``-v`` has set up logging (given before and after the command, it is set up once)."""
-
-
 def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
     """``-v``: log each HTTP exchange, keys redacted (``-vv``: everything, at debug level)."""
-    if not verbose or ctx.meta.get(_LOGGING_META):
+    if not verbose or command_options(ctx).logging:
         return
-    ctx.meta[_LOGGING_META] = True
+    command_options(ctx).logging = True
     handler = _log_handler()
     handler.addFilter(RedactingFilter(lambda: command_redactor(ctx)))
     logging.basicConfig(
@@ -214,11 +192,6 @@ def _verbose(ctx: click.Context, param: click.Parameter, verbose: int) -> None:
         format="%(name)s: %(message)s",
     )
     logging.getLogger("mediatask.http.messages").setLevel(logging.DEBUG)
-
-
-def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
-    if quiet:
-        ctx.meta[QUIET_META] = True
 
 
 def _common_options() -> list[click.Option]:
@@ -234,7 +207,7 @@ def _common_options() -> list[click.Option]:
         click.Option(
             ["-q", "--quiet"],
             is_flag=True,
-            callback=_quiet,
+            callback=kept_in("quiet"),
             expose_value=False,
             help="No progress display: stdout has only the results, stderr only errors.",
         ),
@@ -325,39 +298,28 @@ def main() -> None:
         cli(prog_name="mediatask")
 
 
-def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--json`` flag every command that prints data has."""
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print JSON instead of text (errors too: an object with an error key).",
-    )(function)
+json_option = flag_option(
+    "--json",
+    "as_json",
+    help="Print JSON instead of text (errors too: an object with an error key).",
+)
+"""The ``--json`` flag every command that prints data has."""
 
 
-def no_log_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--no-log``: keep this command's job out of the user's journal."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-        ctx.meta[NO_LOG_META] = value
-
-    return click.option(
-        "--no-log",
-        is_flag=True,
-        expose_value=False,
-        callback=remember,
-        help="Do not record this job in your journal (its handle then works only with "
-        "commands that need nothing but the handle).",
-    )(function)
+no_log_option = remembered_option(
+    "--no-log",
+    field="no_log",
+    is_flag=True,
+    help="Do not record this job in your journal (its handle then works only with "
+    "commands that need nothing but the handle).",
+)
+"""``--no-log``: keep this command's job out of the user's journal."""
 
 
-def sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--sandbox`` flag: run against in-process emulators."""
-    return click.option(
-        "--sandbox",
-        is_flag=True,
-        help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV}).",
-    )(function)
+sandbox_option = flag_option(
+    "--sandbox", help=f"Use in-process emulators (task seconds: ${SANDBOX_SECONDS_ENV})."
+)
+"""The ``--sandbox`` flag: run against in-process emulators."""
 
 
 def unhelpful_sandbox_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -380,41 +342,46 @@ def out_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def overwrite_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--overwrite``: replace output files already there instead of numbering the new ones."""
-    return click.option(
-        "--overwrite",
-        is_flag=True,
-        help="Replace output files already there (by default the new file is numbered "
-        "NAME-ROLE-2.EXT and nothing is overwritten).",
-    )(function)
+overwrite_option = flag_option(
+    "--overwrite",
+    help="Replace output files already there (by default the new file is numbered "
+    "NAME-ROLE-2.EXT and nothing is overwritten).",
+)
+"""``--overwrite``: replace output files already there instead of numbering the new ones."""
 
 
-def _ceilings(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
-    ceilings: dict[str, int] = {}
-    for item in values:
-        provider, _, number = item.partition("=")
+class Ceiling(click.ParamType[tuple[str, int]]):
+    """A click parameter type for ``PROVIDER=N`` with N at least 1: ``(PROVIDER, N)``."""
+
+    name = "ceiling"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        """``(PROVIDER, N)``, or a one-line usage error."""
+        if isinstance(value, tuple):
+            return value
+        provider, _, number = str(value).partition("=")
         if not provider.strip() or not number.strip().isdigit() or int(number) < 1:
-            raise click.BadParameter(f"{item!r}: write PROVIDER=N with N at least 1, e.g. a1d=8")
-        ceilings[provider.strip()] = int(number)
-    ctx.meta[MAX_IN_FLIGHT_META] = ceilings  # read by open_cli_client
+            self.fail(f"{value!r}: write PROVIDER=N with N at least 1, e.g. a1d=8", param, ctx)
+        return provider.strip(), int(number)
 
 
-def max_in_flight_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--max-in-flight PROVIDER=N`` option: a ceiling on a provider's tasks in flight."""
-    return click.option(
-        "--max-in-flight",
-        multiple=True,
-        metavar="PROVIDER=N",
-        callback=_ceilings,
-        expose_value=False,
-        help="At most N of PROVIDER's tasks in flight (else learned from its answers); repeatable.",
-    )(function)
+max_in_flight_option = remembered_option(
+    "--max-in-flight",
+    field="max_in_flight",
+    type=Ceiling(),
+    multiple=True,
+    metavar="PROVIDER=N",
+    help="At most N of PROVIDER's tasks in flight (else learned from its answers); repeatable.",
+)
+"""The ``--max-in-flight PROVIDER=N`` option: a ceiling on a provider's tasks in flight (read
+by :func:`~mediatask.cli.session.open_cli_client`)."""
 
 
 def _remember_key(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value:
-        ctx.meta[KEY_META] = value
+        command_options(ctx).key = value
     return value
 
 
@@ -425,7 +392,7 @@ def _retry_budget(*, expose: bool) -> Callable[[Callable[..., Any]], Callable[..
     def policy(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
         chosen = None if value is None else RetryPolicy(budget=value)
         if chosen is not None:
-            ctx.meta[RETRY_META] = chosen  # read by open_cli_client
+            command_options(ctx).retry = chosen  # read by open_cli_client
         return chosen
 
     return click.option(
@@ -454,23 +421,16 @@ def budget_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return _retry_budget(expose=False)(function)
 
 
-def follow_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--follow auto|stream|poll``: how the command follows its tasks (read by
-    :func:`~mediatask.cli.session.open_cli_client`)."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value is not None:
-            ctx.meta[FOLLOW_META] = value
-
-    return click.option(
-        "--follow",
-        type=click.Choice(["auto", "stream", "poll"]),
-        default=None,
-        callback=remember,
-        expose_value=False,
-        help="How to follow tasks: stream (Server-Sent Events) or poll; auto (the default) "
-        "streams where the provider can and polls where it cannot.",
-    )(function)
+follow_option = remembered_option(
+    "--follow",
+    field="follow",
+    type=click.Choice(["auto", "stream", "poll"]),
+    default=None,
+    help="How to follow tasks: stream (Server-Sent Events) or poll; auto (the default) "
+    "streams where the provider can and polls where it cannot.",
+)
+"""``--follow auto|stream|poll``: how the command follows its tasks (read by
+:func:`~mediatask.cli.session.open_cli_client`)."""
 
 
 def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -487,8 +447,7 @@ def key_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def is_quiet() -> bool:
     """True under ``-q/--quiet``: print no progress, only results and errors."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.meta.get(QUIET_META))
+    return command_options().quiet
 
 
 def output_width() -> int | None:

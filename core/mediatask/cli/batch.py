@@ -27,114 +27,24 @@ from mediatask.cli.base import (
 from mediatask.cli.display import open_display
 from mediatask.cli.file_host import file_host_option, forget_unless_needed
 from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.options import flag_option
 from mediatask.cli.session import open_cli_client, open_journal
 from mediatask.cli.worker import (
     exit_if_interrupted,
     lease_option,
     open_ledger,
+    out_and_concurrency_options,
+    parse_timeout,
     print_summary,
     run_shared,
+    timeout_text_option,
 )
 from mediatask.journal.sqlite import LOCK_FILE, Journal, batch_journal_path, exclusive
 from mediatask.model.errors import UsageError
-from mediatask.model.parsing import parse_duration
 from mediatask.providers.manager import PluginManager
 from mediatask.providers.validate import check_out_dir
 
-
-@cli.command("batch")
-@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
-@follow_option
-@budget_option
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where outputs, results.jsonl and the journal (.mediatask/) go.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1),
-    default=8,
-    show_default=True,
-    help="Jobs in flight at once (each provider's, learned or --max-in-flight, applies too).",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Submit again jobs the provider failed, canceled or refused (no task of theirs is alive).",
-)
-@click.option(
-    "--rerun-expired",
-    is_flag=True,
-    help="Submit again jobs whose result link expired before their outputs were saved.",
-)
-@click.option(
-    "--resubmit-lost", is_flag=True, help="Submit again jobs whose task the provider forgot."
-)
-@click.option(
-    "--resubmit-uncertain",
-    is_flag=True,
-    help="Submit again jobs whose submit got no answer: pays twice if their task was created "
-    "(each is named before it is sent).",
-)
-@click.option(
-    "--timeout",
-    "timeout_text",
-    metavar="DURATION",
-    default=None,
-    help="Give up following a job's task after this long (per job, per run): 90, 30s, 5m, 1h30m. "
-    "A re-run follows it again.",
-)
-@click.option(
-    "--cancel-on-timeout",
-    is_flag=True,
-    help="Ask the provider to cancel a task that outran --timeout, where it can.",
-)
-@click.option(
-    "--journal",
-    "journal_url",
-    metavar="URL",
-    default=None,
-    help="A shared ledger (postgresql://…) instead of OUT/.mediatask: several batch or worker "
-    "processes, on several machines, finish the batch together.",
-)
-@lease_option
-@overwrite_option
-@click.option(
-    "--dry-run", is_flag=True, help="Check every job and print its requests; send nothing."
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Run nothing when any line is invalid (else the invalid lines are reported up front, "
-    "none of them sent, and the rest runs).",
-)
-@max_in_flight_option
-@file_host_option
-@sandbox_option
-@json_option
-def batch_command(
-    manifest_path: Path,
-    out_dir: Path,
-    concurrency: int,
-    retry_failed: bool,
-    rerun_expired: bool,
-    resubmit_lost: bool,
-    resubmit_uncertain: bool,
-    timeout_text: str | None,
-    cancel_on_timeout: bool,
-    journal_url: str | None,
-    lease_text: str,
-    overwrite: bool,
-    dry_run: bool,
-    strict: bool,
-    sandbox: bool,
-    as_json: bool,
-) -> None:
-    """Run every job of MANIFEST (JSON Lines or .csv) concurrently; re-run to resume.
+BATCH_HELP = """Run every job of MANIFEST (JSON Lines or .csv) concurrently; re-run to resume.
 
     Each line: provider, operation, input (path, URL or list), params (object), optional id
     (default: the input's name). `mediatask manifest DIR PROVIDER OPERATION` writes one for a
@@ -162,14 +72,84 @@ def batch_command(
       mediatask batch jobs.jsonl -o out --dry-run
       mediatask batch jobs.jsonl -o out --strict
     """
+"""Help of ``mediatask batch``."""
+
+
+@cli.command("batch", help=BATCH_HELP)
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@follow_option
+@budget_option
+@out_and_concurrency_options(
+    out="Where outputs, results.jsonl and the journal (.mediatask/) go.",
+    concurrency="Jobs in flight at once (each provider's, learned or --max-in-flight, applies "
+    "too).",
+)
+@flag_option(
+    "--retry-failed",
+    help="Submit again jobs the provider failed, canceled or refused (no task of theirs is alive).",
+)
+@flag_option(
+    "--rerun-expired",
+    help="Submit again jobs whose result link expired before their outputs were saved.",
+)
+@flag_option("--resubmit-lost", help="Submit again jobs whose task the provider forgot.")
+@flag_option(
+    "--resubmit-uncertain",
+    help="Submit again jobs whose submit got no answer: pays twice if their task was created "
+    "(each is named before it is sent).",
+)
+@timeout_text_option(
+    "Give up following a job's task after this long (per job, per run): 90, 30s, 5m, 1h30m. "
+    "A re-run follows it again."
+)
+@flag_option(
+    "--cancel-on-timeout",
+    help="Ask the provider to cancel a task that outran --timeout, where it can.",
+)
+@click.option(
+    "--journal",
+    "journal_url",
+    metavar="URL",
+    default=None,
+    help="A shared ledger (postgresql://…) instead of OUT/.mediatask: several batch or worker "
+    "processes, on several machines, finish the batch together.",
+)
+@lease_option
+@overwrite_option
+@flag_option("--dry-run", help="Check every job and print its requests; send nothing.")
+@flag_option(
+    "--strict",
+    help="Run nothing when any line is invalid (else the invalid lines are reported up front, "
+    "none of them sent, and the rest runs).",
+)
+@max_in_flight_option
+@file_host_option
+@sandbox_option
+@json_option
+def batch_command(
+    manifest_path: Path,
+    out_dir: Path,
+    concurrency: int,
+    retry_failed: bool,
+    rerun_expired: bool,
+    resubmit_lost: bool,
+    resubmit_uncertain: bool,
+    timeout_text: str | None,
+    cancel_on_timeout: bool,
+    journal_url: str | None,
+    lease_text: str,
+    overwrite: bool,
+    dry_run: bool,
+    strict: bool,
+    sandbox: bool,
+    as_json: bool,
+) -> None:
+    """``mediatask batch``: its help is :data:`BATCH_HELP`."""
     if dry_run:
         _dry_run(manifest_path, out_dir, sandbox, as_json)
         return
     plugins = load_plugins()
     with user_errors():
-        timeout = parse_duration(timeout_text) if timeout_text is not None else None
-        if cancel_on_timeout and timeout is None:
-            raise UsageError("--cancel-on-timeout needs --timeout DURATION")
         options = BatchOptions(
             out_dir,
             concurrency,
@@ -177,42 +157,89 @@ def batch_command(
             resubmit_lost=resubmit_lost,
             retry_failed=retry_failed,
             rerun_expired=rerun_expired,
-            timeout=timeout,
+            timeout=_timeout(timeout_text, cancel_on_timeout),
             cancel_on_timeout=cancel_on_timeout,
             overwrite=overwrite,
             strict=strict,
         )
-        manifest = read_manifest(manifest_path)
-        forget_unless_needed(plugins, [entry.job for entry in manifest.entries])
-        check_out_dir(out_dir)  # before anything is submitted
-        for error in manifest.errors:
-            click.echo(f"{manifest_path}: {error}", err=True)
-        shared = None
-        if journal_url is not None:
-            with open_ledger(journal_url, lease_text) as ledger:
-                batch, _, outcome = run_shared(plugins, ledger, options, manifest, sandbox=sandbox)
-                exit_if_interrupted(outcome, batch)
-                summary = batch.summary(manifest) if batch is not None else None
-                shared = ledger.where
-        else:
-            journal_file = batch_journal_path(out_dir, sandbox=sandbox)
-            lock = journal_file.with_name(LOCK_FILE)
-            fresh = attrs.evolve(options, fresh_provider=sandbox)  # a new sandbox knows no task
-            with exclusive(lock), open_journal(journal_file) as journal:
-                batch, outcome = _run(plugins, manifest, journal, fresh, sandbox)
-                summary = batch.summary(manifest) if batch is not None else None
-        told = [*manifest.errors, *(batch.refused if batch is not None else ())]
-        for error in batch.invalid if batch is not None else ():
-            if error not in told:  # e.g. a changed job's id
-                click.echo(f"{manifest_path}: {error}", err=True)
-    if isinstance(outcome, Interrupted) or summary is None:
-        _report_interrupt(summary, sandbox=sandbox)
+        ran = _ran(plugins, manifest_path, options, sandbox, Ledger(journal_url, lease_text))
+    _report(ran, manifest_path, options, sandbox=sandbox, timeout=timeout_text, as_json=as_json)
+
+
+def _timeout(timeout_text: str | None, cancel_on_timeout: bool) -> float | None:
+    """The seconds of ``--timeout``; ``--cancel-on-timeout`` without it is refused."""
+    timeout = parse_timeout(timeout_text)
+    if cancel_on_timeout and timeout is None:
+        raise UsageError("--cancel-on-timeout needs --timeout DURATION")
+    return timeout
+
+
+@attrs.frozen
+class Ledger:
+    """``--journal URL`` and ``--lease``: the shared ledger a batch runs on, if any."""
+
+    url: str | None
+    lease_text: str
+
+
+@attrs.frozen
+class _Ran:
+    """How a batch run ended: its summary (``None`` if interrupted before it began), whether
+    it was interrupted, and the shared ledger's address (``None`` for OUT/.mediatask)."""
+
+    summary: Summary | None
+    interrupted: bool
+    shared: str | None
+
+
+def _ran(
+    plugins: PluginManager, path: Path, options: BatchOptions, sandbox: bool, ledger: Ledger
+) -> _Ran:
+    """Read the manifest at ``path`` and run it, on the shared ledger or in OUT/.mediatask;
+    every line the user must read is said on stderr."""
+    manifest = read_manifest(path)
+    forget_unless_needed(plugins, [entry.job for entry in manifest.entries])
+    check_out_dir(options.out_dir)  # before anything is submitted
+    for error in manifest.errors:
+        click.echo(f"{path}: {error}", err=True)
+    if ledger.url is not None:
+        with open_ledger(ledger.url, ledger.lease_text) as shared:
+            batch, _, outcome = run_shared(plugins, shared, options, manifest, sandbox=sandbox)
+            exit_if_interrupted(outcome, batch)
+            summary = batch.summary(manifest) if batch is not None else None
+            where: str | None = shared.where
+    else:
+        journal_file = batch_journal_path(options.out_dir, sandbox=sandbox)
+        fresh = attrs.evolve(options, fresh_provider=sandbox)  # a new sandbox knows no task
+        with exclusive(journal_file.with_name(LOCK_FILE)), open_journal(journal_file) as journal:
+            batch, outcome = _run(plugins, manifest, journal, fresh, sandbox)
+            summary = batch.summary(manifest) if batch is not None else None
+        where = None
+    told = [*manifest.errors, *(batch.refused if batch is not None else ())]
+    for error in batch.invalid if batch is not None else ():
+        if error not in told:  # e.g. a changed job's id
+            click.echo(f"{path}: {error}", err=True)
+    return _Ran(summary, isinstance(outcome, Interrupted), where)
+
+
+def _report(
+    ran: _Ran,
+    path: Path,
+    options: BatchOptions,
+    *,
+    sandbox: bool,
+    timeout: str | None,
+    as_json: bool,
+) -> None:
+    """Print the batch's summary and recovery commands; exit 1 unless every job succeeded, 130
+    if interrupted."""
+    if ran.interrupted or ran.summary is None:
+        _report_interrupt(ran.summary, sandbox=sandbox)
         return
-    command = _command(
-        manifest_path, out_dir, sandbox=sandbox, timeout=timeout_text, journal=shared
-    )
-    print_summary(summary, command, out_dir, as_json=as_json)
-    if not summary.ok:
+    out_dir = options.out_dir
+    command = _command(path, out_dir, sandbox=sandbox, timeout=timeout, journal=ran.shared)
+    print_summary(ran.summary, command, out_dir, as_json=as_json)
+    if not ran.summary.ok:
         sys.exit(1)
 
 

@@ -1,33 +1,24 @@
 """Deadlines for the commands that wait (``run``, ``wait``, ``watch``): ``--timeout``,
 ``--cancel-on-timeout``, and the exit status that says the deadline passed.
 
-A deadline is a trio cancel scope around the command's work, so it ends every wait at once (a
-poll, a retry's back-off, the rate limiter), as Ctrl-C does. Only a submit already on the wire
-finishes first, so that its task handle is known.
+The deadline itself is :mod:`mediatask.engine.deadline`'s, as the library's and a batch's.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-import attrs
 import click
-import trio
 
-from mediatask.engine.client import Client
-from mediatask.model.errors import MediataskError, UsageError
+from mediatask.engine.deadline import Deadline, TimedOut
+from mediatask.model.errors import UsageError
 from mediatask.model.parsing import parse_duration
-from mediatask.model.values import TaskRef
-
-T = TypeVar("T")
 
 TIMEOUT_EXIT = 124
 """Exit status when ``--timeout`` passed, as ``timeout(1)`` uses."""
-CANCEL_SECONDS = 30.0
-"""How long ``--cancel-on-timeout`` waits for the provider to take the cancel request."""
 
 
 class Duration(click.ParamType[float]):
@@ -51,27 +42,6 @@ class Duration(click.ParamType[float]):
             return parse_duration(str(value))
         except UsageError as exc:
             self.fail(str(exc), param, ctx)
-
-
-@attrs.frozen
-class Deadline:
-    """How long a command may wait, and what to do with its task when that time has passed."""
-
-    seconds: float | None = None
-    """``None``: no deadline."""
-    cancel: bool = False
-    """Cancel the task at the provider when the deadline passes (where the provider can)."""
-
-
-@attrs.frozen
-class TimedOut:
-    """What a command ends with when its deadline passed."""
-
-    deadline: Deadline
-    task: TaskRef | None
-    """The task, when it had been submitted."""
-    canceled: str | None = None
-    """What the provider said to ``--cancel-on-timeout``, or why it could not."""
 
 
 def timeout_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -99,43 +69,9 @@ def timeout_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-async def within(
-    deadline: Deadline,
-    client: Client,
-    task: Callable[[], TaskRef | None],
-    work: Callable[[], Awaitable[T]],
-) -> T | TimedOut:
-    """Run ``work`` under ``deadline``; :class:`TimedOut` (after any cancel) if it passes.
-
-    :param task: the task as far as it is known when the deadline passes (``None`` before the
-        submit got its answer).
-    """
-    if deadline.seconds is None:
-        return await work()
-    with trio.move_on_after(deadline.seconds):
-        return await work()
-    known = task()
-    canceled = None
-    if deadline.cancel and known is not None:
-        canceled = await _cancel(client, known)
-    return TimedOut(deadline, known, canceled)
-
-
-async def _cancel(client: Client, task: TaskRef) -> str:
-    """What became of ``task`` when asked to cancel it, in words."""
-    goes_on = f"{task.handle} goes on at the provider"
-    with trio.move_on_after(CANCEL_SECONDS):
-        try:
-            return await client.cancel(task)
-        except MediataskError as exc:
-            return f"could not cancel it ({exc}): {goes_on}"
-    return f"{task.provider} did not take the cancel within {CANCEL_SECONDS:.0f}s: {goes_on}"
-
-
 def exit_timed_out(timed_out: TimedOut) -> NoReturn:
     """Say in one line that the deadline passed and what became of the task; exit 124."""
-    seconds = timed_out.deadline.seconds or 0.0
-    line = f"timed out after {_human(seconds)}"
+    line = timed_out.deadline.timed_out
     task = timed_out.task
     if task is None:
         line += ": nothing was submitted"
@@ -148,13 +84,3 @@ def exit_timed_out(timed_out: TimedOut) -> NoReturn:
         )
     click.echo(line, err=True)
     sys.exit(TIMEOUT_EXIT)
-
-
-def _human(seconds: float) -> str:
-    """``90`` → ``1m30s``: a duration as the user would write it."""
-    whole = round(seconds)
-    if abs(seconds - whole) > 1e-9 or whole < 60:
-        return f"{seconds:g}s"
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)

@@ -3,43 +3,30 @@ files for providers that take URLs only (see :mod:`mediatask.engine.file_host`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-import click
-
+from mediatask.cli.options import command_options, remembered_option
 from mediatask.engine.file_host import FILE_HOST_ENV
 from mediatask.model.values import Job
 from mediatask.providers.manager import PluginManager
 
-FILE_HOST_META = "mediatask.engine.file_host"
-"""Where ``--file-host`` leaves its value in the click context, for open_cli_client."""
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.meta[FILE_HOST_META] = value
-
-
-def file_host_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``)."""
-    return click.option(
-        "--file-host",
-        metavar="s3://BUCKET/PREFIX",
-        envvar=FILE_HOST_ENV,
-        expose_value=False,
-        callback=_remember,
-        help="Publish local inputs of URL-only providers to this S3-compatible bucket as "
-        "presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); each is "
-        f"deleted once its task ends. Default: ${FILE_HOST_ENV}.",
-    )(function)
+file_host_option = remembered_option(
+    "--file-host",
+    field="file_host",
+    metavar="s3://BUCKET/PREFIX",
+    envvar=FILE_HOST_ENV,
+    help="Publish local inputs of URL-only providers to this S3-compatible bucket as "
+    "presigned URLs (credentials and AWS_ENDPOINT_URL_S3 as for the AWS CLI); each is "
+    f"deleted once its task ends. Default: ${FILE_HOST_ENV}.",
+)
+"""The ``--file-host`` option (default ``$MEDIATASK_FILE_HOST``)."""
 
 
 def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
     """Drop ``--file-host`` (or ``$MEDIATASK_FILE_HOST``) for a command none of whose ``jobs``
     has a local file that needs one: its bucket is then not checked, nor its credentials."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or FILE_HOST_META not in ctx.meta:
+    options = command_options()
+    if options.file_host is None:
         return
     from mediatask.engine.client import needs_file_host
     from mediatask.model.errors import MediataskError
@@ -50,4 +37,4 @@ def forget_unless_needed(plugins: PluginManager, jobs: Iterable[Job]) -> None:
                 return
         except MediataskError:  # an unknown provider or operation: said where it is checked
             continue
-    del ctx.meta[FILE_HOST_META]
+    options.file_host = None

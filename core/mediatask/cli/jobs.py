@@ -6,6 +6,8 @@ off``, a marker file in the mediatask home) or the command has ``--no-log``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,9 @@ from typing import Any
 import click
 
 from mediatask.cli.base import cli, echo_json, fit, json_option, output_width, user_errors
+from mediatask.cli.options import count_option
 from mediatask.cli.session import journal_path, open_journal, recording_off_path
-from mediatask.journal.backend import JournalBackend
+from mediatask.journal.backend import JournalBackend, JournalEvent
 from mediatask.journal.postgres import PostgresJournal, is_database_url
 from mediatask.journal.sqlite import JobQuery, JobRecord, JobState
 from mediatask.model.errors import UsageError
@@ -111,45 +114,63 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
+_QUERY_OPTIONS = (
+    count_option("-n", "--limit", minimum=0, default=20, help="Show the newest N jobs (0: all)."),
+    click.option(
+        "--state",
+        "states",
+        multiple=True,
+        type=click.Choice([state.value for state in JobState]),
+        help="Only jobs in this state (repeat for several).",
+    ),
+    click.option("--provider", default=None, help="Only jobs for this provider."),
+    click.option("--operation", default=None, help="Only jobs of this operation."),
+    click.option(
+        "--since", default=None, help="Only jobs recorded since: a duration back (2h) or a date."
+    ),
+    click.option(
+        "--query",
+        "text",
+        default=None,
+        help="Only jobs with TEXT in their id, handle, inputs, params or error.",
+    ),
+)
+"""The filters of ``jobs list``, in the order ``--help`` shows them."""
+
+
+def query_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``-n``, ``--state``, ``--provider``, ``--operation``, ``--since`` and ``--query``: the
+    command receives the :class:`~mediatask.journal.backend.JobQuery` they make."""
+    command = function
+
+    @functools.wraps(command)
+    def made(  # one argument per option
+        *args: Any,
+        limit: int,
+        states: tuple[str, ...],
+        provider: str | None,
+        operation: str | None,
+        since: str | None,
+        text: str | None,
+        **kw: Any,
+    ) -> Any:
+        with user_errors():
+            when = parse_since(since) if since is not None else None
+        wanted = tuple(JobState(state) for state in states)
+        query = JobQuery(wanted, provider, operation, when, text, limit)
+        return command(*args, query=query, **kw)
+
+    function = made
+    for decorator in reversed(_QUERY_OPTIONS):
+        function = decorator(function)
+    return function
+
+
 @jobs_group.command("list")
-@click.option(
-    "-n",
-    "--limit",
-    type=click.IntRange(0),
-    default=20,
-    show_default=True,
-    help="Show the newest N jobs (0: all).",
-)
-@click.option(
-    "--state",
-    "states",
-    multiple=True,
-    type=click.Choice([state.value for state in JobState]),
-    help="Only jobs in this state (repeat for several).",
-)
-@click.option("--provider", default=None, help="Only jobs for this provider.")
-@click.option("--operation", default=None, help="Only jobs of this operation.")
-@click.option(
-    "--since", default=None, help="Only jobs recorded since: a duration back (2h) or a date."
-)
-@click.option(
-    "--query",
-    "text",
-    default=None,
-    help="Only jobs with TEXT in their id, handle, inputs, params or error.",
-)
+@query_options
 @journal_option
 @json_option
-def jobs_list(
-    limit: int,
-    states: tuple[str, ...],
-    provider: str | None,
-    operation: str | None,
-    since: str | None,
-    text: str | None,
-    where: Path | str | None,
-    as_json: bool,
-) -> None:
+def jobs_list(query: JobQuery, where: Path | str | None, as_json: bool) -> None:
     """List the newest jobs, oldest first: id, state, handle, provider status, operation.
 
     Filters combine: a job is listed when it matches every one given.
@@ -162,24 +183,15 @@ def jobs_list(
       mediatask jobs list --query lighthouse --json
       mediatask jobs list --journal out --since 2026-11-29
     """
-    with user_errors():
-        query = JobQuery(
-            states=tuple(JobState(state) for state in states),
-            provider=provider,
-            operation=operation,
-            since=parse_since(since) if since is not None else None,
-            text=text,
-            limit=limit,
-        )
-        with open_named_journal(where) as journal:
-            records = journal.search(query)
-            path = journal.where
-            shared = isinstance(journal, PostgresJournal)
+    with user_errors(), open_named_journal(where) as journal:
+        records = journal.search(query)
+        path = journal.where
+        shared = isinstance(journal, PostgresJournal)
     if as_json:
         echo_json([record.to_json() for record in records])
         return
     if not records:
-        filtered = query != JobQuery(limit=limit)
+        filtered = query != JobQuery(limit=query.limit)
         click.echo(f"no jobs{' match' if filtered else ''} in the journal {path}", err=True)
     width = output_width()
     for record in records:
@@ -207,15 +219,21 @@ def jobs_show(name: str, where: Path | str | None, as_json: bool) -> None:
         history = [{"at": e.at, "kind": e.kind, "detail": e.detail} for e in events]
         echo_json({**record.to_json(), "history": history})
         return
-    click.echo(_line(record, shared=isinstance(journal, PostgresJournal)))
+    for line in _shown(record, events, shared=isinstance(journal, PostgresJournal)):
+        click.echo(line)
+
+
+def _shown(record: JobRecord, events: Iterable[JournalEvent], *, shared: bool) -> Iterator[str]:
+    """``jobs show``'s lines: the job, its error, its outputs and its history."""
+    yield _line(record, shared=shared)
     if record.error:
-        click.echo(f"  error: {record.error}")
+        yield f"  error: {record.error}"
     for output in record.outputs:
         shown = Output.from_json(output).shown() if output.get("value") is not None else None
-        click.echo(f"  {output.get('role')}: {shown or output.get('path') or output.get('url')}")
+        yield f"  {output.get('role')}: {shown or output.get('path') or output.get('url')}"
     for event in events:
         by = f"  [{event.worker}]" if event.worker else ""
-        click.echo(f"  {event.at}  {event.kind:<11} {event.detail}{by}")
+        yield f"  {event.at}  {event.kind:<11} {event.detail}{by}"
 
 
 @jobs_group.command("path")

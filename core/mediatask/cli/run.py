@@ -12,14 +12,14 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+import attrs
 import click
 
 from mediatask.batch.preflight import PlaceholderHost, plan, plan_json, plan_text
 from mediatask.batch.runner import submit_recorded
 from mediatask.cli.base import (
-    STDIN_META,
     budget_option,
     cli,
     command_redactor,
@@ -40,16 +40,19 @@ from mediatask.cli.base import (
     user_errors,
 )
 from mediatask.cli.complete import complete_operation, complete_param, complete_provider
-from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.deadline import timeout_options
 from mediatask.cli.display import TaskLine
-from mediatask.cli.file_host import FILE_HOST_META, file_host_option, forget_unless_needed
+from mediatask.cli.file_host import file_host_option, forget_unless_needed
+from mediatask.cli.options import Decorator, command_options, flag_option
 from mediatask.cli.session import (
+    ClientFor,
     cli_settings,
     new_job_id,
     open_user_journal,
     run_with_client,
 )
 from mediatask.engine.client import Client
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.download import saved_lines
 from mediatask.engine.naming import NAME_FIELDS, STDIN_FOLDER, default_stem, render_name
 from mediatask.engine.policy import RetryPolicy
@@ -125,18 +128,18 @@ def read_inputs(
     folder = Path(ctx.with_resource(tempfile.TemporaryDirectory(prefix=STDIN_FOLDER)))
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
-    ctx.meta[STDIN_META] = str(path)  # errors name it "standard input", not a temporary path
+    command_options(ctx).stdin_copy = str(
+        path
+    )  # errors name it "standard input", not a temporary path
     return tuple(str(path) if value == STDIN else value for value in values)
 
 
-def dry_run_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--dry-run``: check everything and print the requests, sending and journalling nothing."""
-    return click.option(
-        "--dry-run",
-        is_flag=True,
-        help="Check the job and print the requests it would send (keys redacted); "
-        "send nothing, journal nothing.",
-    )(function)
+dry_run_option = flag_option(
+    "--dry-run",
+    help="Check the job and print the requests it would send (keys redacted); "
+    "send nothing, journal nothing.",
+)
+"""``--dry-run``: check everything and print the requests, sending and journalling nothing."""
 
 
 def print_dry_run(
@@ -162,7 +165,7 @@ def print_dry_run(
             except MediataskError as exc:
                 if not label:
                     raise
-                raise UsageError(f"job {label}: {exc}") from None
+                raise UsageError(f"job {label}: {exc.said(flags=True)}") from None
             if as_json:
                 plans.append({"id": label, **plan_json(checked, steps, redactor)})
             else:
@@ -185,40 +188,61 @@ def dry_client(plugins: PluginManager, provider: str, key: str | None, sandbox: 
     except UnknownProviderError:
         settings = cli_settings(plugins, None, None)  # the job's check names the providers
     host = PlaceholderHost() if sandbox else None
-    if FILE_HOST_META in click.get_current_context().meta:
-        host = PlaceholderHost(click.get_current_context().meta[FILE_HOST_META])
+    file_host = command_options().file_host
+    if file_host is not None:
+        host = PlaceholderHost(file_host)
     return Client(plugins=plugins, settings=settings, file_host=host)
 
 
-def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """PROVIDER OPERATION, --input, --param and --params-file, shared by ``run`` and ``submit``.
+def params_options(each: str, whole: str) -> Decorator:
+    """``-p NAME=VALUE`` (repeatable; help ``each``) and ``--params-file`` (help ``whole``).
 
     The command receives ``params``: the file's parameters, then each ``-p`` over them.
     """
 
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def merged(
+            *args: Any, params_file: dict[str, Any], params: dict[str, str], **kw: Any
+        ) -> Any:
+            return command(*args, params={**params_file, **params}, **kw)
+
+        function = click.option(
+            "--params-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            callback=read_params_file,
+            metavar="FILE.json",
+            help=whole,
+        )(merged)
+        return click.option(
+            "-p",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            callback=parse_params,
+            shell_complete=complete_param,
+            help=each,
+        )(function)
+
+    return decorate
+
+
+def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """PROVIDER OPERATION, --input, --param and --params-file, shared by ``run`` and
+    ``submit``: the command receives the ``job`` they make."""
     command = function
 
     @functools.wraps(command)
-    def merged(*args: Any, params_file: dict[str, Any], params: dict[str, str], **kw: Any) -> Any:
-        return command(*args, params={**params_file, **params}, **kw)
+    def made(*args: Any, provider: str, operation: str, inputs: tuple[str, ...], **kw: Any) -> Any:
+        with user_errors():
+            job = Job(provider, operation, inputs, kw.pop("params"))
+        return command(*args, job=job, **kw)
 
-    function = click.option(
-        "--params-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        callback=read_params_file,
-        metavar="FILE.json",
-        help="Parameters as a JSON object (nested documents too); -p options override it.",
-    )(merged)
-    function = click.option(
-        "-p",
-        "--param",
-        "params",
-        multiple=True,
-        metavar="NAME=VALUE",
-        callback=parse_params,
-        shell_complete=complete_param,
-        help="An operation parameter (repeatable); a URL parameter takes @PATH for a local file.",
-    )(function)
+    function = params_options(
+        each="An operation parameter (repeatable); a URL parameter takes @PATH for a local file.",
+        whole="Parameters as a JSON object (nested documents too); -p options override it.",
+    )(made)
     function = click.option(
         "-i",
         "--input",
@@ -237,7 +261,7 @@ def _submit_journalled(
     job: Job,
     key: str | None,
     sandbox: bool,
-    then: Callable[[Client, Journal, str, TaskRef], Awaitable[T]],
+    then: Then[T],
     out_dir: Path | None = None,
     *,
     deadline: Deadline | None = None,
@@ -250,56 +274,86 @@ def _submit_journalled(
     naming the task; past its ``deadline``, 124 (after cancelling the task if asked).
     """
     plugins = load_plugins()
-    submitted: list[TaskRef] = []
     with user_errors():
         settings = cli_settings(plugins, job.provider, key)
         # Fail fast, before any network: the job, its input files and the output folder.
         Client(plugins=plugins, settings=settings).check(job, out_dir)
         forget_unless_needed(plugins, [job])
         with open_user_journal(sandbox=sandbox) as journal:
-            job_id = new_job_id(sandbox=sandbox)
-            journal.register(job_id, job)
-
-            async def work(client: Client) -> T:
-                try:
-                    task = await submit_recorded(client, journal, job_id, client.check(job))
-                except SubmitAbandonedError:  # Ctrl-C: journalled uncertain, said below
-                    import trio  # the run has started: trio is loaded
-
-                    await trio.lowlevel.checkpoint_if_cancelled()
-                    raise
-                submitted.append(task)
-                known = client.known_update(task)
-                if known is not None:  # final at once (a Claid upload): keep the result
-                    journal.observed(job_id, known)
-                return await then(client, journal, job_id, task)
-
-            def task() -> TaskRef | None:
-                return submitted[0] if submitted else None
-
-            def interrupted() -> str:
-                record = journal.get(job_id)
-                if record is not None and record.state is JobState.UNCERTAIN:
-                    return str(record.error)  # the submit was given up unanswered, and advice
-                if not submitted:
-                    return "nothing was submitted"
-                return f"task {submitted[0].handle} may still be running at the provider"
-
-            outcome = run_with_client(
-                plugins,
-                work,
-                sandbox=sandbox,
-                providers=[job.provider],
-                settings=settings,
-                retry=retry,
-                deadline=deadline,
-                task=task,
-                interrupted=interrupted,
-            )
-    return job_id, outcome
+            submitting = _Submitting(journal, new_job_id(sandbox=sandbox), job, then)
+            journal.register(submitting.job_id, job)
+            client = ClientFor(plugins, (job.provider,), settings, sandbox=sandbox, retry=retry)
+            outcome = run_with_client(client, submitting.work, deadline, submitting)
+    return submitting.job_id, outcome
 
 
-@cli.command("run")
+Then = Callable[[Client, Journal, str, TaskRef], Awaitable[T]]
+"""What ``run`` or ``submit`` does once its job's task exists (client, journal, job id, task)."""
+
+
+@attrs.define
+class _Submitting(Generic[T]):
+    """One journalled job's submit, then ``then``; what an early end leaves (:class:`Watched`)."""
+
+    journal: Journal
+    job_id: str
+    job: Job
+    then: Then[T]
+    submitted: TaskRef | None = None
+
+    async def work(self, client: Client) -> T:
+        """Submit the job (journalled), keep a result known at once, then ``then``."""
+        try:
+            task = await submit_recorded(client, self.journal, self.job_id, client.check(self.job))
+        except SubmitAbandonedError:  # Ctrl-C: journalled uncertain, said by interrupted()
+            import trio  # the run has started: trio is loaded
+
+            await trio.lowlevel.checkpoint_if_cancelled()
+            raise
+        self.submitted = task
+        known = client.known_update(task)
+        if known is not None:  # final at once (a Claid upload): keep the result
+            self.journal.observed(self.job_id, known)
+        return await self.then(client, self.journal, self.job_id, task)
+
+    def task(self) -> TaskRef | None:
+        """The task, once the submit got its answer."""
+        return self.submitted
+
+    def interrupted(self) -> str:
+        """What Ctrl-C leaves: an uncertain submit's advice, nothing, or a task running."""
+        record = self.journal.get(self.job_id)
+        if record is not None and record.state is JobState.UNCERTAIN:
+            return str(record.error)  # the submit was given up unanswered, and advice
+        if self.submitted is None:
+            return "nothing was submitted"
+        return f"task {self.submitted.handle} may still be running at the provider"
+
+
+RUN_HELP = """Submit a job, follow it to the end, and download its outputs.
+
+    Prints the paths of the files written, INPUT-ROLE.EXT (the task id when there is no input
+    file, NAME-ROLE.EXT with --name); a file already there is kept and the new one numbered
+    (INPUT-ROLE-2.EXT) unless --overwrite. Progress goes to stderr (none with -q). With
+    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
+    With --dry-run, prints the requests instead.
+
+    \b
+    Examples:
+      mediatask run a1d image-upscaler --input https://example.com/cat.jpg -p scale=4 -o out
+      mediatask run a1d remove-bg --input photo.jpg --sandbox
+      mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
+      mediatask run claid edit --input photo.jpg --params-file edit.json -o out
+      mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
+      mediatask run a2e talking-photo -i face.png -p prompt=hi -p audio_url=@speech.mp3
+      cat photo.png | mediatask run a1d remove-bg -i - --name cat -q
+      mediatask run a1d image-upscaler -i photo.png -p scale=4 --name "{input}-4x"
+      mediatask run a1d remove-bg --input photo.jpg --dry-run
+    """
+"""Help of ``mediatask run``."""
+
+
+@cli.command("run", help=RUN_HELP)
 @job_options
 @max_in_flight_option
 @no_log_option
@@ -321,10 +375,7 @@ def _submit_journalled(
 @sandbox_option
 @json_option
 def run_command(
-    provider: str,
-    operation: str,
-    inputs: tuple[str, ...],
-    params: dict[str, Any],
+    job: Job,
     out_dir: Path,
     name: str | None,
     overwrite: bool,
@@ -335,26 +386,7 @@ def run_command(
     sandbox: bool,
     as_json: bool,
 ) -> None:
-    """Submit a job, follow it to the end, and download its outputs.
-
-    Prints the paths of the files written, INPUT-ROLE.EXT (the task id when there is no input
-    file, NAME-ROLE.EXT with --name); a file already there is kept and the new one numbered
-    (INPUT-ROLE-2.EXT) unless --overwrite. Progress goes to stderr (none with -q). With
-    --timeout, gives up waiting after that long (exit 124) and names the task to collect later.
-    With --dry-run, prints the requests instead.
-
-    \b
-    Examples:
-      mediatask run a1d image-upscaler --input https://example.com/cat.jpg -p scale=4 -o out
-      mediatask run a1d remove-bg --input photo.jpg --sandbox
-      mediatask run a1d image-generator -p prompt="a lighthouse at dusk" --json
-      mediatask run claid edit --input photo.jpg --params-file edit.json -o out
-      mediatask run a2e text-to-image -p prompt=fog --timeout 10m --cancel-on-timeout
-      mediatask run a2e talking-photo -i face.png -p prompt=hi -p audio_url=@speech.mp3
-      cat photo.png | mediatask run a1d remove-bg -i - --name cat -q
-      mediatask run a1d image-upscaler -i photo.png -p scale=4 --name "{input}-4x"
-      mediatask run a1d remove-bg --input photo.jpg --dry-run
-    """
+    """``mediatask run``: its help is :data:`RUN_HELP`."""
 
     async def follow(client: Client, journal: Journal, job_id: str, task: TaskRef) -> Result:
         if not is_quiet():
@@ -365,7 +397,6 @@ def run_command(
     if name is not None:
         with user_errors():  # a bad template is refused before anything is sent
             render_name(name, {field: field for field in NAME_FIELDS})
-    job = Job(provider, operation, inputs, params)
     if dry_run:
         print_dry_run([("", job)], key, sandbox, as_json, out_dir)
         return
@@ -430,27 +461,7 @@ async def _follow(
     return result
 
 
-@cli.command("submit")
-@job_options
-@dry_run_option
-@budget_option
-@max_in_flight_option
-@no_log_option
-@key_option
-@file_host_option
-@unhelpful_sandbox_option
-@json_option
-def submit_command(
-    provider: str,
-    operation: str,
-    inputs: tuple[str, ...],
-    params: dict[str, Any],
-    dry_run: bool,
-    key: str | None,
-    sandbox: bool,
-    as_json: bool,
-) -> None:
-    """Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.
+SUBMIT_HELP = """Submit a job and print its handle (PROVIDER:TASK_ID) at once, without waiting.
 
     Follow it later, from any process, with status, watch, wait or download. To try that
     offline, start `mediatask emulate --all` in another shell and paste the lines it prints.
@@ -462,11 +473,25 @@ def submit_command(
       mediatask wait "$handle" && mediatask download "$handle" -o out
       mediatask submit a1d remove-bg --input photo.jpg --dry-run --json
     """
+"""Help of ``mediatask submit``."""
+
+
+@cli.command("submit", help=SUBMIT_HELP)
+@job_options
+@dry_run_option
+@budget_option
+@max_in_flight_option
+@no_log_option
+@key_option
+@file_host_option
+@unhelpful_sandbox_option
+@json_option
+def submit_command(job: Job, dry_run: bool, key: str | None, sandbox: bool, as_json: bool) -> None:
+    """``mediatask submit``: its help is :data:`SUBMIT_HELP`."""
 
     async def submitted(client: Client, journal: Journal, job_id: str, task: TaskRef) -> TaskRef:
         return task
 
-    job = Job(provider, operation, inputs, params)
     if dry_run:
         print_dry_run([("", job)], key, sandbox, as_json)
         return

@@ -14,27 +14,21 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import attrs
 import click
 
 from mediatask._api import open_client
-from mediatask.cli.base import (
-    FOLLOW_META,
-    MAX_IN_FLIGHT_META,
-    NO_LOG_META,
-    QUICK_RETRY_BUDGET,
-    RETRY_META,
-    SANDBOX_SECONDS_ENV,
-    is_quiet,
-)
-from mediatask.cli.deadline import Deadline, TimedOut, exit_timed_out, within
-from mediatask.cli.file_host import FILE_HOST_META
+from mediatask.cli.base import QUICK_RETRY_BUDGET, SANDBOX_SECONDS_ENV
+from mediatask.cli.deadline import exit_timed_out
 from mediatask.cli.interrupt import INTERRUPTED_STATUS, Interrupted, run_cancellable
+from mediatask.cli.options import command_options
 from mediatask.engine.client import Client, utcnow
+from mediatask.engine.deadline import Deadline, TimedOut, within
 from mediatask.engine.policy import RetryPolicy
 from mediatask.engine.sending import Throttle
 from mediatask.journal.backend import JournalBackend
@@ -96,19 +90,7 @@ async def open_cli_client(
     :param quick: a one-question command: retries for :data:`QUICK_RETRY_BUDGET` unless
         ``--retry-budget`` says otherwise, and says on stderr when it has to retry.
     """
-    context = click.get_current_context(silent=True)
-    meta: dict[str, Any] = context.meta if context else {}
-    ceilings = dict(meta.get(MAX_IN_FLIGHT_META, {}))
-    retry = retry or meta.get(RETRY_META)
-    if retry is None and quick:
-        retry = RetryPolicy(budget=QUICK_RETRY_BUDGET)
-    options: dict[str, Any] = {} if retry is None else {"retry": retry}
-    if FOLLOW_META in meta:
-        options["follow"] = meta[FOLLOW_META]
-    if quick and not is_quiet():
-        options["announce"] = partial(click.echo, err=True)
-    if FILE_HOST_META in meta:
-        options["file_host"] = meta[FILE_HOST_META]
+    ceilings = command_options().max_in_flight
     async with open_client(
         sandbox=sandbox,
         providers=providers,
@@ -117,50 +99,99 @@ async def open_cli_client(
         sandbox_seconds=_sandbox_seconds() if sandbox else None,
         max_in_flight={plugins.provider(name).name: n for name, n in ceilings.items()},
         throttles=throttles,
-        **options,
+        **_client_options(retry, quick=quick),
     ) as client:
         yield client
 
 
+def _client_options(retry: RetryPolicy | None, *, quick: bool) -> dict[str, Any]:
+    """The Client options the command's own options ask for (see :func:`open_cli_client`)."""
+    given = command_options()
+    retry = retry or given.retry
+    if retry is None and quick:
+        retry = RetryPolicy(budget=QUICK_RETRY_BUDGET)
+    options: dict[str, Any] = {} if retry is None else {"retry": retry}
+    if given.follow is not None:
+        options["follow"] = given.follow
+    if quick and not given.quiet:
+        options["announce"] = partial(click.echo, err=True)
+    if given.file_host is not None:
+        options["file_host"] = given.file_host
+    return options
+
+
+@attrs.frozen
+class ClientFor:
+    """The client a command runs its work on: for which providers, with which settings."""
+
+    plugins: PluginManager
+    providers: tuple[str, ...]
+    settings: Settings
+    sandbox: bool = False
+    retry: RetryPolicy | None = None
+    quick: bool = False
+    """A one-question command (see :func:`open_cli_client`)."""
+
+    def open(self) -> AbstractAsyncContextManager[Client]:
+        """The client, as :func:`open_cli_client` makes it."""
+        return open_cli_client(
+            self.plugins,
+            sandbox=self.sandbox,
+            providers=self.providers,
+            settings=self.settings,
+            retry=self.retry,
+            quick=self.quick,
+        )
+
+
+class Watched(Protocol):
+    """What a command says of its task when its run ends early."""
+
+    def task(self) -> TaskRef | None:
+        """The task as far as it is known (``None`` before its submit got an answer)."""
+
+    def interrupted(self) -> str:
+        """What Ctrl-C leaves behind, in words (``""``: nothing to say)."""
+
+
+@attrs.frozen
+class Known:
+    """A task known before the command's run begins (:class:`Watched`)."""
+
+    known: TaskRef | None = None
+
+    def task(self) -> TaskRef | None:
+        """The task."""
+        return self.known
+
+    def interrupted(self) -> str:
+        """That it goes on at the provider."""
+        return f"{self.known.handle} goes on at the provider" if self.known else ""
+
+
 def run_with_client(
-    plugins: PluginManager,
+    client: ClientFor,
     work: Callable[[Client], Awaitable[T]],
-    *,
-    sandbox: bool,
-    providers: Iterable[str],
-    settings: Settings,
-    retry: RetryPolicy | None = None,
     deadline: Deadline | None = None,
-    task: Callable[[], TaskRef | None] = lambda: None,
-    interrupted: Callable[[], str] = lambda: "",
-    quick: bool = False,
+    watched: Watched = Known(),
 ) -> T:
-    """Run ``work`` on a command's client under trio and return its value: the one way a
+    """Run ``work`` on a command's ``client`` under trio and return its value: the one way a
     command runs its async part.
 
     How it ends other than with a value becomes the command's exit: Ctrl-C (or SIGTERM) prints
-    ``interrupted`` and what ``interrupted()`` says, and exits 130; a passed ``deadline``
-    prints what became of ``task()`` (cancelled at the provider if asked and possible) and
-    exits 124. A library error is raised as it is, for :func:`~mediatask.cli.base.user_errors`.
-
-    :param task: the command's task as far as it is known (``None`` before its submit).
-    :param quick: a one-question command (see :func:`open_cli_client`).
+    ``interrupted`` and what ``watched.interrupted()`` says, and exits 130; a passed
+    ``deadline`` prints what became of ``watched.task()`` (cancelled at the provider if asked
+    and possible) and exits 124. A library error is raised as it is, for
+    :func:`~mediatask.cli.base.user_errors`.
     """
 
     async def main() -> T | TimedOut:
-        async with open_cli_client(
-            plugins,
-            sandbox=sandbox,
-            providers=providers,
-            settings=settings,
-            retry=retry,
-            quick=quick,
-        ) as client:
-            return await within(deadline or Deadline(), client, task, partial(work, client))
+        async with client.open() as opened:
+            return await within(deadline or Deadline(), opened, watched.task, partial(work, opened))
 
     outcome = run_cancellable(main)
     if isinstance(outcome, Interrupted):
-        said = interrupted()
+        said = watched.interrupted()
         click.echo("\ninterrupted" + (f": {said}" if said else ""), err=True)
         sys.exit(INTERRUPTED_STATUS)
     if isinstance(outcome, TimedOut):
@@ -227,8 +258,7 @@ def open_user_journal(*, sandbox: bool = False) -> Iterator[Journal]:
     journal lives in a temporary folder removed when the command ends, so the command works
     the same and nothing of the job stays on disk.
     """
-    context = click.get_current_context(silent=True)
-    off = bool(context and context.meta.get(NO_LOG_META)) or recording_off_path().exists()
+    off = command_options().no_log or recording_off_path().exists()
     if not off:
         with open_journal(sandbox_journal_path() if sandbox else journal_path(None)) as journal:
             yield journal

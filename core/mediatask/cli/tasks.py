@@ -8,9 +8,11 @@ date with what they learn.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,9 +32,12 @@ from mediatask.cli.base import (
     unhelpful_sandbox_option,
     user_errors,
 )
-from mediatask.cli.deadline import Deadline, timeout_options
+from mediatask.cli.deadline import timeout_options
 from mediatask.cli.jobs import JournalPlace, open_named_journal
+from mediatask.cli.options import command_options, remembered_option
 from mediatask.cli.session import (
+    ClientFor,
+    Known,
     check_not_from_sandbox,
     cli_settings,
     final_update,
@@ -42,6 +47,7 @@ from mediatask.cli.session import (
     run_with_client,
 )
 from mediatask.engine.client import Client
+from mediatask.engine.deadline import Deadline
 from mediatask.engine.download import saved_lines
 from mediatask.engine.naming import default_stem
 from mediatask.journal.backend import JournalBackend
@@ -49,6 +55,7 @@ from mediatask.journal.lifecycle import after_following
 from mediatask.journal.sqlite import JobRecord, JobState
 from mediatask.model.errors import MediataskError, NotFoundError, TaskTimeoutError
 from mediatask.model.values import Cancellation, CancelOutcome, Status, TaskRef, Update
+from mediatask.providers.manager import PluginManager
 from mediatask.providers.validate import check_out_dir, find_operation
 
 T = TypeVar("T")
@@ -104,19 +111,27 @@ def update_json(task: TaskRef, update: Update) -> dict[str, Any]:
     }
 
 
+@attrs.frozen
+class NamedTask:
+    """The task a handle command works on, as its arguments name it (see :func:`task_options`)."""
+
+    handle: str
+    where: Path | str | None
+    """``--journal``: where to look the handle up (default: the user's journal)."""
+    sandbox: bool
+    key: str | None
+
+
 def on_task(
-    handle: str,
-    where: Path | str | None,
-    sandbox: bool,
-    key: str | None,
+    named: NamedTask,
     body: TaskBody[T],
     out_dir: Path | None = None,
     deadline: Deadline | None = None,
     *,
     quick: bool = False,
 ) -> T:
-    """Resolve ``handle``, open a client for its provider, run ``body``; Ctrl-C exits 130, a
-    passed ``deadline`` 124.
+    """Resolve the ``named`` task, open a client for its provider, run ``body``; Ctrl-C exits
+    130, a passed ``deadline`` 124.
 
     Everything that can be checked before asking the provider is: the handle, ``--operation``,
     a handle left by a ``--sandbox`` command, and ``out_dir`` when the command writes there.
@@ -125,48 +140,61 @@ def on_task(
     """
     plugins = load_plugins()
     with user_errors():
-        provider, _ = parse_handle(handle)
-        settings = cli_settings(plugins, provider, key)
-        with open_named_journal(where) as journal:
-            task = resolve_task(plugins, handle, journal)
-            operation = click.get_current_context().meta.get(_OPERATION)
-            if operation:
-                find_operation(plugins.provider(task.provider), operation)
-            if operation and not task.operation:
-                task = attrs.evolve(task, operation=operation)
-            recorder = Recorder(journal, journal.find(task.handle))
-            if where is None:  # batch journals name jobs by the manifest's ids
-                left = recorder.record or find_sandbox_record(task.handle)
-                check_not_from_sandbox(left, sandbox)
+        provider, _ = parse_handle(named.handle)
+        settings = cli_settings(plugins, provider, named.key)
+        with open_named_journal(named.where) as journal:
+            task, recorder = _resolved(plugins, named, journal)
             if out_dir is not None:
                 check_out_dir(out_dir)
-            journalled = final_update(recorder.record)
+            work = partial(_run_body, body, task, recorder, named.sandbox)
+            client = ClientFor(plugins, (task.provider,), settings, named.sandbox, quick=quick)
+            return run_with_client(client, work, deadline, Known(task))
 
-            async def work(client: Client) -> T:
-                if journalled is not None:
-                    client.remember(task, journalled)
-                try:
-                    return await body(client, task, recorder)
-                except NotFoundError as exc:
-                    if not sandbox:
-                        raise
-                    raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
 
-            return run_with_client(
-                plugins,
-                work,
-                sandbox=sandbox,
-                providers=[task.provider],
-                settings=settings,
-                deadline=deadline,
-                task=lambda: task,
-                interrupted=lambda: f"{task.handle} goes on at the provider",
-                quick=quick,
-            )
+def _resolved(
+    plugins: PluginManager, named: NamedTask, journal: JournalBackend
+) -> tuple[TaskRef, Recorder]:
+    """The task ``named`` names (its operation from ``--operation`` if the journal lacks it)
+    and its recorder; a handle from an earlier ``--sandbox`` command is refused."""
+    task = resolve_task(plugins, named.handle, journal)
+    operation = command_options().operation
+    if operation:
+        find_operation(plugins.provider(task.provider), operation)
+    if operation and not task.operation:
+        task = attrs.evolve(task, operation=operation)
+    recorder = Recorder(journal, journal.find(task.handle))
+    if named.where is None:  # batch journals name jobs by the manifest's ids
+        left = recorder.record or find_sandbox_record(task.handle)
+        check_not_from_sandbox(left, named.sandbox)
+    return task, recorder
+
+
+async def _run_body(
+    body: TaskBody[T], task: TaskRef, recorder: Recorder, sandbox: bool, client: Client
+) -> T:
+    """``body`` on ``client``, told first of the final update the journal kept, if any."""
+    journalled = final_update(recorder.record)
+    if journalled is not None:
+        client.remember(task, journalled)
+    try:
+        return await body(client, task, recorder)
+    except NotFoundError as exc:
+        if not sandbox:
+            raise
+        raise NotFoundError(f"{exc}{SANDBOX_HINT}", status=404) from None
 
 
 def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every handle command takes."""
+    """HANDLE and the options every handle command takes; the command receives ``named``, a
+    :class:`NamedTask`."""
+    command = function
+
+    @functools.wraps(command)
+    def named(
+        *args: Any, handle: str, where: Path | str | None, sandbox: bool, key: str | None, **kw: Any
+    ) -> Any:
+        return command(*args, named=NamedTask(handle, where, sandbox, key), **kw)
+
     function = click.option(
         "--journal",
         "where",
@@ -175,31 +203,21 @@ def task_options(function: Callable[..., Any]) -> Callable[..., Any]:
         metavar="FILE|DIR|URL",
         help="Look the handle up in this journal file, batch output folder or shared ledger "
         "(postgresql://…; default: your own journal).",
-    )(function)
-    function = click.option(
+    )(named)
+    function = remembered_option(
         "--operation",
+        field="operation",
         default=None,
-        expose_value=False,
-        callback=_remember_operation,
         help="The task's operation, for a handle the journal does not know and a provider "
         "that needs it to find the task (A2E).",
     )(function)
-    return budget_option(key_option(unhelpful_sandbox_option(json_option(function))))
-
-
-def _remember_operation(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    ctx.meta[_OPERATION] = value
-
-
-_OPERATION = "mediatask.operation"
+    function = budget_option(key_option(unhelpful_sandbox_option(json_option(function))))
+    return click.argument("handle")(function)
 
 
 @cli.command("status")
-@click.argument("handle")
 @task_options
-def status_command(
-    handle: str, where: Path | str | None, sandbox: bool, key: str | None, as_json: bool
-) -> None:
+def status_command(named: NamedTask, as_json: bool) -> None:
     """Ask the provider once for the state of the task HANDLE (PROVIDER:TASK_ID).
 
     One status request (and, for a provider that keeps the outputs apart, one for the result
@@ -217,7 +235,7 @@ def status_command(
         recorder.update(task, update)
         return task, update
 
-    task, update = on_task(handle, where, sandbox, key, body, quick=True)
+    task, update = on_task(named, body, quick=True)
     if as_json:
         echo_json(update_json(task, update))
     else:
@@ -225,18 +243,10 @@ def status_command(
 
 
 @cli.command("watch")
-@click.argument("handle")
 @follow_option
 @timeout_options
 @task_options
-def watch_command(
-    handle: str,
-    deadline: Deadline,
-    where: Path | str | None,
-    sandbox: bool,
-    key: str | None,
-    as_json: bool,
-) -> None:
+def watch_command(named: NamedTask, deadline: Deadline, as_json: bool) -> None:
     """Print each change of the task HANDLE until it ends (exit 1 if it failed).
 
     Streams (SSE) where the provider can, else polls with adaptive back-off (--follow). With
@@ -261,24 +271,16 @@ def watch_command(
                     click.echo(describe(task, update))
         return last
 
-    last = on_task(handle, where, sandbox, key, body, deadline=deadline)
+    last = on_task(named, body, deadline=deadline)
     if last is None or last.status is not Status.SUCCEEDED:
         sys.exit(1)
 
 
 @cli.command("wait")
-@click.argument("handle")
 @follow_option
 @timeout_options
 @task_options
-def wait_command(
-    handle: str,
-    deadline: Deadline,
-    where: Path | str | None,
-    sandbox: bool,
-    key: str | None,
-    as_json: bool,
-) -> None:
+def wait_command(named: NamedTask, deadline: Deadline, as_json: bool) -> None:
     """Wait quietly until the task HANDLE ends; print its outputs (exit 1 if it failed).
 
     With --timeout, gives up after that long (exit 124); the task goes on unless
@@ -298,7 +300,7 @@ def wait_command(
             recorder.ended(exc, downloading=False)
             raise
 
-    result = on_task(handle, where, sandbox, key, body, deadline=deadline)
+    result = on_task(named, body, deadline=deadline)
     if as_json:
         echo_json(result.to_json())
         return
@@ -308,20 +310,11 @@ def wait_command(
 
 
 @cli.command("download")
-@click.argument("handle")
 @follow_option
 @out_option
 @overwrite_option
 @task_options
-def download_command(
-    handle: str,
-    out_dir: Path,
-    overwrite: bool,
-    where: Path | str | None,
-    sandbox: bool,
-    key: str | None,
-    as_json: bool,
-) -> None:
+def download_command(named: NamedTask, out_dir: Path, overwrite: bool, as_json: bool) -> None:
     """Download the outputs of the task HANDLE (waiting for it first if it is still running).
 
     Files are named INPUT-ROLE.EXT after the job's first input when the journal knows it (else
@@ -347,7 +340,7 @@ def download_command(
             recorder.journal.succeeded(recorder.record.id, result)
         return result
 
-    result = on_task(handle, where, sandbox, key, body, out_dir)
+    result = on_task(named, body, out_dir)
     if as_json:
         echo_json(result.to_json())
         return
@@ -356,11 +349,8 @@ def download_command(
 
 
 @cli.command("cancel")
-@click.argument("handle")
 @task_options
-def cancel_command(
-    handle: str, where: Path | str | None, sandbox: bool, key: str | None, as_json: bool
-) -> None:
+def cancel_command(named: NamedTask, as_json: bool) -> None:
     """Ask the provider to cancel (or delete) the task HANDLE, where it has a way to.
 
     \b
@@ -378,8 +368,8 @@ def cancel_command(
                 recorder.journal.noted(job_id, "cancel", line)
         return done
 
-    done = on_task(handle, where, sandbox, key, body, quick=True)
+    done = on_task(named, body, quick=True)
     if as_json:
-        echo_json(done.to_json(handle))
+        echo_json(done.to_json(named.handle))
     else:
-        click.echo(done.line(handle))
+        click.echo(done.line(named.handle))

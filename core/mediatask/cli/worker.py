@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,6 +29,7 @@ from mediatask.cli.base import (
 )
 from mediatask.cli.display import next_steps, open_display, summary_table
 from mediatask.cli.interrupt import Interrupted, run_cancellable
+from mediatask.cli.options import Decorator, count_option, flag_option
 from mediatask.cli.session import open_cli_client
 from mediatask.journal.postgres import LEASE_SECONDS, OffLoop, PostgresJournal, is_database_url
 from mediatask.model.errors import UsageError
@@ -45,6 +49,35 @@ def lease_option(function: click.decorators.FC) -> click.decorators.FC:
         help="With a shared ledger: how long a dead worker's jobs wait before another worker "
         "adopts them (leases are renewed at a third of it).",
     )(function)
+
+
+def out_and_concurrency_options(*, out: str, concurrency: str) -> Decorator:
+    """``-o/--out DIR`` (required) and ``--concurrency N``, as ``batch`` and ``worker`` take
+    them, each command with its own help text."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        function = count_option("--concurrency", minimum=1, default=8, help=concurrency)(function)
+        return click.option(
+            "-o",
+            "--out",
+            "out_dir",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help=out,
+        )(function)
+
+    return decorate
+
+
+def timeout_text_option(help: str) -> Decorator:
+    """``--timeout DURATION`` per job, kept as written (``timeout_text``) for the recovery
+    commands; :func:`parse_timeout` reads it."""
+    return click.option("--timeout", "timeout_text", metavar="DURATION", default=None, help=help)
+
+
+def parse_timeout(timeout_text: str | None) -> float | None:
+    """The seconds ``--timeout`` names, if given."""
+    return parse_duration(timeout_text) if timeout_text is not None else None
 
 
 def open_ledger(url: str, lease_text: str) -> PostgresJournal:
@@ -77,31 +110,42 @@ def run_shared(
     started: list[Batch] = []
     wanted = manifest.entries if manifest is not None else ()
     known = {e.job.provider for e in wanted} | {r.job.provider for r in ledger.records()}
-
-    async def main() -> None:
-        providers = sorted(known & set(plugins.providers))
-        side = OffLoop(ledger.sibling())  # claims, leases, shared limits: off the event loop
-        try:
-            throttles = shared_throttles(ledger, side, Settings())
-            async with open_cli_client(
-                plugins, sandbox=sandbox, providers=providers, throttles=throttles
-            ) as client:
-                with open_display(stderr_console()) as display:
-                    batch = Batch(client, ledger, options, display)
-                    started.append(batch)
-                    worker = Worker(batch, ledger, stay=stay, side=side)
-                    with batch.results("a"):
-                        if manifest is not None:
-                            await worker.load(manifest)
-                        await worker.run()
-        finally:
-            side.close()
-
-    outcome = run_cancellable(main)
+    providers = sorted(known & set(plugins.providers))
+    work = partial(_work_on, plugins, ledger, options, manifest, providers, sandbox, stay, started)
+    outcome = run_cancellable(work)
     if manifest is None:
         entries = tuple(Entry(r.line or 0, r.id, r.job) for r in ledger.records())
         manifest = Manifest(entries, ())
     return (started[0] if started else None), manifest, outcome
+
+
+async def _work_on(
+    plugins: PluginManager,
+    ledger: PostgresJournal,
+    options: BatchOptions,
+    manifest: Manifest | None,
+    providers: list[str],
+    sandbox: bool,
+    stay: bool,
+    started: list[Batch],
+) -> None:
+    """The async part of :func:`run_shared`: the batch it begins is appended to ``started``."""
+    side = OffLoop(ledger.sibling())  # claims, leases, shared limits: off the event loop
+    try:
+        throttles = shared_throttles(ledger, side, Settings())
+        async with open_cli_client(
+            plugins, sandbox=sandbox, providers=providers, throttles=throttles
+        ) as client:
+            with open_display(stderr_console()) as display:
+                batch = Batch(client, ledger, options, display)
+                started.append(batch)
+                worker = Worker(batch, ledger, stay=stay, side=side)
+                with batch.results("a"):
+                    if manifest is not None:
+                        await worker.load(manifest)
+                    await worker.run()
+    finally:
+        side.close()
 
 
 def exit_if_interrupted(outcome: Interrupted | None, batch: Batch | None) -> None:
@@ -133,31 +177,15 @@ def print_summary(summary: Summary, command: str, out_dir: Path, *, as_json: boo
     metavar="URL",
     help="The shared ledger: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE.",
 )
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where outputs and results.jsonl go (a shared mount when workers share outputs).",
+@out_and_concurrency_options(
+    out="Where outputs and results.jsonl go (a shared mount when workers share outputs).",
+    concurrency="Jobs this worker holds at once.",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1),
-    default=8,
-    show_default=True,
-    help="Jobs this worker holds at once.",
+@timeout_text_option(
+    "Give up following a job's task after this long (per job): 90, 30s, 5m, 1h30m."
 )
-@click.option(
-    "--timeout",
-    "timeout_text",
-    metavar="DURATION",
-    default=None,
-    help="Give up following a job's task after this long (per job): 90, 30s, 5m, 1h30m.",
-)
-@click.option(
+@flag_option(
     "--stay",
-    is_flag=True,
     help="Keep looking for new jobs (every second) when none is open, until Ctrl-C or SIGTERM.",
 )
 @lease_option
@@ -189,8 +217,7 @@ def worker_command(
     """
     plugins = load_plugins()
     with user_errors():
-        timeout = parse_duration(timeout_text) if timeout_text is not None else None
-        options = BatchOptions(out_dir, concurrency, timeout=timeout)
+        options = BatchOptions(out_dir, concurrency, timeout=parse_timeout(timeout_text))
         with open_ledger(url, lease_text) as ledger:
             batch, jobs, outcome = run_shared(plugins, ledger, options, None, stay=stay)
             exit_if_interrupted(outcome, batch)

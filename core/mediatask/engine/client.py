@@ -32,6 +32,7 @@ from mediatask.http.transport import READ_TIMEOUT, Transport, current_transport
 from mediatask.model.errors import (
     AuthError,
     FailedTask,
+    Hint,
     MediataskError,
     NotFoundError,
     PluginError,
@@ -346,10 +347,13 @@ class Client:
                 f"{info.name} takes local files as inputs only and @{item} is a parameter: "
                 "pass an http(s) URL"
             )
-        raise UsageError(
+        raise UsageError.hinted(
             f"{info.name} takes inputs by URL only and {item} is a local file: pass an http(s) "
-            "URL, give a bucket to publish it from (--file-host s3://BUCKET/PREFIX), or add "
-            "--sandbox to try it against the emulator"
+            "URL, give a bucket to publish it from (",
+            Hint.FILE_HOST,
+            "), or add ",
+            Hint.SANDBOX,
+            " to try it against the emulator",
         )
 
     async def _local_input(

@@ -27,6 +27,7 @@ from mediatask.http.failures import plain_reason
 from mediatask.http.messages import Request
 from mediatask.http.transport import Body, Transport
 from mediatask.model.errors import (
+    Hint,
     LocalWriteError,
     MediataskError,
     RejectedError,
@@ -179,8 +180,8 @@ def _write(file: IO[Any], chunks: list[bytes], last: bool) -> None:
             file.close()
 
 
-RECOVERY = "run the job again for a fresh result (a batch: `mediatask batch … --rerun-expired`)"
-"""What to do about a result the provider no longer keeps."""
+RECOVERY = ("run the job again for a fresh result (a batch: ", Hint.RERUN_EXPIRED, ")")
+"""What to do about a result the provider no longer keeps (see :meth:`MediataskError.hinted`)."""
 
 
 def placed(output: Output) -> str:
@@ -220,8 +221,8 @@ def saved_lines(result: Result) -> list[str]:
 
 def _check_expiry(output: Output, now: datetime, label: str) -> None:
     if output.expires_at is not None and output.expires_at <= now:
-        raise ResultExpiredError(
-            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; {RECOVERY}"
+        raise ResultExpiredError.hinted(
+            f"the {output.role} of {label} expired at {output.expires_at.isoformat()}; ", *RECOVERY
         )
 
 
@@ -330,19 +331,20 @@ class _Part:
         known expiry, a 410, a link with no known expiry, or :data:`GONE_ANSWERS` of them)."""
         what, expires = self.what, self.output.expires_at
         if expires is not None and expires <= self.now():
-            raise ResultExpiredError(  # the link outlived its known expiry while we asked
-                f"{what} expired at {expires.isoformat()} (HTTP {status}): {RECOVERY}"
+            raise ResultExpiredError.hinted(  # the link outlived its known expiry while we asked
+                f"{what} expired at {expires.isoformat()} (HTTP {status}): ", *RECOVERY
             )
         if status == 410 or expires is None:
-            raise ResultExpiredError(
-                f"{what} can no longer be downloaded (HTTP {status}); result links expire: "
-                f"{RECOVERY}"
+            raise ResultExpiredError.hinted(
+                f"{what} can no longer be downloaded (HTTP {status}); result links expire: ",
+                *RECOVERY,
             )
         self.gone += 1
         if self.gone >= GONE_ANSWERS:
-            raise ResultExpiredError(
+            raise ResultExpiredError.hinted(
                 f"{what} can no longer be downloaded (HTTP {status}, {self.gone} times) "
-                f"though it was to be kept until {self.output.expires_at}: {RECOVERY}"
+                f"though it was to be kept until {self.output.expires_at}: ",
+                *RECOVERY,
             )
 
     async def _receive(self, body: Body, *, append: bool) -> None:

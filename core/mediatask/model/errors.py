@@ -6,11 +6,39 @@ decided there and retry loops only read it. No message ever contains a key.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 if TYPE_CHECKING:
     from mediatask.model.values import Update
+
+
+class Hint(enum.Enum):
+    """An option of the caller that an error names as the fix, said in the caller's words: the
+    library's keyword argument (:attr:`keyword`), the command line's flag (:attr:`flag`)."""
+
+    INPUT = ("inputs=[...]", "--input")
+    OUT_DIR = ("out_dir=", "-o/--out")
+    FILE_HOST = ("file_host='s3://BUCKET/PREFIX'", "--file-host s3://BUCKET/PREFIX")
+    SANDBOX = ("sandbox=True", "--sandbox")
+    RERUN_EXPIRED = ("`run_batch(…, rerun_expired=True)`", "`mediatask batch … --rerun-expired`")
+
+    @property
+    def keyword(self) -> str:
+        """How the library names the option: a keyword argument (``sandbox=True``)."""
+        return self.value[0]
+
+    @property
+    def flag(self) -> str:
+        """How the command line names the option: its flag (``--sandbox``)."""
+        return self.value[1]
+
+
+def _said(parts: tuple[str | Hint, ...], *, flags: bool) -> str:
+    """``parts`` as one message, each :class:`Hint` as a keyword argument or as a flag."""
+    words = (p if isinstance(p, str) else p.flag if flags else p.keyword for p in parts)
+    return "".join(words)
 
 
 class MediataskError(Exception):
@@ -18,6 +46,28 @@ class MediataskError(Exception):
 
     retryable: ClassVar[bool] = False
     """True when the same call may succeed later unchanged; the engine retries these itself."""
+    parts: tuple[str | Hint, ...] = ()
+    """The message as text and the options it names as the fix (made by :meth:`hinted`)."""
+
+    @classmethod
+    def hinted(cls, *parts: str | Hint, **kw: Any) -> Self:
+        """An error whose message names options of the caller (:class:`Hint`): its ``str`` says
+        them as keyword arguments, :meth:`said` with ``flags`` as the command line's flags.
+
+        ``UsageError.hinted("drop ", Hint.INPUT)``; ``kw`` are the error's own (``status``…).
+        """
+        error = cls(_said(parts, flags=False), **kw)
+        error.parts = parts
+        return error
+
+    @property
+    def hints(self) -> tuple[Hint, ...]:
+        """The options this error names as the fix, if any."""
+        return tuple(part for part in self.parts if isinstance(part, Hint))
+
+    def said(self, *, flags: bool = False) -> str:
+        """The message; with ``flags``, the options it names said as the command line's flags."""
+        return _said(self.parts, flags=flags) if self.parts else str(self)
 
 
 class UsageError(MediataskError):

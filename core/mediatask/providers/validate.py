@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from mediatask.model.errors import UnknownProviderError, UsageError, wrong_type
+from mediatask.model.errors import Hint, UnknownProviderError, UsageError, wrong_type
 from mediatask.model.suggest import did_you_mean
 from mediatask.model.values import Job, Operation, Param, ProviderInfo
 
@@ -182,11 +182,10 @@ def check_job(info: ProviderInfo, job: Job) -> Job:
     wanted = len(operation.inputs)
     if len(job.inputs) != wanted:
         if wanted == 0:
-            raise UsageError(f"{where} takes no input file; drop --input")
+            raise UsageError.hinted(f"{where} takes no input file; drop ", Hint.INPUT)
         names = ", ".join(operation.inputs)
-        raise UsageError(
-            f"{where} takes {wanted} input(s) ({names}), got {len(job.inputs)}: pass --input"
-        )
+        got = f"{where} takes {wanted} input(s) ({names}), got {len(job.inputs)}: pass "
+        raise UsageError.hinted(got, Hint.INPUT)
     for item in job.inputs:
         if not provider_resolves(info, item):
             check_input_name(where, item)
@@ -412,24 +411,25 @@ def check_out_dir(out_dir: Path) -> None:
         None,
     )
     if blocker is not None:
-        raise UsageError(
+        raise UsageError.hinted(
             f"cannot write outputs to {out_dir}: {blocker} is a file, not a folder: "
-            "choose another -o/--out"
+            "choose another ",
+            Hint.OUT_DIR,
         )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(
-            f"cannot create the output folder {out_dir}: {exc.strerror or exc}: "
-            "choose another -o/--out"
+        raise UsageError.hinted(
+            f"cannot create the output folder {out_dir}: {exc.strerror or exc}: choose another ",
+            Hint.OUT_DIR,
         ) from None
     try:
         with tempfile.TemporaryFile(dir=out_dir):
             pass
     except OSError as exc:
-        raise UsageError(
-            f"cannot write in the output folder {out_dir}: {exc.strerror or exc}: "
-            "choose another -o/--out"
+        raise UsageError.hinted(
+            f"cannot write in the output folder {out_dir}: {exc.strerror or exc}: choose another ",
+            Hint.OUT_DIR,
         ) from None
 
 
