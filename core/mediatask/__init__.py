@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mediatask.model.errors import ConfigError as ConfigError
     from mediatask.model.errors import ExpiredError as ExpiredError
     from mediatask.model.errors import FailedTask as FailedTask
+    from mediatask.model.errors import Hint as Hint
     from mediatask.model.errors import InsufficientCreditsError as InsufficientCreditsError
     from mediatask.model.errors import LocalWriteError as LocalWriteError
     from mediatask.model.errors import MalformedPayloadError as MalformedPayloadError
@@ -115,6 +116,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
         "ConfigError",
         "ExpiredError",
         "FailedTask",
+        "Hint",
         "InsufficientCreditsError",
         "LocalWriteError",
         "MalformedPayloadError",
