@@ -387,3 +387,13 @@ def test_in_flight_slots_are_shared_and_freed_with_the_lease(postgres_url: str) 
         assert not one.in_flight.take("a1d:other-key", "j0", 1)
         two.release("j1")  # its lease let go: its slot is stale for whoever asks next
         assert one.in_flight.take("a1d:other-key", "j0", 1)
+
+
+def test_a_ledger_gives_ctrl_c_back_to_the_handler_it_wrapped(postgres_url: str) -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    with PostgresJournal(postgres_url) as ledger:
+        ledger.counts()  # a statement on the main thread wraps the handler while it runs
+        assert signal.getsignal(signal.SIGINT) == before  # a later trio.run installs its own
+    assert signal.getsignal(signal.SIGINT) == before

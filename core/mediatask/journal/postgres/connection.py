@@ -221,9 +221,9 @@ class _StopWatch:
 
     A worker's journal statements are synchronous on the event loop, which handles the signals
     only once they return: a database that does not answer would hold Ctrl-C for as long. So
-    the handler in place (the event loop's) is wrapped: it still gets each signal, a statement
-    under way is abandoned at once (psycopg waits in slices of a tenth of a second, running
-    signal handlers between), and no statement starts after a signal came.
+    the handler in place (the event loop's) is wrapped while a statement runs: it still gets
+    each signal, a statement under way is abandoned at once (psycopg waits in slices of a tenth
+    of a second, running signal handlers between), and no statement starts after a signal came.
     """
 
     stopped: bool = False
@@ -247,6 +247,11 @@ class _StopWatch:
             yield
         finally:
             self._inside = False
+            # Between statements the signals are the event loop's alone: a journal never
+            # leaves its handler behind (trio.run installs its own only over the default one).
+            for signum, wrapped in self._handlers.items():
+                signal.signal(signum, wrapped)
+            self._handlers.clear()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopped = True
