@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import secrets
+import signal
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -86,6 +87,21 @@ def processes_only_where_marked(
         pytest.fail("this test starts a process: mark it @pytest.mark.subprocess", pytrace=False)
 
     monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_left_as_found() -> Iterator[None]:
+    """A test (or the code it runs) that leaves Ctrl-C's or SIGTERM's handler changed fails:
+    a later ``trio.run`` installs its own only over Python's default, so a leftover handler
+    turns another test's Ctrl-C into something else."""
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    after = {number: signal.getsignal(number) for number in before}
+    changed = [number.name for number in before if after[number] != before[number]]
+    for number in before:
+        signal.signal(number, before[number])  # the next test starts clean either way
+    if changed:
+        pytest.fail(f"the test left the handler of {', '.join(changed)} changed", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

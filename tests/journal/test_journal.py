@@ -67,6 +67,25 @@ def test_a_job_goes_from_pending_to_succeeded_with_its_history(
         assert journal.counts() == {"succeeded": 1}
 
 
+def test_an_answer_final_at_once_is_kept_with_the_task_in_one_write(
+    opener: Callable[..., JournalBackend],
+) -> None:
+    """A Claid upload's answer is its result: journalled with the handle, so a worker killed
+    right after leaves the next one the outputs to download (an upload has no status to ask)."""
+    output = Output("https://x.test/o.png", role="image")
+    with opener() as journal:
+        journal.register("j1", JOB)
+        journal.submitting("j1")
+        journal.submitted("j1", TASK, Update(Status.SUCCEEDED, "DONE", 1.0, outputs=(output,)))
+    with opener() as journal:  # as a worker taking the job over reads it
+        record = journal.get("j1")
+        assert record is not None
+        assert record.state is JobState.SUBMITTED
+        known = record.known_result()
+        assert known is not None
+        assert tuple(known.outputs) == (output,)
+
+
 def test_a_submit_sent_again_after_an_attempt_that_never_reached_records_its_intent_again(
     opener: Callable[..., JournalBackend],
 ) -> None:

@@ -56,10 +56,8 @@ async def submit_recorded(
             with contextlib.suppress(LeaseLostError):  # then it is another worker's to write
                 journal.unsent(job_id)
         raise
-    await written(lambda: journal.submitted(job_id, task))  # the answer in hand: kept
     answered = client.known_update(task)  # an answer that was final at once (e.g. an edit)
-    if answered is not None:
-        journal.observed(job_id, answered)
+    await written(lambda: journal.submitted(job_id, task, answered))  # the answer in hand: kept
     return task
 
 

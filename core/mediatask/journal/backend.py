@@ -473,30 +473,27 @@ class JournalBackend(abc.ABC):
         """Record that a submit was stopped with no task created: the job is pending again."""
         self._update(job_id, Event.UNSENT, "", marker=None)
 
-    def submitted(self, job_id: str, task: TaskRef) -> None:
-        """Record the task the provider created for the job."""
+    def submitted(self, job_id: str, task: TaskRef, answered: Update | None = None) -> None:
+        """Record the task the provider created for the job, and with it in the same write the
+        answer's update when that was final at once (a Claid upload): a worker that dies right
+        after leaves whoever takes the job over the outputs to download, not a task that has
+        no status to ask for."""
+        seen = _seen(answered) if answered is not None else {}
         self._update(
             job_id,
             Event.ACCEPTED,
             task.handle,
             handle=task.handle,
             task=json.dumps(task.to_json()),
-            **_FRESH,
+            **{**_FRESH, **seen},
         )
 
     def observed(self, job_id: str, update: Update) -> None:
         """Record an update; a change of status word is also a history event."""
         known = self.get(job_id)
         changed = known is None or known.raw_status != update.raw_status
-        columns: dict[str, Any] = {
-            "status": update.status.value,
-            "raw_status": update.raw_status,
-            "progress": update.progress,
-        }
-        if update.status is Status.SUCCEEDED and update.outputs:
-            columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
         event = ("status", update.raw_status or update.status.value) if changed else None
-        self._write(job_id, columns, event)
+        self._write(job_id, _seen(update), event)
 
     def succeeded(self, job_id: str, result: Result) -> None:
         """Record the downloaded outputs of a job that succeeded."""
@@ -569,6 +566,18 @@ def timestamp() -> str:
 
 _FRESH: Mapping[str, Any] = {"status": None, "raw_status": None, "progress": None, "outputs": "[]"}
 """What a new task starts from: nothing seen of it yet."""
+
+
+def _seen(update: Update) -> dict[str, Any]:
+    """The columns that keep ``update``: its status, and the outputs of a success."""
+    columns: dict[str, Any] = {
+        "status": update.status.value,
+        "raw_status": update.raw_status,
+        "progress": update.progress,
+    }
+    if update.status is Status.SUCCEEDED and update.outputs:
+        columns["outputs"] = json.dumps([output.to_json() for output in update.outputs])
+    return columns
 
 
 def _output(data: Mapping[str, Any]) -> Output:
