@@ -128,8 +128,9 @@ class Connection:
         return bool(self._db.closed)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection, and give the signals back to the handlers it wrapped."""
         self._db.close()
+        self._stop_watch.release()
 
     @property
     def interrupted(self) -> bool:
@@ -221,7 +222,7 @@ class _StopWatch:
 
     A worker's journal statements are synchronous on the event loop, which handles the signals
     only once they return: a database that does not answer would hold Ctrl-C for as long. So
-    the handler in place (the event loop's) is wrapped while a statement runs: it still gets
+    the handler in place (the event loop's) is wrapped until the journal closes: it still gets
     each signal, a statement under way is abandoned at once (psycopg waits in slices of a tenth
     of a second, running signal handlers between), and no statement starts after a signal came.
     """
@@ -247,11 +248,17 @@ class _StopWatch:
             yield
         finally:
             self._inside = False
-            # Between statements the signals are the event loop's alone: a journal never
-            # leaves its handler behind (trio.run installs its own only over the default one).
-            for signum, wrapped in self._handlers.items():
+
+    def release(self) -> None:
+        """Put back the handlers :meth:`statement` wrapped (the journal is closing), so a later
+        ``trio.run`` in the process installs its own. Where a journal opened later wrapped ours,
+        ours stays in its chain, still passing each signal on."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, wrapped in list(self._handlers.items()):
+            if signal.getsignal(signum) == self._stop:
                 signal.signal(signum, wrapped)
-            self._handlers.clear()
+                del self._handlers[signum]
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopped = True
