@@ -392,6 +392,7 @@ def test_in_flight_slots_are_shared_and_freed_with_the_lease(postgres_url: str) 
 def test_a_ledger_gives_ctrl_c_back_to_the_handler_it_wrapped(postgres_url: str) -> None:
     import signal
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored, as in a terminal
     before = signal.getsignal(signal.SIGINT)
     with PostgresJournal(postgres_url) as ledger:
         ledger.counts()  # a statement on the main thread wraps the handler
