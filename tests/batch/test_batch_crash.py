@@ -3,11 +3,12 @@
 The emulators run in their own processes (``mediatask emulate``), so tasks outlive every kill.
 At the end every job has succeeded except those whose submit was on the wire at a kill, which are
 uncertain saying so (A2E's are looked up in its list by marker, and followed when found); no task
-was created twice; and every uncertain job did reach its provider. A Claid submit carrying its
-image can be killed while its body is on the way: such a job stays pending (the intent is
-journalled only as the request's last byte goes, see tests/http/test_commit_point.py)
-and is submitted
-by the next run.
+was created twice; and every uncertain job reached its provider, but for at most one per kill.
+A Claid submit carrying its image can be killed while its body is on the way: such a job stays
+pending (the intent is journalled only as the request's last byte goes, see
+tests/http/test_commit_point.py) and is submitted by the next run. A kill after the intent was
+journalled and before that byte went leaves the job uncertain though it never arrived: the price
+of never paying twice, one job per kill at most (nothing else runs in between).
 
 ``MEDIATASK_CRASH_KILLS`` sets the number of kills (the issue's figure is 30; the default keeps
 the test near a minute), ``MEDIATASK_CRASH_JOBS`` the batch's size, ``MEDIATASK_CRASH_SEED`` the
@@ -123,13 +124,14 @@ def test_sigkill_at_random_moments_then_the_same_command(
     for name in ("a1d", "claid", "a2e"):
         assert ok[name] <= created[name] <= ok[name] + unsure[name], (name, created, ok, unsure)
     assert created["a2e"] == ok["a2e"], (created, ok, unsure)
-    # Every uncertain job reached its provider: a kill while a request (a Claid upload) is
-    # on its way, before its last byte, leaves the job pending, and the next run submits it.
-    # Each succeeded job used one whole request; the uncertain ones need one each of the rest.
+    # Uncertain jobs reached their provider: a kill while a request (a Claid upload) is on its
+    # way, before its last byte, leaves the job pending, and the next run submits it. Each
+    # succeeded job used one whole request; the uncertain ones need one each of the rest, but
+    # for a kill between the intent's write and the last byte: one job per kill at most.
     arrived = {name: arrivals(emulator) for name, emulator in emulators.items()}
     never = {name: max(0, ok[name] + unsure[name] - arrived[name]) for name in arrived}
     print(f"  whole submit requests {arrived}; uncertain that never reached the provider {never}")
-    assert never == {"a1d": 0, "claid": 0, "a2e": 0}, (arrived, ok, unsure)
+    assert sum(never.values()) <= KILLS, (arrived, ok, unsure)
     summary = json.loads(final.stdout)
     assert summary["counts"]["succeeded"] + summary["counts"]["skipped"] == states["succeeded"]
     assert final.returncode == (0 if not uncertain else 1)

@@ -6,9 +6,12 @@ kill) with submission ledgers. One worker is SIGKILLed mid-run and another a lit
 moments drawn from a fixed seed; a ``mediatask worker`` is then started in place of one of them.
 At the end:
 
-- every job succeeded, except a job journalled uncertain whose submit its emulator's ledger shows
-  it received exactly once (the request was complete on the wire when its worker died: Claid and
-  A1D have no list to find the task in); the test prints how many there were;
+- every job succeeded, except a job journalled uncertain, its submit on the wire when its worker
+  died (Claid and A1D have no list to find the task in): its emulator received it at most once,
+  and at most one such job per kill never reached its provider (a kill after its intent was
+  journalled, just before the request's last byte, and before that byte went: the price of never
+  paying twice; the commit point itself is tests/http/test_commit_point.py); the test prints how
+  many there were;
 - no job's task was created twice, and every succeeded job's task exactly once;
 - every output on disk has the bytes the emulator serves at its URL.
 
@@ -43,6 +46,8 @@ SAMPLE = Path(__file__).parents[2] / "samples" / "lighthouse.png"
 JOBS = 300
 SEED = 2026
 LEASE = "2s"
+KILLS = 2
+"""Workers SIGKILLed mid-run (the first two started)."""
 KEYS = {"a1d": "done-a1d-key", "claid": "done-claid-key", "a2e": "sk_done_a2e_key"}
 
 
@@ -113,7 +118,7 @@ def test_three_workers_300_jobs_two_killed_one_restarted(
     workers[1].send_signal(signal.SIGKILL)
     time.sleep(restart)
     restarted = start(tmp_path, env, "worker", "--journal", postgres_url)
-    for killed in workers[:2]:
+    for killed in workers[:KILLS]:
         killed.communicate(timeout=30)
     survivors = [workers[2], restarted]
     errors = [process.communicate(timeout=240)[1].decode() for process in survivors]
@@ -141,13 +146,15 @@ def test_three_workers_300_jobs_two_killed_one_restarted(
         assert process.returncode in (0, 1), said[-3000:]
     assert adopted is not None
     assert adopted["n"] > 0  # the killed workers' jobs were taken over
-    # Every job ok, except one left uncertain by a kill after its submit was complete on the
-    # wire: its emulator received that submit exactly once.
+    # Every job ok, except one left uncertain by a kill while its submit was on the wire: its
+    # emulator received that submit at most once. Received 0 times: the worker was killed after
+    # journalling the intent and before the request's last byte went. The hook journals and the
+    # byte goes with no checkpoint between them, so one job per killed worker at most; a job
+    # killed earlier (an upload on its way) stays pending and succeeds.
+    assert len(never) <= KILLS, (never, {job_id: rows[job_id]["error"] for job_id in never})
     for job_id, row in rows.items():
         if row["state"] == "uncertain":
-            # Received 0 times: killed before its request was complete, so it must have
-            # stayed pending (the submit's commit point, issue 10).
-            assert seen[job_id].get("received") == 1, (job_id, seen[job_id], row["error"])
+            assert seen[job_id].get("received", 0) <= 1, (job_id, seen[job_id], row["error"])
             assert "on the wire" in row["error"], row["error"]
         else:
             assert row["state"] == "succeeded", (job_id, row["state"], row["error"], errors)
