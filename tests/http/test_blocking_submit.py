@@ -111,6 +111,36 @@ def test_ctrl_c_before_the_commit_stops_the_submit_at_once() -> None:
     assert stopped == [True]
 
 
+def test_ctrl_c_while_a_cancelled_submit_waits_for_its_answer_stops_it_at_once() -> None:
+    """A submit complete at the provider whose caller was cancelled (a deadline) waits for its
+    answer; a Ctrl-C then stops that wait as well, raised as it is."""
+    stopped: list[bool] = []
+    caller = trio.CancelScope()
+
+    class Answering(FakeTransport):
+        async def send(self, request: Request, *, on_commit: CommitHook | None = None) -> Response:
+            assert on_commit is not None
+            on_commit()  # the request is complete at the provider
+            caller.cancel()  # the caller's deadline passes
+            await trio.testing.wait_all_tasks_blocked()  # the caller waits for the answer
+            trio.lowlevel.current_trio_token().run_sync_soon(signal.raise_signal, signal.SIGINT)
+            try:
+                await trio.sleep(10)  # the answer, slow to come
+            except trio.Cancelled:
+                stopped.append(True)
+                raise
+            raise AssertionError("the submit waited for its answer after Ctrl-C")
+
+    async def main() -> None:
+        with caller:
+            await send_submit(Answering(), SUBMIT, lambda: None)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see above)
+    with pytest.raises(KeyboardInterrupt):  # not in an exception group
+        trio.run(main)
+    assert stopped == [True]
+
+
 class _Holding(http.server.BaseHTTPRequestHandler):
     """A queue API that holds every submit until the test releases it."""
 

@@ -763,8 +763,13 @@ async def test_a_submit_is_complete_at_the_server_only_after_its_commit_hook(
     assert seen_complete_before_commit == []
 
 
+@pytest.mark.parametrize(
+    "error",
+    [LookupError("the journal refused the intent"), OSError(28, "No space left on device")],
+    ids=["refused", "os-error"],  # an OSError of the hook's own is not the connection's
+)
 async def test_a_commit_hook_that_raises_leaves_the_request_incomplete(
-    http: Callable[..., Http11Transport],
+    http: Callable[..., Http11Transport], error: Exception
 ) -> None:
     received: list[bytes] = []
     closed = trio.Event()
@@ -776,19 +781,17 @@ async def test_a_commit_hook_that_raises_leaves_the_request_incomplete(
             received.append(data)
         closed.set()  # the client closed the connection: nothing more will come
 
-    class RefusedError(Exception):
-        pass
-
     def refuse() -> None:
-        raise RefusedError
+        raise error
 
     transport = http()
     body = b'{"prompt": "a lighthouse"}'
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, record, listeners)
         request = Request("POST", f"http://127.0.0.1:{port}/jobs", content=body)
-        with pytest.raises(RefusedError):
+        with pytest.raises(type(error)) as raised:
             await transport.send(request, on_commit=refuse)
+        assert raised.value is error  # as the hook raised it
         await closed.wait()
         nursery.cancel_scope.cancel()
     assert b"".join(received).endswith(body[:-1])  # all but the last byte, never that

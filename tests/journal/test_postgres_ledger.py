@@ -398,3 +398,45 @@ def test_a_ledger_gives_ctrl_c_back_to_the_handler_it_wrapped(postgres_url: str)
         ledger.counts()  # a statement on the main thread wraps the handler
         assert signal.getsignal(signal.SIGINT) != before
     assert signal.getsignal(signal.SIGINT) == before  # a later trio.run installs its own
+
+
+def test_ctrl_c_after_a_run_that_used_the_ledger_is_python_s_again(postgres_url: str) -> None:
+    # The CLI opens the ledger before its trio run and closes it after; a statement inside the
+    # run wraps the run's signal receiver, which is gone once the run has ended.
+    import signal
+
+    from mediatask.cli.interrupt import run_cancellable
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored, as in a terminal
+    with PostgresJournal(postgres_url) as ledger:  # its first statements wrap Python's handler
+
+        async def work() -> str:
+            ledger.counts()
+            return "done"
+
+        assert run_cancellable(work) == "done"
+        with pytest.raises(KeyboardInterrupt):  # not trio's RunFinishedError
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_transaction_stays_interruptible_after_its_first_statement() -> None:
+    # A transaction runs its statements inside its own: a signal while it commits must still
+    # stop it (the database may not answer the COMMIT).
+    import os
+    import signal
+
+    from mediatask.journal.postgres.connection import _StopSignal, _StopWatch
+
+    def transaction() -> None:
+        with watch.statement():  # BEGIN … COMMIT
+            with watch.statement():  # a statement of the transaction
+                pass
+            os.kill(os.getpid(), signal.SIGINT)  # while the COMMIT waits
+
+    signal.signal(signal.SIGINT, lambda signum, frame: None)  # the event loop's, say
+    watch = _StopWatch()
+    with pytest.raises(_StopSignal):
+        transaction()
+    assert watch.stopped
+    watch.release()

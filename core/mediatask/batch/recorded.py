@@ -30,7 +30,7 @@ async def submit_recorded(
     """Submit ``job`` with the intent journalled as it goes on the wire and the handle after.
 
     Only the exchange on the wire, from the moment the request is complete, is shielded from
-    cancellation (by the transport). Cancelled before it, the job stays pending; a submit that
+    cancellation (by ``send_submit``). Cancelled before it, the job stays pending; a submit that
     failed after it is journalled uncertain when the task may exist (no answer, or a 2xx answer
     that could not be read), else failed.
     """

@@ -118,6 +118,9 @@ class Exchange:
             try:
                 with wire_errors():
                     await self._write_request()
+                self._commit()  # outside: the hook's own failure goes through as it is
+                with wire_errors():
+                    await self._send_held()
                     answer = await self._read_head()
                     if whole or answer.is_redirect:
                         answer.body = await self._read_body()
@@ -154,7 +157,6 @@ class Exchange:
                 f"cannot send {outgoing.method} to {outgoing.label}: a header is not valid HTTP"
             ) from None
         await self._write(out)
-        await self._complete()
 
     async def _write_file(self, part: FilePart) -> None:
         chunks = file_chunks(part)
@@ -173,11 +175,14 @@ class Exchange:
             self._tick()
             await self.connection.stream.send_all(data)
 
-    async def _complete(self) -> None:
-        """Run the commit hook, then send the byte held back for it."""
+    def _commit(self) -> None:
+        """Run the commit hook: the request is whole but for its last byte."""
         if self.on_commit is not None:
             self.on_commit()
         self.stage = Stage.AWAITING
+
+    async def _send_held(self) -> None:
+        """Send the byte held back for the commit hook."""
         if self._held:
             self._tick()
             await self.connection.stream.send_all(self._held)

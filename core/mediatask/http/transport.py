@@ -171,7 +171,11 @@ async def send_submit(
         try:
             await submit.done.wait()
         except trio.Cancelled:  # raised again by submit.outcome(), once the exchange has ended
-            await submit.settle(abandon_after)
+            try:
+                await submit.settle(abandon_after)
+            except KeyboardInterrupt as exc:  # Ctrl-C while it waits for a committed answer
+                await submit.settle(0)
+                interrupted = exc
         except KeyboardInterrupt as exc:  # Ctrl-C where trio raises it: the exchange stops now
             await submit.settle(0)
             interrupted = exc  # raised as it is, not in the nursery's group
@@ -241,9 +245,3 @@ def full_url(request: Request) -> str:
     parts = urlsplit(request.url)
     query = "&".join(q for q in (parts.query, urlencode(dict(request.params))) if q)
     return urlunsplit(parts._replace(query=query))
-
-
-def origin_label(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``, for messages (any ``user:password@`` left out)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -10,6 +10,7 @@ Opening one brings the database to this version's schema (:mod:`mediatask.journa
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import urllib.parse
@@ -190,7 +191,7 @@ class Connection:
                 yield
                 self._db.execute("COMMIT")
             except BaseException:
-                if not (self._interrupted or self._db.closed or self._db.broken):
+                if not (self.interrupted or self._db.closed or self._db.broken):
                     with contextlib.suppress(_driver().Error):
                         self._db.execute("ROLLBACK")
                 raise  # else the server rolls back as the connection goes
@@ -216,6 +217,38 @@ class _StopSignal(Exception):  # noqa: N818  # a signal, not an error
     """SIGINT or SIGTERM came while a statement was waiting for the database."""
 
 
+@attrs.frozen
+class _Wrapped:
+    """A signal handler the journal wrapped, and the trio run it belongs to (``None``: none)."""
+
+    handler: Callable[[int, FrameType | None], Any]
+    run: object | None
+
+
+def _current_run() -> object | None:
+    """The running ``trio.run``'s token on this thread, ``None`` outside one."""
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+
+
+_DEFAULTS: Mapping[int, Any] = {
+    signal.SIGINT: signal.default_int_handler,
+    signal.SIGTERM: signal.SIG_DFL,
+}
+"""The handler each stop signal has in a Python process that set none."""
+
+
+def _default_action(signum: int, frame: FrameType | None) -> None:
+    """What the signal does with no handler: SIGINT raises KeyboardInterrupt, SIGTERM ends the
+    process."""
+    if signum == signal.SIGINT:
+        signal.default_int_handler(signum, frame)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 @attrs.define
 class _StopWatch:
     """Sees SIGINT and SIGTERM for a journal whose statements run on the main thread.
@@ -225,43 +258,58 @@ class _StopWatch:
     the handler in place (the event loop's) is wrapped until the journal closes: it still gets
     each signal, a statement under way is abandoned at once (psycopg waits in slices of a tenth
     of a second, running signal handlers between), and no statement starts after a signal came.
+
+    A journal can outlive the ``trio.run`` whose handler it wrapped (the CLI opens it before the
+    run and closes it after): each wrapped handler is kept with its run, and a signal goes to the
+    newest one still live, the one in place before the run once it has ended.
     """
 
     stopped: bool = False
     """A stop signal came: the process is stopping."""
     _inside: bool = False
-    _handlers: dict[int, Callable[[int, FrameType | None], Any]] = attrs.field(factory=dict)
+    _wrapped: dict[int, list[_Wrapped]] = attrs.field(factory=dict)
 
     @contextlib.contextmanager
     def statement(self) -> Iterator[None]:
-        """Run a statement that a stop signal interrupts (on the main thread)."""
+        """Run a statement that a stop signal interrupts (on the main thread); statements
+        nested in it (a transaction's) leave it interruptible until it ends."""
         if threading.current_thread() is not threading.main_thread():
             yield  # off the loop: such statements are abandoned by their cancelled caller
             return
         for number in (signal.SIGINT, signal.SIGTERM):
             handler = signal.getsignal(number)
             if callable(handler) and handler != self._stop:
-                self._handlers[number] = handler
+                self._wrapped.setdefault(number, []).append(_Wrapped(handler, _current_run()))
                 signal.signal(number, self._stop)
-        self._inside = True
+        outer, self._inside = self._inside, True
         try:
             yield
         finally:
-            self._inside = False
+            self._inside = outer
 
     def release(self) -> None:
-        """Put back the handlers :meth:`statement` wrapped (the journal is closing), so a later
-        ``trio.run`` in the process installs its own. Where a journal opened later wrapped ours,
-        ours stays in its chain, still passing each signal on."""
+        """Put back the handler :meth:`statement` wrapped that is still live (the journal is
+        closing), so a later ``trio.run`` in the process installs its own. Where a journal
+        opened later wrapped ours, ours stays in its chain, still passing each signal on."""
         if threading.current_thread() is not threading.main_thread():
             return
-        for signum, wrapped in list(self._handlers.items()):
+        for signum in list(self._wrapped):
             if signal.getsignal(signum) == self._stop:
-                signal.signal(signum, wrapped)
-                del self._handlers[signum]
+                live = self._live(signum)
+                signal.signal(signum, live.handler if live else _DEFAULTS[signum])
+                del self._wrapped[signum]
+
+    def _live(self, signum: int) -> _Wrapped | None:
+        """The newest handler wrapped for ``signum`` outside any run or in the current one (a
+        handler of a run that has ended is dropped: it would raise ``RunFinishedError``)."""
+        run = _current_run()
+        live = [w for w in self._wrapped.get(signum, []) if w.run is None or w.run is run]
+        self._wrapped[signum] = live
+        return live[-1] if live else None
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopped = True
-        self._handlers[signum](signum, frame)
+        live = self._live(signum)
+        (live.handler if live else _default_action)(signum, frame)
         if self._inside:
             raise _StopSignal
