@@ -226,7 +226,7 @@ def test_an_old_module_path_still_imports_with_a_warning(old: str) -> None:
     import sys
 
     sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match="import the name from mediatask"):
+    with pytest.warns(DeprecationWarning, match="import the names mediatask exports"):
         module = importlib.import_module(old)
     assert module.__name__ != old
     assert module.__spec__ is not None
@@ -237,10 +237,35 @@ def test_an_old_name_of_a_module_now_a_folder_still_imports_with_a_warning() -> 
     import mediatask.model
     from mediatask.model.values import Job
 
-    with pytest.warns(DeprecationWarning, match=r"mediatask\.model\.Job"):
+    with pytest.warns(DeprecationWarning, match=r"mediatask\.model\.Job moved: import it from "):
         assert mediatask.model.Job is Job
     with pytest.raises(AttributeError):
         _ = mediatask.model.NoSuchName
+
+
+def test_the_warning_of_an_old_path_points_at_the_line_that_imported() -> None:
+    # Python shows a DeprecationWarning by default only where it points at __main__'s code.
+    import sys
+    import warnings
+
+    for line in ("from mediatask.errors import AuthError", "from mediatask.model import Job"):
+        sys.modules.pop("mediatask.errors", None)
+        code = compile(line, "user_script.py", "exec")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exec(code, {"__name__": "__main__"})  # noqa: S102  # a user's script, here
+        assert caught, line
+        assert {w.filename for w in caught} == {"user_script.py"}, [str(w) for w in caught]
+
+
+def test_a_private_name_of_an_old_path_is_not_sent_to_mediatask() -> None:
+    import mediatask.batch
+    from mediatask.batch.runner import result_line
+
+    with pytest.warns(
+        DeprecationWarning, match=r"is private and moved to mediatask\.batch\.runner"
+    ):
+        assert mediatask.batch.result_line is result_line
 
 
 def test_the_type_checkers_list_of_public_names_is_the_table() -> None:

@@ -77,25 +77,48 @@ RENAMED_TO_PACKAGE: dict[str, str] = {
 """An old module whose path is now a package of a layer → the module that holds its names now."""
 
 
-def _warn(old: str, new: str) -> None:
+def _warn(message: str) -> None:
     warnings.warn(
-        f"{old} is private and moved to {new}; import the name from mediatask "
-        "(or mediatask.plugin in a plugin) instead — the old path goes away in mediatask 1.0",
+        f"{message} — the old path goes away in mediatask 1.0",
         DeprecationWarning,
         stacklevel=_caller_level(),
     )
 
 
+def _moved_module(old: str, new: str) -> str:
+    return (
+        f"{old} is private and moved to {new}; import the names mediatask exports from "
+        "mediatask (mediatask.plugin in a plugin, mediatask.testing in its tests)"
+    )
+
+
+def _moved_name(old: str, new: str, name: str) -> str:
+    """Where an old module's name went: its public home if it has one, else its private one."""
+    for face in ("mediatask", "mediatask.plugin", "mediatask.testing"):
+        module = importlib.import_module(face)
+        public = getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")])
+        if name in public:
+            return f"{old}.{name} moved: import it from {face}"
+    return f"{old}.{name} is private and moved to {new}.{name}, where it may change"
+
+
+def _is_import_machinery(frame: types.FrameType) -> bool:
+    """A frame of the import system, which :func:`warnings.warn` skips by itself."""
+    name = frame.f_code.co_filename
+    return "importlib" in name and "_bootstrap" in name
+
+
 def _caller_level() -> int:
-    """How many frames up the code that imported sits (past importlib's and this module's)."""
+    """The ``stacklevel`` that points at the code that imported (past this module's frames;
+    the import system's are not counted, as :func:`warnings.warn` skips them)."""
     frame = sys._getframe(1)
     level = 1
-    while frame.f_back is not None and (
-        frame.f_code.co_filename.startswith("<frozen importlib")
-        or frame.f_code.co_filename == __file__
-    ):
-        frame = frame.f_back
-        level += 1
+    while (caller := frame.f_back) is not None:
+        if not _is_import_machinery(caller):
+            level += 1
+            if caller.f_code.co_filename != __file__:
+                break
+        frame = caller
     return level
 
 
@@ -110,7 +133,7 @@ class _Alias:
         self.spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        _warn(self.old, self.new)
+        _warn(_moved_module(self.old, self.new))
         module = importlib.import_module(self.new)
         self.spec = module.__spec__  # the import system sets the old one on it next
         return module
@@ -149,7 +172,7 @@ def old_names(package: str) -> Callable[[str], object]:
         module = importlib.import_module(new)
         if name not in vars(module):
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        _warn(f"{package}.{name}", f"{new}.{name}")
+        _warn(_moved_name(package, new, name))
         return getattr(module, name)
 
     return __getattr__
