@@ -15,7 +15,14 @@ from mediatask import Job, JobState, Journal, TaskRef
 from mediatask.batch.runner import Batch, BatchOptions
 from mediatask.cli.run import _follow
 from mediatask.cli.tasks import Recorder
-from mediatask.model.errors import MediataskError, NotFoundError, TaskFailedError, UnavailableError
+from mediatask.model.errors import (
+    Hint,
+    MediataskError,
+    NotFoundError,
+    ResultExpiredError,
+    TaskFailedError,
+    UnavailableError,
+)
 from mediatask.model.values import Output, Result
 
 JOB = Job("echo", "draw", (), {"prompt": "a lighthouse"})
@@ -100,3 +107,14 @@ def test_every_path_journals_the_same_state(tmp_path: Path, scenario: str) -> No
             assert record is not None
             states[name] = record.state
     assert states == dict.fromkeys(states, expected)
+
+
+@pytest.mark.parametrize("path", [by_run, by_download], ids=["run", "download"])
+def test_the_command_line_journals_its_own_words(tmp_path: Path, path: Any) -> None:
+    # `mediatask jobs show` prints the journal's error: a command's job says its flags.
+    expired = ResultExpiredError.hinted("the result expired: ", Hint.RERUN_EXPIRED)
+    with submitted(tmp_path / "journal.sqlite") as journal:
+        trio.run(path, Scripted(None, expired), journal, tmp_path / "out")
+        record = journal.get("j1")
+    assert record is not None
+    assert record.error == "the result expired: `mediatask batch … --rerun-expired`"

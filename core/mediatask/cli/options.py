@@ -28,7 +28,8 @@ def _ceilings(given: Mapping[str, int] | Iterable[tuple[str, int]]) -> dict[str,
 class CommandOptions:
     """The shared options of one invocation, filled in by their click callbacks.
 
-    Mutable because click sets options one at a time while it parses; nothing else writes it.
+    Mutable because click sets options one at a time while it parses; after that only
+    ``file_host`` is written again (cleared when no job of the command needs one).
     """
 
     quiet: bool = False
@@ -55,7 +56,8 @@ class CommandOptions:
 
 def command_options(ctx: click.Context | None = None) -> CommandOptions:
     """The options of the command running in ``ctx`` (default: the current one), made on first
-    use and shared by its parent and sub-contexts; outside a command, an empty one."""
+    use; sub-contexts made after that share it (click hands a context's object down, not up);
+    outside a command, an empty one."""
     ctx = ctx if ctx is not None else click.get_current_context(silent=True)
     if ctx is None:
         return CommandOptions()

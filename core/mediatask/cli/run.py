@@ -449,7 +449,7 @@ async def _follow(
             result = await client.download(result, out_dir, stem=stem, overwrite=overwrite)
         except MediataskError as exc:
             state = after_following(exc, downloading=paid is not None)
-            journal.ended(job_id, state, str(exc))
+            journal.ended(job_id, state, exc.said(flags=True))
             if paid is not None:  # the journal keeps the outputs: say how to fetch them again
                 click.echo(
                     f"note: {task.handle} succeeded; fetch its outputs again with "

@@ -88,7 +88,7 @@ class Recorder:
         state = after_following(exc, downloading=downloading)
         if record.state.is_final and state is not JobState.LOST:
             return
-        self.journal.ended(record.id, state, str(exc))
+        self.journal.ended(record.id, state, exc.said(flags=True))
 
 
 def describe(task: TaskRef, update: Update) -> str:
