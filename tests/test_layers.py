@@ -285,3 +285,28 @@ def test_the_type_checkers_list_of_public_names_is_the_table() -> None:
     assert mediatask.__all__ == sorted(name for names in table.values() for name in names)
     for name in mediatask.__all__:
         assert getattr(mediatask, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "now"),
+    [
+        ("mediatask.http11", "MAX_ANSWER_BYTES", "mediatask.http.exchange.MAX_ANSWER_BYTES"),
+        ("mediatask.transport", "CommitReporting", "mediatask.http.transport.Transport"),
+        ("mediatask.batch", "CANCEL_SECONDS", "mediatask.engine.deadline.CANCEL_SECONDS"),
+        ("mediatask.journal_postgres", "IDLE_IN_TRANSACTION_MS", None),
+    ],
+)
+def test_a_name_an_old_module_had_elsewhere_still_imports_with_a_warning(
+    old: str, name: str, now: str | None
+) -> None:
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the module's own warning: tested above
+        module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=name):
+        value = getattr(module, name)
+    if now is not None:
+        home, _, new_name = now.rpartition(".")
+        assert value is getattr(importlib.import_module(home), new_name)

@@ -76,6 +76,22 @@ RENAMED_TO_PACKAGE: dict[str, str] = {
 }
 """An old module whose path is now a package of a layer → the module that holds its names now."""
 
+MOVED_NAMES: dict[str, dict[str, str]] = {
+    "mediatask.batch": {"CANCEL_SECONDS": "mediatask.engine.deadline"},
+    "mediatask.engine.sending": {"DETAIL_LIMIT": "mediatask.http.failures"},
+    "mediatask.http.http11": dict.fromkeys(
+        ("MAX_ANSWER_BYTES", "USER_AGENT", "DIRECT_MIN_BYTES", "RECEIVE_BYTES", "REDIRECTS"),
+        "mediatask.http.exchange",
+    ),
+    "mediatask.http.transport": {"CommitReporting": "mediatask.http.transport.Transport"},
+    "mediatask.journal.postgres": {
+        "IDLE_IN_TRANSACTION_MS": "mediatask.journal.postgres.connection"
+    },
+}
+"""Names an old module had that now live in another module: its path (the name kept) or
+``module.NewName`` (a class renamed); served by the ``__getattr__`` of the module the old path
+leads to."""
+
 
 def _warn(message: str) -> None:
     warnings.warn(
@@ -159,6 +175,30 @@ class MovedModuleFinder:
         return importlib.machinery.ModuleSpec(fullname, cast("Loader", _Alias(fullname, new)))
 
 
+def _moved_elsewhere(module: str, name: str) -> object:
+    """``module.name`` from :data:`MOVED_NAMES`, with a warning; AttributeError if not there."""
+    target = MOVED_NAMES.get(module, {}).get(name)
+    if target is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    home, _, new_name = target.rpartition(".")
+    if new_name[:1].islower():  # a module's path: the name is kept
+        home, new_name = target, name
+    if new_name == name:
+        _warn(_moved_name(module, home, name))
+    else:
+        _warn(f"{module}.{name} is gone: use {home}.{new_name}")
+    return getattr(importlib.import_module(home), new_name)
+
+
+def moved_names(module: str) -> Callable[[str], object]:
+    """A module's ``__getattr__`` serving the names :data:`MOVED_NAMES` lists for it."""
+
+    def __getattr__(name: str) -> object:  # noqa: N807 (a module's __getattr__, PEP 562)
+        return _moved_elsewhere(module, name)
+
+    return __getattr__
+
+
 def old_names(package: str) -> Callable[[str], object]:
     """A package's ``__getattr__`` serving the names its old same-named module had, with a warning.
 
@@ -171,7 +211,7 @@ def old_names(package: str) -> Callable[[str], object]:
             raise AttributeError(name)
         module = importlib.import_module(new)
         if name not in vars(module):
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return _moved_elsewhere(package, name)
         _warn(_moved_name(package, new, name))
         return getattr(module, name)
 

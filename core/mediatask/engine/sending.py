@@ -17,6 +17,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from mediatask._moved import moved_names
 from mediatask.engine.policy import (
     Backoff,
     RateLimiter,
@@ -390,3 +391,6 @@ def _final(
     if isinstance(exc, RateLimitedError):
         return RateLimitedError(f"{exc} ({reason})", status=exc.status, retry_after=exc.retry_after)
     return exc
+
+
+__getattr__ = moved_names(__name__)  # names the module's old path had elsewhere

@@ -26,6 +26,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import attrs
 
+from mediatask._moved import moved_names
 from mediatask.http.bodies import EMPTY, encode_body
 from mediatask.http.exchange import Answer, BrokenError, Exchange, Outgoing, StreamBody
 from mediatask.http.messages import Request, Response, redact_headers
@@ -236,3 +237,6 @@ def _redirected(
     if _Target.of(new_url).origin != target.origin:
         headers = {k: v for k, v in headers.items() if k.lower() not in _SECRET_ON_REDIRECT}
     return new_url, headers
+
+
+__getattr__ = moved_names(__name__)  # names the module's old path had elsewhere

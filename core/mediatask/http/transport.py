@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import attrs
 import trio
 
+from mediatask._moved import moved_names
 from mediatask.http.messages import Request, Response
 from mediatask.model.errors import SubmitAbandonedError
 
@@ -245,3 +246,6 @@ def full_url(request: Request) -> str:
     parts = urlsplit(request.url)
     query = "&".join(q for q in (parts.query, urlencode(dict(request.params))) if q)
     return urlunsplit(parts._replace(query=query))
+
+
+__getattr__ = moved_names(__name__)  # names the module's old path had elsewhere

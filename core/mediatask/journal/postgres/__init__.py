@@ -27,6 +27,7 @@ provider's answer (the intent to submit must be, as it is written from the submi
 callback).
 """
 
+from mediatask._moved import moved_names
 from mediatask.journal.backend import LeaseLostError, LedgerError
 from mediatask.journal.postgres.connection import (
     INSTALL_HINT,
@@ -53,3 +54,5 @@ __all__ = [
     "is_database_url",
     "safe_url",
 ]
+
+__getattr__ = moved_names(__name__)  # names the module's old path had elsewhere
