@@ -83,14 +83,13 @@ MOVED_NAMES: dict[str, dict[str, str]] = {
         ("MAX_ANSWER_BYTES", "USER_AGENT", "DIRECT_MIN_BYTES", "RECEIVE_BYTES", "REDIRECTS"),
         "mediatask.http.exchange",
     ),
-    "mediatask.http.transport": {"CommitReporting": "mediatask.http.transport.Transport"},
+    "mediatask.http.transport": {"CommitReporting": "mediatask.http.transport:Transport"},
     "mediatask.journal.postgres": {
         "IDLE_IN_TRANSACTION_MS": "mediatask.journal.postgres.connection"
     },
 }
 """Names an old module had that now live in another module: its path (the name kept) or
-``module.NewName`` (a class renamed); served by the ``__getattr__`` of the module the old path
-leads to."""
+``module:NewName`` (renamed); served by the ``__getattr__`` of the module the old path leads to."""
 
 
 def _warn(message: str) -> None:
@@ -180,9 +179,8 @@ def _moved_elsewhere(module: str, name: str) -> object:
     target = MOVED_NAMES.get(module, {}).get(name)
     if target is None:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    home, _, new_name = target.rpartition(".")
-    if new_name[:1].islower():  # a module's path: the name is kept
-        home, new_name = target, name
+    home, _, new_name = target.partition(":")
+    new_name = new_name or name
     if new_name == name:
         _warn(_moved_name(module, home, name))
     else:

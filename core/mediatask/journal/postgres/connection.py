@@ -243,8 +243,9 @@ _DEFAULTS: Mapping[int, Any] = {
 def _default_action(signum: int, frame: FrameType | None) -> None:
     """What the signal does with no handler: SIGINT raises KeyboardInterrupt, SIGTERM ends the
     process."""
-    if signum == signal.SIGINT:
-        signal.default_int_handler(signum, frame)
+    default = _DEFAULTS[signum]
+    if callable(default):
+        default(signum, frame)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
